@@ -1,0 +1,815 @@
+"""The command line: parse options and wire the pieces together. No HTTP, no SQL here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import os
+import sqlite3
+import sys
+import time
+
+import click
+from click.core import ParameterSource
+
+from marketsync import __version__
+from marketsync.config import (
+    CREDENTIAL_VARS,
+    DEFAULT_ACCOUNT,
+    DEFAULT_BRICKLINK_DAILY_BUDGET,
+    DEFAULT_BRICKOWL_RATE_LIMIT,
+    DEFAULT_DB,
+    DEFAULT_HTTP_TIMEOUT,
+    HttpSettings,
+    configured_providers,
+    load_dotenv_file,
+    require_credentials,
+    secret_values,
+)
+from marketsync.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, DatabaseError, MarketsyncError
+from marketsync.providers.records import PROVIDERS, STATUSES
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+PROVIDER = click.Choice(PROVIDERS, case_sensitive=False)
+log = logging.getLogger("marketsync")
+
+
+class MarketsyncGroup(click.Group):
+    """Loads ``.env`` before options are read, and turns every error into one line."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            load_dotenv_file()
+            return super().main(args=args, prog_name=prog_name or "marketsync", standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            _fail("aborted", 130)
+        except click.UsageError as exc:
+            _fail(_usage_message(exc), EXIT_USAGE)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except sqlite3.Error as exc:
+            _fail(f"database error: {exc}", EXIT_FAILED)
+        except OSError as exc:
+            if exc.errno == 32:  # EPIPE: output piped into `head`
+                sys.exit(0)
+            _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    message = exc.format_message()
+    param = getattr(exc, "param", None)
+    ctx = exc.ctx
+    if param is not None and ctx is not None and getattr(param, "envvar", None):
+        if ctx.get_parameter_source(param.name) == ParameterSource.ENVIRONMENT:
+            message = f"{param.envvar}: {message}"
+    command = ctx.command_path if ctx is not None else "marketsync"
+    return f"{message} (see '{command} -h')"
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"Error: {mask_secrets(message)}", err=True)
+    sys.exit(code)
+
+
+def mask_secrets(text: str) -> str:
+    from marketsync.providers.http import mask
+
+    return mask(text, secret_values())
+
+
+# --- shared options -------------------------------------------------------------------------
+def db_options(func):
+    @click.option("--db", "db_path", envvar="MARKETSYNC_DB", default=DEFAULT_DB, show_default=True,
+                  show_envvar=True, type=click.Path(dir_okay=False), help="The SQLite database file.")
+    @click.option("--account", envvar="MARKETSYNC_ACCOUNT", default=DEFAULT_ACCOUNT, show_default=True,
+                  show_envvar=True, help="Business account id stored on every row.")
+    @functools.wraps(func)
+    def wrapper(*args, account, **kwargs):
+        if not account.strip():
+            raise ConfigError("MARKETSYNC_ACCOUNT / --account must not be empty")
+        return func(*args, account=account.strip(), **kwargs)
+
+    return wrapper
+
+
+def http_options(func):
+    @click.option("--http-timeout", envvar="MARKETSYNC_HTTP_TIMEOUT", default=DEFAULT_HTTP_TIMEOUT,
+                  show_default=True, show_envvar=True, type=click.FloatRange(0.1, 300),
+                  help="Seconds to wait for any one HTTP request.")
+    @click.option("--retries", envvar="MARKETSYNC_HTTP_RETRIES", default=4, show_default=True, show_envvar=True,
+                  type=click.IntRange(0, 10), help="Further attempts for a GET that failed transiently.")
+    @click.option("--retry-backoff", envvar="MARKETSYNC_RETRY_BACKOFF", default=0.5, show_default=True,
+                  show_envvar=True, type=click.FloatRange(0, 60),
+                  help="First wait before a retry in seconds, doubled each time (capped at 8s).")
+    @click.option("--concurrency", envvar="MARKETSYNC_CONCURRENCY", default=4, show_default=True, show_envvar=True,
+                  type=click.IntRange(1, 5), help="Requests in flight per marketplace (BrickLink fails above ~5).")
+    @click.option("--bricklink-budget", envvar="BRICKLINK_DAILY_BUDGET", default=DEFAULT_BRICKLINK_DAILY_BUDGET,
+                  show_default=True, show_envvar=True, type=click.IntRange(1),
+                  help="BrickLink calls allowed per UTC day; a run stops there and resumes later.")
+    @click.option("--brickowl-rate", envvar="BRICKOWL_RATE_LIMIT", default=DEFAULT_BRICKOWL_RATE_LIMIT,
+                  show_default=True, show_envvar=True, type=click.FloatRange(1),
+                  help="BrickOwl requests per minute to stay under.")
+    @functools.wraps(func)
+    def wrapper(*args, http_timeout, retries, retry_backoff, concurrency, bricklink_budget, brickowl_rate, **kwargs):
+        settings = HttpSettings(
+            timeout=http_timeout, retries=retries, backoff=retry_backoff, concurrency=concurrency,
+            bricklink_daily_budget=bricklink_budget, brickowl_rate_limit=brickowl_rate,
+        )
+        return func(*args, settings=settings, **kwargs)
+
+    return wrapper
+
+
+def output_options(func):
+    @click.option("--json", "fmt", flag_value="json", help="Output JSON.")
+    @click.option("--csv", "fmt", flag_value="csv", help="Output CSV.")
+    @functools.wraps(func)
+    def wrapper(*args, fmt, **kwargs):
+        return func(*args, fmt=fmt or "table", **kwargs)
+
+    return wrapper
+
+
+def open_database(db_path: str, *, create: bool = False):
+    from marketsync.db import open_db
+
+    return open_db(db_path, create=create)
+
+
+def writer(db_path: str, wait: float = 0.0):
+    from marketsync.lock import writer_lock
+
+    return writer_lock(db_path, wait)
+
+
+def order_ref_arg(value: str) -> tuple[str, str]:
+    provider, sep, order_id = value.partition(":")
+    provider = provider.strip().lower()
+    if not sep or provider not in PROVIDERS or not order_id.strip():
+        raise click.BadParameter(f"{value!r} is not PROVIDER:ORDER_ID (provider: {', '.join(PROVIDERS)})")
+    return provider, order_id.strip()
+
+
+def parse_since(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a date (2024-05-01) nor an age (7d, 12h)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+RUN_LOG = logging.getLogger("marketsync.run")  # one line per run and per problem, to --log-file only
+
+
+def setup_logging(verbose: int, log_file: str | None) -> None:
+    from marketsync.providers.http import mask
+
+    class Redact(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg = mask(record.getMessage(), secret_values())
+            record.args = ()
+            return True
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redact())
+    root = logging.getLogger("marketsync")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING - 10 * min(verbose, 2) if verbose else logging.ERROR)
+    root.propagate = False
+    RUN_LOG.handlers[:] = []
+    RUN_LOG.propagate = False
+    if log_file:
+        try:
+            os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+            file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"MARKETSYNC_LOG_FILE: cannot write {log_file}: {exc.strerror}") from None
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+        formatter.converter = time.gmtime
+        file_handler.setFormatter(formatter)
+        file_handler.addFilter(Redact())
+        RUN_LOG.addHandler(file_handler)
+        RUN_LOG.setLevel(logging.INFO)
+
+
+# --- the commands ----------------------------------------------------------------------------
+@click.group(cls=MarketsyncGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="marketsync")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv: every HTTP request).")
+@click.option("--log-file", envvar="MARKETSYNC_LOG_FILE", show_envvar=True, type=click.Path(dir_okay=False),
+              help="Append a timestamped line per run and per problem to this file (created owner-only).")
+def cli(verbose: int, log_file: str | None):
+    """Sync BrickLink and BrickOwl orders into one SQLite file, match every line to your own
+    inventory lot (part + colour + condition + location) and reserve that stock, so nothing
+    is sold twice.
+
+    Configuration comes from the environment and a .env file in the working directory.
+
+    \b
+    Example (no credentials needed, runs against a built-in sandbox):
+        marketsync demo
+    """
+    setup_logging(verbose, log_file)
+
+
+@cli.command()
+@click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER,
+              help="Sync only this marketplace (repeatable). Default: every one with credentials.")
+@click.option("--full", is_flag=True, help="Re-list everything (BrickLink filed orders, BrickOwl's whole history).")
+@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Seconds to wait for another running sync before giving up (exit 75).")
+@db_options
+@http_options
+def sync(providers, full, wait, db_path, account, settings):
+    """Pull new and changed orders and reserve their stock.
+
+    Credentials come from BRICKLINK_CONSUMER_KEY, BRICKLINK_CONSUMER_SECRET, BRICKLINK_TOKEN_VALUE,
+    BRICKLINK_TOKEN_SECRET and BRICKOWL_API_KEY; BRICKLINK_API_URL and BRICKOWL_API_URL point
+    the adapters elsewhere.
+
+    Off a terminal a clean run prints nothing; each problem is one line on stderr.
+    Exit codes: 0 ok, 1 a provider failed, 2 usage or configuration, 75 another sync is running.
+
+    \b
+    Examples:
+        marketsync sync
+        marketsync sync --provider bricklink
+    """
+    from marketsync import sync as engine
+
+    chosen = list(dict.fromkeys(p.lower() for p in providers)) or configured_providers()
+    if not chosen:
+        raise ConfigError(
+            "no marketplace credentials set; set " + ", ".join(v for vs in CREDENTIAL_VARS.values() for v in vs)
+            + " (or try 'marketsync demo')"
+        )
+    for provider in chosen:
+        require_credentials(provider)
+    with writer(db_path, wait):
+        db = open_database(db_path, create=True)
+        with _progress() as progress:
+            results = engine.run(db, account, chosen, settings, full=full, progress=progress)
+    _report_sync(results)
+
+
+def _report_sync(results) -> None:
+    for result in results:
+        for problem in result.problems:
+            click.echo(mask_secrets(problem), err=True)
+            RUN_LOG.warning(problem)
+        if not result.ok:
+            click.echo(f"Error: {mask_secrets(result.error or result.provider + ' failed')}", err=True)
+            RUN_LOG.error(result.error)
+        else:
+            RUN_LOG.info("%s: %d listed, %d new or changed, %d API calls",
+                         result.provider, result.listed, result.changed, result.calls)
+    if sys.stderr.isatty():
+        for result in results:
+            if result.ok:
+                click.echo(f"{result.provider}: {result.listed} listed, {result.changed} new or changed, "
+                           f"{result.calls} API calls", err=True)
+    if any(not result.ok for result in results):
+        sys.exit(EXIT_FAILED)
+
+
+class _progress:
+    """A rich progress display on stderr when it is a terminal; nothing otherwise."""
+
+    def __enter__(self):
+        from marketsync.sync import NoProgress
+
+        if not sys.stderr.isatty():
+            return NoProgress()
+        from rich.progress import Progress
+
+        from marketsync.render import console
+
+        self.bar = Progress(console=console(stderr=True), transient=True)
+        self.tasks = {}
+        self.bar.start()
+        return self
+
+    def start(self, provider: str, total: int) -> None:
+        self.tasks[provider] = self.bar.add_task(f"{provider}: orders", total=total)
+
+    def advance(self, provider: str) -> None:
+        self.bar.advance(self.tasks[provider])
+
+    def __exit__(self, *exc):
+        if hasattr(self, "bar"):
+            self.bar.stop()
+        return False
+
+
+# --- orders ----------------------------------------------------------------------------------
+def _order_columns():
+    from marketsync import render
+
+    return [
+        ("Provider", "left", lambda r: r["provider"]),
+        ("Order", "right", lambda r: r["order_id"], "bold"),
+        ("Date (UTC)", "left", lambda r: render.when(r["date_ordered"])),
+        ("Buyer", "left", lambda r: r["buyer_name"]),
+        ("Status", "left", lambda r: render.status_text(r["status"])),
+        ("Lots", "right", lambda r: r["lot_count"]),
+        ("Pieces", "right", lambda r: r["piece_count"]),
+        ("Total", "right", lambda r: render.money(r["grand_total"], r["currency"])),
+        ("Unmatched", "right", lambda r: r["unmatched_lines"] or "", "bold red"),
+    ]
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER, help="Only this marketplace (repeatable).")
+@click.option("--status", "-s", "statuses", multiple=True, type=click.Choice(STATUSES, case_sensitive=False),
+              help="Only orders in this unified status (repeatable).")
+@click.option("--since", help="Only orders placed since a date (2024-05-01) or an age (7d, 12h).")
+@click.option("--open", "open_only", is_flag=True, help="Only orders whose stock is still reserved.")
+@click.option("--limit", "-n", type=click.IntRange(0), default=None,
+              help="At most this many orders, newest first (table default 100; 0 for all).")
+@click.option("--watch", is_flag=True, help="Keep the table on screen, refreshed as syncs land.")
+@click.option("--interval", type=click.FloatRange(0.2), default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
+@output_options
+@db_options
+@click.pass_context
+def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, fmt, db_path, account):
+    """All orders of both marketplaces in one table, newest first.
+
+    \b
+    Examples:
+        marketsync orders
+        marketsync orders --open --provider brickowl
+        marketsync orders --status paid --since 7d --json
+        marketsync orders show bricklink:23215046
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from marketsync import queries, render
+
+    db = open_database(db_path)
+    if limit is None:
+        limit = 100 if fmt == "table" else 0
+    query = functools.partial(
+        queries.orders, db, account, providers=tuple(p.lower() for p in providers),
+        statuses=tuple(s.lower() for s in statuses), since=parse_since(since), open_only=open_only, limit=limit or None,
+    )
+    if watch:
+        return _watch(query, interval)
+    rows = query()
+    render.emit(rows, fmt, _order_columns(), title=None if rows else "No orders yet",
+                fields=queries.ORDER_FIELDS)
+
+
+def _watch(query, interval: float) -> None:
+    from rich.live import Live
+
+    from marketsync import render
+
+    def view():
+        rows = query()
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S UTC")
+        return render.table(rows, _order_columns(), caption=f"{len(rows)} orders; refreshed {stamp}; Ctrl-C to stop")
+
+    with Live(view(), console=render.console(), auto_refresh=False) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                live.update(view(), refresh=True)
+        except KeyboardInterrupt:
+            pass
+
+
+@orders.command("show")
+@click.argument("order", metavar="PROVIDER:ORDER_ID")
+@output_options
+@db_options
+def orders_show(order, fmt, db_path, account):
+    """One order with its lines, each with the bin to pick from.
+
+    \b
+    Example:
+        marketsync orders show brickowl:9277759
+    """
+    from marketsync import queries, render
+
+    provider, order_id = order_ref_arg(order)
+    db = open_database(db_path)
+    detail = queries.order_detail(db, account, provider, order_id)
+    if detail is None:
+        raise MarketsyncError(f"no {provider} order {order_id} in {db_path}")
+    if fmt != "table":
+        return render.emit([detail], fmt) if fmt == "json" else render.emit(detail["lines"], fmt)
+    out = render.console()
+    out.print(f"[bold]{provider} order {order_id}[/]  {render.when(detail['date_ordered'])}  "
+              f"buyer {detail['buyer_name'] or '?'}  ", render.status_text(detail["status"]),
+              f" ({detail['provider_status']})  total {render.money(detail['grand_total'], detail['currency'])}"
+              + ("  [red]released by hand[/]" if detail["manual_release"] else ""))
+    out.print(render.table(detail["lines"], [
+        ("Bin", "left", lambda r: r["location"] or "", "bold"),
+        ("Part", "left", lambda r: r["part_number"] or r["boid"] or ""),
+        ("Colour", "left", lambda r: r["color_name"] or r["color_id"]),
+        ("Cond", "left", lambda r: r["condition"] or ""),
+        ("Name", "left", lambda r: r["name"]),
+        ("Qty", "right", lambda r: r["quantity"]),
+        ("Reserved", "right", lambda r: r["reserved"]),
+        ("Price", "right", lambda r: render.money(r["unit_price"])),
+        ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else f"[red]unmatched: {r['unmatched_reason']}[/]"),
+    ]))
+
+
+# --- reserve ---------------------------------------------------------------------------------
+@cli.command()
+@click.option("--check", is_flag=True, help="Verify every ledger invariant; exit 1 listing violations.")
+@click.option("--release", "release_order", metavar="PROVIDER:ORDER_ID", help="Release an order's stock by hand.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before --release.")
+@click.option("--ledger", "ledger_order", is_flag=False, flag_value="*", default=None, metavar="[PROVIDER:ORDER_ID]",
+              help="Show the ledger (of one order).")
+@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Seconds to wait for a running sync.")
+@output_options
+@db_options
+def reserve(check, release_order, yes, ledger_order, wait, fmt, db_path, account):
+    """Reconcile reservations with the current inventory.
+
+    Re-matches lines that were unmatched (after an inventory import, say), writes only the
+    differences to the ledger and prints what changed. Running it twice changes nothing.
+
+    \b
+    Examples:
+        marketsync reserve
+        marketsync reserve --check
+        marketsync reserve --release bricklink:23215046 --yes
+        marketsync reserve --ledger brickowl:9277759
+    """
+    from marketsync import queries, reconcile, render
+
+    if sum(bool(x) for x in (check, release_order, ledger_order)) > 1:
+        raise click.UsageError("use one of --check, --release and --ledger at a time")
+    if check:
+        db = open_database(db_path)
+        problems = reconcile.check(db, account)
+        for problem in problems:
+            click.echo(problem)
+        if problems:
+            raise MarketsyncError(f"{len(problems)} invariant violation(s)")
+        if sys.stdout.isatty():
+            click.echo("all invariants hold", err=True)
+        return
+    if ledger_order:
+        db = open_database(db_path)
+        provider = order_id = None
+        if ledger_order != "*":
+            provider, order_id = order_ref_arg(ledger_order)
+        rows = queries.ledger(db, account, provider, order_id)
+        render.emit(rows, fmt, [
+            ("When (UTC)", "left", lambda r: render.when(r["created_at"])),
+            ("Order", "left", lambda r: f"{r['provider']}:{r['order_id']}"),
+            ("Line", "left", lambda r: r["line_key"]),
+            ("Lot", "right", lambda r: r["inventory_id"]),
+            ("Part", "left", lambda r: f"{r['part_number']} c{r['color_id']} {r['condition']}"),
+            ("Bin", "left", lambda r: r["location"]),
+            ("Change", "right", lambda r: f"{r['quantity']:+d}"),
+            ("Shipped", "right", lambda r: r["consumed"] or ""),
+            ("Reason", "left", lambda r: r["reason"]),
+        ])
+        return
+    from marketsync.matching import LotIndex
+
+    with writer(db_path, wait):
+        db = open_database(db_path)
+        index = LotIndex(db, account)
+        if release_order:
+            provider, order_id = order_ref_arg(release_order)
+            reconcile.find_order(db, account, provider, order_id)
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise click.UsageError("--release needs --yes when not run interactively")
+                click.confirm(f"Release all stock reserved by {provider} order {order_id}?", abort=True)
+            changes = reconcile.release(db, account, index, provider, order_id)
+        else:
+            from marketsync.identity import Translator
+
+            changes = reconcile.reconcile(db, account, index, Translator(db, account, index))
+    for change in changes:
+        click.echo(str(change))
+
+
+# --- status ----------------------------------------------------------------------------------
+@cli.command()
+@click.option("--max-age", type=click.IntRange(1), default=None, envvar="MARKETSYNC_MAX_AGE", show_envvar=True,
+              help="Exit 1 when a configured provider's last successful sync is older than this many minutes.")
+@click.option("--bricklink-budget", envvar="BRICKLINK_DAILY_BUDGET", default=DEFAULT_BRICKLINK_DAILY_BUDGET,
+              show_default=True, show_envvar=True, type=click.IntRange(1), help="BrickLink calls allowed per UTC day.")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@db_options
+def status(max_age, bricklink_budget, as_json, db_path, account):
+    """Health of each marketplace: last sync, errors, API calls today, open orders, problems.
+
+    Exits 1 when a provider's last sync failed (or is older than --max-age), so monitoring can call it.
+
+    \b
+    Example:
+        marketsync status --max-age 60
+    """
+    from marketsync import queries, render
+    from marketsync.db import now_iso, utcnow
+
+    db = open_database(db_path)
+    providers = tuple(configured_providers()) or PROVIDERS
+    report = queries.status(db, account, providers, now_iso()[:10])
+    oversold = queries.oversold(db, account)
+    unhealthy = []
+    for row in report:
+        row["configured"] = row["provider"] in configured_providers()
+        row["daily_budget"] = bricklink_budget if row["provider"] == "bricklink" else None
+        if row["last_error"] and (row["last_error_at"] or "") >= (row["last_synced_at"] or ""):
+            unhealthy.append(f"{row['provider']}: last sync failed: {row['last_error']}")
+        elif max_age and row["configured"]:
+            last = row["last_synced_at"]
+            limit = (utcnow() - dt.timedelta(minutes=max_age)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if not last or last < limit:
+                unhealthy.append(f"{row['provider']}: no successful sync in the last {max_age} minutes")
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"providers": report, "oversold_lots": oversold, "problems": unhealthy}, indent=2))
+    else:
+        render.console().print(render.table(report, [
+            ("Provider", "left", lambda r: r["provider"], "bold"),
+            ("Last sync (UTC)", "left", lambda r: render.when(r["last_synced_at"]) or "never"),
+            ("Last attempt", "left", lambda r: render.when(r["last_attempt_at"])),
+            ("Last error", "left", lambda r: mask_secrets(r["last_error"] or ""), "red"),
+            ("Calls today", "right", lambda r: f"{r['calls_today']}" + (f" / {r['daily_budget']}" if r["daily_budget"] else "")),
+            ("Open orders", "right", lambda r: r["open_orders"]),
+            ("Unmatched lines", "right", lambda r: r["unmatched_open_lines"]),
+        ]))
+        if oversold:
+            render.console().print(f"[bold red]{len(oversold)} oversold lot(s)[/]: see 'marketsync inventory list --oversold'")
+    for problem in unhealthy:
+        click.echo(problem, err=True)
+    if unhealthy:
+        sys.exit(EXIT_FAILED)
+
+
+# --- inventory -------------------------------------------------------------------------------
+@cli.group()
+def inventory():
+    """Your own stock: import it, list it, pull it from BrickLink."""
+
+
+@inventory.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True, help="Seconds to wait for a running sync.")
+@db_options
+def inventory_import(file, wait, db_path, account):
+    """Import lots from a CSV or a BrickLink inventory XML file (detected by content).
+
+    CSV header: part_number,color_id,condition,location,quantity (optional: name, item_type,
+    price, bricklink_lot_id). Lots are updated by part + colour + condition + location.
+    All or nothing: one bad row imports nothing and names the line.
+
+    \b
+    Examples:
+        marketsync inventory import examples/inventory.csv
+        marketsync inventory import my-bricklink-store.xml
+    """
+    from marketsync import store
+    from marketsync.inventory_files import read_inventory_file
+
+    lots = read_inventory_file(file)
+    with writer(db_path, wait):
+        db = open_database(db_path, create=True)
+        with db.atomic():
+            inserted, updated = store.upsert_lots(db, account, lots)
+    if sys.stderr.isatty():
+        click.echo(f"{inserted} lots added, {updated} updated from {file}", err=True)
+
+
+INVENTORY_FIELDS = ("id", "part_number", "color_id", "condition", "location", "quantity", "quantity_reserved",
+                    "available", "name", "item_type", "price", "bricklink_lot_id")
+
+
+@inventory.command("list")
+@click.option("--part", help="Only this BrickLink part number.")
+@click.option("--color", "color_id", type=int, help="Only this BrickLink colour id.")
+@click.option("--condition", type=click.Choice(["new", "used"], case_sensitive=False))
+@click.option("--location", help="Only this bin.")
+@click.option("--reserved", "reserved_only", is_flag=True, help="Only lots with reserved stock.")
+@click.option("--oversold", "oversold_only", is_flag=True, help="Only lots with more reserved than on hand.")
+@output_options
+@db_options
+def inventory_list(part, color_id, condition, location, reserved_only, oversold_only, fmt, db_path, account):
+    """List lots with on-hand, reserved and available stock.
+
+    \b
+    Examples:
+        marketsync inventory list --location A01
+        marketsync inventory list --oversold --csv
+    """
+    from marketsync import queries, render
+
+    db = open_database(db_path)
+    rows = queries.inventory(db, account, part=part, color_id=color_id,
+                             condition=condition.lower() if condition else None, location=location,
+                             reserved_only=reserved_only, oversold_only=oversold_only)
+    render.emit(rows, fmt, [
+        ("Lot", "right", lambda r: r["id"]),
+        ("Bin", "left", lambda r: r["location"], "bold"),
+        ("Part", "left", lambda r: r["part_number"]),
+        ("Colour", "right", lambda r: r["color_id"]),
+        ("Cond", "left", lambda r: r["condition"]),
+        ("Name", "left", lambda r: r["name"] or ""),
+        ("On hand", "right", lambda r: r["quantity"]),
+        ("Reserved", "right", lambda r: r["quantity_reserved"] or ""),
+        ("Available", "right", lambda r: f"[red]{r['available']}[/]" if r["available"] < 0 else r["available"]),
+    ], fields=INVENTORY_FIELDS)
+
+
+@inventory.command("pull")
+@click.option("--provider", "-p", type=click.Choice(["bricklink"]), default="bricklink", show_default=True)
+@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True, help="Seconds to wait for a running sync.")
+@db_options
+@http_options
+def inventory_pull(provider, wait, db_path, account, settings):
+    """Import your store's lots straight from BrickLink (GET /inventories).
+
+    The bin comes from each lot's private remarks; the BrickLink lot id is kept for matching.
+
+    \b
+    Example:
+        marketsync inventory pull --provider bricklink
+    """
+    from marketsync import store
+    from marketsync.providers import build_adapter
+
+    adapter = build_adapter(provider, settings)
+    lots = adapter.list_inventory()
+    lots = _merge_duplicate_lots(lots)
+    with writer(db_path, wait):
+        db = open_database(db_path, create=True)
+        with db.atomic():
+            inserted, updated = store.upsert_lots(db, account, lots)
+            store.add_api_calls(db, account, {provider: 1})
+    if sys.stderr.isatty():
+        click.echo(f"{inserted} lots added, {updated} updated from {provider}", err=True)
+
+
+def _merge_duplicate_lots(lots):
+    """BrickLink allows two lots of the same part in the same bin: one local lot holds both."""
+    merged = {}
+    for lot in lots:
+        key = (lot.part_number, lot.color_id, lot.condition, lot.location)
+        if key in merged:
+            merged[key].quantity += lot.quantity
+        else:
+            merged[key] = lot
+    return list(merged.values())
+
+
+# --- BrickOwl part mapping -------------------------------------------------------------------
+@cli.command("map")
+@click.argument("boid", required=False)
+@click.argument("part_number", required=False)
+@click.option("--remove", is_flag=True, help="Remove the pinned mapping of BOID.")
+@output_options
+@db_options
+def map_command(boid, part_number, remove, fmt, db_path, account):
+    """Pin a BrickOwl item (BOID) to a BrickLink part number, or list the mappings.
+
+    BrickOwl order lines carry no BrickLink part number; marketsync works most of them out
+    (linked lots, BrickOwl's catalog, the item's other ids). Pin the rest here, then run
+    'marketsync reserve' to match the waiting lines.
+
+    \b
+    Examples:
+        marketsync map 487300 3069b
+        marketsync map
+        marketsync map 487300 --remove
+    """
+    from marketsync import identity, render
+
+    if boid is None:
+        db = open_database(db_path)
+        rows = identity.mappings(db, account)
+        return render.emit(rows, fmt, [
+            ("BOID", "left", lambda r: r["boid"], "bold"),
+            ("BrickLink part", "left", lambda r: r["part_number"]),
+            ("Source", "left", lambda r: r["source"]),
+            ("Since (UTC)", "left", lambda r: render.when(r["created_at"])),
+        ])
+    with writer(db_path):
+        db = open_database(db_path, create=True)
+        if remove:
+            with db.atomic():
+                if not identity.unpin(db, account, boid):
+                    raise MarketsyncError(f"no mapping for BOID {boid}")
+            return
+        if not part_number:
+            raise click.UsageError("give the BrickLink PART_NUMBER to pin BOID to")
+        with db.atomic():
+            identity.pin(db, account, boid, part_number)
+
+
+# --- debugging -------------------------------------------------------------------------------
+@cli.command()
+@click.argument("provider", type=PROVIDER)
+@click.argument("path")
+@click.argument("params", nargs=-1, metavar="[KEY=VALUE]...")
+@http_options
+def api(provider, path, params, settings):
+    """Make one authenticated GET and print the JSON (secrets masked).
+
+    \b
+    Examples:
+        marketsync api bricklink /orders direction=in
+        marketsync api brickowl /order/view order_id=9277759
+    """
+    import json
+
+    from marketsync.providers import build_adapter
+
+    query = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{param!r} is not KEY=VALUE", param_hint="PARAMS")
+        query[key] = value
+    adapter = build_adapter(provider.lower(), settings)
+    data = adapter.client.get("/" + path.lstrip("/"), query)
+    click.echo(mask_secrets(json.dumps(data, indent=2, ensure_ascii=False)))
+
+
+# --- the sandbox -----------------------------------------------------------------------------
+@cli.command()
+@click.option("--db", "db_path", default="marketsync-demo.db", show_default=True, type=click.Path(dir_okay=False),
+              help="The demo database (recreated on every run).")
+def demo(db_path):
+    """Sync a seeded demo store from the built-in sandbox marketplaces and show the orders.
+
+    Needs no credentials and no network: both marketplaces are emulated on 127.0.0.1.
+
+    \b
+    Example:
+        marketsync demo && marketsync orders --db marketsync-demo.db --open
+    """
+    from marketsync import render, store
+    from marketsync import sync as engine
+    from marketsync.db import open_db
+    from marketsync.lock import writer_lock
+    from marketsync.queries import orders as list_orders
+    from marketsync.sandbox import Sandbox
+    from marketsync.sandbox.demo import demo_lots
+
+    account = DEFAULT_ACCOUNT
+    with writer_lock(db_path):
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db_path + suffix):
+                os.remove(db_path + suffix)
+        with Sandbox(demo=True) as sandbox:
+            db = open_db(db_path)
+            with db.atomic():
+                store.upsert_lots(db, account, demo_lots())
+            settings = HttpSettings(timeout=10, backoff=0.1)
+            with _progress() as progress:
+                results = engine.run(db, account, list(PROVIDERS), settings, environ=sandbox.env(), progress=progress)
+    rows = list_orders(db, account)
+    render.console().print(render.table(
+        rows, _order_columns(),
+        caption=f"{len(rows)} orders in {db_path}; try: marketsync orders show PROVIDER:ORDER_ID --db {db_path}"))
+    for result in results:
+        click.echo(f"{result.provider}: {result.changed} orders synced with {result.calls} API calls; "
+                   f"{len(result.problems)} problem(s) reported", err=True)
+    if any(not r.ok for r in results):
+        _report_sync(results)
+
+
+@cli.command()
+@click.option("--bricklink-port", type=click.IntRange(0, 65535), default=8801, show_default=True)
+@click.option("--brickowl-port", type=click.IntRange(0, 65535), default=8802, show_default=True)
+@click.option("--empty", is_flag=True, help="Start with empty stores instead of the demo store.")
+def sandbox(bricklink_port, brickowl_port, empty):
+    """Run the sandbox marketplaces in the foreground and print the .env lines to use them.
+
+    \b
+    Example:
+        marketsync sandbox > sandbox.env
+    """
+    from marketsync.sandbox import serve_forever_cli
+
+    serve_forever_cli(bricklink_port, brickowl_port, demo=not empty)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

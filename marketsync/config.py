@@ -1,0 +1,120 @@
+"""Configuration: the environment, a ``.env`` file in the working directory, and defaults.
+
+The real environment always wins over ``.env``. Credentials are read from the environment
+only (never from command-line flags, which other users can see in ``ps``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from marketsync.errors import ConfigError
+
+DEFAULT_DB = "marketsync.db"
+DEFAULT_ACCOUNT = "default"
+DEFAULT_HTTP_TIMEOUT = 20.0
+DEFAULT_BRICKLINK_URL = "https://api.bricklink.com/api/store/v1"
+DEFAULT_BRICKOWL_URL = "https://api.brickowl.com/v1"
+DEFAULT_BRICKLINK_DAILY_BUDGET = 5000
+DEFAULT_BRICKOWL_RATE_LIMIT = 600  # requests per minute
+
+CREDENTIAL_VARS = {
+    "bricklink": (
+        "BRICKLINK_CONSUMER_KEY",
+        "BRICKLINK_CONSUMER_SECRET",
+        "BRICKLINK_TOKEN_VALUE",
+        "BRICKLINK_TOKEN_SECRET",
+    ),
+    "brickowl": ("BRICKOWL_API_KEY",),
+}
+URL_VARS = {"bricklink": "BRICKLINK_API_URL", "brickowl": "BRICKOWL_API_URL"}
+DEFAULT_URLS = {"bricklink": DEFAULT_BRICKLINK_URL, "brickowl": DEFAULT_BRICKOWL_URL}
+
+
+def load_dotenv_file(path: Path | None = None) -> None:
+    """Load ``.env`` from the working directory; a line that cannot be parsed is an error."""
+    from dotenv import load_dotenv
+    from dotenv.parser import parse_stream
+
+    path = path or Path.cwd() / ".env"
+    if not path.is_file():
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    import io
+
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(f"{path} line {binding.original.line}: not a KEY=VALUE line")
+    load_dotenv(path, override=False)
+
+
+def credentials(provider: str, environ: os._Environ | dict | None = None) -> dict[str, str] | None:
+    """The provider's credentials, or None when none of its variables is set.
+
+    Some but not all set is a configuration error naming the missing variables.
+    """
+    environ = os.environ if environ is None else environ
+    names = CREDENTIAL_VARS[provider]
+    values = {name: (environ.get(name) or "").strip() for name in names}
+    missing = [name for name, value in values.items() if not value]
+    if len(missing) == len(names):
+        return None
+    if missing:
+        raise ConfigError(f"{provider}: missing {', '.join(missing)}")
+    return values
+
+
+def require_credentials(provider: str, environ=None) -> dict[str, str]:
+    creds = credentials(provider, environ)
+    if creds is None:
+        raise ConfigError(f"{provider}: no credentials; set {', '.join(CREDENTIAL_VARS[provider])}")
+    return creds
+
+
+def configured_providers(environ=None) -> list[str]:
+    return [p for p in CREDENTIAL_VARS if credentials(p, environ) is not None]
+
+
+def api_url(provider: str, environ=None) -> str:
+    environ = os.environ if environ is None else environ
+    url = (environ.get(URL_VARS[provider]) or DEFAULT_URLS[provider]).strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{URL_VARS[provider]}: {url!r} is not an http(s) URL")
+    return url
+
+
+def secret_values(environ=None) -> list[str]:
+    """Every credential value currently configured, for masking in output."""
+    environ = os.environ if environ is None else environ
+    return [
+        environ[name]
+        for names in CREDENTIAL_VARS.values()
+        for name in names
+        if environ.get(name) and len(environ[name]) >= 4
+    ]
+
+
+class HttpSettings:
+    """How marketsync talks to the marketplaces (all from options / environment variables)."""
+
+    def __init__(
+        self,
+        timeout: float = DEFAULT_HTTP_TIMEOUT,
+        retries: int = 4,
+        backoff: float = 0.5,
+        retry_after_cap: float = 60.0,
+        concurrency: int = 4,
+        bricklink_daily_budget: int | None = DEFAULT_BRICKLINK_DAILY_BUDGET,
+        brickowl_rate_limit: float | None = DEFAULT_BRICKOWL_RATE_LIMIT,
+    ):
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.retry_after_cap = retry_after_cap
+        self.concurrency = concurrency
+        self.bricklink_daily_budget = bricklink_daily_budget
+        self.brickowl_rate_limit = brickowl_rate_limit

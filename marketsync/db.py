@@ -1,0 +1,85 @@
+"""Opening the SQLite file: owner-only, WAL, migrated, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from marketsync.errors import DatabaseError
+from marketsync.schema import migrations
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """UTC ISO-8601 with a ``Z``, second precision: sorts as text and reads well."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_iso() -> str:
+    return iso(utcnow())
+
+
+def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
+    """Open (and if ``create``, create) the database, migrated to the current schema.
+
+    A new file is created owner-only (0600) before SQLite touches it; SQLite gives the
+    ``-wal`` and ``-shm`` files the same mode.
+    """
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise DatabaseError(
+                f"database {path} does not exist (run 'marketsync inventory import' or 'marketsync sync' first)"
+            )
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from None
+    elif not os.access(path, os.R_OK):
+        raise DatabaseError(f"database {path} is not readable")
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        db = Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA foreign_keys = ON")
+        _check_not_from_future(db, path)
+        if migrations.pending(db):
+            if not os.access(path, os.W_OK):
+                raise DatabaseError(f"database {path} is read-only and needs upgrading")
+            if db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.enable_wal()
+            migrations.apply(db)
+        db.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"database {path} cannot be used: {exc}") from None
+    return db
+
+
+def _check_not_from_future(db: Database, path: Path) -> None:
+    known = {m.name for m in migrations._migrations}
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if unknown:
+        raise DatabaseError(
+            f"database {path} was written by a newer marketsync (unknown migration {unknown[0]}); upgrade marketsync"
+        )
+
+
+def writable_check(db: Database, path: str | os.PathLike) -> None:
+    if not os.access(path, os.W_OK):
+        raise DatabaseError(f"database {path} is read-only")

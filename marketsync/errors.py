@@ -1,0 +1,87 @@
+"""One error hierarchy for the whole tool.
+
+Every error a user can cause or meet is a ``click.ClickException`` subclass, so the CLI
+prints one clear line and exits non-zero instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a provider failed, an invariant is violated, a bad file...
+EXIT_USAGE = 2  # usage or configuration error (click's own code)
+EXIT_LOCKED = 75  # another sync holds the lock (sysexits EX_TEMPFAIL: try again later)
+
+
+class MarketsyncError(click.ClickException):
+    exit_code = EXIT_FAILED
+
+
+class ConfigError(MarketsyncError):
+    """Missing or invalid configuration (environment, .env, options)."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputFileError(MarketsyncError):
+    """A file given by the user cannot be used; the message names file and line."""
+
+
+class DatabaseError(MarketsyncError):
+    """The database file is missing, unreadable, corrupt or from a newer marketsync."""
+
+
+class LockedError(MarketsyncError):
+    exit_code = EXIT_LOCKED
+
+
+# --- marketplace errors -------------------------------------------------------------
+class ProviderError(MarketsyncError):
+    """Anything that went wrong talking to a marketplace. Messages never hold secrets."""
+
+    retryable = False
+
+    def __init__(self, provider: str, message: str):
+        self.provider = provider
+        super().__init__(f"{provider}: {message}")
+
+
+class AuthError(ProviderError):
+    pass
+
+
+class NotFoundError(ProviderError):
+    pass
+
+
+class PermissionDeniedError(ProviderError):
+    pass
+
+
+class RequestRejectedError(ProviderError):
+    """The marketplace refused the request as malformed (400, 405, 415, 422)."""
+
+
+class RateLimitedError(ProviderError):
+    retryable = True
+
+    def __init__(self, provider: str, message: str, retry_after: float | None = None):
+        self.retry_after = retry_after
+        super().__init__(provider, message)
+
+
+class TransientError(ProviderError):
+    """5xx, timeouts, connection resets, HTML maintenance pages: worth another try."""
+
+    retryable = True
+
+
+class BadResponseError(ProviderError):
+    """A 2xx answer we cannot understand (wrong shape, malformed JSON)."""
+
+    retryable = True
+
+
+class BudgetExhaustedError(ProviderError):
+    """The configured daily call budget is used up; the run stops and resumes next time."""

@@ -1,0 +1,109 @@
+"""Matching order lines to the seller's inventory lots.
+
+Rules, in order (a line keeps the lot it already holds while that lot still qualifies, so
+reservations do not hop between bins from one run to the next):
+1. the line's location (BrickLink ``remarks`` / BrickOwl ``personal_note``) names a lot exactly;
+2. the line is linked to a BrickLink lot (``bricklink_lot_id``) the inventory holds;
+3. part + colour + condition, the lot with the most available stock (ties: the older lot).
+Otherwise the line stays unmatched, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from marketsync.providers.records import OrderLine
+
+
+@dataclass
+class Lot:
+    id: int
+    part_number: str
+    color_id: int
+    condition: str
+    location: str
+    quantity: int
+    reserved: int
+    bricklink_lot_id: str | None
+
+    @property
+    def available(self) -> int:
+        return self.quantity - self.reserved
+
+
+@dataclass
+class Match:
+    inventory_id: int | None
+    method: str | None  # 'location' | 'lot-link' | 'best-stock'
+    reason: str | None = None  # why unmatched
+    location: str | None = None  # the bin to pick from
+
+
+class LotIndex:
+    """An account's lots in memory for one run: O(1) matching without a query per line.
+
+    The ledger keeps ``quantity`` / ``reserved`` current as it writes deltas; after a rolled
+    back transaction call :meth:`reload`.
+    """
+
+    def __init__(self, db: Database, account: str):
+        self.db, self.account = db, account
+        self.reload()
+
+    def reload(self) -> None:
+        self.by_id: dict[int, Lot] = {}
+        self.by_key: dict[tuple, list[Lot]] = defaultdict(list)
+        self.by_link: dict[str, Lot] = {}
+        self.part_numbers: set[str] = set()
+        rows = self.db.execute(
+            "select id, part_number, color_id, condition, location, quantity, quantity_reserved, bricklink_lot_id "
+            "from inventory where business_account_id = ? order by id",
+            [self.account],
+        )
+        for row in rows:
+            self.add(Lot(*row))
+
+    def add(self, lot: Lot) -> None:
+        self.by_id[lot.id] = lot
+        self.by_key[(lot.part_number, lot.color_id, lot.condition)].append(lot)
+        self.part_numbers.add(lot.part_number)
+        if lot.bricklink_lot_id:
+            self.by_link[lot.bricklink_lot_id] = lot
+
+    def candidates(self, part_number: str, color_id: int, condition: str) -> list[Lot]:
+        return self.by_key.get((part_number, color_id, condition), [])
+
+    def has(self, part_number: str, color_id: int | None = None, condition: str | None = None) -> bool:
+        if color_id is None or condition is None:
+            return part_number in self.part_numbers
+        return bool(self.candidates(part_number, color_id, condition))
+
+    def match(self, line: OrderLine, previous_lot: int | None = None) -> Match:
+        if line.quantity <= 0:
+            return Match(None, None, "no quantity to reserve")
+        linked = self.by_link.get(line.bricklink_lot_id) if line.bricklink_lot_id else None
+        if line.part_number is None and linked is None:
+            return Match(None, None, line.unmatched_reason or "no BrickLink part number")
+        if linked is None and (line.color_id is None or line.condition is None):
+            return Match(None, None, line.unmatched_reason or "no BrickLink colour or condition")
+        lots = self.candidates(line.part_number, line.color_id, line.condition) if line.part_number else []
+        if line.location:
+            for lot in lots:
+                if lot.location == line.location:
+                    return Match(lot.id, "location", location=lot.location)
+        if linked is not None and (line.part_number in (None, linked.part_number)):
+            return Match(linked.id, "lot-link", location=linked.location)
+        if previous_lot is not None:
+            for lot in lots:
+                if lot.id == previous_lot:
+                    return Match(lot.id, "best-stock", location=lot.location)
+        if lots:
+            best = max(lots, key=lambda lot: (lot.available, -lot.id))
+            return Match(best.id, "best-stock", location=best.location)
+        return Match(
+            None, None,
+            f"no inventory lot for {line.part_number} colour {line.color_id} {line.condition}",
+        )

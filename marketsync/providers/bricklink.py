@@ -1,0 +1,238 @@
+"""BrickLink Store API v1 adapter: OAuth 1.0a, the ``meta`` envelope, array-of-arrays items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from marketsync.errors import NotFoundError, TransientError
+from marketsync.providers import parse
+from marketsync.providers.http import (
+    HttpClient,
+    describe_non_json,
+    error_for_status,
+    json_or_none,
+    retry_after_seconds,
+)
+from marketsync.providers.records import (
+    InventoryLot,
+    Order,
+    OrderLine,
+    OrderSummary,
+    SyncListing,
+    bricklink_status,
+)
+
+NAME = "bricklink"
+CONDITIONS = {"N": "new", "U": "used"}
+
+_AUTH_HINTS = {
+    "TOKEN_IP_MISMATCHED": (
+        "the access token is bound to another IP address; on BrickLink's API registration page "
+        "register this machine's IP, or IP 0.0.0.0 with mask 0.0.0.0 to allow any address"
+    ),
+    "SIGNATURE_INVALID": "the OAuth signature was rejected; check the four BRICKLINK_* credentials",
+    "TIMESTAMP_REJECTED": "the request timestamp was rejected; check this machine's clock",
+}
+
+
+def decode(label: str, response: requests.Response) -> Any:
+    body = json_or_none(response)
+    if not isinstance(body, dict) or not isinstance(body.get("meta"), dict):
+        if body is None:
+            message = describe_non_json(label, response)
+            if response.status_code == 429:
+                raise error_for_status(NAME, 429, message, retry_after_seconds(response))
+            raise TransientError(NAME, message)
+        raise error_for_status(NAME, response.status_code if response.status_code >= 400 else 502,
+                               f"{label} answered without the meta envelope")
+    meta = body["meta"]
+    code = parse.integer(meta.get("code")) or response.status_code
+    if response.status_code >= 400 and 200 <= code < 300:
+        code = response.status_code
+    if 200 <= code < 300:
+        return body.get("data")
+    description = parse.text(meta.get("description")) or ""
+    reason = parse.text(meta.get("message")) or ""
+    detail = " / ".join(x for x in (reason, description) if x) or f"code {code}"
+    hint = _AUTH_HINTS.get(description.upper())
+    message = f"{label} refused: {detail}" + (f": {hint}" if hint else "")
+    raise error_for_status(NAME, code, message, retry_after_seconds(response))
+
+
+class BrickLink:
+    name = NAME
+
+    def __init__(self, client: HttpClient):
+        self.client = client
+
+    @staticmethod
+    def auth(creds: dict[str, str]):
+        from requests_oauthlib import OAuth1
+
+        return OAuth1(
+            creds["BRICKLINK_CONSUMER_KEY"],
+            creds["BRICKLINK_CONSUMER_SECRET"],
+            creds["BRICKLINK_TOKEN_VALUE"],
+            creds["BRICKLINK_TOKEN_SECRET"],
+            signature_method="HMAC-SHA1",
+            signature_type="AUTH_HEADER",
+        )
+
+    # --- orders ----------------------------------------------------------------------
+    def list_orders(self, *, filed: bool = False) -> list[OrderSummary]:
+        """Orders received as seller; ``filed=True`` lists only the filed ones (BrickLink hides them)."""
+        data = self.client.get(
+            "/orders", {"direction": "in", "filed": "true" if filed else "false"}, endpoint="/orders"
+        )
+        if not isinstance(data, list):
+            raise error_for_status(NAME, 502, "GET /orders answered with no order list")
+        return [summary(raw) for raw in data if isinstance(raw, dict) and raw.get("order_id") is not None]
+
+    def list_for_sync(self, *, first: bool, open_ids: set[str], full: bool = False, **_) -> SyncListing:
+        """One call when nothing vanished: the unfiled list. Filed orders are listed too on a first
+        or full sync, or when an open order we hold has left the unfiled list (it was filed)."""
+        summaries = {s.order_id: s for s in self.list_orders(filed=False)}
+        if first or full or open_ids - summaries.keys():
+            for s in self.list_orders(filed=True):
+                summaries.setdefault(s.order_id, s)
+        warnings = []
+        for order_id in sorted(open_ids - summaries.keys()):
+            try:
+                raw = self.client.get(f"/orders/{order_id}", endpoint="/orders/{id}")
+            except NotFoundError:
+                warnings.append(f"order {order_id} is no longer listed by BrickLink; kept as it was")
+                continue
+            if isinstance(raw, dict) and raw.get("order_id") is not None:
+                summaries[order_id] = summary(raw)
+        return SyncListing(list(summaries.values()), warnings)
+
+    def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]:
+        """The summary already carries everything the order row needs: one call for the items."""
+        return order_from(head.raw), self.fetch_lines(head.order_id)
+
+    def fetch_order(self, order_id: str) -> Order:
+        data = self.client.get(f"/orders/{order_id}", endpoint="/orders/{id}")
+        if not isinstance(data, dict):
+            raise error_for_status(NAME, 502, f"GET /orders/{order_id} answered with no order")
+        return order_from(data)
+
+    def fetch_lines(self, order_id: str) -> list[OrderLine]:
+        data = self.client.get(f"/orders/{order_id}/items", endpoint="/orders/{id}/items")
+        if not isinstance(data, list):
+            raise error_for_status(NAME, 502, f"GET /orders/{order_id}/items answered with no item list")
+        return lines_from(order_id, data)
+
+    def list_inventory(self) -> list[InventoryLot]:
+        data = self.client.get("/inventories", endpoint="/inventories")
+        if not isinstance(data, list):
+            raise error_for_status(NAME, 502, "GET /inventories answered with no lot list")
+        return [lot for lot in map(inventory_lot, data) if lot is not None]
+
+
+def fingerprint(raw: dict) -> str:
+    cost = raw.get("cost") if isinstance(raw.get("cost"), dict) else {}
+    parts = (
+        raw.get("status"), raw.get("date_status_changed"), raw.get("total_count"),
+        raw.get("unique_count"), parse.money(cost.get("grand_total")),
+    )
+    return "|".join("" if p is None else str(p) for p in parts)
+
+
+def summary(raw: dict) -> OrderSummary:
+    provider_status = parse.text(raw.get("status")) or ""
+    status = bricklink_status(provider_status)
+    return OrderSummary(
+        provider=NAME,
+        order_id=str(raw["order_id"]),
+        status=status,
+        provider_status=provider_status,
+        fingerprint=fingerprint(raw),
+        date_ordered=parse.bricklink_time(raw.get("date_ordered")),
+        raw=raw,
+    )
+
+
+def order_from(raw: dict) -> Order:
+    """An order row from a summary or a full order (the summary carries all the row needs)."""
+    head = summary(raw)
+    cost = raw.get("cost") if isinstance(raw.get("cost"), dict) else {}
+    payment = raw.get("payment") if isinstance(raw.get("payment"), dict) else {}
+    shipping = raw.get("shipping") if isinstance(raw.get("shipping"), dict) else {}
+    return Order(
+        provider=NAME,
+        order_id=head.order_id,
+        status=head.status,
+        provider_status=head.provider_status,
+        fingerprint=head.fingerprint,
+        date_ordered=head.date_ordered,
+        date_status_changed=parse.bricklink_time(raw.get("date_status_changed")),
+        buyer_name=parse.unescaped(raw.get("buyer_name")),
+        buyer_email=parse.text(raw.get("buyer_email")),
+        lot_count=parse.integer(raw.get("unique_count")),
+        piece_count=parse.integer(raw.get("total_count")),
+        subtotal=parse.money(cost.get("subtotal")),
+        grand_total=parse.money(cost.get("grand_total")),
+        currency=parse.text(cost.get("currency_code")),
+        payment_status=parse.text(payment.get("status")),
+        shipping_method=parse.unescaped(shipping.get("method")),
+        tracking_number=parse.text(shipping.get("tracking_no")),
+        is_filed=bool(raw.get("is_filed")),
+        raw=raw,
+    )
+
+
+def lines_from(order_id: str, batches: list) -> list[OrderLine]:
+    lines = []
+    for batch_no, batch in enumerate(batches, start=1):
+        items = batch if isinstance(batch, list) else [batch]
+        for index, raw in enumerate(items):
+            if isinstance(raw, dict):
+                lines.append(line_from(order_id, batch_no, index, raw))
+    return lines
+
+
+def line_from(order_id: str, batch: int, index: int, raw: dict) -> OrderLine:
+    item = raw.get("item") if isinstance(raw.get("item"), dict) else {}
+    lot_id = parse.text(raw.get("inventory_id"))
+    return OrderLine(
+        provider=NAME,
+        order_id=str(order_id),
+        line_key=f"{batch}:{lot_id if lot_id else f'#{index}'}",
+        batch=batch,
+        quantity=parse.integer(raw.get("quantity")) or 0,
+        part_number=parse.unescaped(item.get("no")),
+        color_id=parse.integer(raw.get("color_id")) or 0,
+        condition=CONDITIONS.get((parse.text(raw.get("new_or_used")) or "").upper()),
+        location=parse.unescaped(raw.get("remarks")),
+        name=parse.unescaped(item.get("name")),
+        item_type=parse.text(item.get("type")),
+        color_name=parse.unescaped(raw.get("color_name")),
+        unit_price=parse.money(raw.get("unit_price_final") or raw.get("unit_price")),
+        currency=parse.text(raw.get("currency_code")),
+        provider_lot_id=lot_id,
+        bricklink_lot_id=lot_id,
+        raw=raw,
+    )
+
+
+def inventory_lot(raw: Any) -> InventoryLot | None:
+    if not isinstance(raw, dict):
+        return None
+    item = raw.get("item") if isinstance(raw.get("item"), dict) else {}
+    part, condition = parse.unescaped(item.get("no")), CONDITIONS.get((parse.text(raw.get("new_or_used")) or "").upper())
+    if not part or not condition:
+        return None
+    return InventoryLot(
+        part_number=part,
+        color_id=parse.integer(raw.get("color_id")) or 0,
+        condition=condition,
+        location=parse.unescaped(raw.get("remarks")) or "",
+        quantity=max(0, parse.integer(raw.get("quantity")) or 0),
+        bricklink_lot_id=parse.text(raw.get("inventory_id")),
+        name=parse.unescaped(item.get("name")),
+        item_type=parse.text(item.get("type")),
+        price=parse.money(raw.get("unit_price")),
+    )
+

@@ -1,0 +1,242 @@
+"""BrickOwl API v1 adapter: the ``key`` parameter, error objects inside 2xx, string numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from marketsync.errors import TransientError
+from marketsync.providers import parse
+from marketsync.providers.http import (
+    HttpClient,
+    describe_non_json,
+    error_for_status,
+    json_or_none,
+    retry_after_seconds,
+)
+from marketsync.providers.records import (
+    BRICKOWL_STATUS_IDS,
+    Order,
+    OrderLine,
+    OrderSummary,
+    SyncListing,
+    brickowl_status,
+)
+
+NAME = "brickowl"
+LIST_LIMIT = 5000  # the API's maximum; a full answer means the list was cut short
+
+NEW_CODES = {"new", "news", "newc", "newi"}
+USED_CODES = {"usedc", "usedi", "usedn", "usedg", "useda", "used"}
+ALT_ID_TYPES = ("ldraw", "peeron_id", "design_id")  # in order of trust for BrickLink numbers
+
+
+def condition(full_con: Any) -> str | None:
+    """BrickOwl's condition codes to 'new' / 'used'; 'other' (and anything unknown) has no equivalent."""
+    code = (parse.text(full_con) or "").lower()
+    if code in NEW_CODES:
+        return "new"
+    if code in USED_CODES:
+        return "used"
+    return None
+
+
+def decode(label: str, response: requests.Response) -> Any:
+    body = json_or_none(response)
+    if body is None:
+        message = describe_non_json(label, response)
+        if response.status_code == 429:
+            raise error_for_status(NAME, 429, message, retry_after_seconds(response))
+        raise TransientError(NAME, message)  # throttling or an outage page
+    error = body.get("error") if isinstance(body, dict) else None
+    if error is not None or response.status_code >= 300:
+        detail = error.get("status") or error.get("message") if isinstance(error, dict) else error
+        detail = parse.text(detail) or f"HTTP {response.status_code}"
+        status = response.status_code
+        if status < 300:
+            status = 401 if "key" in detail.lower() or "auth" in detail.lower() else 400
+        raise error_for_status(NAME, status, f"{label} refused: {detail}", retry_after_seconds(response))
+    return body
+
+
+@dataclass
+class OrderList:
+    summaries: list[OrderSummary]
+    truncated: bool  # the answer held exactly ``limit`` orders: older ones may be missing
+
+
+class BrickOwl:
+    name = NAME
+
+    def __init__(self, client: HttpClient):
+        self.client = client
+
+    def list_orders(
+        self, *, since: dt.datetime | None = None, status: str | None = None, limit: int = LIST_LIMIT
+    ) -> OrderList:
+        """Orders updated at or after ``since`` (newest first), optionally of one status id."""
+        params: dict[str, Any] = {"list_type": "store", "sort_by": "updated", "limit": str(limit)}
+        if since is not None:
+            params["order_time"] = str(int(since.timestamp()))
+        if status is not None:
+            params["status"] = status
+        data = self.client.get("/order/list", params)
+        if isinstance(data, dict):  # PHP serialises a keyed array as an object
+            data = list(data.values())
+        if not isinstance(data, list):
+            raise error_for_status(NAME, 502, "GET /order/list answered with no order list")
+        summaries = [summary(raw) for raw in data if isinstance(raw, dict) and parse.text(raw.get("order_id"))]
+        return OrderList(summaries, truncated=len(data) >= limit)
+
+    def list_for_sync(
+        self, *, first: bool, since: dt.datetime | None, full: bool = False, **_
+    ) -> SyncListing:
+        """One call in the steady state: orders updated since ``since``. A list cut short at the
+        API's limit is read again status by status."""
+        window = None if first or full else since
+        listing = self.list_orders(since=window)
+        if not listing.truncated:
+            return SyncListing(listing.summaries)
+        by_id: dict[str, OrderSummary] = {}
+        warnings, complete = [], True
+        for status_id, name in BRICKOWL_STATUS_IDS.items():
+            part = self.list_orders(since=window, status=status_id)
+            if part.truncated:
+                complete = False
+                warnings.append(f"more than {LIST_LIMIT} {name} orders in the window; older ones were not listed")
+            by_id.update((s.order_id, s) for s in part.summaries)
+        return SyncListing(list(by_id.values()), warnings, complete)
+
+    def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]:
+        order = self.fetch_order(head.order_id)
+        order.fingerprint = head.fingerprint  # compare like with like on the next list
+        return order, self.fetch_lines(head.order_id)
+
+    def fetch_order(self, order_id: str) -> Order:
+        data = self.client.get("/order/view", {"order_id": order_id})
+        if not isinstance(data, dict):
+            raise error_for_status(NAME, 502, f"GET /order/view answered with no order for {order_id}")
+        return order_from(order_id, data)
+
+    def fetch_lines(self, order_id: str) -> list[OrderLine]:
+        data = self.client.get("/order/items", {"order_id": order_id})
+        if isinstance(data, dict):
+            data = list(data.values())
+        if not isinstance(data, list):
+            raise error_for_status(NAME, 502, f"GET /order/items answered with no item list for {order_id}")
+        return [line_from(order_id, index, raw) for index, raw in enumerate(data) if isinstance(raw, dict)]
+
+    # --- catalog (used by marketsync.identity) ----------------------------------------------
+    def color_list(self) -> dict[int, int | None]:
+        """BrickOwl colour id -> BrickLink colour id (None where BrickLink has no equivalent)."""
+        data = self.client.get("/catalog/color_list")
+        rows = data.values() if isinstance(data, dict) else data if isinstance(data, list) else []
+        table: dict[int, int | None] = {}
+        for row in rows:
+            if not isinstance(row, dict) or parse.integer(row.get("id")) is None:
+                continue
+            bl_ids = [parse.integer(v) for v in (row.get("bl_ids") or []) if v is not None]
+            bl_ids = [v for v in bl_ids if v is not None and v >= 0]
+            table[parse.integer(row["id"])] = bl_ids[0] if bl_ids else None
+        return table
+
+    def id_lookup(self, bricklink_part: str, item_type: str = "Part") -> list[str]:
+        """The BOIDs BrickOwl knows for a BrickLink item number (empty when unknown)."""
+        data = self.client.get(
+            "/catalog/id_lookup", {"id": bricklink_part, "type": item_type, "id_type": "bl_item_no"}
+        )
+        boids = data.get("boids") if isinstance(data, dict) else None
+        return [str(b) for b in boids or [] if parse.text(b)]
+
+
+def fingerprint(raw: dict) -> str:
+    parts = (
+        parse.text(raw.get("status_id")) or parse.text(raw.get("status")),
+        parse.integer(raw.get("total_quantity")),
+        parse.integer(raw.get("total_lots")),
+        parse.money(raw.get("base_order_total")),
+    )
+    return "|".join("" if p is None else str(p) for p in parts)
+
+
+def _status(raw: dict) -> tuple[str, str]:
+    provider_status = parse.text(raw.get("status")) or parse.text(raw.get("status_id")) or ""
+    status = brickowl_status(parse.text(raw.get("status")), raw.get("status_id"))
+    return status, provider_status
+
+
+def summary(raw: dict) -> OrderSummary:
+    status, provider_status = _status(raw)
+    return OrderSummary(
+        provider=NAME,
+        order_id=parse.text(raw.get("order_id")),
+        status=status,
+        provider_status=provider_status,
+        fingerprint=fingerprint(raw),
+        date_ordered=parse.unix_time(raw.get("order_date") or raw.get("order_time")),
+        raw=raw,
+    )
+
+
+def order_from(order_id: str, raw: dict) -> Order:
+    status, provider_status = _status(raw)
+    return Order(
+        provider=NAME,
+        order_id=parse.text(raw.get("order_id")) or str(order_id),
+        status=status,
+        provider_status=provider_status,
+        fingerprint=fingerprint(raw),
+        date_ordered=parse.unix_time(raw.get("order_time") or raw.get("order_date")),
+        date_status_changed=parse.unix_time(raw.get("updated_time")),
+        buyer_name=parse.text(raw.get("buyer_name")) or parse.text(raw.get("customer_username")),
+        buyer_email=parse.text(raw.get("customer_email")),
+        lot_count=parse.integer(raw.get("total_lots")),
+        piece_count=parse.integer(raw.get("total_quantity")),
+        subtotal=parse.money(raw.get("sub_total")),
+        grand_total=parse.money(raw.get("base_order_total")),
+        currency=parse.text(raw.get("base_currency")),
+        shipping_method=parse.text(raw.get("shipping_method") or raw.get("ship_method_name")),
+        tracking_number=parse.text(raw.get("tracking_number")),
+        raw=raw,
+    )
+
+
+def line_from(order_id: str, index: int, raw: dict) -> OrderLine:
+    ordered = parse.integer(raw.get("ordered_quantity")) or 0
+    refunded = parse.integer(raw.get("refunded_quantity")) or 0
+    external = raw.get("external_lot_ids")
+    linked = parse.text(raw.get("bl_lot_id")) or (
+        parse.text(external.get("other")) if isinstance(external, dict) else None
+    )
+    ids = raw.get("ids") if isinstance(raw.get("ids"), list) else []
+    alternatives: list[str] = []
+    for id_type in ALT_ID_TYPES:
+        for entry in ids:
+            if isinstance(entry, dict) and entry.get("type") == id_type:
+                value = parse.text(entry.get("id"))
+                if value and value not in alternatives:
+                    alternatives.append(value)
+    lot_id = parse.text(raw.get("lot_id"))
+    full_con = parse.text(raw.get("full_con")) or parse.text(raw.get("condition"))
+    return OrderLine(
+        provider=NAME,
+        order_id=str(order_id),
+        line_key=parse.text(raw.get("order_item_id")) or (f"lot:{lot_id}" if lot_id else f"#{index}"),
+        quantity=max(0, ordered - refunded),
+        condition=condition(full_con),
+        location=parse.text(raw.get("personal_note")),
+        name=parse.unescaped(raw.get("name")),
+        item_type=parse.text(raw.get("type")),
+        color_name=parse.text(raw.get("color_name")),
+        unit_price=parse.money(raw.get("base_price")),
+        provider_lot_id=lot_id,
+        bricklink_lot_id=linked,
+        boid=parse.text(raw.get("boid")),
+        provider_color_id=parse.integer(raw.get("color_id")),
+        provider_condition=full_con,
+        alt_part_numbers=alternatives,
+        raw=raw,
+    )

@@ -1,0 +1,266 @@
+"""One HTTP layer for both marketplaces.
+
+Timeouts on every request, one retry policy for idempotent GETs (capped exponential backoff
+with jitter, ``Retry-After`` honoured up to a cap), call accounting, pacing, and one error
+hierarchy chosen by status in one place (:func:`error_for_status`). Messages name the
+provider and the endpoint path, never a URL query string, so no key can leak through them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from marketsync import __version__
+from marketsync.errors import (
+    AuthError,
+    BadResponseError,
+    BudgetExhaustedError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitedError,
+    RequestRejectedError,
+    TransientError,
+)
+
+log = logging.getLogger("marketsync.http")
+
+USER_AGENT = f"marketsync/{__version__} (+https://pypi.org/project/marketsync/)"
+_KEY_IN_URL = re.compile(r"((?:^|[?&;\s])(?:key|api_key|oauth_signature|oauth_token)=)[^&\s\"']+", re.I)
+
+
+def mask(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
+    """Hide credentials in any text: known secret values and ``key=`` URL parameters."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _KEY_IN_URL.sub(r"\1***", text)
+
+
+def error_for_status(provider: str, status: int, message: str, retry_after: float | None = None) -> ProviderError:
+    """The one place where a status code (HTTP or BrickLink's ``meta.code``) picks an error class."""
+    if status == 401:
+        return AuthError(provider, message)
+    if status == 403:
+        return PermissionDeniedError(provider, message)
+    if status == 404:
+        return NotFoundError(provider, message)
+    if status == 429:
+        return RateLimitedError(provider, message, retry_after)
+    if status >= 500:
+        return TransientError(provider, message)
+    if status in (400, 405, 409, 413, 415, 422):
+        return RequestRejectedError(provider, message)
+    return BadResponseError(provider, message)
+
+
+class CallBudget:
+    """A daily call allowance shared by all threads of a run."""
+
+    def __init__(self, provider: str, limit: int | None, used: int = 0):
+        self.provider, self.limit, self.used = provider, limit, used
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            if self.limit is not None and self.used >= self.limit:
+                raise BudgetExhaustedError(
+                    self.provider,
+                    f"daily API budget of {self.limit} calls used up; the rest resumes on the next run after 00:00 UTC",
+                )
+            self.used += 1
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+
+class Pacer:
+    """Spaces requests evenly so a sliding-window rate limit is never hit."""
+
+    def __init__(self, per_minute: float | None, clock: Callable[[], float] = time.monotonic):
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+@dataclass
+class RetryPolicy:
+    retries: int = 4  # further attempts after the first
+    backoff: float = 0.5  # first wait, doubled each time
+    backoff_cap: float = 8.0
+    retry_after_cap: float = 60.0  # far below the 15-minute cron interval
+
+    def delay(self, attempt: int, error: ProviderError) -> float:
+        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            return min(max(error.retry_after, 0.0), self.retry_after_cap)
+        base = min(self.backoff_cap, self.backoff * (2**attempt))
+        return base * random.uniform(0.5, 1.0)
+
+
+class CallCounter:
+    """Calls made in this run, per provider (every attempt sent counts against the quota).
+
+    ``totals`` only grows; ``take_unsaved`` hands over what has not been written to the
+    database yet, so each call is persisted exactly once.
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+        self._unsaved: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, provider: str) -> None:
+        with self._lock:
+            self.totals[provider] = self.totals.get(provider, 0) + 1
+            self._unsaved[provider] = self._unsaved.get(provider, 0) + 1
+
+    def take_unsaved(self) -> dict[str, int]:
+        with self._lock:
+            unsaved, self._unsaved = self._unsaved, {}
+            return unsaved
+
+
+class HttpClient:
+    """GET-only JSON client for one marketplace; ``decode`` turns a response into data or an error."""
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        decode: Callable[[str, requests.Response], Any],
+        *,
+        timeout: float,
+        auth: Any = None,
+        fixed_params: dict[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
+        retry: RetryPolicy | None = None,
+        pacer: Pacer | None = None,
+        budget: CallBudget | None = None,
+        counter: CallCounter | None = None,
+        pool_size: int = 8,
+    ):
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.decode = decode
+        self.timeout = timeout
+        self.fixed_params = fixed_params or {}
+        self.secrets = tuple(s for s in secrets if s)
+        self.retry = retry or RetryPolicy()
+        self.pacer = pacer or Pacer(None)
+        self.budget = budget
+        self.counter = counter
+        self.session = requests.Session()
+        self.session.auth = auth
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept"] = "application/json"
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def get(self, path: str, params: dict[str, Any] | None = None, *, endpoint: str | None = None) -> Any:
+        """GET ``path`` (relative to the base URL) and return decoded JSON data, retrying transient faults.
+
+        ``endpoint`` names the call in messages (``GET /orders/{id}``); it defaults to the path.
+        """
+        label = f"GET {endpoint or path}"
+        query = {**(params or {}), **self.fixed_params}
+        attempt = 0
+        while True:
+            try:
+                return self._once(path, query, label)
+            except ProviderError as error:
+                if not error.retryable or attempt >= self.retry.retries:
+                    if error.retryable and attempt:
+                        error.message = f"{error.message} (gave up after {attempt + 1} attempts)"
+                    raise
+                wait = self.retry.delay(attempt, error)
+                log.info("%s: %s; retrying in %.1fs", self.provider, mask(error.message, self.secrets), wait)
+                time.sleep(wait)
+                attempt += 1
+
+    def _once(self, path: str, query: dict[str, Any], label: str) -> Any:
+        if self.budget is not None:
+            self.budget.take()
+        self.pacer.wait()
+        if self.counter is not None:
+            self.counter.add(self.provider)
+        started = time.monotonic()
+        try:
+            response = self.session.get(f"{self.base_url}{path}", params=query, timeout=self.timeout)
+        except requests.Timeout:
+            raise TransientError(self.provider, f"{label} timed out after {self.timeout:g}s") from None
+        except requests.ConnectionError as exc:
+            raise TransientError(self.provider, f"{label} failed: {_connection_reason(exc)}") from None
+        except requests.RequestException as exc:
+            raise TransientError(self.provider, f"{label} failed: {exc.__class__.__name__}") from None
+        log.debug("%s %s -> %s in %.2fs", self.provider, label, response.status_code, time.monotonic() - started)
+        try:
+            return self.decode(label, response)
+        except ProviderError as error:
+            error.message = mask(error.message, self.secrets)
+            raise
+
+
+def _connection_reason(exc: Exception) -> str:
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Connection reset", "connection reset"),
+        ("RemoteDisconnected", "connection closed without a response"),
+        ("Name or service not known", "host not found"),
+        ("Temporary failure in name resolution", "host not found"),
+        ("timed out", "timed out"),
+    ):
+        if needle in text:
+            return reason
+    return "connection error"
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+def json_or_none(response: requests.Response) -> Any:
+    """The JSON body, or None when the body is not JSON (an HTML maintenance page, a truncated body)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def describe_non_json(label: str, response: requests.Response) -> str:
+    kind = "an HTML page" if "<html" in response.text[:500].lower() else "a body that is not JSON"
+    return f"{label} answered HTTP {response.status_code} with {kind}"

@@ -1,0 +1,155 @@
+"""The read side of the data layer: what the listing commands show."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlite_utils import Database
+
+from marketsync.db import iso
+from marketsync.providers.records import OPEN_STATUSES
+
+ORDER_FIELDS = (
+    "provider", "order_id", "date_ordered", "buyer_name", "status", "provider_status", "lot_count",
+    "piece_count", "grand_total", "currency", "unmatched_lines",
+)
+
+
+def _in(values) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def orders(
+    db: Database,
+    account: str,
+    *,
+    providers: tuple[str, ...] = (),
+    statuses: tuple[str, ...] = (),
+    since: dt.datetime | None = None,
+    open_only: bool = False,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    where, params = ["o.business_account_id = ?"], [account]
+    if providers:
+        where.append(f"o.provider in ({_in(providers)})")
+        params += providers
+    if statuses:
+        where.append(f"o.status in ({_in(statuses)})")
+        params += statuses
+    if open_only:
+        where.append(f"o.status in ({_in(OPEN_STATUSES)}) and o.manual_release = 0")
+        params += OPEN_STATUSES
+    if since is not None:
+        where.append("o.date_ordered >= ?")
+        params.append(iso(since))
+    sql = (
+        "select o.provider, o.order_id, o.date_ordered, o.buyer_name, o.status, o.provider_status, o.lot_count, "
+        "o.piece_count, o.grand_total, o.currency, "
+        "(select count(*) from order_items l where l.order_ref = o.id and l.inventory_id is null) as unmatched_lines "
+        f"from orders o where {' and '.join(where)} order by o.date_ordered desc, o.id desc"
+    )
+    if limit:
+        sql += " limit ?"
+        params.append(limit)
+    return list(db.query(sql, params))
+
+
+def order_detail(db: Database, account: str, provider: str, order_id: str) -> dict[str, Any] | None:
+    rows = list(db.query(
+        "select * from orders where business_account_id = ? and provider = ? and order_id = ?",
+        [account, provider, order_id],
+    ))
+    if not rows:
+        return None
+    order = rows[0]
+    order.pop("raw", None)
+    order["lines"] = list(db.query(
+        "select l.line_key, l.part_number, l.color_id, l.color_name, l.condition, l.name, l.quantity, l.unit_price, "
+        "l.inventory_id, l.match_method, l.unmatched_reason, l.boid, "
+        "coalesce(i.location, l.location) as location, "
+        "(select coalesce(sum(r.quantity), 0) from reservations r where r.order_ref = l.order_ref "
+        " and r.line_key = l.line_key) as reserved "
+        "from order_items l left join inventory i on i.id = l.inventory_id where l.order_ref = ? "
+        "order by coalesce(i.location, l.location, ''), l.part_number, l.id",
+        [order["id"]],
+    ))
+    return order
+
+
+def inventory(
+    db: Database,
+    account: str,
+    *,
+    part: str | None = None,
+    color_id: int | None = None,
+    condition: str | None = None,
+    location: str | None = None,
+    reserved_only: bool = False,
+    oversold_only: bool = False,
+) -> list[dict[str, Any]]:
+    where, params = ["business_account_id = ?"], [account]
+    for column, value in (("part_number", part), ("color_id", color_id), ("condition", condition),
+                          ("location", location)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if reserved_only:
+        where.append("quantity_reserved > 0")
+    if oversold_only:
+        where.append("quantity_reserved > quantity")
+    return list(db.query(
+        "select id, part_number, color_id, condition, location, quantity, quantity_reserved, "
+        "quantity - quantity_reserved as available, name, item_type, price, bricklink_lot_id "
+        f"from inventory where {' and '.join(where)} order by location, part_number, color_id, condition",
+        params,
+    ))
+
+
+def ledger(db: Database, account: str, provider: str | None = None, order_id: str | None = None,
+           limit: int | None = None) -> list[dict[str, Any]]:
+    where, params = ["r.business_account_id = ?"], [account]
+    if provider is not None:
+        where.append("r.provider = ? and r.order_id = ?")
+        params += [provider, order_id]
+    sql = (
+        "select r.id, r.created_at, r.provider, r.order_id, r.line_key, r.inventory_id, i.part_number, i.color_id, "
+        "i.condition, i.location, r.quantity, r.consumed, r.reason from reservations r "
+        f"left join inventory i on i.id = r.inventory_id where {' and '.join(where)} order by r.id desc"
+    )
+    if limit:
+        sql += " limit ?"
+        params.append(limit)
+    return list(db.query(sql, params))
+
+
+def status(db: Database, account: str, providers: tuple[str, ...], today: str) -> list[dict[str, Any]]:
+    report = []
+    for provider in providers:
+        state = next(iter(db.query(
+            "select * from sync_state where business_account_id = ? and provider = ?", [account, provider])), {})
+        calls = db.execute(
+            "select calls from _api_calls where business_account_id = ? and provider = ? and day = ?",
+            [account, provider, today]).fetchone()
+        open_orders, unmatched = db.execute(
+            f"select count(distinct o.id), count(l.id) from orders o left join order_items l "
+            f"on l.order_ref = o.id and l.inventory_id is null "
+            f"where o.business_account_id = ? and o.provider = ? and o.status in ({_in(OPEN_STATUSES)}) "
+            "and o.manual_release = 0",
+            [account, provider, *OPEN_STATUSES]).fetchone()
+        report.append({
+            "provider": provider,
+            "last_synced_at": state.get("last_synced_at"),
+            "last_attempt_at": state.get("last_attempt_at"),
+            "last_error": state.get("last_error"),
+            "last_error_at": state.get("last_error_at"),
+            "last_run_calls": state.get("last_run_calls"),
+            "calls_today": calls[0] if calls else 0,
+            "open_orders": open_orders,
+            "unmatched_open_lines": unmatched,
+        })
+    return report
+
+
+def oversold(db: Database, account: str) -> list[dict[str, Any]]:
+    return inventory(db, account, oversold_only=True)

@@ -1,0 +1,81 @@
+"""Output: rich tables for people, JSON and CSV for programs. Always to stdout."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Sequence
+
+STATUS_STYLE = {
+    "pending": "yellow", "paid": "bold green", "processing": "cyan", "packed": "blue", "shipped": "dim",
+    "completed": "dim", "disputed": "bold red", "cancelled": "dim strike", "unknown": "bold magenta",
+}
+
+
+def money(value: Any, currency: str | None = None) -> str:
+    if value in (None, ""):
+        return ""
+    try:
+        text = f"{Decimal(str(value)).quantize(Decimal('0.01')):,}"
+    except (InvalidOperation, ValueError):
+        text = str(value)
+    return f"{text} {currency}" if currency else text
+
+
+def when(value: str | None) -> str:
+    """``2023-09-29T16:21:57Z`` as ``2023-09-29 16:21`` (UTC) for tables."""
+    return value[:16].replace("T", " ") if value else ""
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    wide = None if stream.isatty() else 200
+    return Console(file=stream, width=wide, soft_wrap=False, highlight=False)
+
+
+Column = tuple[str, str, Callable[[dict], Any]] | tuple[str, str, Callable[[dict], Any], str]
+
+
+def table(rows: Sequence[dict], columns: Sequence[Column], *, title: str | None = None, caption: str | None = None):
+    """A rich Table; a column is (header, justify, value-of-row[, style])."""
+    from rich.table import Table
+
+    out = Table(title=title, caption=caption, header_style="bold", expand=False)
+    for column in columns:
+        out.add_column(column[0], justify=column[1], style=column[3] if len(column) > 3 else None,
+                       overflow="fold")
+    for row in rows:
+        out.add_row(*[_cell(column[2](row)) for column in columns])
+    return out
+
+
+def _cell(value: Any):
+    return value if hasattr(value, "__rich_console__") or hasattr(value, "markup") else ("" if value is None else str(value))
+
+
+def emit(rows: Sequence[dict], fmt: str, columns: Sequence[Column] = (), *, title: str | None = None,
+         caption: str | None = None, fields: Sequence[str] | None = None) -> None:
+    if fmt == "json":
+        json.dump([_plain(row, fields) for row in rows], sys.stdout, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    elif fmt == "csv":
+        keys = list(fields or (rows[0].keys() if rows else []))
+        writer = csv.DictWriter(sys.stdout, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        console().print(table(rows, columns, title=title, caption=caption))
+
+
+def _plain(row: dict, fields: Sequence[str] | None) -> dict:
+    return {k: row.get(k) for k in fields} if fields else dict(row)
+
+
+def status_text(status: str):
+    from rich.text import Text
+
+    return Text(status or "", style=STATUS_STYLE.get(status, ""))

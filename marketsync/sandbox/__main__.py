@@ -1,0 +1,21 @@
+"""``python -m marketsync.sandbox [--bricklink-port N] [--brickowl-port N] [--seed N] [--empty]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from marketsync.sandbox import serve_forever_cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m marketsync.sandbox", description=__doc__)
+    parser.add_argument("--bricklink-port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--brickowl-port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--empty", action="store_true", help="start with empty stores instead of the demo store")
+    args = parser.parse_args(argv)
+    serve_forever_cli(args.bricklink_port, args.brickowl_port, demo=not args.empty, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,575 @@
+"""An emulated BrickLink Store API v1 store: data, OAuth 1.0a checks and GET handlers.
+
+Formats follow ``shared/marketplace-apis.md``: the ``{"meta": ..., "data": ...}`` envelope,
+omitted nulls, money as 4-decimal strings, items as an array of arrays (one per batch),
+HTML entities in names and descriptions (the store keeps plain text, encodes on output).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Iterable
+
+from oauthlib.oauth1.rfc5849 import signature as oauth_sig
+from oauthlib.oauth1.rfc5849 import utils as oauth_utils
+
+from marketsync.sandbox.colors import colors
+from marketsync.sandbox.wire import (
+    Request,
+    Response,
+    Route,
+    bl_entities,
+    bl_time,
+    dec,
+    drop_nones,
+    json_response,
+    money,
+    passes,
+    split_filter,
+    utcnow,
+)
+
+PREFIX = "/api/store/v1"
+
+ORDER_STATUSES = (
+    "PENDING", "UPDATED", "PROCESSING", "READY", "PAID", "PACKED", "SHIPPED", "RECEIVED",
+    "COMPLETED", "OCR", "NPB", "NPX", "NRS", "NSS", "CANCELLED", "PURGED", "PAID-PENDING",
+)  # fmt: skip
+
+_PAYMENT_STATUS = {
+    "PENDING": "None", "UPDATED": "None", "PAID-PENDING": "Clearing", "NPB": "None", "NPX": "None",
+    "CANCELLED": "None", "PURGED": "None", "COMPLETED": "Completed",
+}  # fmt: skip  (anything else: "Received")
+
+TIMESTAMP_TOLERANCE = 300  # seconds
+
+
+def _envelope(code: int, message: str, description: str, data: Any = None, with_data: bool = True) -> dict:
+    body: dict[str, Any] = {"meta": {"description": description, "message": message, "code": code}}
+    if with_data:
+        body["data"] = {} if data is None else data
+    return body
+
+
+def ok(data: Any) -> Response:
+    return json_response(_envelope(200, "OK", "OK", drop_nones(data)))
+
+
+def error(code: int, message: str, description: str, http_status: int | None = None, with_data: bool = True) -> Response:
+    return json_response(_envelope(code, message, description, with_data=with_data), http_status or code)
+
+
+@dataclass
+class BLLot:
+    """One lot of the seller's store (``GET /inventories``); the bin code lives in ``remarks``."""
+
+    inventory_id: int
+    no: str
+    color_id: int
+    quantity: int
+    new_or_used: str = "N"
+    unit_price: Decimal = Decimal("0.1000")
+    remarks: str | None = ""
+    name: str = ""
+    type: str = "PART"
+    category_id: int = 0
+    description: str = ""
+    status: str = "Y"  # Y available, S/B/C stockroom, N unavailable, R reserved
+    completeness: str | None = None
+    date_created: dt.date = dt.date(2023, 1, 15)
+    my_cost: Decimal = Decimal("0")
+
+    def to_json(self) -> dict:
+        stock_room = self.status in ("S", "B", "C")
+        # date_created is a date at US-Eastern midnight (05:00Z, or 04:00Z in summer).
+        eastern_offset = 4 if 3 <= self.date_created.month <= 10 else 5
+        created = dt.datetime.combine(self.date_created, dt.time(eastern_offset), dt.timezone.utc)
+        return {
+            "inventory_id": self.inventory_id,
+            "item": {"no": self.no, "name": bl_entities(self.name), "type": self.type, "category_id": self.category_id},
+            "color_id": self.color_id,
+            "color_name": colors().bl_name(self.color_id),
+            "quantity": self.quantity,
+            "new_or_used": self.new_or_used,
+            "completeness": self.completeness,
+            "unit_price": money(self.unit_price),
+            "bind_id": 0,
+            "description": bl_entities(self.description),
+            "remarks": self.remarks,
+            "bulk": 1,
+            "is_retain": False,
+            "is_stock_room": stock_room,
+            "stock_room_id": self.status if stock_room else None,
+            "date_created": bl_time(created),
+            "my_cost": money(self.my_cost),
+            "sale_rate": 0,
+            "tier_quantity1": 0, "tier_price1": "0.0000",
+            "tier_quantity2": 0, "tier_price2": "0.0000",
+            "tier_quantity3": 0, "tier_price3": "0.0000",
+        }  # fmt: skip
+
+
+Batches = list[list[dict]]
+
+
+@dataclass(eq=False)
+class BLOrder:
+    """A received order. Lines are stored per batch; totals are always derived from them.
+
+    Benchmark orders are *lazy*: ``factory`` regenerates the same batches on demand, so the
+    store holds no line dicts for them until something mutates the order.
+    """
+
+    order_id: int
+    status: str
+    date_ordered: dt.datetime
+    date_status_changed: dt.datetime
+    buyer_name: str | None = None
+    buyer_email: str | None = None
+    is_filed: bool = False
+    currency: str = "USD"
+    payment_method: str = "PayPal (Onsite)"
+    shipping_cost: Decimal = Decimal("3.5000")
+    shipping_method: str = "USPS First Class Package"
+    shipping_method_id: int = 8471
+    tracking_no: str | None = None
+    remarks: str | None = None
+    country_code: str = "US"
+    address: dict = field(default_factory=dict)
+    buyer_order_count: int = 1
+    _batches: Batches | None = field(default=None, repr=False)
+    factory: Callable[[], Batches] | None = field(default=None, repr=False)
+    _lazy_totals: tuple | None = field(default=None, repr=False)
+
+    @property
+    def batches(self) -> Batches:
+        """The stored batches (materialises a lazy order; mutate freely)."""
+        if self._batches is None:
+            self._batches = self.factory() if self.factory else [[]]
+            self.factory = None
+        return self._batches
+
+    @batches.setter
+    def batches(self, value: Batches) -> None:
+        self._batches = value
+        self.factory = None
+
+    @property
+    def lines(self) -> list[dict]:
+        return [line for batch in self.batches for line in batch]
+
+    def current_batches(self) -> Batches:
+        if self._batches is not None:
+            return self._batches
+        return self.factory() if self.factory else [[]]
+
+    def totals(self) -> tuple[int, int, Decimal, Decimal]:
+        """(total_count, unique_count, subtotal, total_weight), recomputed from the lines."""
+        if self._batches is None and self._lazy_totals is not None:
+            return self._lazy_totals
+        lines = [line for batch in self.current_batches() for line in batch]
+        result = (
+            sum(int(line["quantity"]) for line in lines),
+            len(lines),
+            sum((dec(line["unit_price"]) * int(line["quantity"]) for line in lines), Decimal(0)),
+            sum((dec(line["weight"]) * int(line["quantity"]) for line in lines), Decimal(0)),
+        )
+        if self._batches is None:
+            self._lazy_totals = result
+        return result
+
+    @property
+    def payment_status(self) -> str:
+        return _PAYMENT_STATUS.get(self.status.upper(), "Received")
+
+
+class BrickLinkStore:
+    provider = "bricklink"
+    prefix = PREFIX
+
+    def __init__(self, seed: int = 1):
+        self.lock = threading.RLock()
+        self.consumer_key = secrets.token_hex(16).upper()
+        self.consumer_secret = secrets.token_hex(16).upper()
+        self.token_value = secrets.token_hex(16).upper()
+        self.token_secret = secrets.token_hex(16).upper()
+        self.seller_name = "sandboxbricks"
+        self.store_name = "Sandbox Bricks"
+        self.auth_error_status = 200  # HTTP status of auth failures (meta.code stays 401)
+        self.check_timestamps = True
+        self.orders: dict[int, BLOrder] = {}
+        self.lots: dict[int, BLLot] = {}
+        self.notifications: list[dict] = []
+        self._nonces: dict[str, float] = {}
+        self._next_order_id = 23215046 + seed % 1000 * 1000
+        self._next_inventory_id = 349372975 + seed % 1000 * 10000
+        self.routes = [
+            Route("GET", re.compile(r"/orders"), "GET /orders", self._get_orders),
+            Route("GET", re.compile(r"/orders/(?P<id>[^/]+)"), "GET /orders/{id}", self._get_order),
+            Route("GET", re.compile(r"/orders/(?P<id>[^/]+)/items"), "GET /orders/{id}/items", self._get_items),
+            Route("GET", re.compile(r"/inventories"), "GET /inventories", self._get_inventories),
+            Route("GET", re.compile(r"/inventories/(?P<id>[^/]+)"), "GET /inventories/{id}", self._get_inventory),
+            Route("GET", re.compile(r"/notifications"), "GET /notifications", self._get_notifications),
+        ]
+
+    # ------------------------------------------------------------------ seeding API
+    def add_lot(
+        self,
+        no: str,
+        color_id: int,
+        quantity: int,
+        new_or_used: str = "N",
+        remarks: str | None = "",
+        unit_price: Any = "0.1000",
+        inventory_id: int | None = None,
+        name: str | None = None,
+        type: str = "PART",
+        category_id: int = 0,
+        description: str = "",
+        status: str = "Y",
+    ) -> int:
+        with self.lock:
+            if inventory_id is None:
+                inventory_id = self._new_inventory_id()
+            self.lots[int(inventory_id)] = BLLot(
+                inventory_id=int(inventory_id), no=str(no), color_id=int(color_id), quantity=int(quantity),
+                new_or_used=new_or_used, unit_price=dec(unit_price), remarks=remarks, name=name or f"Part {no}",
+                type=type, category_id=category_id, description=description, status=status,
+                completeness="C" if type == "SET" else None,
+            )  # fmt: skip
+            return int(inventory_id)
+
+    def add_order(
+        self,
+        status: str = "PAID",
+        buyer_name: str | None = "brickfan",
+        lines: Iterable[dict] = (),
+        order_id: int | None = None,
+        date_ordered: dt.datetime | None = None,
+        is_filed: bool = False,
+        currency: str = "USD",
+        **extra: Any,
+    ) -> int:
+        """Add a received order with one batch of ``lines`` (see module doc for line keys).
+
+        ``extra`` sets any other :class:`BLOrder` field (buyer_email, shipping_cost, remarks,
+        tracking_no, factory for lazy lines...).
+        """
+        with self.lock:
+            if order_id is None:
+                order_id = self._next_order_id
+            order_id = int(order_id)
+            self._next_order_id = max(self._next_order_id, order_id + 1)
+            when = date_ordered or utcnow()
+            extra.setdefault("buyer_email", f"{buyer_name.lower()}@example.com" if buyer_name else None)
+            extra.setdefault("address", _address(buyer_name))
+            factory = extra.pop("factory", None)
+            order = BLOrder(
+                order_id=order_id, status=status, date_ordered=when, date_status_changed=when,
+                buyer_name=buyer_name, is_filed=is_filed, currency=currency, **extra,
+            )  # fmt: skip
+            if factory is not None:
+                order.factory = factory
+            else:
+                order.batches = [[self.make_line(line, currency) for line in lines]]
+            self.orders[order_id] = order
+            return order_id
+
+    def make_line(self, line: dict, currency: str = "USD") -> dict:
+        """Normalise a test-supplied line, filling defaults from a matching store lot."""
+        no = str(line.get("no", "3001"))
+        color_id = int(line.get("color_id", 0))
+        cond = line.get("new_or_used", "N")
+        lot = None
+        if "inventory_id" in line:
+            lot = self.lots.get(int(line["inventory_id"]))
+        else:
+            lot = next((x for x in self.lots.values() if (x.no, x.color_id, x.new_or_used) == (no, color_id, cond)), None)
+        type_ = line.get("type", lot.type if lot else "PART")
+        return {
+            "inventory_id": int(line["inventory_id"]) if "inventory_id" in line else (lot.inventory_id if lot else self._new_inventory_id()),
+            "no": no,
+            "name": line.get("name", lot.name if lot else f"Part {no}"),
+            "type": type_,
+            "category_id": int(line.get("category_id", lot.category_id if lot else 0)),
+            "color_id": color_id,
+            "quantity": int(line.get("quantity", 1)),
+            "new_or_used": cond,
+            "completeness": line.get("completeness", "C" if type_ == "SET" else None),
+            "unit_price": dec(line.get("unit_price", lot.unit_price if lot else "0.1000")),
+            "description": line.get("description", lot.description if lot else ""),
+            "remarks": line.get("remarks", lot.remarks if lot else None),
+            "weight": dec(line.get("weight", "0.82")),
+            "currency_code": line.get("currency_code", currency),
+        }  # fmt: skip
+
+    def set_status(self, order_id: int, status: str) -> None:
+        with self.lock:
+            order = self.orders[int(order_id)]
+            order.status = status
+            order.date_status_changed = _bump(order.date_status_changed)
+
+    def add_batch(self, order_id: int, lines: Iterable[dict]) -> int:
+        """The buyer adds items: a new inner array. ``date_ordered`` resets (per the doc)."""
+        with self.lock:
+            order = self.orders[int(order_id)]
+            order.batches.append([self.make_line(line, order.currency) for line in lines])
+            order.date_ordered = _bump(order.date_ordered)
+            return len(order.batches)
+
+    def remove_line(self, order_id: int, batch: int, inventory_id: int) -> None:
+        """Remove a line by (1-based batch, inventory_id); an emptied batch stays (as ``[]``)."""
+        with self.lock:
+            order = self.orders[int(order_id)]
+            lines = order.batches[batch - 1]
+            kept = [line for line in lines if line["inventory_id"] != int(inventory_id)]
+            if len(kept) == len(lines):
+                raise KeyError(f"no line {batch}:{inventory_id} in order {order_id}")
+            lines[:] = kept
+
+    def set_filed(self, order_id: int, filed: bool = True) -> None:
+        with self.lock:
+            self.orders[int(order_id)].is_filed = filed
+
+    def _new_inventory_id(self) -> int:
+        while self._next_inventory_id in self.lots:
+            self._next_inventory_id += 1
+        self._next_inventory_id += 1
+        return self._next_inventory_id - 1
+
+    # ------------------------------------------------------------------ HTTP
+    def handle(self, req: Request, route: Route | None) -> Response:
+        denied = self.authenticate(req)
+        if denied is not None:
+            return denied
+        if route is None:
+            return error(400, "INVALID_URI", f"Invalid URI: {req.method} {req.path}")
+        with self.lock:
+            return route.handler(req)
+
+    def fault(self, kind: str, opts: dict) -> Response | None:
+        if kind == "500":
+            return error(500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred")
+        if kind == "auth_in_200":
+            return error(401, "BAD_OAUTH_REQUEST", "SIGNATURE_INVALID", http_status=200, with_data=False)
+        if kind == "ip_mismatch":
+            return error(401, "BAD_OAUTH_REQUEST", "TOKEN_IP_MISMATCHED", http_status=200)
+        return None
+
+    def unknown_path(self) -> Response:
+        return error(400, "INVALID_URI", "Invalid URI")
+
+    def method_not_allowed(self) -> Response:
+        return error(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+
+    # ------------------------------------------------------------------ OAuth 1.0a
+    def _deny(self, description: str) -> Response:
+        return error(401, "BAD_OAUTH_REQUEST", description, http_status=self.auth_error_status)
+
+    def authenticate(self, req: Request) -> Response | None:
+        header = req.headers.get("Authorization") or ""
+        if not header.startswith("OAuth "):
+            return self._deny("BAD_OAUTH_REQUEST")
+        try:
+            oauth = dict(oauth_utils.parse_authorization_header(header))
+            params = oauth_sig.collect_parameters(uri_query=req.raw_query, headers={"Authorization": header})
+            base = oauth_sig.signature_base_string(
+                req.method.upper(), oauth_sig.base_string_uri(req.url), oauth_sig.normalize_parameters(params)
+            )
+        except (ValueError, TypeError, KeyError):
+            return self._deny("BAD_OAUTH_REQUEST")
+        if oauth.get("oauth_signature_method") != "HMAC-SHA1":
+            return self._deny("SIGNATURE_METHOD_UNSUPPORTED")
+        if oauth.get("oauth_consumer_key") != self.consumer_key:
+            return self._deny("CONSUMER_KEY_UNKNOWN")
+        if oauth.get("oauth_token") != self.token_value:
+            return self._deny("TOKEN_VALUE_UNKNOWN")
+        try:
+            stamp = int(oauth.get("oauth_timestamp", ""))
+        except ValueError:
+            return self._deny("TIMESTAMP_REJECTED")
+        now = time.time()
+        if self.check_timestamps and abs(now - stamp) > TIMESTAMP_TOLERANCE:
+            return self._deny("TIMESTAMP_REJECTED")
+        expected = oauth_sig.sign_hmac_sha1(base, self.consumer_secret, self.token_secret)
+        given = oauth_utils.unescape(oauth.get("oauth_signature", ""))
+        if not hmac.compare_digest(expected.encode(), given.encode()):
+            return self._deny("SIGNATURE_INVALID")
+        nonce = oauth.get("oauth_nonce", "")
+        with self.lock:
+            if not nonce or nonce in self._nonces:
+                return self._deny("NONCE_USED")
+            if len(self._nonces) > 10_000:
+                self._nonces = {n: t for n, t in self._nonces.items() if now - t < 2 * TIMESTAMP_TOLERANCE}
+            self._nonces[nonce] = now
+        return None
+
+    # ------------------------------------------------------------------ handlers
+    def _get_orders(self, req: Request) -> Response:
+        direction = req.query.get("direction", "in").lower()
+        if direction not in ("in", "out"):
+            return error(400, "PARAMETER_MISSING_OR_INVALID", "direction must be 'in' or 'out'")
+        filed = req.query.get("filed", "false")
+        if filed not in ("true", "false"):
+            return error(400, "PARAMETER_MISSING_OR_INVALID", "filed must be 'true' or 'false'")
+        include, exclude = split_filter(req.query.get("status"))
+        if direction == "out":
+            return ok([])  # the sandbox seller never buys
+        wanted = filed == "true"
+        orders = [
+            o for o in self.orders.values() if o.is_filed == wanted and passes(o.status, include, exclude)
+        ]
+        orders.sort(key=lambda o: (o.date_ordered, o.order_id), reverse=True)
+        return ok([self._summary(o) for o in orders])
+
+    def _order_or_404(self, req: Request) -> BLOrder | Response:
+        raw = req.params["id"]
+        if not raw.isdigit():
+            return error(400, "PARAMETER_MISSING_OR_INVALID", f"Invalid order id: {raw}")
+        order = self.orders.get(int(raw))
+        if order is None:
+            return error(404, "RESOURCE_NOT_FOUND", f"Order not found: {raw}")
+        return order
+
+    def _get_order(self, req: Request) -> Response:
+        order = self._order_or_404(req)
+        return order if isinstance(order, Response) else ok(self._full(order))
+
+    def _get_items(self, req: Request) -> Response:
+        order = self._order_or_404(req)
+        if isinstance(order, Response):
+            return order
+        return ok([[self._item(line, order) for line in batch] for batch in order.current_batches()])
+
+    def _get_inventories(self, req: Request) -> Response:
+        filters = {name: split_filter(req.query.get(name)) for name in ("item_type", "status", "category_id", "color_id")}
+        lots = [
+            lot
+            for lot in self.lots.values()
+            if passes(lot.type, *filters["item_type"])
+            and passes(lot.status, *filters["status"])
+            and passes(lot.category_id, *filters["category_id"])
+            and passes(lot.color_id, *filters["color_id"])
+        ]
+        return ok([lot.to_json() for lot in lots])
+
+    def _get_inventory(self, req: Request) -> Response:
+        raw = req.params["id"]
+        lot = self.lots.get(int(raw)) if raw.isdigit() else None
+        if lot is None:
+            return error(404, "RESOURCE_NOT_FOUND", f"Inventory not found: {raw}")
+        return ok(lot.to_json())
+
+    def _get_notifications(self, req: Request) -> Response:
+        return ok(list(self.notifications))
+
+    # ------------------------------------------------------------------ serialisation
+    def _cost(self, order: BLOrder, full: bool) -> dict:
+        _, _, subtotal, _ = order.totals()
+        grand = subtotal + order.shipping_cost
+        cost: dict[str, Any] = {"currency_code": order.currency, "subtotal": money(subtotal),
+                                "grand_total": money(grand), "final_total": money(grand)}  # fmt: skip
+        if full:
+            cost.update(
+                etc1="0.0000", etc2="0.0000", insurance="0.0000", shipping=money(order.shipping_cost),
+                credit="0.0000", coupon="0.0000", vat_rate="0.00", vat_amount="0.0000",
+            )  # fmt: skip
+        return cost
+
+    def _summary(self, order: BLOrder, full: bool = False) -> dict:
+        count, unique, _, _ = order.totals()
+        paid = order.payment_status in ("Received", "Completed", "Clearing")
+        return {
+            "order_id": order.order_id,
+            "date_ordered": bl_time(order.date_ordered),
+            "date_status_changed": bl_time(order.date_status_changed),
+            "seller_name": self.seller_name,
+            "store_name": self.store_name,
+            "buyer_name": order.buyer_name,
+            "buyer_email": order.buyer_email if full else None,
+            "buyer_order_count": order.buyer_order_count if full else None,
+            "require_insurance": False if full else None,
+            "status": order.status,
+            "is_invoiced": True if full else None,
+            "remarks": order.remarks if full else None,
+            "total_count": count,
+            "unique_count": unique,
+            "total_weight": money(order.totals()[3], 2) if full else None,
+            "is_filed": order.is_filed,
+            "drive_thru_sent": False if full else None,
+            "salesTax_collected_by_bl": False,
+            "vat_collected_by_bl": False,
+            "payment": {
+                "method": order.payment_method,
+                "currency_code": order.currency,
+                "date_paid": bl_time(order.date_ordered + dt.timedelta(minutes=7)) if paid else None,
+                "status": order.payment_status,
+            },
+            "cost": self._cost(order, full),
+            "disp_cost": self._cost(order, full),
+        }
+
+    def _full(self, order: BLOrder) -> dict:
+        data = self._summary(order, full=True)
+        shipped = order.status.upper() in ("SHIPPED", "RECEIVED", "COMPLETED")
+        data["shipping"] = {
+            "method": order.shipping_method,
+            "method_id": order.shipping_method_id,
+            "tracking_no": order.tracking_no,
+            "tracking_link": f"https://tracking.example/{order.tracking_no}" if order.tracking_no else None,
+            "date_shipped": bl_time(order.date_status_changed) if shipped else None,
+            "address": order.address,
+        }
+        # keep "payment"/"cost"/"disp_cost" last, as the real full order does
+        for key in ("payment", "cost", "disp_cost"):
+            data[key] = data.pop(key)
+        return data
+
+    def _item(self, line: dict, order: BLOrder) -> dict:
+        price = money(line["unit_price"])
+        currency = line.get("currency_code") or order.currency
+        return {
+            "inventory_id": line["inventory_id"],
+            "item": {"no": line["no"], "name": bl_entities(line["name"]), "type": line["type"],
+                     "category_id": line["category_id"]},  # fmt: skip
+            "color_id": line["color_id"],
+            "color_name": colors().bl_name(line["color_id"]),
+            "quantity": line["quantity"],
+            "new_or_used": line["new_or_used"],
+            "completeness": line.get("completeness"),
+            "unit_price": price,
+            "description": bl_entities(line.get("description")),
+            "remarks": line.get("remarks"),
+            "disp_unit_price": price,
+            "disp_unit_price_final": price,
+            "unit_price_final": price,
+            "order_cost": "0.0000",
+            "currency_code": currency,
+            "disp_currency_code": currency,
+            "weight": money(dec(line["weight"]) * int(line["quantity"]), 2),
+        }
+
+
+def _bump(previous: dt.datetime) -> dt.datetime:
+    """Now, but strictly later than ``previous`` so a change is always visible."""
+    return max(utcnow(), previous + dt.timedelta(milliseconds=1))
+
+
+def _address(buyer_name: str | None) -> dict:
+    name = (buyer_name or "Brick Fan").title()
+    return {
+        "name": {"full": name},
+        "full": f"{name}\n12 Stud Street\nBillund Falls, OR 97000\nUS",
+        "address1": "12 Stud Street",
+        "city": "Billund Falls",
+        "state": "OR",
+        "postal_code": "97000",
+        "country_code": "US",
+    }

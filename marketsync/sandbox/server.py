@@ -1,0 +1,318 @@
+"""The HTTP plumbing: two loopback servers, request recording and fault injection.
+
+A :class:`Sandbox` owns one :class:`BrickLinkStore` and one :class:`BrickOwlStore` and serves
+each on its own port with ``http.server.ThreadingHTTPServer`` (daemon threads, HTTP/1.1
+keep-alive). Every request is counted in ``calls`` and logged in ``requests`` before anything
+else happens; then an injected fault (if one matches) is played on the wire; otherwise the
+store answers.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import struct
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from marketsync.sandbox.bricklink import BrickLinkStore
+from marketsync.sandbox.brickowl import BrickOwlStore
+from marketsync.sandbox.wire import (
+    HTML_TYPE,
+    JSON_TYPE,
+    Request,
+    Response,
+    Route,
+    html_page,
+    html_response,
+)
+
+PROVIDERS = ("bricklink", "brickowl")
+FAULTS = frozenset(
+    {"500", "html503", "429", "reset", "hang", "malformed", "auth_in_200", "ip_mismatch", "error_string", "not_json"}
+)
+_ONLY_FOR = {"ip_mismatch": "bricklink", "error_string": "brickowl"}
+
+
+@dataclass
+class Fault:
+    provider: str
+    endpoint: str  # route template ("GET /orders") or "*"
+    kind: str
+    remaining: int | None  # None: forever
+    opts: dict[str, Any] = field(default_factory=dict)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sandbox: "Sandbox", store: Any):
+        self.sandbox = sandbox
+        self.store = store
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Wake handler threads blocked on idle keep-alive connections."""
+        with self.connections_lock:
+            conns = list(self.connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (OSError, ValueError)):  # client went away, socket reset, stop()...
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "nginx"
+    sys_version = ""
+    server: _Server
+
+    def _dispatch(self) -> None:
+        self.server.sandbox._dispatch(self, self.server.store)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        pass
+
+
+class Sandbox:
+    """Both marketplaces on loopback. See the package docstring for the full API."""
+
+    def __init__(self, demo: bool = False, seed: int = 1):
+        self.seed = seed
+        self.bricklink = BrickLinkStore(seed)
+        self.brickowl = BrickOwlStore(seed)
+        self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.requests: list[tuple[str, str, str, dict[str, str]]] = []
+        self.errors: list[str] = []  # tracebacks of sandbox bugs (answered as 500)
+        self.bricklink_url: str | None = None
+        self.brickowl_url: str | None = None
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._stopping = threading.Event()
+        self._servers: list[_Server] = []
+        self._threads: list[threading.Thread] = []
+        if demo:
+            from marketsync.sandbox.demo import load_demo
+
+            load_demo(self, seed)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, bricklink_port: int = 0, brickowl_port: int = 0, host: str = "127.0.0.1") -> "Sandbox":
+        if self._servers:
+            return self
+        self._stopping.clear()
+        try:
+            for store, port in ((self.bricklink, bricklink_port), (self.brickowl, brickowl_port)):
+                server = _Server((host, port), self, store)
+                self._servers.append(server)
+                thread = threading.Thread(
+                    target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                    name=f"sandbox-{store.provider}", daemon=True,
+                )  # fmt: skip
+                thread.start()
+                self._threads.append(thread)
+        except BaseException:
+            self.stop()
+            raise
+        bl_port, bo_port = (s.server_address[1] for s in self._servers)
+        self.bricklink_url = f"http://{host}:{bl_port}{self.bricklink.prefix}"
+        self.brickowl_url = f"http://{host}:{bo_port}{self.brickowl.prefix}"
+        return self
+
+    def stop(self) -> None:
+        """Stop both servers; hung handlers are woken and their connections reset."""
+        self._stopping.set()
+        for server in self._servers:
+            server.shutdown()
+            server.drop_connections()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self._servers.clear()
+        self._threads.clear()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._servers)
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        if self.bricklink_url is None or self.brickowl_url is None:
+            raise RuntimeError("Sandbox.env() needs a started sandbox: call start() first")
+        bl = self.bricklink
+        return {
+            "BRICKLINK_CONSUMER_KEY": bl.consumer_key,
+            "BRICKLINK_CONSUMER_SECRET": bl.consumer_secret,
+            "BRICKLINK_TOKEN_VALUE": bl.token_value,
+            "BRICKLINK_TOKEN_SECRET": bl.token_secret,
+            "BRICKOWL_API_KEY": self.brickowl.api_key,
+            "BRICKLINK_API_URL": self.bricklink_url,
+            "BRICKOWL_API_URL": self.brickowl_url,
+        }
+
+    # ------------------------------------------------------------------ calls and faults
+    def reset_calls(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.requests.clear()
+
+    def inject(self, provider: str, endpoint: str, fault: str, times: int | None = 1, **opts: Any) -> None:
+        """Queue ``fault`` for the next ``times`` requests (None: forever) to ``endpoint``.
+
+        ``endpoint`` is a route template such as ``"GET /orders/{id}/items"`` or ``"*"``.
+        Faults are consumed in the order they were injected.
+        """
+        if provider not in PROVIDERS:
+            raise ValueError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(FAULTS)}")
+        if _ONLY_FOR.get(fault, provider) != provider:
+            raise ValueError(f"fault {fault!r} only exists for {_ONLY_FOR[fault]}")
+        templates = {r.template for r in self._store(provider).routes}
+        if endpoint != "*" and endpoint not in templates:
+            raise ValueError(f"unknown {provider} endpoint {endpoint!r}; expected '*' or one of {sorted(templates)}")
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 or None")
+        with self._lock:
+            self._faults.append(Fault(provider, endpoint, fault, times, dict(opts)))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _store(self, provider: str) -> Any:
+        return self.bricklink if provider == "bricklink" else self.brickowl
+
+    def _take_fault(self, provider: str, template: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.provider == provider and fault.endpoint in ("*", template):
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                        if fault.remaining <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    # ------------------------------------------------------------------ request handling
+    def _dispatch(self, handler: _Handler, store: Any) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        if length:
+            handler.rfile.read(length)
+        method = handler.command
+        split = urlsplit(handler.path)
+        path = split.path
+        rel = path[len(store.prefix) :] if path.startswith(store.prefix + "/") else None
+        route, params = _match(store.routes, method, rel)
+        template = route.template if route else f"{method} {rel if rel is not None else path}"
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        host = handler.headers.get("Host") or "%s:%d" % handler.server.server_address[:2]
+        req = Request(method, rel or path, query, split.query, handler.headers, f"http://{host}{path}", params)
+        with self._lock:
+            self.calls[(store.provider, template)] += 1
+            self.requests.append((store.provider, method, rel if rel is not None else path, query))
+
+        response = None
+        fault = self._take_fault(store.provider, template)
+        if fault is not None:
+            kind, opts = fault.kind, fault.opts
+            if kind == "reset":
+                return _reset(handler)
+            if kind == "hang":
+                if self._stopping.wait(float(opts.get("seconds", 5))):
+                    return _reset(handler)
+            elif kind == "malformed":
+                body = self._serve(store, req, route, rel).body
+                response = Response(200, body[: max(1, len(body) // 2)], JSON_TYPE)
+            elif kind == "html503":
+                response = html_response(503)
+            elif kind == "429":
+                response = html_response(429, {"Retry-After": str(opts.get("retry_after", 1))})
+            elif kind == "not_json":
+                response = Response(200, html_page(200, "Down for maintenance"), HTML_TYPE)
+            else:
+                response = store.fault(kind, opts)
+        if response is None:
+            response = self._serve(store, req, route, rel)
+        _write(handler, response)
+
+    def _serve(self, store: Any, req: Request, route: Route | None, rel: str | None) -> Response:
+        try:
+            if rel is None:
+                return store.unknown_path()
+            return store.handle(req, route)
+        except Exception:  # a sandbox bug: answer like a real 500 and keep the traceback
+            text = traceback.format_exc()
+            with self._lock:
+                self.errors.append(text)
+            print(text, file=sys.stderr)
+            return store.fault("500", {})
+
+
+def _match(routes: list[Route], method: str, rel: str | None) -> tuple[Route | None, dict[str, str]]:
+    if rel is None:
+        return None, {}
+    for route in routes:
+        if route.method == method:
+            m = route.pattern.fullmatch(rel)
+            if m:
+                return route, m.groupdict()
+    return None, {}
+
+
+def _write(handler: _Handler, response: Response) -> None:
+    handler.send_response(response.status)
+    handler.send_header("Content-Type", response.content_type)
+    handler.send_header("Content-Length", str(len(response.body)))
+    for name, value in response.headers.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(response.body)
+
+
+def _reset(handler: _Handler) -> None:
+    """Close the connection without a byte of response (RST thanks to SO_LINGER 0)."""
+    handler.close_connection = True
+    sock = handler.connection
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        handler.rfile.close()  # drop makefile()'s reference so close() really closes the fd
+    except OSError:
+        pass
+    sock.close()

@@ -1,0 +1,134 @@
+"""Small helpers shared by both emulated marketplaces: responses, money, time, text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Callable
+
+UTC = dt.timezone.utc
+
+JSON_TYPE = "application/json; charset=UTF-8"
+HTML_TYPE = "text/html; charset=UTF-8"
+
+
+@dataclass
+class Request:
+    """One parsed HTTP request, as the store handlers see it."""
+
+    method: str
+    path: str  # relative to the marketplace's base path, e.g. "/orders/12/items"
+    query: dict[str, str]  # last value wins for repeated names
+    raw_query: str
+    headers: Any  # email.message.Message from http.server (case-insensitive .get)
+    url: str  # absolute URL the client used, for the OAuth base string
+    params: dict[str, str] = field(default_factory=dict)  # path template parameters
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = JSON_TYPE
+    headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False  # close the socket without answering
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: Any  # compiled regex over the relative path
+    template: str  # "GET /orders/{id}"
+    handler: Callable[[Request], Response]
+
+
+def json_body(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, json_body(obj), JSON_TYPE, dict(headers or {}))
+
+
+_REASONS = {
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    404: "Not Found",
+}
+
+
+def html_page(status: int, title: str | None = None) -> bytes:
+    """An nginx-style error page, as seen under load and in maintenance windows."""
+    title = title or f"{status} {_REASONS.get(status, 'Error')}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode("ascii")
+
+
+def html_response(status: int, headers: dict[str, str] | None = None, title: str | None = None) -> Response:
+    return Response(status, html_page(status, title), HTML_TYPE, dict(headers or {}))
+
+
+def money(value: Any, places: int = 4) -> str:
+    """Decimal string with a fixed number of places ("139.9900")."""
+    quantum = Decimal(1).scaleb(-places)
+    return f"{Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP):.{places}f}"
+
+
+def dec(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def bl_time(moment: dt.datetime) -> str:
+    """BrickLink's timestamp format: UTC with milliseconds, "2013-12-01T18:05:46.123Z"."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+_ENTITIES = {"&": "&amp;", "(": "&#40;", ")": "&#41;", "'": "&#39;", '"': "&quot;", "<": "&lt;", ">": "&gt;"}
+
+
+def bl_entities(text: str | None) -> str | None:
+    """Encode text the way BrickLink sends names and descriptions (html.unescape reverses it)."""
+    if text is None:
+        return None
+    return "".join(_ENTITIES.get(ch, ch) for ch in text)
+
+
+def drop_nones(obj: Any) -> Any:
+    """BrickLink omits null fields: remove them recursively from dicts."""
+    if isinstance(obj, dict):
+        return {k: drop_nones(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [drop_nones(v) for v in obj]
+    return obj
+
+
+def split_filter(raw: str | None) -> tuple[set[str], set[str]]:
+    """A BrickLink comma filter ("paid,-purged"): (included, excluded), upper-cased."""
+    include: set[str] = set()
+    exclude: set[str] = set()
+    for part in (raw or "").split(","):
+        part = part.strip().upper()
+        if not part:
+            continue
+        if part.startswith("-"):
+            exclude.add(part[1:])
+        else:
+            include.add(part)
+    return include, exclude
+
+
+def passes(value: Any, include: set[str], exclude: set[str]) -> bool:
+    value = str(value).upper()
+    return (not include or value in include) and value not in exclude

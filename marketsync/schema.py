@@ -1,0 +1,194 @@
+"""The database schema, declared in one place as sqlite-utils migrations.
+
+Public tables (documented in the README, queried with sqlite3 or Datasette): ``inventory``,
+``orders``, ``order_items``, ``reservations``, ``sync_state``. Plumbing tables start with ``_``.
+Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.db import DescIndex
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("marketsync")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["inventory"].create(
+        {
+            "id": int,
+            "business_account_id": str,
+            "part_number": str,
+            "color_id": int,
+            "condition": str,
+            "location": str,
+            "quantity": int,
+            "quantity_reserved": int,
+            "bricklink_lot_id": str,
+            "name": str,
+            "item_type": str,
+            "price": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null=[
+            "business_account_id", "part_number", "color_id", "condition", "location",
+            "quantity", "quantity_reserved",
+        ],
+        defaults={"location": "", "quantity": 0, "quantity_reserved": 0},
+    )
+    db["inventory"].create_index(
+        ["business_account_id", "part_number", "color_id", "condition", "location"],
+        index_name="inventory_lot_key",
+        unique=True,
+    )
+    db["inventory"].create_index(["business_account_id", "bricklink_lot_id"], index_name="inventory_bricklink_lot")
+
+    db["orders"].create(
+        {
+            "id": int,
+            "business_account_id": str,
+            "provider": str,
+            "order_id": str,
+            "status": str,
+            "provider_status": str,
+            "buyer_name": str,
+            "buyer_email": str,
+            "date_ordered": str,
+            "date_status_changed": str,
+            "lot_count": int,
+            "piece_count": int,
+            "subtotal": str,
+            "grand_total": str,
+            "currency": str,
+            "payment_status": str,
+            "shipping_method": str,
+            "tracking_number": str,
+            "is_filed": int,
+            "manual_release": int,
+            "fingerprint": str,
+            "first_seen_at": str,
+            "synced_at": str,
+            "raw": str,
+        },
+        pk="id",
+        not_null=["business_account_id", "provider", "order_id", "status", "manual_release", "is_filed"],
+        defaults={"manual_release": 0, "is_filed": 0},
+    )
+    db["orders"].create_index(
+        ["business_account_id", "provider", "order_id"], index_name="orders_key", unique=True
+    )
+    db["orders"].create_index(
+        ["business_account_id", DescIndex("date_ordered")], index_name="orders_by_date"
+    )
+    db["orders"].create_index(["business_account_id", "status"], index_name="orders_by_status")
+
+    db["order_items"].create(
+        {
+            "id": int,
+            "order_ref": int,
+            "business_account_id": str,
+            "provider": str,
+            "order_id": str,
+            "line_key": str,
+            "batch": int,
+            "part_number": str,
+            "color_id": int,
+            "condition": str,
+            "location": str,
+            "quantity": int,
+            "unit_price": str,
+            "currency": str,
+            "name": str,
+            "item_type": str,
+            "color_name": str,
+            "provider_lot_id": str,
+            "bricklink_lot_id": str,
+            "boid": str,
+            "provider_color_id": int,
+            "provider_condition": str,
+            "inventory_id": int,
+            "match_method": str,
+            "unmatched_reason": str,
+            "raw": str,
+        },
+        pk="id",
+        foreign_keys=[("order_ref", "orders", "id"), ("inventory_id", "inventory", "id")],
+        not_null=["order_ref", "business_account_id", "provider", "order_id", "line_key", "quantity"],
+    )
+    db["order_items"].create_index(["order_ref", "line_key"], index_name="order_items_line", unique=True)
+    db["order_items"].create_index(["inventory_id"], index_name="order_items_by_lot")
+    db["order_items"].create_index(["order_ref", "inventory_id"], index_name="order_items_unmatched")
+
+    db["reservations"].create(
+        {
+            "id": int,
+            "business_account_id": str,
+            "inventory_id": int,
+            "order_ref": int,
+            "provider": str,
+            "order_id": str,
+            "line_key": str,
+            "quantity": int,
+            "consumed": int,
+            "reason": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("inventory_id", "inventory", "id"), ("order_ref", "orders", "id")],
+        not_null=["business_account_id", "inventory_id", "order_ref", "provider", "order_id", "line_key",
+                  "quantity", "consumed", "reason", "created_at"],
+        defaults={"consumed": 0},
+    )
+    db["reservations"].create_index(["order_ref", "line_key"], index_name="reservations_by_line")
+    db["reservations"].create_index(["inventory_id"], index_name="reservations_by_lot")
+
+    db["sync_state"].create(
+        {
+            "business_account_id": str,
+            "provider": str,
+            "last_synced_at": str,
+            "last_attempt_at": str,
+            "last_error": str,
+            "last_error_at": str,
+            "last_run_calls": int,
+            "last_run_changed": int,
+            "list_window_start": str,
+        },
+        pk=("business_account_id", "provider"),
+    )
+
+    # Plumbing
+    db["_api_calls"].create(
+        {"business_account_id": str, "provider": str, "day": str, "calls": int},
+        pk=("business_account_id", "provider", "day"),
+        not_null=["calls"],
+        defaults={"calls": 0},
+    )
+    db["_brickowl_colors"].create(
+        {
+            "brickowl_color_id": int,
+            "brickowl_color_name": str,
+            "bricklink_color_id": int,
+            "source": str,
+            "refreshed_at": str,
+        },
+        pk="brickowl_color_id",
+    )
+    db["_boid_map"].create(
+        {
+            "business_account_id": str,
+            "boid": str,
+            "part_number": str,
+            "source": str,
+            "created_at": str,
+        },
+        pk=("business_account_id", "boid"),
+    )
+    db["_id_lookups"].create(
+        {"business_account_id": str, "part_number": str, "boids": str, "looked_up_at": str},
+        pk=("business_account_id", "part_number"),
+    )

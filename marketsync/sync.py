@@ -1,0 +1,287 @@
+"""The sync engine: each marketplace's new and changed orders into SQLite, lines matched to
+lots, stock reserved through the ledger.
+
+Per provider: list orders (one call when nothing changed), fetch only orders whose
+fingerprint changed (open ones first, a few requests in flight), and write each order's
+row, lines, ledger entries and lot counters in one transaction. ``last_synced_at`` moves
+only after the whole provider run succeeded. One provider failing never stops the other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Callable, Iterable, Iterator, Protocol
+
+from sqlite_utils import Database
+
+from marketsync import ledger, store
+from marketsync.db import utcnow
+from marketsync.errors import BudgetExhaustedError, MarketsyncError, NotFoundError
+from marketsync.matching import LotIndex
+from marketsync.providers.http import CallCounter
+from marketsync.providers.records import OPEN_STATUSES, Order, OrderLine, OrderSummary
+
+log = logging.getLogger("marketsync.sync")
+
+LIST_OVERLAP = dt.timedelta(hours=1)  # re-read a margin so an order placed mid-list is never missed
+BATCH_ORDERS = 100  # orders per write transaction (each order is still all-or-nothing)
+BATCH_SECONDS = 0.5
+
+
+class Progress(Protocol):
+    def start(self, provider: str, total: int) -> None: ...
+    def advance(self, provider: str) -> None: ...
+
+
+class NoProgress:
+    def start(self, provider: str, total: int) -> None:
+        pass
+
+    def advance(self, provider: str) -> None:
+        pass
+
+
+@dataclass
+class ProviderResult:
+    provider: str
+    ok: bool = True
+    error: str | None = None
+    listed: int = 0
+    changed: int = 0
+    written: int = 0
+    calls: int = 0
+    complete: bool = True  # False when some orders may be missing: last_synced_at then stays put
+    problems: list[str] = field(default_factory=list)  # one line each, for stderr
+
+
+def line_label(line: OrderLine) -> str:
+    what = " ".join(
+        str(x) for x in (line.part_number or line.boid or line.name, line.color_id, line.condition) if x is not None
+    )
+    return f"line {line.line_key} ({what})"
+
+
+class OrderWriter:
+    """Writes fetched orders in small batches of transactions, one order never split."""
+
+    def __init__(self, db: Database, account: str, index: LotIndex, result: ProviderResult,
+                 counter: CallCounter, translator=None):
+        self.db, self.account, self.index, self.result = db, account, index, result
+        self.counter, self.translator = counter, translator
+        self.buffer: list[tuple[Order, list[OrderLine]]] = []
+        self.flushed_at = time.monotonic()
+        self.oversold_seen: set[int] = set()
+
+    def add(self, order: Order, lines: list[OrderLine]) -> None:
+        self.buffer.append((order, lines))
+        if len(self.buffer) >= BATCH_ORDERS or time.monotonic() - self.flushed_at >= BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        problems: list[str] = []
+        try:
+            with self.db.atomic():
+                for order, lines in self.buffer:
+                    problems += self.write(order, lines)
+                if self.translator is not None:
+                    self.translator.persist()
+                store.add_api_calls(self.db, self.account, self.counter.take_unsaved())
+        except BaseException:
+            self.index.reload()  # the rolled-back deltas must not linger in memory
+            raise
+        self.result.written += len(self.buffer)
+        self.result.problems += problems
+        self.buffer.clear()
+        self.flushed_at = time.monotonic()
+
+    def write(self, order: Order, lines: list[OrderLine]) -> list[str]:
+        ref, manual_release = store.upsert_order(self.db, self.account, order)
+        before = store.stored_lines(self.db, ref)
+        lines = unique_keys(lines)
+        matches = [self.index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
+        store.replace_lines(self.db, self.account, ref, lines, matches)
+        deltas = ledger.reconcile_order(
+            self.db, account=self.account, order_ref=ref, provider=order.provider, order_id=order.order_id,
+            status=order.status, manual_release=manual_release,
+            targets=[ledger.LineTarget(l.line_key, m.inventory_id, l.quantity) for l, m in zip(lines, matches)],
+            index=self.index,
+        )
+        problems = []
+        if order.status == "unknown":
+            problems.append(f"{order.provider} order {order.order_id} has an unknown status "
+                            f"{order.provider_status!r}; its stock stays reserved")
+        if order.status in OPEN_STATUSES and not manual_release:
+            for line, match in zip(lines, matches):
+                was = before.get(line.line_key)
+                if match.inventory_id is None and (was is None or was != (None, match.reason)):
+                    problems.append(f"{order.provider} order {order.order_id}: {line_label(line)} unmatched: {match.reason}")
+        for delta in deltas:
+            lot = self.index.by_id.get(delta.inventory_id)
+            if delta.quantity > 0 and lot and lot.reserved > lot.quantity and lot.id not in self.oversold_seen:
+                self.oversold_seen.add(lot.id)
+                problems.append(
+                    f"oversold: lot {lot.id} ({lot.part_number} colour {lot.color_id} {lot.condition} at "
+                    f"{lot.location or 'no location'}) has {lot.reserved} reserved but {lot.quantity} on hand"
+                )
+        return problems
+
+
+def unique_keys(lines: list[OrderLine]) -> list[OrderLine]:
+    seen: dict[str, int] = {}
+    for line in lines:
+        if line.line_key in seen:
+            seen[line.line_key] += 1
+            line.line_key = f"{line.line_key}#{seen[line.line_key]}"
+        else:
+            seen[line.line_key] = 1
+    return lines
+
+
+def fetch_in_order(
+    fetch: Callable[[OrderSummary], tuple[Order, list[OrderLine]]],
+    heads: Iterable[OrderSummary],
+    workers: int,
+    on_missing: Callable[[OrderSummary], None],
+) -> Iterator[tuple[Order, list[OrderLine]]]:
+    """Fetch with a few requests in flight, yielding in the given (priority) order.
+
+    At most ``2 * workers`` orders are held at once, so memory stays flat however many
+    orders a backfill has.
+    """
+    heads = iter(heads)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
+        pending = deque((head, pool.submit(fetch, head)) for head in islice(heads, 2 * max(1, workers)))
+        try:
+            while pending:
+                head, future = pending.popleft()
+                try:
+                    yield future.result()
+                except NotFoundError:
+                    on_missing(head)
+                for more in islice(heads, 1):
+                    pending.append((more, pool.submit(fetch, more)))
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def parse_iso(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def list_window(db: Database, account: str, provider: str, state: dict) -> tuple[set[str], dt.datetime | None]:
+    """The open orders we hold, and the earliest time a changed order could carry."""
+    rows = db.execute(
+        f"select order_id, date_ordered from orders where business_account_id = ? and provider = ? "
+        f"and status in ({', '.join('?' for _ in OPEN_STATUSES)}) and manual_release = 0",
+        [account, provider, *OPEN_STATUSES],
+    ).fetchall()
+    open_ids = {order_id for order_id, _ in rows}
+    since = parse_iso(state.get("list_window_start"))
+    if since is not None:
+        since -= LIST_OVERLAP
+        opened = [parse_iso(d) for _, d in rows if d]
+        if opened:
+            since = min([since, *opened])
+    return open_ids, since
+
+
+def sync_provider(
+    db: Database,
+    account: str,
+    adapter,
+    *,
+    counter: CallCounter,
+    index: LotIndex,
+    translator=None,
+    full: bool = False,
+    concurrency: int = 4,
+    progress: Progress | None = None,
+) -> ProviderResult:
+    provider = adapter.name
+    progress = progress or NoProgress()
+    result = ProviderResult(provider)
+    started = utcnow()
+    store.record_attempt(db, account, provider, started)
+    state = store.sync_state(db, account, provider)
+    open_ids, since = list_window(db, account, provider, state)
+    writer = OrderWriter(db, account, index, result, counter, translator)
+    calls_before = counter.totals.get(provider, 0)
+    try:
+        listing = adapter.list_for_sync(first=not state.get("last_synced_at"), open_ids=open_ids, since=since, full=full)
+        result.complete = listing.complete
+        result.problems += [f"{provider}: {w}" for w in listing.warnings]
+        known = store.known_orders(db, account, provider)
+        changed = [s for s in listing.summaries if known.get(s.order_id, (None,))[0] != s.fingerprint]
+        changed.sort(key=lambda s: (s.status not in OPEN_STATUSES, -(s.date_ordered.timestamp() if s.date_ordered else 0)))
+        result.listed, result.changed = len(listing.summaries), len(changed)
+        progress.start(provider, len(changed))
+
+        def fetch(head: OrderSummary):
+            order, lines = adapter.fetch(head)
+            if translator is not None:
+                translator.translate(lines)
+            return order, lines
+
+        def missing(head: OrderSummary) -> None:
+            result.complete = False
+            result.problems.append(f"{provider}: order {head.order_id} vanished while syncing; it is retried next run")
+
+        for order, lines in fetch_in_order(fetch, changed, concurrency, missing):
+            writer.add(order, lines)
+            progress.advance(provider)
+        writer.flush()
+    except MarketsyncError as error:
+        result.ok, result.error = False, error.format_message()
+        if isinstance(error, BudgetExhaustedError) and writer.buffer:
+            result.error += f" ({len(writer.buffer) + result.written} orders saved this run)"
+        try:
+            writer.flush()  # keep what was fetched completely: each order is whole or absent
+        except MarketsyncError:
+            pass
+    result.calls = counter.totals.get(provider, 0) - calls_before
+    if result.ok:
+        if result.complete:
+            store.record_success(db, account, provider, listed_at=started, calls=result.calls, changed=result.changed)
+    else:
+        store.record_failure(db, account, provider, result.error, calls=result.calls)
+    return result
+
+
+
+def run(
+    db: Database,
+    account: str,
+    providers: list[str],
+    settings,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    environ=None,
+) -> list[ProviderResult]:
+    """Sync each provider in turn; the caller holds the writer lock."""
+    from marketsync.identity import Translator
+    from marketsync.providers import build_adapter
+
+    counter = CallCounter()
+    index = LotIndex(db, account)
+    results = []
+    for provider in providers:
+        adapter = build_adapter(
+            provider, settings, counter=counter, environ=environ,
+            calls_today=store.api_calls_on(db, account, provider),
+        )
+        translator = Translator(db, account, index, adapter) if provider == "brickowl" else None
+        results.append(sync_provider(
+            db, account, adapter, counter=counter, index=index, translator=translator, full=full,
+            concurrency=settings.concurrency, progress=progress,
+        ))
+    return results
