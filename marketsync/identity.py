@@ -46,7 +46,7 @@ from typing import Any, Iterable
 from sqlite_utils import Database
 
 from marketsync.db import now_iso
-from marketsync.errors import NotFoundError, ProviderError, RequestRejectedError
+from marketsync.errors import NotFoundError, PermissionDeniedError, ProviderError, RequestRejectedError
 from marketsync.matching import LotIndex
 from marketsync.providers import parse
 from marketsync.providers.brickowl import condition as brickowl_condition
@@ -328,7 +328,6 @@ class Translator:
                          "following the link", line.order_id, line.line_key, linked_id, linked.color_id,
                          linked.condition, color, cond)
             color, cond = linked.color_id, linked.condition
-            color_reason = cond_reason = None
 
         line.part_number, line.color_id, line.condition = part, color, cond
         reasons = [r for r in (color_reason, cond_reason, part_reason) if r]
@@ -460,8 +459,9 @@ class Translator:
             with self._lock:
                 self._lookups_stopped = True  # waiting threads must not repeat a failing call
                 self.lookup_error = str(exc)
-            if not exc.retryable:
-                raise  # bad key, no permission, daily budget: the caller must hear it
+            if not exc.retryable and not isinstance(exc, PermissionDeniedError):
+                raise  # bad key, daily budget: the caller must hear it
+            # A key without catalog permission still syncs orders; pinned maps and lot links still work.
             log.warning("brickowl: id_lookup failing (%s); remaining lookups wait for the next run", exc)
             return None
         boids = tuple(str(b) for b in answer if parse.text(b))

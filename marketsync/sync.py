@@ -239,6 +239,8 @@ def sync_provider(
             writer.add(order, lines)
             progress.advance(provider)
         writer.flush()
+        if translator is not None and translator.lookup_error:
+            result.problems.append(f"{provider}: catalog lookups paused until the next run: {translator.lookup_error}")
     except MarketsyncError as error:
         result.ok, result.error = False, error.format_message()
         if isinstance(error, BudgetExhaustedError) and writer.buffer:

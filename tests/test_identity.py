@@ -23,7 +23,8 @@ from marketsync.sandbox import Sandbox
 
 ACCOUNT = "acct-1"
 BLACK_BO, BLACK_BL = 38, 11  # BrickOwl 38 "Black" is BrickLink 11
-DSG_BO, DBG_BL = 36, 85  # BrickOwl "Dark Stone Gray" is BrickLink "Dark Bluish Gray" 85
+DSG_BO, DBG_BL = 50, 85
+WHITE_BO, WHITE_BL = 92, 1  # BrickOwl "Dark Stone Gray" is BrickLink "Dark Bluish Gray" 85
 
 
 # --- fixtures and helpers --------------------------------------------------------------------
@@ -103,12 +104,12 @@ def translated(line: OrderLine):
 # --- colours ---------------------------------------------------------------------------------
 def test_colour_normal_zero_negative_unknown_and_boid_fallback(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3069b", DBG_BL, "new", "A2"), ("970c00", 0, "new", "A3"))
-    sb.brickowl.add_id_lookup("3069b", ["487300-38", "487300-36", "487300"])
+    sb.brickowl.add_id_lookup("3069b", ["487300-38", "487300-50", "487300"])
     sb.brickowl.add_id_lookup("970c00", ["111111"])
     t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
 
     normal = bo_line()
-    stone = bo_line(boid="487300-36", color_id=DSG_BO)
+    stone = bo_line(boid="487300-50", color_id=DSG_BO)
     suffix_only = bo_line(color_id=None)  # colour from the BOID suffix
     colourless = bo_line(boid="111111", color_id=0, ids=ids(design="970c00"))
     bare_no_colour = bo_line(boid="111111", color_id=None, ids=ids(design="970c00"))
@@ -211,19 +212,19 @@ def test_cached_map_needs_no_call(db, sb, adapter):
 def test_id_lookup_design_id_prefix_and_one_call_serves_many(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3069b", 1, "new", "A2"),
              ("30690", BLACK_BL, "new", "A3"), ("3001", BLACK_BL, "new", "A4"))
-    sb.brickowl.add_id_lookup("3069b", ["487300-38", "487300-1", "487300"])
+    sb.brickowl.add_id_lookup("3069b", ["487300-38", "487300-92", "487300"])
     t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
     black = bo_line(ids=ids(design="3069"))  # BrickOwl's design id is not the BrickLink number
-    white = bo_line(boid="487300-1", color_id=1, ids=ids(design="3069"))
+    white = bo_line(boid="487300-92", color_id=WHITE_BO, ids=ids(design="3069"))
     t.translate([black, white])
     assert translated(black) == ("3069b", BLACK_BL, "new", None)
-    assert translated(white) == ("3069b", 1, "new", None)
+    assert translated(white) == ("3069b", WHITE_BL, "new", None)
     # only the plausible inventory number was asked about: not 30690, not 3001, not 3069 (not held)
     assert lookups(sb) == Counter({"3069b": 1})
     assert t.lookups_made == 1 and t.routes["id_lookup"] == 2
     t.persist()
     assert {m["boid"]: m["source"] for m in mappings(db, ACCOUNT)} == {"487300": "id_lookup"}
-    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3069b"))["boids"]) == ["487300-38", "487300-1", "487300"]
+    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3069b"))["boids"]) == ["487300-38", "487300-92", "487300"]
 
 
 def test_id_lookup_query_is_the_documented_one(db, sb, adapter):
@@ -237,8 +238,8 @@ def test_id_lookup_query_is_the_documented_one(db, sb, adapter):
 def test_ids_fallback_cached_only_when_inventory_confirms(db, sb, adapter):
     add_lots(db, ("2412b", DBG_BL, "used", "A1"), ("3023", BLACK_BL, "new", "A2"))
     t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)  # sandbox knows no BrickLink numbers
-    grille = bo_line(boid="600100-36", color_id=DSG_BO, full_con="usedg", ids=ids(design="2412", ldraw="2412b"))
-    wrong_colour = bo_line(boid="600200-1", color_id=1, ids=ids(design="3023", ldraw="3023"))
+    grille = bo_line(boid="600100-50", color_id=DSG_BO, full_con="usedg", ids=ids(design="2412", ldraw="2412b"))
+    wrong_colour = bo_line(boid="600200-92", color_id=WHITE_BO, ids=ids(design="3023", ldraw="3023"))
     t.translate([grille, wrong_colour])
     assert translated(grille) == ("2412b", DBG_BL, "used", None)
     assert t.routes["ids"] == 1
@@ -330,20 +331,14 @@ def test_lookup_budget(db, sb, adapter):
     for i, p in enumerate(parts):
         sb.brickowl.add_id_lookup(p, [f"{i + 1}00-38"])
 
-    def lines():  # design ids that are not in the inventory: only id_lookup can answer
-        return [bo_line(boid=f"{i + 1}00-38", ids=ids(ldraw=p, design=p + "x")) for i, p in enumerate(parts)]
-
     t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter, lookup_budget=1)
-    # ids fallback would match these lines; make the inventory-confirmed fallback impossible
-    batch = lines()
-    for line in batch:
-        line.alt_part_numbers = [line.alt_part_numbers[0]]
-    index_less = [bo_line(boid=f"{i + 1}00-38", ids=ids(ldraw=p), full_con="other") for i, p in enumerate(parts)]
-    t.translate(index_less)
+    # condition 'other' rules out the ids fallback: only id_lookup can name the part
+    lines = [bo_line(boid=f"{i + 1}00-38", ids=ids(ldraw=p), full_con="other") for i, p in enumerate(parts)]
+    t.translate(lines)
     assert t.lookups_made == 1 and sum(lookups(sb).values()) == 1
-    assert index_less[0].part_number == "3001"
-    assert "id lookup deferred to a later run" in index_less[1].unmatched_reason
-    assert "id lookup deferred to a later run" in index_less[2].unmatched_reason
+    assert lines[0].part_number == "3001"
+    assert "id lookup deferred to a later run" in lines[1].unmatched_reason
+    assert "id lookup deferred to a later run" in lines[2].unmatched_reason
     assert t.lookups_deferred == 2
     with db.atomic():
         t.persist()
@@ -423,7 +418,7 @@ def test_translate_lines_fetched_from_the_marketplace(db, sb, adapter):
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
     order_id = sb.brickowl.add_order(lines=[
         {"boid": "487300-38", "ids": ids(design="3069", ldraw="3069b")},
-        {"boid": "500500-36", "full_con": "useda", "bl_lot_id": "4242", "ids": ids(design="3001")},
+        {"boid": "500500-50", "full_con": "useda", "bl_lot_id": "4242", "ids": ids(design="3001")},
         {"boid": "487300-38", "full_con": "other", "ids": ids(design="3069")},
     ])
     lines = adapter.fetch_lines(order_id)
@@ -438,19 +433,19 @@ def test_concurrent_translate_looks_each_part_up_once(db, sb, adapter):
     parts = [f"4{n:03d}b" for n in range(12)]
     add_lots(db, *[(p, BLACK_BL, "new", f"A{i}") for i, p in enumerate(parts)])
     for i, p in enumerate(parts):
-        sb.brickowl.add_id_lookup(p, [f"{700 + i}-38", f"{700 + i}-1"])
-    original = sb.brickowl.routes[-1].handler
+        sb.brickowl.add_id_lookup(p, [f"{700 + i}-38", f"{700 + i}-92"])
+    [route] = [r for r in sb.brickowl.routes if r.template == "GET /catalog/id_lookup"]
+    original = route.handler
 
     def slow(req):  # widen the race window
         time.sleep(0.01)
         return original(req)
 
-    sb.brickowl.routes[-1].handler = slow
+    route.handler = slow
     t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
     batches = [[bo_line(boid=f"{700 + i}-38", ids=ids(design=p[:-1])) for i, p in enumerate(parts)]
                for _ in range(8)]
     errors: list[BaseException] = []
-    stop = threading.Event()
 
     def work(batch):
         try:
@@ -467,7 +462,6 @@ def test_concurrent_translate_looks_each_part_up_once(db, sb, adapter):
         time.sleep(0.005)
     for thread in threads:
         thread.join()
-    stop.set()
     with db.atomic():
         t.persist()
     assert errors == []
@@ -517,9 +511,9 @@ class _ColorServer:
 
 def test_refresh_colors_stores_the_api_table_and_color_table_prefers_it(db):
     body = {
-        "0": {"id": "0", "name": "Not Applicable", "bl_ids": ["0"]},
+        "0": {"id": "0", "name": "Not Applicable", "bl_ids": []},  # colourless stays BrickLink 0
         "38": {"id": "38", "name": "Black", "bl_ids": ["11"]},
-        "36": {"id": "36", "name": "Dark Stone Gray", "bl_ids": ["86"]},  # differs from the CSV's 85
+        "50": {"id": "50", "name": "Dark Stone Gray", "bl_ids": ["86"]},  # differs from the CSV's 85
         "162": {"id": "162", "name": "Transparent Fire Yellow", "bl_ids": ["-9"]},
         "500": {"id": "500", "name": "Brand New Colour", "bl_ids": [None, "250"]},
     }
@@ -527,14 +521,15 @@ def test_refresh_colors_stores_the_api_table_and_color_table_prefers_it(db):
         count = refresh_colors(db, make_adapter(url, "K3Y"))
     assert count == 5
     stored = {r["brickowl_color_id"]: (r["bricklink_color_id"], r["source"]) for r in db["_brickowl_colors"].rows}
-    assert stored == {0: (0, "api"), 38: (11, "api"), 36: (86, "api"), 162: (None, "api"), 500: (250, "api")}
+    assert stored == {0: (None, "api"), 38: (11, "api"), 50: (86, "api"), 162: (None, "api"), 500: (250, "api")}
     table = color_table(db)
-    assert table[36] == 86 and table[500] == 250 and table[162] is None
+    assert table[0] == 0
+    assert table[50] == 86 and table[500] == 250 and table[162] is None
     assert table[3] == 23  # colours the API did not list keep the packaged value
 
     add_lots(db, ("3069b", 86, "new", "A1"))
     pin(db, ACCOUNT, "487300", "3069b")
-    line = bo_line(boid="487300-36", color_id=36)
+    line = bo_line(boid="487300-50", color_id=50)
     Translator(db, ACCOUNT, LotIndex(db, ACCOUNT)).translate([line])
     assert translated(line) == ("3069b", 86, "new", None)
 

@@ -57,7 +57,13 @@ def decode(label: str, response: requests.Response) -> Any:
         detail = parse.text(detail) or f"HTTP {response.status_code}"
         status = response.status_code
         if status < 300:
-            status = 401 if "key" in detail.lower() or "auth" in detail.lower() else 400
+            lowered = detail.lower()
+            if "permission" in lowered or "denied" in lowered or "not allowed" in lowered:
+                status = 403
+            elif "key" in lowered or "auth" in lowered:
+                status = 401
+            else:
+                status = 400
         raise error_for_status(NAME, status, f"{label} refused: {detail}", retry_after_seconds(response))
     return body
 

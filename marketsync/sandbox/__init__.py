@@ -24,13 +24,14 @@ from marketsync.sandbox.server import FAULTS, Sandbox
 
 def serve_forever_cli(bricklink_port: int = 0, brickowl_port: int = 0, demo: bool = True, seed: int = 1) -> None:
     """Run a sandbox in the foreground, print its environment, serve until Ctrl-C."""
+    import sys
     import threading
 
     sb = Sandbox(demo=demo, seed=seed).start(bricklink_port=bricklink_port, brickowl_port=brickowl_port)
     try:
         for name, value in sb.env().items():
             print(f"{name}={value}", flush=True)
-        print("# sandbox running; Ctrl-C to stop", flush=True)
+        print("# sandbox running; Ctrl-C to stop", file=sys.stderr, flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

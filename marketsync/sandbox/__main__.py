@@ -1,4 +1,4 @@
-"""``python -m marketsync.sandbox [--bricklink-port N] [--brickowl-port N] [--seed N] [--empty]``."""
+"""Run the marketplace sandbox in the foreground: ``python -m marketsync.sandbox [--bricklink-port N] [--brickowl-port N]``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from marketsync.sandbox import serve_forever_cli
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m marketsync.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m marketsync.sandbox", description="Serve the BrickLink/BrickOwl sandbox on 127.0.0.1 until Ctrl-C.")
     parser.add_argument("--bricklink-port", type=int, default=0, help="0: any free port")
     parser.add_argument("--brickowl-port", type=int, default=0, help="0: any free port")
     parser.add_argument("--seed", type=int, default=1)

@@ -13,6 +13,7 @@ import re
 import secrets
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Iterable
@@ -46,7 +47,8 @@ ORDER_STATUSES = (
 _PAYMENT_STATUS = {
     "PENDING": "None", "UPDATED": "None", "PAID-PENDING": "Clearing", "NPB": "None", "NPX": "None",
     "CANCELLED": "None", "PURGED": "None", "COMPLETED": "Completed",
-}  # fmt: skip  (anything else: "Received")
+}  # fmt: skip
+# any other status: payment "Received"
 
 TIMESTAMP_TOLERANCE = 300  # seconds
 
@@ -366,10 +368,12 @@ class BrickLinkStore:
     def unknown_path(self) -> Response:
         return error(400, "INVALID_URI", "Invalid URI")
 
-    def method_not_allowed(self) -> Response:
-        return error(405, "METHOD_NOT_ALLOWED", "Method not allowed")
 
     # ------------------------------------------------------------------ OAuth 1.0a
+    @property
+    def _secrets(self) -> Any:
+        return types.SimpleNamespace(client_secret=self.consumer_secret, resource_owner_secret=self.token_secret)
+
     def _deny(self, description: str) -> Response:
         return error(401, "BAD_OAUTH_REQUEST", description, http_status=self.auth_error_status)
 
@@ -398,7 +402,7 @@ class BrickLinkStore:
         now = time.time()
         if self.check_timestamps and abs(now - stamp) > TIMESTAMP_TOLERANCE:
             return self._deny("TIMESTAMP_REJECTED")
-        expected = oauth_sig.sign_hmac_sha1(base, self.consumer_secret, self.token_secret)
+        expected = oauth_sig.sign_hmac_sha1_with_client(base, self._secrets)
         given = oauth_utils.unescape(oauth.get("oauth_signature", ""))
         if not hmac.compare_digest(expected.encode(), given.encode()):
             return self._deny("SIGNATURE_INVALID")

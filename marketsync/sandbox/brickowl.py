@@ -30,7 +30,8 @@ LONDON = ZoneInfo("Europe/London")
 STATUSES = (
     "Pending", "Payment Submitted", "Payment Received", "Processing", "Processed",
     "Shipped", "Received", "On Hold", "Cancelled",
-)  # fmt: skip  (index = status_id)
+)  # fmt: skip
+# (the index of a name is its status_id)
 _PROCESSED = {4, 5, 6}
 
 CONDITIONS = {
@@ -290,8 +291,6 @@ class BrickOwlStore:
     def unknown_path(self) -> Response:
         return err_status("Invalid method", 404)
 
-    def method_not_allowed(self) -> Response:
-        return err_status("Method not allowed", 405)
 
     def _throttle(self) -> Response | None:
         with self.lock:

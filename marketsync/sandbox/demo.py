@@ -72,7 +72,8 @@ BL_DEMO_STATUSES = (
     "COMPLETED", "OCR", "NPB", "NPX", "NRS", "NSS", "CANCELLED", "PURGED", "HOLDING",
     "PAID", "PAID", "PAID", "PENDING", "PROCESSING", "PACKED", "SHIPPED", "SHIPPED",
     "COMPLETED", "COMPLETED", "COMPLETED", "READY",
-)  # fmt: skip  ("HOLDING" is made up: the unknown-status path)
+)  # fmt: skip
+# "HOLDING" is made up: it exercises the unknown-status path
 BL_RECENT = {"PENDING", "UPDATED", "PAID-PENDING", "PAID", "PROCESSING", "READY", "PACKED", "HOLDING"}
 BL_OPEN = ("PENDING", "PAID", "PROCESSING", "READY", "PACKED")
 BL_CLOSED = ("SHIPPED", "RECEIVED", "COMPLETED", "CANCELLED")
@@ -224,9 +225,9 @@ def bo_line(lot: Lot, quantity: int, rng: random.Random, link: bool = False, **o
     """A BrickOwl order line (test-input form, as BrickOwlStore.add_order takes it) for ``lot``."""
     bo_color = colors().bl_to_bo(lot.color_id) or 0
     boid = f"{boid_base(lot.part_number)}-{bo_color}"
+    full_con = overrides.pop("full_con", None) or ("new" if lot.condition == "new" else rng.choice(USED_CONS))
     line = {
-        "boid": boid, "color_id": bo_color,
-        "full_con": "new" if lot.condition == "new" else rng.choice(USED_CONS),
+        "boid": boid, "color_id": bo_color, "full_con": full_con,
         "ordered_quantity": quantity, "personal_note": lot.location, "base_price": lot.price,
         "bl_lot_id": lot.bricklink_lot_id if link else None,
         "ids": bo_ids(lot.part_number, boid, bo_color),
@@ -335,8 +336,8 @@ def _demo_brickowl(sb: "Sandbox", lots: tuple[Lot, ...], seed: int) -> None:
         placed = now - int(_age_hours(rng, sid in BO_RECENT) * 3600)
         updated = placed if sid == 0 else placed + rng.randint(60, max(61, (now - placed) // 2))
         buyer = BUYERS[rng.randrange(len(BUYERS) - 1)] or "Brick Fan"
-        store.add_order(status=sid, buyer_name=buyer, lines=lines, order_time=placed, updated_time=updated,
-                                   buyer_note="Thanks!" if position % 5 == 0 else "")  # fmt: skip
+        note = "Thanks!" if position % 5 == 0 else ""
+        store.add_order(status=sid, buyer_name=buyer, lines=lines, order_time=placed, updated_time=updated, buyer_note=note)
         seen.add(sid)
     assert seen == set(range(len(BO_STATUSES)))
 
@@ -398,16 +399,27 @@ def _bench_lots(lots: tuple[Lot, ...], rng: random.Random, count: int) -> list[L
     return picked
 
 
+@functools.lru_cache(maxsize=8192)
+def _bl_template(lot: Lot) -> dict:
+    return bl_line(lot, 0)
+
+
+@functools.lru_cache(maxsize=8192)
+def _bo_template(lot: Lot) -> dict:
+    full_con = "new" if lot.condition == "new" else USED_CONS[lot.index % len(USED_CONS)]
+    raw = bo_line(lot, 0, random.Random(0), link=bool(lot.bricklink_lot_id), full_con=full_con)
+    return normalize_line(dict(raw, order_item_id=0))
+
+
 def _bench_bl_batches(lots: tuple[Lot, ...], seed: int, order_id: int, count: int) -> list[list[dict]]:
     rng = random.Random(f"bench-bl:{seed}:{order_id}")
-    return [[bl_line(lot, rng.randint(1, 5)) for lot in _bench_lots(lots, rng, count)]]
+    return [[dict(_bl_template(lot), quantity=rng.randint(1, 5)) for lot in _bench_lots(lots, rng, count)]]
 
 
 def _bench_bo_lines(lots: tuple[Lot, ...], seed: int, index: int, count: int) -> list[dict]:
     rng = random.Random(f"bench-bo:{seed}:{index}")
-    lines = []
-    for number, lot in enumerate(_bench_lots(lots, rng, count)):
-        raw = bo_line(lot, rng.randint(1, 5), rng, link=bool(lot.bricklink_lot_id))
-        raw["order_item_id"] = 50_000_000 + index * (count + 1) + number
-        lines.append(normalize_line(raw))
-    return lines
+    first_id = 50_000_000 + index * (count + 1)
+    return [
+        dict(template, order_item_id=str(first_id + number), ordered_quantity=rng.randint(1, 5), ids=list(template["ids"]))
+        for number, template in enumerate(_bo_template(lot) for lot in _bench_lots(lots, rng, count))
+    ]

@@ -88,9 +88,11 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "nginx"
-    sys_version = ""
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms delayed-ACK stalls
     server: _Server
+
+    def version_string(self) -> str:
+        return "nginx"
 
     def _dispatch(self) -> None:
         self.server.sandbox._dispatch(self, self.server.store)

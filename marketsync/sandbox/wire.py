@@ -33,7 +33,6 @@ class Response:
     body: bytes
     content_type: str = JSON_TYPE
     headers: dict[str, str] = field(default_factory=dict)
-    reset: bool = False  # close the socket without answering
 
 
 @dataclass

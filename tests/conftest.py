@@ -1,0 +1,94 @@
+"""Shared fixtures: a clean environment, the loopback sandbox, and ways to run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from marketsync.cli import cli
+from marketsync.sandbox import Sandbox
+
+CONFIG_PREFIXES = ("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_")
+
+# Fast but real: retries really happen, just without long waits; BrickOwl pacing is tested on its own.
+FAST = {
+    "MARKETSYNC_RETRY_BACKOFF": "0.01",
+    "MARKETSYNC_HTTP_TIMEOUT": "5",
+    "BRICKOWL_RATE_LIMIT": "1000000",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """Every test starts in an empty working directory with no marketsync configuration."""
+    for name in list(os.environ):
+        if name.startswith(CONFIG_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path
+
+
+@pytest.fixture
+def sandbox():
+    """Empty BrickLink and BrickOwl stores on 127.0.0.1."""
+    with Sandbox(demo=False) as sb:
+        sb.brickowl.rate_limit = None
+        yield sb
+
+
+@pytest.fixture
+def demo_sandbox():
+    """The seeded demo store (about 30 orders on each marketplace, every status)."""
+    with Sandbox(demo=True) as sb:
+        sb.brickowl.rate_limit = None
+        yield sb
+
+
+@pytest.fixture
+def creds(monkeypatch, sandbox):
+    """Credentials and URLs of the empty sandbox in the environment."""
+    for name, value in sandbox.env().items():
+        monkeypatch.setenv(name, value)
+    return sandbox
+
+
+@pytest.fixture
+def demo_creds(monkeypatch, demo_sandbox):
+    for name, value in demo_sandbox.env().items():
+        monkeypatch.setenv(name, value)
+    return demo_sandbox
+
+
+class Run:
+    """Runs the real click command in-process (fast) and keeps stdout and stderr apart."""
+
+    def __call__(self, *args: str, input: str | None = None, env: dict | None = None):
+        runner = CliRunner()
+        return runner.invoke(cli, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def run():
+    return Run()
+
+
+def run_process(*args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: float = 60,
+                input: str | None = None) -> subprocess.CompletedProcess:
+    """The installed command as cron would run it: a separate process, no terminal."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "marketsync", *map(str, args)], capture_output=True, text=True,
+        env=full_env, cwd=cwd, timeout=timeout, input=input,
+    )
+
+
+@pytest.fixture
+def proc():
+    return run_process
