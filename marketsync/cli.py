@@ -92,7 +92,11 @@ def db_options(func):
                   show_envvar=True, help="Business account id stored on every row.")
     @functools.wraps(func)
     def wrapper(*args, account, **kwargs):
-        if not account.strip():
+        # click treats an empty MARKETSYNC_ACCOUNT as unset; silently using 'default' would mix accounts
+        from_env = os.environ.get("MARKETSYNC_ACCOUNT")
+        if not account.strip() or (from_env is not None and not from_env.strip()
+                                   and click.get_current_context().get_parameter_source("account")
+                                   == ParameterSource.DEFAULT):
             raise ConfigError("MARKETSYNC_ACCOUNT / --account must not be empty")
         return func(*args, account=account.strip(), **kwargs)
 
@@ -412,10 +416,12 @@ def orders_show(order, fmt, db_path, account):
         raise MarketsyncError(f"no {provider} order {order_id} in {db_path}")
     if fmt != "table":
         return render.emit([detail], fmt) if fmt == "json" else render.emit(detail["lines"], fmt)
+    from rich.markup import escape  # buyer names and statuses come from the marketplace, never markup
+
     out = render.console()
-    out.print(f"[bold]{provider} order {order_id}[/]  {render.when(detail['date_ordered'])}  "
-              f"buyer {detail['buyer_name'] or '?'}  ", render.status_text(detail["status"]),
-              f" ({detail['provider_status']})  total {render.money(detail['grand_total'], detail['currency'])}"
+    out.print(f"[bold]{provider} order {escape(order_id)}[/]  {render.when(detail['date_ordered'])}  "
+              f"buyer {escape(detail['buyer_name'] or '?')}  ", render.status_text(detail["status"]),
+              f" ({escape(str(detail['provider_status']))})  total {render.money(detail['grand_total'], detail['currency'])}"
               + ("  [red]released by hand[/]" if detail["manual_release"] else ""))
     out.print(render.table(detail["lines"], [
         ("Bin", "left", lambda r: r["location"] or "", "bold"),
@@ -426,7 +432,7 @@ def orders_show(order, fmt, db_path, account):
         ("Qty", "right", lambda r: r["quantity"]),
         ("Reserved", "right", lambda r: r["reserved"]),
         ("Price", "right", lambda r: render.money(r["unit_price"])),
-        ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else f"[red]unmatched: {r['unmatched_reason']}[/]"),
+        ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else render.styled(f"unmatched: {r['unmatched_reason']}", "red")),
     ]))
 
 
@@ -634,7 +640,7 @@ def inventory_list(part, color_id, condition, location, reserved_only, oversold_
         ("Name", "left", lambda r: r["name"] or ""),
         ("On hand", "right", lambda r: r["quantity"]),
         ("Reserved", "right", lambda r: r["quantity_reserved"] or ""),
-        ("Available", "right", lambda r: f"[red]{r['available']}[/]" if r["available"] < 0 else r["available"]),
+        ("Available", "right", lambda r: render.styled(r["available"], "red") if r["available"] < 0 else r["available"]),
     ], fields=INVENTORY_FIELDS)
 
 

@@ -48,7 +48,7 @@ def load_dotenv_file(path: Path | None = None) -> None:
 
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
-            raise ConfigError(f"{path} line {binding.original.line}: not a KEY=VALUE line")
+            raise ConfigError(f"{path} line {binding.original.line}: not a NAME=value line")  # "KEY=..." would be masked as a secret
     load_dotenv(path, override=False)
 
 

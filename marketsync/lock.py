@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from marketsync.errors import LockedError
+from marketsync.errors import DatabaseError, LockedError
 
 POLL_SECONDS = 0.05
 
@@ -29,7 +29,7 @@ def writer_lock(db_path: str | os.PathLike, wait: float = 0.0) -> Iterator[None]
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise LockedError(f"cannot create lock file {path}: {exc.strerror}") from None
+        raise DatabaseError(f"cannot create lock file {path}: {exc.strerror}") from None
     try:
         deadline = time.monotonic() + max(0.0, wait)
         while True:

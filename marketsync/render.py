@@ -42,9 +42,10 @@ Column = tuple[str, str, Callable[[dict], Any]] | tuple[str, str, Callable[[dict
 
 def table(rows: Sequence[dict], columns: Sequence[Column], *, title: str | None = None, caption: str | None = None):
     """A rich Table; a column is (header, justify, value-of-row[, style])."""
+    from rich.markup import escape
     from rich.table import Table
 
-    out = Table(title=title, caption=caption, header_style="bold", expand=False)
+    out = Table(title=title and escape(title), caption=caption and escape(caption), header_style="bold", expand=False)
     for column in columns:
         out.add_column(column[0], justify=column[1], style=column[3] if len(column) > 3 else None,
                        overflow="fold")
@@ -54,7 +55,17 @@ def table(rows: Sequence[dict], columns: Sequence[Column], *, title: str | None 
 
 
 def _cell(value: Any):
-    return value if hasattr(value, "__rich_console__") or hasattr(value, "markup") else ("" if value is None else str(value))
+    """Renderables as they are; anything else as plain text (marketplace data may hold '[/]', never markup)."""
+    from rich.text import Text
+
+    return value if hasattr(value, "__rich_console__") or hasattr(value, "markup") else Text("" if value is None else str(value))
+
+
+def styled(value: Any, style: str):
+    """``value`` as plain text in ``style`` (for cells that need colour)."""
+    from rich.text import Text
+
+    return Text(str(value), style=style)
 
 
 def emit(rows: Sequence[dict], fmt: str, columns: Sequence[Column] = (), *, title: str | None = None,
