@@ -23,6 +23,7 @@ from marketsync.config import (
     DEFAULT_DB,
     DEFAULT_HTTP_TIMEOUT,
     HttpSettings,
+    api_url,
     configured_providers,
     load_dotenv_file,
     require_credentials,
@@ -263,6 +264,7 @@ def sync(providers, full, wait, db_path, account, settings):
         )
     for provider in chosen:
         require_credentials(provider)
+        api_url(provider)  # a bad URL is a configuration error before any file is created
     with writer(db_path, wait):
         db = open_database(db_path, create=True)
         with _progress() as progress:
@@ -573,7 +575,12 @@ def status(max_age, bricklink_budget, as_json, db_path, account):
 # --- inventory -------------------------------------------------------------------------------
 @cli.group()
 def inventory():
-    """Your own stock: import it, list it, pull it from BrickLink."""
+    """Your own stock: import it, list it, pull it from BrickLink.
+
+    \b
+    Example:
+        marketsync inventory import examples/inventory.csv && marketsync inventory list
+    """
 
 
 @inventory.command("import")
@@ -611,7 +618,7 @@ INVENTORY_FIELDS = ("id", "part_number", "color_id", "condition", "location", "q
 @inventory.command("list")
 @click.option("--part", help="Only this BrickLink part number.")
 @click.option("--color", "color_id", type=int, help="Only this BrickLink colour id.")
-@click.option("--condition", type=click.Choice(["new", "used"], case_sensitive=False))
+@click.option("--condition", type=click.Choice(["new", "used"], case_sensitive=False), help="Only new or used lots.")
 @click.option("--location", help="Only this bin.")
 @click.option("--reserved", "reserved_only", is_flag=True, help="Only lots with reserved stock.")
 @click.option("--oversold", "oversold_only", is_flag=True, help="Only lots with more reserved than on hand.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,14 @@ from sqlite_utils import Database
 
 from marketsync import ledger, store
 from marketsync.db import utcnow
-from marketsync.errors import BudgetExhaustedError, MarketsyncError, NotFoundError
+from marketsync.errors import (
+    BadResponseError,
+    BudgetExhaustedError,
+    MarketsyncError,
+    NotFoundError,
+    ProviderError,
+    RequestRejectedError,
+)
 from marketsync.matching import LotIndex
 from marketsync.providers.http import CallCounter
 from marketsync.providers.records import OPEN_STATUSES, Order, OrderLine, OrderSummary
@@ -57,6 +65,7 @@ class ProviderResult:
     written: int = 0
     calls: int = 0
     complete: bool = True  # False when some orders may be missing: last_synced_at then stays put
+    skipped: int = 0  # orders that could not be fetched or stored this run (retried next run)
     problems: list[str] = field(default_factory=list)  # one line each, for stderr
 
 
@@ -88,7 +97,7 @@ class OrderWriter:
         try:
             with self.db.atomic():
                 for order, lines in self.buffer:
-                    problems += self.write(order, lines)
+                    problems += self.write_or_skip(order, lines)
                 if self.translator is not None:
                     self.translator.persist()
                 store.add_api_calls(self.db, self.account, self.counter.take_unsaved())
@@ -99,6 +108,20 @@ class OrderWriter:
         self.result.problems += problems
         self.buffer.clear()
         self.flushed_at = time.monotonic()
+
+    def write_or_skip(self, order: Order, lines: list[OrderLine]) -> list[str]:
+        """One order in a savepoint: a payload our code chokes on skips that order, not the run."""
+        try:
+            with self.db.atomic():
+                return self.write(order, lines)
+        except sqlite3.OperationalError:
+            raise  # locked, full, read-only: the database's trouble, not this order's
+        except Exception as exc:  # noqa: BLE001 - reported, and the order is retried next run
+            log.debug("cannot store %s order %s", order.provider, order.order_id, exc_info=True)
+            self.index.reload()  # same connection: sees the batch so far, not the rolled-back order
+            self.result.skipped += 1
+            return [f"{order.provider} order {order.order_id} could not be stored "
+                    f"({exc.__class__.__name__}: {exc}); it is retried next run"]
 
     def write(self, order: Order, lines: list[OrderLine]) -> list[str]:
         ref, manual_release = store.upsert_order(self.db, self.account, order)
@@ -147,12 +170,13 @@ def fetch_in_order(
     fetch: Callable[[OrderSummary], tuple[Order, list[OrderLine]]],
     heads: Iterable[OrderSummary],
     workers: int,
-    on_missing: Callable[[OrderSummary], None],
+    on_skip: Callable[[OrderSummary, ProviderError], None],
 ) -> Iterator[tuple[Order, list[OrderLine]]]:
     """Fetch with a few requests in flight, yielding in the given (priority) order.
 
     At most ``2 * workers`` orders are held at once, so memory stays flat however many
-    orders a backfill has.
+    orders a backfill has. An error that concerns one order (gone, refused, unreadable)
+    skips that order; anything else (auth, outage, budget) ends the run.
     """
     heads = iter(heads)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
@@ -162,8 +186,8 @@ def fetch_in_order(
                 head, future = pending.popleft()
                 try:
                     yield future.result()
-                except NotFoundError:
-                    on_missing(head)
+                except (NotFoundError, RequestRejectedError, BadResponseError) as error:
+                    on_skip(head, error)
                 for more in islice(heads, 1):
                     pending.append((more, pool.submit(fetch, more)))
         finally:
@@ -231,14 +255,21 @@ def sync_provider(
                 translator.translate(lines)
             return order, lines
 
-        def missing(head: OrderSummary) -> None:
-            result.complete = False
-            result.problems.append(f"{provider}: order {head.order_id} vanished while syncing; it is retried next run")
+        def skip(head: OrderSummary, error: ProviderError) -> None:
+            if isinstance(error, NotFoundError):
+                result.complete = False
+                result.problems.append(f"{provider}: order {head.order_id} vanished while syncing; it is retried next run")
+            else:
+                result.skipped += 1
+                detail = error.message.removeprefix(f"{provider}: ")
+                result.problems.append(f"{provider}: order {head.order_id} skipped: {detail}; it is retried next run")
 
-        for order, lines in fetch_in_order(fetch, changed, concurrency, missing):
+        for order, lines in fetch_in_order(fetch, changed, concurrency, skip):
             writer.add(order, lines)
             progress.advance(provider)
         writer.flush()
+        if result.skipped:
+            result.ok, result.error = False, f"{provider}: {result.skipped} order(s) could not be synced; the rest were"
         if translator is not None and translator.lookup_error:
             result.problems.append(f"{provider}: catalog lookups paused until the next run: {translator.lookup_error}")
     except MarketsyncError as error:

@@ -193,9 +193,10 @@ class HttpClient:
                 if not error.retryable or attempt >= self.retry.retries:
                     if error.retryable and attempt:
                         error.message = f"{error.message} (gave up after {attempt + 1} attempts)"
+                        error.args = (error.message,)
                     raise
                 wait = self.retry.delay(attempt, error)
-                log.info("%s: %s; retrying in %.1fs", self.provider, mask(error.message, self.secrets), wait)
+                log.info("%s; retrying in %.1fs", mask(error.message, self.secrets), wait)
                 time.sleep(wait)
                 attempt += 1
 
@@ -219,6 +220,7 @@ class HttpClient:
             return self.decode(label, response)
         except ProviderError as error:
             error.message = mask(error.message, self.secrets)
+            error.args = (error.message,)  # repr() and tracebacks of some tools show args, not str()
             raise
 
 

@@ -1,0 +1,430 @@
+"""The one HTTP layer (marketsync/providers/http.py), exercised through real adapters over loopback HTTP.
+
+Adapters are built exactly as the app builds them (``build_adapter``) against the sandbox; only
+the retry/timeout numbers are shrunk so the whole file runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import traceback
+
+import pytest
+import requests
+
+from marketsync.config import HttpSettings
+from marketsync.errors import (
+    AuthError,
+    BadResponseError,
+    BudgetExhaustedError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitedError,
+    RequestRejectedError,
+    TransientError,
+)
+from marketsync.providers import PACING_MARGIN, build_adapter
+from marketsync.providers.http import (
+    CallBudget,
+    CallCounter,
+    RetryPolicy,
+    error_for_status,
+    mask,
+    retry_after_seconds,
+)
+
+BL_LINE = {"no": "3001", "color_id": 11, "quantity": 2, "remarks": "A01"}
+BO_LINE = {"boid": "487300-38", "color_id": 38, "ordered_quantity": 2, "personal_note": "B02"}
+
+
+@pytest.fixture
+def sb(sandbox):
+    yield sandbox
+    assert not sandbox.errors, sandbox.errors[0]
+
+
+def make(sb, provider, *, retries=2, timeout=5.0, backoff=0.001, cap=0.01, budget=None, rate=None,
+         counter=None, calls_today=0, environ=None):
+    settings = HttpSettings(timeout=timeout, retries=retries, backoff=backoff, retry_after_cap=cap,
+                            bricklink_daily_budget=budget, brickowl_rate_limit=rate)
+    return build_adapter(provider, settings, counter=counter if counter is not None else CallCounter(),
+                         calls_today=calls_today, environ=environ or sb.env())
+
+
+def total_calls(sb, provider):
+    return sum(n for (p, _), n in sb.calls.items() if p == provider)
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------------- error hierarchy
+@pytest.mark.parametrize("status, cls, retryable", [
+    (401, AuthError, False), (403, PermissionDeniedError, False), (404, NotFoundError, False),
+    (429, RateLimitedError, True), (500, TransientError, True), (502, TransientError, True),
+    (503, TransientError, True), (400, RequestRejectedError, False), (422, RequestRejectedError, False),
+    (418, BadResponseError, True),
+])  # fmt: skip
+def test_error_for_status_picks_one_class_per_status(status, cls, retryable):
+    error = error_for_status("bricklink", status, "GET /orders refused", retry_after=3)
+    assert type(error) is cls
+    assert error.retryable is retryable
+    assert isinstance(error, ProviderError)
+    assert str(error) == "bricklink: GET /orders refused"
+    assert "\n" not in str(error)
+    if cls is RateLimitedError:
+        assert error.retry_after == 3
+
+
+# ---------------------------------------------------------------------- retry policy (pure)
+def test_backoff_is_exponential_capped_and_jittered():
+    policy = RetryPolicy(retries=10, backoff=0.5, backoff_cap=8.0)
+    error = TransientError("bricklink", "x")
+    for attempt, base in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0), (9, 8.0)]:
+        delays = {policy.delay(attempt, error) for _ in range(40)}
+        assert all(base * 0.5 <= d <= base for d in delays), (attempt, delays)
+        assert len(delays) > 1, "no jitter"
+
+
+def test_retry_after_is_honoured_and_capped_far_below_the_cron_interval():
+    policy = RetryPolicy(backoff=0.5, retry_after_cap=60.0)
+    assert policy.delay(0, RateLimitedError("brickowl", "x", retry_after=7)) == 7
+    assert policy.delay(3, RateLimitedError("brickowl", "x", retry_after=7)) == 7  # not the backoff
+    assert policy.delay(0, RateLimitedError("brickowl", "x", retry_after=3600)) == 60
+    assert policy.delay(0, RateLimitedError("brickowl", "x", retry_after=-5)) == 0
+    # without Retry-After a 429 backs off like any transient fault
+    assert 0.25 <= policy.delay(0, RateLimitedError("brickowl", "x")) <= 0.5
+    # the defaults the CLI uses: worst case of one GET stays well inside a 15-minute cron slot
+    default = RetryPolicy()
+    assert default.retry_after_cap <= 120
+    assert default.retries * max(default.retry_after_cap, default.backoff_cap) < 15 * 60 / 2
+    assert HttpSettings().retry_after_cap == default.retry_after_cap
+
+
+@pytest.mark.parametrize("header, expected", [("5", 5.0), ("0.25", 0.25), ("soon", None), (None, None)])
+def test_retry_after_header_parsing(header, expected):
+    response = requests.Response()
+    if header is not None:
+        response.headers["Retry-After"] = header
+    assert retry_after_seconds(response) == expected
+
+
+def test_retry_after_http_date_is_seconds_from_now():
+    from email.utils import formatdate
+
+    response = requests.Response()
+    response.headers["Retry-After"] = formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= retry_after_seconds(response) <= 31
+    response.headers["Retry-After"] = formatdate(time.time() - 3600, usegmt=True)
+    assert retry_after_seconds(response) == 0
+
+
+# ---------------------------------------------------------------------- retries over real HTTP
+@pytest.mark.parametrize("provider, endpoint", [("bricklink", "GET /orders"), ("brickowl", "GET /order/list")])
+def test_transient_faults_in_a_row_are_retried_until_success(sb, provider, endpoint):
+    if provider == "bricklink":
+        sb.bricklink.add_order(lines=[BL_LINE])
+    else:
+        sb.brickowl.add_order(lines=[BO_LINE])
+    counter = CallCounter()
+    adapter = make(sb, provider, retries=4, counter=counter)
+    for fault in ("500", "html503", "reset", "not_json"):  # four different faults, then an answer
+        sb.inject(provider, endpoint, fault, times=1)
+    result = adapter.list_orders()
+    summaries = result if provider == "bricklink" else result.summaries
+    assert len(summaries) == 1
+    assert sb.calls[(provider, endpoint)] == 5
+    assert counter.totals == {provider: 5}  # every attempt sent counts against the quota
+
+
+def test_retries_zero_means_exactly_one_attempt(sb):
+    adapter = make(sb, "bricklink", retries=0)
+    sb.inject("bricklink", "GET /orders", "500", times=None)
+    with pytest.raises(TransientError) as caught:
+        adapter.list_orders()
+    assert sb.calls[("bricklink", "GET /orders")] == 1
+    assert "gave up" not in str(caught.value)
+
+
+def test_non_retryable_errors_are_raised_at_once(sb):
+    adapter = make(sb, "bricklink", retries=4)
+    with pytest.raises(NotFoundError):
+        adapter.fetch_order("424242")
+    assert sb.calls[("bricklink", "GET /orders/{id}")] == 1
+    with pytest.raises(RequestRejectedError):
+        adapter.fetch_order("not-a-number")
+    assert sb.calls[("bricklink", "GET /orders/{id}")] == 2
+
+
+def test_backoff_really_waits_between_attempts(sb):
+    adapter = make(sb, "bricklink", retries=2, backoff=0.1)
+    sb.inject("bricklink", "GET /orders", "500", times=2)
+    started = time.monotonic()
+    assert adapter.list_orders() == []
+    # two waits: >= 0.05 (0.1 jittered) and >= 0.1 (0.2 jittered)
+    assert time.monotonic() - started >= 0.15
+    assert sb.calls[("bricklink", "GET /orders")] == 3
+
+
+@pytest.mark.parametrize("provider, endpoint", [("bricklink", "GET /orders"), ("brickowl", "GET /order/list")])
+def test_retry_after_is_honoured_on_a_429(sb, provider, endpoint):
+    adapter = make(sb, provider, retries=2, backoff=0.001, cap=60)
+    sb.inject(provider, endpoint, "429", times=1, retry_after=0.4)
+    started = time.monotonic()
+    adapter.list_orders()
+    assert time.monotonic() - started >= 0.4  # the backoff alone would be ~1 ms
+    assert sb.calls[(provider, endpoint)] == 2
+
+
+@pytest.mark.parametrize("provider, endpoint", [("bricklink", "GET /orders"), ("brickowl", "GET /order/list")])
+def test_a_huge_retry_after_is_capped(sb, provider, endpoint):
+    adapter = make(sb, provider, retries=2, cap=0.05)
+    sb.inject(provider, endpoint, "429", times=2, retry_after=3600)
+    started = time.monotonic()
+    adapter.list_orders()
+    assert time.monotonic() - started < 5
+    assert sb.calls[(provider, endpoint)] == 3
+
+
+def test_rate_limited_gives_up_with_the_attempt_count(sb):
+    adapter = make(sb, "brickowl", retries=3, cap=0.01)
+    sb.inject("brickowl", "GET /order/list", "429", times=None, retry_after=1)
+    with pytest.raises(RateLimitedError) as caught:
+        adapter.list_orders()
+    assert "gave up after 4 attempts" in str(caught.value)
+    assert caught.value.retry_after == 1
+    assert sb.calls[("brickowl", "GET /order/list")] == 4
+
+
+# ---------------------------------------------------------------------- timeouts and dead servers
+def test_every_request_has_a_timeout(sb):
+    adapter = make(sb, "brickowl", retries=1, timeout=0.3)
+    sb.inject("brickowl", "GET /order/list", "hang", times=None, seconds=4)
+    started = time.monotonic()
+    with pytest.raises(TransientError) as caught:
+        adapter.list_orders()
+    elapsed = time.monotonic() - started
+    assert str(caught.value) == "brickowl: GET /order/list timed out after 0.3s (gave up after 2 attempts)"
+    assert 0.6 <= elapsed < 3  # two 0.3 s timeouts, far less than the 4 s hang
+    assert sb.calls[("brickowl", "GET /order/list")] == 2
+
+
+@pytest.mark.parametrize("provider", ["bricklink", "brickowl"])
+def test_connection_refused_is_transient_and_retried(sb, provider):
+    env = {**sb.env(), "BRICKLINK_API_URL": f"http://127.0.0.1:{free_port()}/api/store/v1",
+           "BRICKOWL_API_URL": f"http://127.0.0.1:{free_port()}/v1"}  # fmt: skip
+    counter = CallCounter()
+    adapter = make(sb, provider, retries=2, environ=env, counter=counter)
+    with pytest.raises(TransientError) as caught:
+        adapter.list_orders()
+    assert "connection refused" in str(caught.value)
+    assert "gave up after 3 attempts" in str(caught.value)
+    assert "127.0.0.1" not in str(caught.value)  # no URL (and so no key) in the message
+    assert counter.totals == {provider: 3}
+
+
+# ---------------------------------------------------------------------- call accounting
+def test_call_counter_counts_every_attempt_and_hands_over_once(sb):
+    counter = CallCounter()
+    bl = make(sb, "bricklink", counter=counter)
+    bo = make(sb, "brickowl", counter=counter)
+    sb.inject("bricklink", "GET /orders", "html503", times=2)
+    bl.list_orders()
+    bo.list_orders()
+    bo.list_orders()
+    assert counter.totals == {"bricklink": 3, "brickowl": 2}
+    assert counter.totals["bricklink"] == total_calls(sb, "bricklink")
+    assert counter.take_unsaved() == {"bricklink": 3, "brickowl": 2}
+    assert counter.take_unsaved() == {}
+    bo.list_orders()
+    assert counter.take_unsaved() == {"brickowl": 1}
+    assert counter.totals == {"bricklink": 3, "brickowl": 3}  # totals only grow
+
+
+def test_budget_refuses_the_call_past_the_limit_before_sending_it(sb):
+    adapter = make(sb, "bricklink", budget=3)
+    for _ in range(3):
+        adapter.list_orders()
+    with pytest.raises(BudgetExhaustedError) as caught:
+        adapter.list_orders()
+    assert total_calls(sb, "bricklink") == 3  # the 4th never reached the marketplace
+    message = str(caught.value)
+    assert message.startswith("bricklink: daily API budget of 3 calls used up")
+    assert "next run" in message and "\n" not in message
+    assert caught.value.retryable is False
+    assert adapter.client.budget.remaining == 0
+
+
+def test_budget_counts_calls_already_made_today(sb):
+    adapter = make(sb, "bricklink", budget=5, calls_today=4)
+    adapter.list_orders()
+    with pytest.raises(BudgetExhaustedError):
+        adapter.fetch_lines("1")
+    assert total_calls(sb, "bricklink") == 1
+
+
+def test_retries_cannot_overrun_the_budget(sb):
+    adapter = make(sb, "bricklink", budget=2, retries=4)
+    sb.inject("bricklink", "GET /orders", "500", times=None)
+    with pytest.raises(BudgetExhaustedError):
+        adapter.list_orders()
+    assert total_calls(sb, "bricklink") == 2
+
+
+def test_budget_is_thread_safe_and_unlimited_when_none():
+    budget = CallBudget("bricklink", None)
+    for _ in range(10_000):
+        budget.take()
+    assert budget.remaining is None
+    import threading
+
+    budget = CallBudget("bricklink", 500)
+    refused = []
+
+    def worker():
+        for _ in range(100):
+            try:
+                budget.take()
+            except BudgetExhaustedError:
+                refused.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert budget.used == 500 and len(refused) == 300
+
+
+def test_brickowl_pacer_keeps_under_the_per_minute_limit(sb):
+    # the sandbox enforces 5 requests per 0.48 s (~625/min); the adapter paces for 600/min
+    sb.brickowl.rate_limit = (5, 0.48)
+    counter = CallCounter()
+    adapter = make(sb, "brickowl", rate=600, counter=counter)
+    assert adapter.client.pacer.interval == pytest.approx(60 / (600 * PACING_MARGIN))
+    started = time.monotonic()
+    for _ in range(6):
+        adapter.list_orders()
+    assert time.monotonic() - started >= 0.5  # 5 gaps of ~0.105 s
+    assert sb.brickowl.throttled == 0
+    assert counter.totals == {"brickowl": 6}
+
+
+def test_unpaced_brickowl_would_be_throttled(sb):
+    """The counterpart of the pacing test: the sandbox limit is real, so pacing is what avoids it."""
+    sb.brickowl.rate_limit = (5, 0.48)
+    adapter = make(sb, "brickowl", rate=None, retries=0)
+    with pytest.raises(RateLimitedError) as caught:
+        for _ in range(6):
+            adapter.list_orders()
+    assert caught.value.retry_after is not None
+    assert sb.brickowl.throttled == 1
+
+
+def test_bricklink_is_not_paced(sb):
+    adapter = make(sb, "bricklink", rate=1)  # the BrickOwl rate must not touch BrickLink
+    assert adapter.client.pacer.interval == 0
+    started = time.monotonic()
+    for _ in range(5):
+        adapter.list_orders()
+    assert time.monotonic() - started < 5
+
+
+# ---------------------------------------------------------------------- masking
+def test_mask_hides_secret_values_and_key_parameters():
+    assert mask("GET https://x/v1/order/list?key=ABCDEF&limit=5") == "GET https://x/v1/order/list?key=***&limit=5"
+    assert mask("url ?api_key=zzz&oauth_token=ttt&oauth_signature=sss") == "url ?api_key=***&oauth_token=***&oauth_signature=***"
+    assert mask("token S3CRET in text", ["S3CRET", ""]) == "token *** in text"
+    assert mask("monkey=1&keyboard=2") == "monkey=1&keyboard=2"  # only whole parameter names
+
+
+def secrets_of(sb):
+    env = sb.env()
+    return [v for k, v in env.items() if not k.endswith("_API_URL")]
+
+
+def assert_clean(text, secrets):
+    for secret in secrets:
+        assert secret not in text, f"secret leaked: {text!r}"
+
+
+def every_rendering(exc) -> str:
+    return "\n".join([str(exc), repr(exc), exc.format_message(), "".join(traceback.format_exception(exc)),
+                      repr(exc.args)])
+
+
+@pytest.fixture
+def debug_log(caplog, monkeypatch):
+    """Capture the 'marketsync' loggers at DEBUG, whatever an earlier in-process CLI run configured."""
+    logger = logging.getLogger("marketsync")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", True)
+    caplog.set_level(logging.DEBUG, logger="marketsync")
+    return caplog
+
+
+def test_brickowl_key_never_leaks_from_any_error_or_debug_log(sb, debug_log):
+    key = sb.brickowl.api_key
+    secrets = secrets_of(sb)
+    adapter = make(sb, "brickowl", retries=1, timeout=0.3)
+    sb.brickowl.add_order(lines=[BO_LINE])
+    adapter.list_orders()  # a successful call logs at DEBUG too
+    errors = []
+    for fault, opts in [("500", {}), ("html503", {}), ("429", {"retry_after": 0}), ("reset", {}),
+                        ("hang", {"seconds": 3}), ("malformed", {}), ("not_json", {}), ("auth_in_200", {}),
+                        ("error_string", {"message": f"key {key} is blocked"})]:  # fmt: skip
+        sb.inject("brickowl", "GET /order/list", fault, times=None, **opts)
+        with pytest.raises(ProviderError) as caught:
+            adapter.list_orders()
+        sb.clear_faults()
+        errors.append(caught.value)
+    with pytest.raises(NotFoundError) as caught:
+        adapter.fetch_order("1")
+    errors.append(caught.value)
+    bad_key = make(sb, "brickowl", environ={**sb.env(), "BRICKOWL_API_KEY": "WRONG" + key})
+    with pytest.raises(AuthError) as caught:
+        bad_key.list_orders()
+    errors.append(caught.value)
+    assert any("***" in str(e) for e in errors)  # the echoed key was there, and it was masked
+    for error in errors:
+        assert_clean(every_rendering(error), secrets + ["WRONG" + key])
+    assert "retrying" in debug_log.text and "GET /order/list -> 200" in debug_log.text
+    assert "brickowl: GET /order/list answered HTTP 500 with an HTML page; retrying in" in debug_log.text
+    assert "brickowl: brickowl:" not in debug_log.text  # one provider prefix per line
+    assert_clean(debug_log.text, secrets)
+    for record in debug_log.records:
+        assert_clean(record.getMessage(), secrets)
+    # the key really was sent (so there was something to leak)
+    assert any(q.get("key") == key for p, _, _, q in sb.requests if p == "brickowl")
+
+
+def test_bricklink_secrets_never_leak_from_any_error_or_debug_log(sb, debug_log):
+    secrets = secrets_of(sb)
+    adapter = make(sb, "bricklink", retries=1, timeout=0.3)
+    adapter.list_orders()
+    errors = []
+    for fault in ("500", "html503", "429", "reset", "malformed", "not_json", "auth_in_200", "ip_mismatch"):
+        sb.inject("bricklink", "GET /orders", fault, times=None, retry_after=0)
+        with pytest.raises(ProviderError) as caught:
+            adapter.list_orders()
+        sb.clear_faults()
+        errors.append(caught.value)
+    for name in ("BRICKLINK_CONSUMER_KEY", "BRICKLINK_CONSUMER_SECRET", "BRICKLINK_TOKEN_VALUE",
+                 "BRICKLINK_TOKEN_SECRET"):
+        env = {**sb.env(), name: "X" + sb.env()[name]}
+        with pytest.raises(AuthError) as caught:
+            make(sb, "bricklink", environ=env).list_orders()
+        errors.append(caught.value)
+        secrets.append(env[name])
+    for error in errors:
+        assert_clean(every_rendering(error), secrets)
+    assert "retrying" in debug_log.text and "GET /orders -> 200" in debug_log.text
+    assert_clean(debug_log.text, secrets)
