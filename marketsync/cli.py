@@ -195,7 +195,7 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING - 10 * min(verbose, 2) if verbose else logging.ERROR)
     root.propagate = False
-    RUN_LOG.handlers[:] = []
+    RUN_LOG.handlers[:] = [logging.NullHandler()]  # no file: never logging's last-resort echo on stderr
     RUN_LOG.propagate = False
     if log_file:
         try:
@@ -496,6 +496,7 @@ def reserve(check, release_order, yes, ledger_order, wait, fmt, db_path, account
         return
     from marketsync.matching import LotIndex
 
+    open_database(db_path)  # a missing or unusable database fails before a lock file is left beside it
     with writer(db_path, wait):
         db = open_database(db_path)
         index = LotIndex(db, account)
@@ -618,7 +619,7 @@ INVENTORY_FIELDS = ("id", "part_number", "color_id", "condition", "location", "q
 @inventory.command("list")
 @click.option("--part", help="Only this BrickLink part number.")
 @click.option("--color", "color_id", type=int, help="Only this BrickLink colour id.")
-@click.option("--condition", type=click.Choice(["new", "used"], case_sensitive=False), help="Only new or used lots.")
+@click.option("--condition", type=click.Choice(["new", "used"], case_sensitive=False), help="Only new or only used lots.")
 @click.option("--location", help="Only this bin.")
 @click.option("--reserved", "reserved_only", is_flag=True, help="Only lots with reserved stock.")
 @click.option("--oversold", "oversold_only", is_flag=True, help="Only lots with more reserved than on hand.")
@@ -652,7 +653,8 @@ def inventory_list(part, color_id, condition, location, reserved_only, oversold_
 
 
 @inventory.command("pull")
-@click.option("--provider", "-p", type=click.Choice(["bricklink"]), default="bricklink", show_default=True)
+@click.option("--provider", "-p", type=click.Choice(["bricklink"]), default="bricklink", show_default=True,
+              help="Where to pull from (BrickLink's store API is the one with your bins in its remarks).")
 @click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True, help="Seconds to wait for a running sync.")
 @db_options
 @http_options
@@ -811,8 +813,10 @@ def demo(db_path):
 
 
 @cli.command()
-@click.option("--bricklink-port", type=click.IntRange(0, 65535), default=8801, show_default=True)
-@click.option("--brickowl-port", type=click.IntRange(0, 65535), default=8802, show_default=True)
+@click.option("--bricklink-port", type=click.IntRange(0, 65535), default=8801, show_default=True,
+              help="Port of the emulated BrickLink API on 127.0.0.1 (0: any free port).")
+@click.option("--brickowl-port", type=click.IntRange(0, 65535), default=8802, show_default=True,
+              help="Port of the emulated BrickOwl API on 127.0.0.1 (0: any free port).")
 @click.option("--empty", is_flag=True, help="Start with empty stores instead of the demo store.")
 def sandbox(bricklink_port, brickowl_port, empty):
     """Run the sandbox marketplaces in the foreground and print the .env lines to use them.

@@ -59,6 +59,10 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
         _check_not_from_future(db, path)
+        # (a file holding only sqlite-utils' migrations table is ours, killed while being created)
+        if not migrations.applied(db) and set(db.table_names()) - {migrations.migrations_table}:
+            raise DatabaseError(f"{path} is an SQLite database of another program, not marketsync's; "
+                                "use another --db path")
         if migrations.pending(db):
             if not os.access(path, os.W_OK):
                 raise DatabaseError(f"database {path} is read-only and needs upgrading")

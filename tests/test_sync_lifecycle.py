@@ -9,6 +9,7 @@ invariants are verified with ``marketsync reserve --check``.
 from __future__ import annotations
 
 import csv
+import json
 import sqlite3
 
 import pytest
@@ -18,7 +19,7 @@ from marketsync.sandbox.colors import colors
 DB = "marketsync.db"
 
 # BrickOwl lines carry BOIDs: each test pins these bases to BrickLink parts with `marketsync map`.
-BOIDS = {"3001": "900001", "3003": "900003", "3004": "900004", "3023": "900023"}
+BOIDS = {"3001": "900001", "3003": "900003", "3004": "900004", "3626": "903626"}
 
 BL_STATUS = {
     "pending": "PENDING", "paid": "PAID", "processing": "PROCESSING", "packed": "PACKED", "shipped": "SHIPPED",
@@ -67,6 +68,10 @@ class BrickLinkMarket:
         """The buyer comes back for more: BrickLink adds a batch."""
         self.store.add_batch(int(order_id), [self._line(*line)])
 
+    def set_location(self, order_id: str, index: int, location: str) -> None:
+        with self.store.lock:
+            self._lines(order_id)[index][1]["remarks"] = location
+
 
 class BrickOwlMarket:
     name = "brickowl"
@@ -105,6 +110,11 @@ class BrickOwlMarket:
 
     def add_line(self, order_id: str, line: tuple) -> None:
         self.store.set_lines(order_id, self._current(order_id) + [self._line(*line)])
+
+    def set_location(self, order_id: str, index: int, location: str) -> None:
+        lines = self._current(order_id)
+        lines[index]["personal_note"] = location
+        self.store.set_lines(order_id, lines)
 
 
 MARKETS = {"bricklink": BrickLinkMarket, "brickowl": BrickOwlMarket}
@@ -248,6 +258,13 @@ def test_orders_are_upserted_by_account_provider_and_order_id(shop, creds):
     assert shop.query("select status from orders") == [("packed",), ("packed",)]
     assert shop.lot("A1") == (10, 3)
 
+    other = shop.run("sync", "--account", "shop2")  # another business account in the same file
+    assert other.exit_code == 0  # (it has no inventory: its lines are unmatched)
+    assert shop.query("select id, provider, order_id from orders where business_account_id = 'default' "
+                      "order by id") == rows_before
+    assert shop.query("select count(*) from orders where business_account_id = 'shop2'") == [(2,)]
+    assert shop.lot("A1") == (10, 3)
+
 
 # --- lifecycle transitions, both marketplaces --------------------------------------------------
 @pytest.mark.parametrize("open_status", ["pending", "paid", "processing", "packed"])
@@ -346,6 +363,12 @@ def test_order_first_seen_closed_is_recorded_without_touching_stock(shop, market
     assert shop.inventory() == [("A1", 10, 0), ("B1", 6, 0), ("C1", 8, 0)]
     shop.sync()
     assert shop.ledger_count() == 0
+    if closed == "shipped":  # shipped -> completed: still nothing was ever reserved here
+        market.set_status(order_id, "completed")
+        shop.sync()
+        assert shop.order(market.name, order_id)["status"] == "completed"
+    assert shop.ledger_count() == 0
+    assert shop.inventory() == [("A1", 10, 0), ("B1", 6, 0), ("C1", 8, 0)]
 
 
 def test_quantity_edit_writes_only_the_difference(shop, market):
@@ -454,8 +477,6 @@ def test_a_matched_line_keeps_its_lot_when_the_order_changes(shop, market):
     (("3001", 11, 2, "A1", "used"), "no inventory lot for 3001 colour 11 used"),  # other condition
 ])  # fmt: skip
 def test_unmatched_lines_are_kept_and_reported_once(shop, creds, line, reason):
-    BOIDS.setdefault("3626", "903626")
-    shop.run("map", "903626", "3626")
     shop.import_lots(*STOCK)
     bl, bo = BrickLinkMarket(creds), BrickOwlMarket(creds)
     bl_id = bl.add_order("paid", [("3001", 11, 1, "A1"), line])
@@ -474,7 +495,7 @@ def test_unmatched_lines_are_kept_and_reported_once(shop, creds, line, reason):
     assert shop.lines("brickowl", bo_id) == [(bo.line_keys(bo_id)[0], None, 2, None, reason)]
     assert shop.ledger_count() == 1  # only the matched line
     orders = shop.run("orders", "--json")
-    assert sorted(row["unmatched_lines"] for row in __import__("json").loads(orders.stdout)) == [1, 1]
+    assert sorted(row["unmatched_lines"] for row in json.loads(orders.stdout)) == [1, 1]
 
     again = shop.sync()
     assert again.stderr == ""  # reported when it appears, not every 15 minutes
@@ -490,21 +511,23 @@ def test_unmatched_line_on_a_closed_order_is_not_reported(shop, market):
     assert shop.query("select count(*) from order_items where inventory_id is null") == [(1,)]
 
 
-def test_line_whose_bin_changes_moves_its_reservation(shop, creds):
-    """The seller re-files a lot: BrickLink's remarks now name another bin (seen when the order
-    changes next), and the reservation moves with a matching pair of ledger rows."""
+def test_line_whose_bin_changes_moves_its_reservation(shop, market):
+    """The seller re-files a lot: the line's bin (BrickLink remarks / BrickOwl personal note) now
+    names another lot. Seen when the order is next re-fetched; the reservation moves with a
+    matching pair of ledger rows."""
     shop.import_lots(("3001", 11, "new", "A1", 10), ("3001", 11, "new", "A2", 10))
-    bl = BrickLinkMarket(creds)
-    order_id = bl.add_order("paid", [("3001", 11, 3, "A1")])
-    key = bl.line_keys(order_id)[0]
+    order_id = market.add_order("paid", [("3001", 11, 3, "A1")])
+    key = market.line_keys(order_id)[0]
     shop.sync()
-    with creds.bricklink.lock:
-        creds.bricklink.orders[int(order_id)].batches[0][0]["remarks"] = "A2"
-    bl.set_status(order_id, "packed")
+    market.set_location(order_id, 0, "A2")
+    market.set_status(order_id, "packed")
     shop.sync()
     assert (shop.lot("A1"), shop.lot("A2")) == ((10, 0), (10, 3))
-    assert shop.ledger("bricklink", order_id)[1:] == [(key, "A1", -3, 0, "rematched"), (key, "A2", 3, 0, "reserve")]
-    assert shop.lines("bricklink", order_id)[0][1:4] == ("A2", 3, "location")
+    assert shop.ledger(market.name, order_id)[1:] == [(key, "A1", -3, 0, "rematched"), (key, "A2", 3, 0, "reserve")]
+    assert shop.lines(market.name, order_id)[0][1:4] == ("A2", 3, "location")
+    market.set_status(order_id, "shipped")
+    shop.sync()
+    assert (shop.lot("A1"), shop.lot("A2")) == ((10, 0), (7, 0))
 
 
 # --- statuses outside the usual path ----------------------------------------------------------
@@ -567,6 +590,24 @@ def test_brickowl_on_hold_stays_reserved(shop, creds):
     assert shop.ledger_count() == 1
 
 
+def test_open_bricklink_order_that_gets_filed_is_still_followed(shop, creds):
+    """BrickLink hides filed orders from its default list: an open order we hold that leaves it
+    is looked for among the filed ones, so its shipping still consumes the stock."""
+    shop.import_lots(*STOCK)
+    bl = BrickLinkMarket(creds)
+    order_id = bl.add_order("paid", [("3001", 11, 3, "A1")])
+    shop.sync()
+    creds.bricklink.set_filed(int(order_id))
+    creds.reset_calls()
+    shop.sync()
+    assert creds.calls[("bricklink", "GET /orders")] == 2  # unfiled, then filed
+    assert shop.lot("A1") == (10, 3)
+    bl.set_status(order_id, "shipped")
+    shop.sync()
+    assert shop.lot("A1") == (7, 0)
+    assert shop.order("bricklink", order_id)["status"] == "shipped"
+
+
 # --- oversold ---------------------------------------------------------------------------------
 def test_oversold_lot_is_reported_and_listed(shop, creds, run):
     shop.import_lots(("3001", 11, "new", "A1", 4))
@@ -579,9 +620,9 @@ def test_oversold_lot_is_reported_and_listed(shop, creds, run):
         f"oversold: lot {lot} (3001 colour 11 new at A1) has 6 reserved but 4 on hand"
     ]
     listed = run("inventory", "list", "--oversold", "--json")
-    assert [(r["id"], r["available"]) for r in __import__("json").loads(listed.stdout)] == [(lot, -2)]
+    assert [(r["id"], r["available"]) for r in json.loads(listed.stdout)] == [(lot, -2)]
     status = run("status", "--json")
-    assert [r["id"] for r in __import__("json").loads(status.stdout)["oversold_lots"]] == [lot]
+    assert [r["id"] for r in json.loads(status.stdout)["oversold_lots"]] == [lot]
     assert shop.sync().stderr == ""
 
 
@@ -634,22 +675,28 @@ def test_one_provider_failing_never_stops_the_other(shop, creds):
 
 
 def test_orders_written_before_a_provider_fails_are_kept(shop, creds):
-    """Each order commits whole: a failure part-way keeps the finished orders, the next run does the rest."""
+    """Each order commits whole: a run stopped part-way (here by the daily call budget) keeps the
+    orders it finished, does not advance last_synced_at, and the next run does the rest."""
     shop.import_lots(*STOCK)
     bl = BrickLinkMarket(creds)
-    ids = [bl.add_order("paid", [("3001", 11, 1, "A1")]) for _ in range(3)]
-    shop.sync("--concurrency", "1")
-    # two more orders; the items of the first fetched succeed, the second fails for good
-    more = [bl.add_order("paid", [("3004", 1, 1, "C1")]) for _ in range(2)]
-    creds.inject("bricklink", "GET /orders/{id}/items", "500", times=None)
-    creds.clear_faults()
-    creds.inject("bricklink", "GET /orders/{id}/items", "auth_in_200", times=None)
-    result = shop.sync("--concurrency", "1", code=1)
-    assert "Error: bricklink" in result.stderr
-    assert shop.query("select count(*) from orders") == [(3,)]
-    before = dict(shop.query("select provider, last_synced_at from sync_state"))
-    creds.clear_faults()
-    shop.sync()
-    assert sorted(o for (o,) in shop.query("select order_id from orders")) == sorted(ids + more)
-    assert shop.inventory() == [("A1", 10, 3), ("B1", 6, 0), ("C1", 8, 2)]
-    assert before["bricklink"] is not None
+    first = bl.add_order("paid", [("3001", 11, 1, "A1")])
+    shop.sync("-p", "bricklink")  # 2 list calls (unfiled + filed) and 1 items call
+    synced_at = shop.query("select last_synced_at from sync_state")[0][0]
+    more = [bl.add_order("paid", [("3004", 1, 1, "C1")]) for _ in range(3)]
+
+    # 3 calls used today: this run may list once and fetch one order's items, then must stop
+    result = shop.sync("-p", "bricklink", "--bricklink-budget", "5", "--concurrency", "1", code=1)
+
+    assert result.stderr.splitlines() == [
+        "Error: bricklink: daily API budget of 5 calls used up; the rest resumes on the next run after "
+        "00:00 UTC (1 orders saved this run)"
+    ]
+    assert len(shop.query("select order_id from orders")) == 2
+    assert shop.lot("C1") == (8, 1)
+    state = shop.query("select last_synced_at, last_error from sync_state")[0]
+    assert state[0] == synced_at and "budget" in state[1]
+
+    shop.sync("-p", "bricklink")
+    assert sorted(o for (o,) in shop.query("select order_id from orders")) == sorted([first, *more])
+    assert shop.inventory() == [("A1", 10, 1), ("B1", 6, 0), ("C1", 8, 3)]
+    assert shop.ledger_count() == 4

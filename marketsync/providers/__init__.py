@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from marketsync.config import HttpSettings, api_url, require_credentials
-from marketsync.providers.http import CallBudget, CallCounter, HttpClient, Pacer, RetryPolicy
+
+if TYPE_CHECKING:  # importing requests costs ~60 ms: commands that never go online skip it
+    from marketsync.providers.http import CallCounter
 
 PACING_MARGIN = 0.95  # pace a little under the published limit: clocks and networks jitter
 
@@ -12,12 +16,13 @@ def build_adapter(
     provider: str,
     settings: HttpSettings,
     *,
-    counter: CallCounter | None = None,
+    counter: "CallCounter | None" = None,
     calls_today: int = 0,
     environ=None,
 ):
     """A ready adapter for ``provider`` from the configured credentials and settings."""
     from marketsync.providers import bricklink, brickowl
+    from marketsync.providers.http import CallBudget, HttpClient, Pacer, RetryPolicy
 
     creds = require_credentials(provider, environ)
     common = dict(

@@ -33,6 +33,8 @@ _AUTH_HINTS = {
         "register this machine's IP, or IP 0.0.0.0 with mask 0.0.0.0 to allow any address"
     ),
     "SIGNATURE_INVALID": "the OAuth signature was rejected; check the four BRICKLINK_* credentials",
+    "CONSUMER_KEY_UNKNOWN": "BrickLink does not know this consumer key; check the BRICKLINK_CONSUMER_KEY credential",
+    "TOKEN_VALUE_UNKNOWN": "BrickLink does not know this access token; check the BRICKLINK_TOKEN_VALUE credential",
     "TIMESTAMP_REJECTED": "the request timestamp was rejected; check this machine's clock",
 }
 

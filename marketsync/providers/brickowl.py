@@ -60,6 +60,8 @@ def decode(label: str, response: requests.Response) -> Any:
             lowered = detail.lower()
             if "permission" in lowered or "denied" in lowered or "not allowed" in lowered:
                 status = 403
+            elif "not found" in lowered or "no such" in lowered:
+                status = 404
             elif "key" in lowered or "auth" in lowered:
                 status = 401
             else:
@@ -98,28 +100,31 @@ class BrickOwl:
         return OrderList(summaries, truncated=len(data) >= limit)
 
     def list_for_sync(
-        self, *, first: bool, since: dt.datetime | None, full: bool = False, **_
+        self, *, first: bool, since: dt.datetime | None, full: bool = False, limit: int = LIST_LIMIT, **_
     ) -> SyncListing:
         """One call in the steady state: orders updated since ``since``. A list cut short at the
         API's limit is read again status by status."""
         window = None if first or full else since
-        listing = self.list_orders(since=window)
+        listing = self.list_orders(since=window, limit=limit)
         if not listing.truncated:
             return SyncListing(listing.summaries)
-        by_id: dict[str, OrderSummary] = {}
+        by_id = {s.order_id: s for s in listing.summaries}  # the newest, whatever their status
         warnings, complete = [], True
         for status_id, name in BRICKOWL_STATUS_IDS.items():
-            part = self.list_orders(since=window, status=status_id)
+            part = self.list_orders(since=window, status=status_id, limit=limit)
             if part.truncated:
                 complete = False
-                warnings.append(f"more than {LIST_LIMIT} {name} orders in the window; older ones were not listed")
+                warnings.append(f"more than {limit} {name} orders in the window; older ones were not listed")
             by_id.update((s.order_id, s) for s in part.summaries)
         return SyncListing(list(by_id.values()), warnings, complete)
 
     def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]:
         order = self.fetch_order(head.order_id)
         order.fingerprint = head.fingerprint  # compare like with like on the next list
-        return order, self.fetch_lines(head.order_id)
+        lines = self.fetch_lines(head.order_id)
+        for line in lines:
+            line.currency = order.currency  # BrickOwl prices lines in the store's base currency
+        return order, lines
 
     def fetch_order(self, order_id: str) -> Order:
         data = self.client.get("/order/view", {"order_id": order_id})

@@ -1,0 +1,729 @@
+"""marketsync benchmarks: every figure of issue 7, each printed as a table of measured vs target.
+
+    python benchmarks/run.py calls      # API calls: idle run, changed orders, nothing fetched twice
+    python benchmarks/run.py backfill   # first sync vs a plain sequential client (requests + executemany)
+    python benchmarks/run.py memory     # peak RSS of the sync process, 1k vs 10k orders
+    python benchmarks/run.py pacing     # BrickOwl backfill larger than one window: no 429, time vs the limit
+    python benchmarks/run.py budget     # BrickLink daily budget: open orders first, clear stop, resume
+    python benchmarks/run.py local      # orders on 100k orders, --help/status start-up, write path vs executemany
+    python benchmarks/run.py all        # everything above (a few minutes on 2 cores)
+
+Sizes are flags (``python benchmarks/run.py backfill -h``). The sandbox marketplaces run in this
+process (threads); every sync runs as a separate ``python -m marketsync`` process, the way cron
+runs it, so wall time, CPU and peak RSS are the sync's own (``os.wait4`` rusage per child).
+Exit status: 0 when every row passed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from marketsync.sandbox import Sandbox, generate_store, write_demo_inventory_csv  # noqa: E402
+
+PY = sys.executable
+CONFIG_PREFIXES = ("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_")
+NO_LIMIT = "1000000"  # client-side BrickOwl pacing off (the sandbox's limit is off too) where pacing is not measured
+
+
+# ------------------------------------------------------------------------------- reporting
+@dataclass
+class Row:
+    figure: str
+    measured: str
+    target: str = ""
+    ok: bool | None = None  # None: informational
+
+    @property
+    def result(self) -> str:
+        return "" if self.ok is None else ("PASS" if self.ok else "FAIL")
+
+
+@dataclass
+class Report:
+    title: str
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, figure: str, measured, target: str = "", ok: bool | None = None) -> None:
+        self.rows.append(Row(figure, str(measured), target, ok))
+
+    @property
+    def failed(self) -> bool:
+        return any(row.ok is False for row in self.rows)
+
+    def print(self) -> None:
+        headers = ("Figure", "Measured", "Target", "Result")
+        cells = [(r.figure, r.measured, r.target, r.result) for r in self.rows]
+        widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(headers)]
+        line = "  ".join("-" * w for w in widths)
+        print(f"\n== {self.title}")
+        print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+        print(line)
+        for c in cells:
+            print("  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip())
+        for note in self.notes:
+            print(f"  note: {note}")
+        sys.stdout.flush()
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for text in Path("/proc/cpuinfo").read_text().splitlines():
+            if text.startswith("model name"):
+                cpu = text.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} CPUs ({cpu}), Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}")
+
+
+# ------------------------------------------------------------------------------- processes
+@dataclass
+class Child:
+    code: int
+    wall: float
+    cpu: float  # user + system seconds of the child
+    maxrss_mb: float
+    stdout: str
+    stderr: str
+    sandbox_cpu: float = 0.0  # CPU this process (the sandbox threads) used meanwhile
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child(args: list[str], env: dict[str, str], cwd: str | Path) -> Child:
+    """Run a process to completion; its own rusage comes from os.wait4 (not the children's maximum)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        cpu0 = _cpu_self()
+        started = time.perf_counter()
+        proc = subprocess.Popen(args, env=env, cwd=str(cwd), stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        sandbox_cpu = _cpu_self() - cpu0
+        out.seek(0)
+        err.seek(0)
+        return Child(proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read(),
+                     err.read(), sandbox_cpu)
+
+
+def clean_environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+
+
+class Workspace:
+    """A temporary directory with a database; runs the CLI against a sandbox as cron would."""
+
+    def __init__(self, sb: Sandbox, name: str = "bench", **settings: str):
+        self.dir = Path(tempfile.mkdtemp(prefix=f"marketsync-{name}-"))
+        self.db = self.dir / "marketsync.db"
+        self.env = {**clean_environ(), **sb.env(), "MARKETSYNC_DB": str(self.db), "BRICKOWL_RATE_LIMIT": NO_LIMIT,
+                    **settings}
+
+    def cli(self, *args: str, **extra_env: str) -> Child:
+        return child([PY, "-m", "marketsync", *args], {**self.env, **extra_env}, self.dir)
+
+    def import_inventory(self) -> None:
+        path = write_demo_inventory_csv(self.dir / "inventory.csv")
+        result = self.cli("inventory", "import", str(path))
+        if result.code:
+            raise SystemExit(f"inventory import failed: {result.stderr}")
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextmanager
+def sandbox(rate_limit=None):
+    with Sandbox(demo=False) as sb:
+        sb.brickowl.rate_limit = rate_limit
+        yield sb
+
+
+def calls_by(sb: Sandbox) -> dict[str, int]:
+    return {f"{provider} {endpoint}": n for (provider, endpoint), n in sorted(sb.calls.items())}
+
+
+def provider_calls(sb: Sandbox, provider: str, catalog: bool = True) -> int:
+    return sum(n for (p, endpoint), n in sb.calls.items()
+               if p == provider and (catalog or "/catalog/" not in endpoint))
+
+
+def fetched_twice(sb: Sandbox) -> list[str]:
+    """Per-order GETs (items, view, single order) made more than once since the last reset."""
+    seen: dict[str, int] = {}
+    for provider, method, path, query in list(sb.requests):
+        if provider == "bricklink" and path.startswith("/orders/"):
+            key = f"bricklink {path}"
+        elif provider == "brickowl" and path in ("/order/view", "/order/items"):
+            key = f"brickowl {path}?order_id={query.get('order_id')}"
+        elif provider == "brickowl" and path == "/catalog/id_lookup":
+            key = f"brickowl {path}?id={query.get('id')}"
+        else:
+            continue
+        seen[key] = seen.get(key, 0) + 1
+    return [k for k, n in seen.items() if n > 1]
+
+
+def fetched_orders(sb: Sandbox) -> dict[str, set[str]]:
+    ids: dict[str, set[str]] = {"bricklink": set(), "brickowl": set()}
+    for provider, method, path, query in list(sb.requests):
+        if provider == "bricklink" and path.startswith("/orders/"):
+            ids["bricklink"].add(path.split("/")[2])
+        elif provider == "brickowl" and path in ("/order/view", "/order/items"):
+            ids["brickowl"].add(query.get("order_id"))
+    return ids
+
+
+def one_line(text: str) -> str:
+    lines = [x for x in text.strip().splitlines() if x.strip()]
+    return lines[-1] if lines else ""
+
+
+# ------------------------------------------------------------------------------- calls
+def bench_calls(args) -> Report:
+    report = Report("API calls (sandbox request log; target: issue 7 call counts)")
+    report.notes.append("first sync lists BrickLink twice (unfiled + filed: BrickLink hides filed orders from the "
+                        "default list); every later run lists once")
+    report.notes.append("BrickOwl catalog/id_lookup calls translate BrickOwl parts (each BrickLink number asked at "
+                        "most once ever, cached in the database); they are counted apart from order calls")
+    for size in args.sizes:
+        with sandbox() as sb:
+            generate_store(sb, size, args.lines, seed=1, open_fraction=0.3)
+            ws = Workspace(sb, "calls")
+            try:
+                ws.import_inventory()
+                sb.reset_calls()
+                first = ws.cli("sync")
+                if first.code:
+                    report.add(f"[{size}/marketplace] first sync", f"exit {first.code}: {one_line(first.stderr)}",
+                               "exit 0", False)
+                    continue
+                bl, bo = provider_calls(sb, "bricklink"), provider_calls(sb, "brickowl", catalog=False)
+                lookups = sb.calls[("brickowl", "GET /catalog/id_lookup")]
+                report.add(f"[{size}/marketplace] first sync: BrickLink calls", bl, f"= 2 lists + {size} = {2 + size}",
+                           bl == 2 + size)
+                report.add(f"[{size}/marketplace] first sync: BrickOwl order calls", bo,
+                           f"= 1 + 2x{size} = {1 + 2 * size}", bo == 1 + 2 * size)
+                report.add(f"[{size}/marketplace] first sync: BrickOwl id_lookup calls", lookups, "once per part, ever")
+                twice = fetched_twice(sb)
+                report.add(f"[{size}/marketplace] first sync: fetched twice", len(twice), "0", not twice)
+
+                # idle: nothing changed
+                sb.reset_calls()
+                idle = ws.cli("sync")
+                bl, bo = provider_calls(sb, "bricklink"), provider_calls(sb, "brickowl")
+                report.add(f"[{size}/marketplace] idle run: calls per marketplace", f"BL {bl}, BO {bo}",
+                           "exactly 1 each", idle.code == 0 and bl == 1 and bo == 1)
+                report.add(f"[{size}/marketplace] idle run: wall time", fmt_s(idle.wall))
+
+                # changed: k status changes + k new orders per marketplace
+                k = max(1, min(args.changed, size // 2))
+                bl_ids = sorted(sb.bricklink.orders)[:k]
+                bo_ids = sorted(sb.brickowl.orders)[:k]
+                for oid in bl_ids:
+                    sb.bricklink.set_status(oid, "SHIPPED" if sb.bricklink.orders[oid].status != "SHIPPED" else "COMPLETED")
+                for oid in bo_ids:
+                    sb.brickowl.set_status(oid, "Shipped" if sb.brickowl.orders[oid].status_id != 5 else "Received")
+                new_bl = [sb.bricklink.add_order(status="PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2}])
+                          for _ in range(k)]
+                new_bo = [sb.brickowl.add_order(status="Payment Received",
+                                                lines=[{"boid": "771344-38", "ordered_quantity": 2}]) for _ in range(k)]
+                sb.reset_calls()
+                changed = ws.cli("sync")
+                bl, bo = provider_calls(sb, "bricklink"), provider_calls(sb, "brickowl", catalog=False)
+                n = 2 * k
+                report.add(f"[{size}/marketplace] {k} changed + {k} new: BrickLink calls", bl,
+                           f"= 1 + {n} = {1 + n}", changed.code == 0 and bl == 1 + n)
+                report.add(f"[{size}/marketplace] {k} changed + {k} new: BrickOwl order calls", bo,
+                           f"= 1 + 2x{n} = {1 + 2 * n}", changed.code == 0 and bo == 1 + 2 * n)
+                got = fetched_orders(sb)
+                want_bl = {str(x) for x in bl_ids + new_bl}
+                want_bo = {str(x) for x in bo_ids + new_bo}
+                extra = (got["bricklink"] - want_bl) | (got["brickowl"] - want_bo)
+                report.add(f"[{size}/marketplace] unchanged orders fetched", len(extra), "0", not extra)
+                twice = fetched_twice(sb)
+                report.add(f"[{size}/marketplace] changed run: fetched twice", len(twice), "0", not twice)
+            finally:
+                ws.cleanup()
+    return report
+
+
+# ------------------------------------------------------------------------------- backfill
+def bench_backfill(args) -> Report:
+    n, lines = args.orders, args.lines
+    report = Report(f"Backfill: first sync of {n} orders/marketplace x {lines} lines vs a plain sequential client")
+    report.notes.append("baseline = benchmarks/baseline_client.py: sequential requests GETs of the same endpoints "
+                        "(OAuth1 for BrickLink, key for BrickOwl) + sqlite3 executemany of the same orders and "
+                        "order_items rows, one transaction per 100 orders; no matching or ledger")
+    report.notes.append("the sync also matches every line, writes the reservation ledger and translates BrickOwl "
+                        "parts (id_lookup); pacing is off here on both sides (measured by 'pacing')")
+    syncs, bases = [], []
+    with sandbox() as sb:
+        generate_store(sb, n, lines, seed=1, open_fraction=0.3)
+        for attempt in range(args.repeat):
+            ws = Workspace(sb, "backfill")
+            try:
+                ws.import_inventory()
+                base_db = ws.dir / "baseline.db"
+                shutil.copy(ws.db, base_db)  # the same schema and inventory, nothing synced
+                order = (("baseline", "sync") if attempt % 2 == 0 else ("sync", "baseline"))
+                for which in order:
+                    sb.reset_calls()
+                    if which == "baseline":
+                        result = child([PY, str(ROOT / "benchmarks" / "baseline_client.py")],
+                                       {**ws.env, "BASELINE_DB": str(base_db)}, ws.dir)
+                        if result.code:
+                            raise SystemExit(f"baseline failed: {result.stderr}")
+                        bases.append((result, sum(sb.calls.values())))
+                    else:
+                        result = ws.cli("sync")
+                        if result.code:
+                            raise SystemExit(f"sync failed: {result.stderr[-2000:]}")
+                        syncs.append((result, sum(sb.calls.values())))
+                with sqlite3.connect(ws.db) as conn:
+                    synced = conn.execute("select count(*) from orders").fetchone()[0]
+                    synced_lines = conn.execute("select count(*) from order_items").fetchone()[0]
+                with sqlite3.connect(base_db) as conn:
+                    base_orders = conn.execute("select count(*) from orders").fetchone()[0]
+                    base_lines = conn.execute("select count(*) from order_items").fetchone()[0]
+            finally:
+                ws.cleanup()
+    sync_wall = statistics.median(r.wall for r, _ in syncs)
+    base_wall = statistics.median(r.wall for r, _ in bases)
+    rs, calls_s = syncs[-1]
+    rb, calls_b = bases[-1]
+    report.add("rows written (orders / lines): sync", f"{synced} / {synced_lines}")
+    report.add("rows written (orders / lines): baseline", f"{base_orders} / {base_lines}", "same",
+               (synced, synced_lines) == (base_orders, base_lines))
+    report.add("HTTP calls: sync / baseline", f"{calls_s} / {calls_b}")
+    report.add("baseline wall (median)", fmt_s(base_wall))
+    report.add("sync wall (median)", fmt_s(sync_wall), "<= baseline", sync_wall <= base_wall)
+    report.add("speed-up vs baseline", f"{base_wall / sync_wall:.2f}x", ">= 1.00x")
+    report.add("orders/s: sync / baseline", f"{2 * n / sync_wall:.0f} / {2 * n / base_wall:.0f}")
+    report.add("client CPU: sync / baseline", f"{rs.cpu:.2f} s / {rb.cpu:.2f} s")
+    report.add("sandbox CPU during sync / baseline", f"{rs.sandbox_cpu:.2f} s ({rs.sandbox_cpu / rs.wall:.0%}) / "
+               f"{rb.sandbox_cpu:.2f} s ({rb.sandbox_cpu / rb.wall:.0%})")
+    report.add("peak RSS: sync / baseline", f"{rs.maxrss_mb:.0f} MB / {rb.maxrss_mb:.0f} MB")
+    if rs.sandbox_cpu / rs.wall > 0.85:
+        report.notes.append("the sandbox process was near 100% of a core: it, not the sync, limits this figure")
+    return report
+
+
+# ------------------------------------------------------------------------------- memory
+def bench_memory(args) -> Report:
+    report = Report("Memory: peak RSS of the sync process (first sync, both marketplaces)")
+    sizes = (args.small, args.large)
+    peaks = {}
+    with sandbox() as sb:
+        ws = Workspace(sb, "memory")
+        idle = ws.cli("--version")
+        ws.cleanup()
+    report.add("python -m marketsync --version (interpreter + CLI)", f"{idle.maxrss_mb:.1f} MB")
+    for size in sizes:
+        with sandbox() as sb:
+            generate_store(sb, size, args.lines, seed=1, open_fraction=0.3)
+            ws = Workspace(sb, "memory")
+            try:
+                ws.import_inventory()
+                result = ws.cli("sync")
+                if result.code:
+                    raise SystemExit(f"sync failed: {result.stderr[-2000:]}")
+                peaks[size] = result.maxrss_mb
+                report.add(f"{2 * size} orders x {args.lines} lines: peak RSS", f"{result.maxrss_mb:.1f} MB "
+                           f"(wall {fmt_s(result.wall)})")
+            finally:
+                ws.cleanup()
+    small, large = peaks[sizes[0]], peaks[sizes[1]]
+    growth = large - small
+    report.add(f"growth {2 * sizes[0]} -> {2 * sizes[1]} orders", f"+{growth:.1f} MB ({large / small:.2f}x)",
+               "<= 1.25x (flat)", large / small <= 1.25)
+    report.notes.append("what does grow with the store: the order lists themselves (BrickLink and BrickOwl answer "
+                        "the whole list in one response) and the per-order fingerprints read from the database")
+    return report
+
+
+# ------------------------------------------------------------------------------- pacing
+def bench_pacing(args) -> Report:
+    count, window = (600, 60.0) if args.real else (args.window_calls, args.window)
+    per_minute = count * 60.0 / window
+    n = args.orders or int(count * args.windows / 2) + 1
+    report = Report(f"BrickOwl pacing: sandbox limit {count} per {window:g} s, client BRICKOWL_RATE_LIMIT="
+                    f"{per_minute:g}/min, {n} orders")
+    if not args.real:
+        report.notes.append(f"scaled: {count} per {window:g} s is {per_minute:g}/min; the real limit is 600 per 60 s "
+                            "(--real runs it, about 1-2 minutes)")
+    with sandbox(rate_limit=(count, window)) as sb:
+        generate_store(sb, n, args.lines, seed=1, open_fraction=0.3)
+        ws = Workspace(sb, "pacing", BRICKOWL_RATE_LIMIT=f"{per_minute:g}")
+        try:
+            sb.brickowl.rate_limit = (count, window)  # an empty window: the run starts fresh
+            sb.reset_calls()
+            result = ws.cli("sync", "--provider", "brickowl")
+            calls = provider_calls(sb, "brickowl")
+            allowed = calls / per_minute * 60.0  # the limit's steady rate
+            report.add("BrickOwl calls", calls, f"> {count} (more than one window)", calls > count)
+            report.add("sync exit", result.code, "0", result.code == 0)
+            report.add("throttled (429) answers", sb.brickowl.throttled, "0", sb.brickowl.throttled == 0)
+            report.add("time the limit allows (calls / rate)", fmt_s(allowed))
+            report.add("sync wall", fmt_s(result.wall), f"<= {fmt_s(allowed * 1.10)} (+10%)",
+                       result.wall <= allowed * 1.10)
+            report.add("sync wall / allowed", f"{result.wall / allowed:.3f}")
+        finally:
+            ws.cleanup()
+    return report
+
+
+# ------------------------------------------------------------------------------- budget
+def bench_budget(args) -> Report:
+    n, budget = args.orders, args.budget
+    report = Report(f"BrickLink daily budget: {n} orders, BRICKLINK_DAILY_BUDGET={budget}")
+    with sandbox() as sb:
+        generate_store(sb, n, args.lines, seed=1, open_fraction=0.3)
+        open_ids = {str(i) for i, o in sb.bricklink.orders.items()
+                    if o.status in ("PENDING", "PAID", "PROCESSING", "READY", "PACKED")}
+        ws = Workspace(sb, "budget", BRICKLINK_DAILY_BUDGET=str(budget))
+        try:
+            sb.reset_calls()
+            first = ws.cli("sync", "--provider", "bricklink")
+            used = provider_calls(sb, "bricklink")
+            stderr = [x for x in first.stderr.splitlines() if x.strip()]
+            with sqlite3.connect(ws.db) as conn:
+                stored = {r[0] for r in conn.execute("select order_id from orders where provider = 'bricklink'")}
+            report.add("run 1: calls made", used, f"= budget {budget}", used == budget)
+            report.add("run 1: exit code", first.code, "1 (stopped)", first.code == 1)
+            report.add("run 1: message", stderr[-1] if stderr else "(none)", "one line naming the budget",
+                       len(stderr) == 1 and "budget" in stderr[0])
+            report.add("run 1: open orders saved", f"{len(open_ids & stored)} of {len(open_ids)}",
+                       "all open before any closed (budget allowing)",
+                       open_ids <= stored if budget - 2 >= len(open_ids) else stored <= open_ids)
+            report.add("run 1: orders saved", len(stored), f"= calls - 2 lists = {budget - 2}", len(stored) == budget - 2)
+            status = json.loads(ws.cli("status", "--json").stdout or "{}")
+            today = {p["provider"]: p["calls_today"] for p in status.get("providers", [])}
+            report.add("status --json calls_today (bricklink)", today.get("bricklink"), f"= {used}",
+                       today.get("bricklink") == used)
+
+            sb.reset_calls()
+            again = ws.cli("sync", "--provider", "bricklink")
+            report.add("run 2, same day: calls made", provider_calls(sb, "bricklink"), "0 (budget spent)",
+                       provider_calls(sb, "bricklink") == 0 and again.code == 1)
+
+            # the next UTC day: yesterday's count no longer applies
+            with sqlite3.connect(ws.db) as conn:
+                conn.execute("update _api_calls set day = '2000-01-01' where provider = 'bricklink'")
+            runs, refetched = 0, 0
+            while True:
+                runs += 1
+                sb.reset_calls()
+                before = stored
+                result = ws.cli("sync", "--provider", "bricklink")
+                fetched = fetched_orders(sb)["bricklink"]
+                refetched += len(fetched & before)
+                with sqlite3.connect(ws.db) as conn:
+                    stored = {r[0] for r in conn.execute("select order_id from orders where provider = 'bricklink'")}
+                    conn.execute("update _api_calls set day = '2000-01-01' where provider = 'bricklink'")
+                if result.code == 0 or runs > 2 * n // max(1, budget - 2) + 2:
+                    break
+            report.add("next days: runs to finish", runs)
+            report.add("next days: already-saved orders fetched again", refetched, "0", refetched == 0)
+            report.add("next days: all orders stored, last run ok", f"{len(stored)} of {n}, exit {result.code}",
+                       f"{n}, exit 0", len(stored) == n and result.code == 0)
+        finally:
+            ws.cleanup()
+    return report
+
+
+# ------------------------------------------------------------------------------- local
+def build_big_db(path: Path, n_orders: int, lines_per_order: int) -> None:
+    """A database of n_orders orders (half BrickLink, half BrickOwl, 20% open) written directly."""
+    import random
+
+    from marketsync.db import open_db
+
+    db = open_db(path)
+    db.conn.close()
+    rng = random.Random(7)
+    conn = sqlite3.connect(path)
+    statuses = ("pending", "paid", "processing", "packed", "shipped", "completed", "completed", "completed",
+                "cancelled", "shipped")
+    base = time.time() - 3 * 365 * 86400
+    with conn:
+        lots = [(f"p{i}", i % 40, "new", f"B{i:03d}", 100) for i in range(500)]
+        conn.executemany("insert into inventory (business_account_id, part_number, color_id, condition, location, "
+                         "quantity, quantity_reserved) values ('default', ?, ?, ?, ?, ?, 0)", lots)
+        order_rows, line_rows = [], []
+        for i in range(1, n_orders + 1):
+            provider = "bricklink" if i % 2 else "brickowl"
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + i * (3 * 365 * 86400 / n_orders)))
+            status = statuses[rng.randrange(len(statuses))] if i < n_orders * 0.98 else "paid"
+            order_rows.append((i, "default", provider, str(10_000_000 + i), status, status.upper(), f"buyer{i % 997}",
+                               when, when, lines_per_order, lines_per_order * 3, "10.00", "13.50", "USD", i, "{}"))
+            for j in range(lines_per_order):
+                lot = rng.randrange(500) if rng.random() > 0.05 else None
+                line_rows.append((i, "default", provider, str(10_000_000 + i), f"1:{j}", f"p{j}", 11, "new", 3,
+                                  None if lot is None else lot + 1, "{}"))
+            if len(order_rows) >= 20_000:
+                _flush_big(conn, order_rows, line_rows)
+        _flush_big(conn, order_rows, line_rows)
+    conn.execute("analyze")
+    conn.close()
+
+
+def _flush_big(conn, order_rows, line_rows) -> None:
+    conn.executemany("insert into orders (id, business_account_id, provider, order_id, status, provider_status, "
+                     "buyer_name, date_ordered, date_status_changed, lot_count, piece_count, subtotal, grand_total, "
+                     "currency, fingerprint, raw) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", order_rows)
+    conn.executemany("insert into order_items (order_ref, business_account_id, provider, order_id, line_key, "
+                     "part_number, color_id, condition, quantity, inventory_id, raw) "
+                     "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", line_rows)
+    order_rows.clear()
+    line_rows.clear()
+
+
+def timed_cli(env: dict, cwd: Path, args: list[str], repeat: int) -> Child:
+    results = [child([PY, "-m", "marketsync", *args], env, cwd) for _ in range(repeat)]
+    for r in results:
+        if r.code:
+            raise SystemExit(f"marketsync {' '.join(args)} failed: {r.stderr}")
+    results.sort(key=lambda r: r.wall)
+    return results[len(results) // 2]
+
+
+def import_time_ms(module: str, repeat: int = 5) -> float:
+    """Median of the cumulative -X importtime figure of ``module`` (microseconds -> ms)."""
+    figures = []
+    for _ in range(repeat):
+        out = subprocess.run([PY, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True,
+                             env=clean_environ(), cwd=tempfile.gettempdir())
+        for text in out.stderr.splitlines():
+            parts = [p.strip() for p in text.split("|")]
+            if len(parts) == 3 and parts[2] == module:
+                figures.append(int(parts[1]) / 1000)
+    return statistics.median(figures)
+
+
+def bench_local(args) -> Report:
+    report = Report(f"Local work: {args.db_orders} orders database, start-up, write path")
+    tmp = Path(tempfile.mkdtemp(prefix="marketsync-local-"))
+    try:
+        path = tmp / "big.db"
+        started = time.perf_counter()
+        build_big_db(path, args.db_orders, args.db_lines)
+        report.notes.append(f"built {args.db_orders} orders x {args.db_lines} lines directly with sqlite3 in "
+                            f"{time.perf_counter() - started:.1f} s (not part of any figure)")
+        env = {**clean_environ(), "MARKETSYNC_DB": str(path)}
+        for cmd, target in ((["orders"], 0.5), (["orders", "--open"], 0.5), (["orders", "--status", "paid"], 0.5),
+                            (["orders", "--provider", "brickowl", "--since", "30d"], 0.5),
+                            (["orders", "--json", "--limit", "100"], 0.5), (["status"], 0.5)):
+            r = timed_cli(env, tmp, cmd, args.repeat)
+            report.add(f"marketsync {' '.join(cmd)} ({args.db_orders} orders)", fmt_s(r.wall),
+                       f"< {fmt_s(target)}", r.wall < target)
+        r = timed_cli(env, tmp, ["orders", "--json", "--limit", "0"], 1)
+        report.add(f"marketsync orders --json --limit 0 (all {args.db_orders} rows out)", fmt_s(r.wall))
+        r = timed_cli(env, tmp, ["--help"], args.repeat)
+        report.add("marketsync --help", fmt_s(r.wall), "< 150 ms", r.wall < 0.15)
+        bare = timed_cli(env, tmp, ["--version"], args.repeat)
+        py = statistics.median(child([PY, "-c", "pass"], env, tmp).wall for _ in range(args.repeat))
+        report.add("python -c pass (interpreter alone)", fmt_s(py))
+        report.add("marketsync --version", fmt_s(bare.wall))
+        ms = import_time_ms("marketsync.cli")
+        report.add("import marketsync.cli (-X importtime, cumulative)", f"{ms:.0f} ms", "< 60 ms", ms < 60)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    write_path(args, report)
+    return report
+
+
+def write_path(args, report: Report) -> None:
+    """The sync's write path (OrderWriter: rows, matching, ledger, lot counters) vs raw executemany of the
+    rows it wrote (orders, order_items, reservations), both into the same prepared database."""
+    from marketsync.config import HttpSettings
+    from marketsync.db import open_db
+    from marketsync.identity import Translator
+    from marketsync.matching import LotIndex
+    from marketsync.providers import build_adapter
+    from marketsync.providers.http import CallCounter
+    from marketsync.sync import OrderWriter, ProviderResult
+
+    tmp = Path(tempfile.mkdtemp(prefix="marketsync-write-"))
+    try:
+        with sandbox() as sb:
+            generate_store(sb, args.write_orders, args.lines, seed=1, open_fraction=0.3)
+            env = sb.env()
+            template = tmp / "template.db"
+            ws_env = {**clean_environ(), "MARKETSYNC_DB": str(template)}
+            csv_path = write_demo_inventory_csv(tmp / "inventory.csv")
+            r = child([PY, "-m", "marketsync", "inventory", "import", str(csv_path)], ws_env, tmp)
+            assert r.code == 0, r.stderr
+            db = open_db(template)
+            index = LotIndex(db, "default")
+            settings = HttpSettings(brickowl_rate_limit=None)
+            fetched = []
+            for provider in ("bricklink", "brickowl"):
+                adapter = build_adapter(provider, settings, environ=env)
+                translator = Translator(db, "default", index, adapter) if provider == "brickowl" else None
+                listing = adapter.list_for_sync(first=True, open_ids=set(), since=None)
+                for head in listing.summaries:
+                    order, lines = adapter.fetch(head)
+                    if translator:
+                        translator.translate(lines)
+                    fetched.append((order, lines))
+                if translator:
+                    with db.atomic():
+                        translator.persist()
+            db.conn.close()
+        n_lines = sum(len(lines) for _, lines in fetched)
+
+        def sync_write() -> tuple[float, Path]:
+            target = tmp / "sync.db"
+            shutil.copy(template, target)
+            db = open_db(target)
+            index = LotIndex(db, "default")
+            result = ProviderResult("bench")
+            writer = OrderWriter(db, "default", index, result, CallCounter())
+            started = time.perf_counter()
+            for order, lines in fetched:
+                writer.add(order, lines)
+            writer.flush()
+            elapsed = time.perf_counter() - started
+            db.conn.close()
+            return elapsed, target
+
+        def raw_write(source: Path) -> float:
+            with sqlite3.connect(source) as src:
+                tables = {}
+                for table, key in (("orders", "id"), ("order_items", "order_ref"), ("reservations", "order_ref")):
+                    cols = [r[1] for r in src.execute(f"pragma table_info({table})")]
+                    rows = src.execute(f"select {', '.join(cols)} from {table} order by {key}, id").fetchall()
+                    tables[table] = (cols, rows)
+            target = tmp / "raw.db"
+            shutil.copy(template, target)
+            conn = sqlite3.connect(target)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            batches = {}
+            for table, (cols, rows) in tables.items():
+                key = cols.index("id" if table == "orders" else "order_ref")
+                for row in rows:
+                    batches.setdefault(table, {}).setdefault((row[key] - 1) // 100, []).append(row)
+            started = time.perf_counter()
+            for batch in sorted(batches["orders"]):
+                with conn:
+                    for table, (cols, _) in tables.items():
+                        conn.executemany(f"insert into {table} ({', '.join(cols)}) values "
+                                         f"({', '.join('?' * len(cols))})", batches[table].get(batch, []))
+            elapsed = time.perf_counter() - started
+            conn.close()
+            return elapsed
+
+        sync_times, raw_times = [], []
+        for _ in range(args.repeat):
+            elapsed, written = sync_write()
+            sync_times.append(elapsed)
+            raw_times.append(raw_write(written))
+        with sqlite3.connect(written) as conn:
+            counts = [conn.execute(f"select count(*) from {t}").fetchone()[0]
+                      for t in ("orders", "order_items", "reservations")]
+        s, r = statistics.median(sync_times), statistics.median(raw_times)
+        report.add(f"write path: {len(fetched)} orders, {n_lines} lines -> rows (orders/items/ledger)",
+                   " / ".join(map(str, counts)))
+        report.add("write path: raw sqlite3 executemany of those rows", fmt_s(r))
+        report.add("write path: sync (OrderWriter, matching + ledger)", fmt_s(s), "<= 2x raw", s <= 2 * r)
+        report.add("write path: ratio", f"{s / r:.2f}x", "<= 2.00x")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("calls", help="API call counts")
+    p.add_argument("--sizes", type=int, nargs="+", default=[50, 1000], help="orders per marketplace (one store each)")
+    p.add_argument("--lines", type=int, default=5)
+    p.add_argument("--changed", type=int, default=5, help="orders changed (and as many added) per marketplace")
+
+    p = sub.add_parser("backfill", help="first sync vs plain sequential client")
+    p.add_argument("--orders", type=int, default=2000, help="orders per marketplace")
+    p.add_argument("--lines", type=int, default=30)
+    p.add_argument("--repeat", type=int, default=1, help="runs of each (median)")
+
+    p = sub.add_parser("memory", help="peak RSS, small vs large store")
+    p.add_argument("--small", type=int, default=500, help="orders per marketplace")
+    p.add_argument("--large", type=int, default=5000, help="orders per marketplace")
+    p.add_argument("--lines", type=int, default=20)
+
+    p = sub.add_parser("pacing", help="BrickOwl pacing")
+    p.add_argument("--real", action="store_true", help="the real 600 per 60 s (slow)")
+    p.add_argument("--window-calls", type=int, default=120)
+    p.add_argument("--window", type=float, default=10.0)
+    p.add_argument("--windows", type=float, default=1.75, help="how many windows' worth of calls")
+    p.add_argument("--orders", type=int, default=0, help="BrickOwl orders (default: from --windows)")
+    p.add_argument("--lines", type=int, default=5)
+
+    p = sub.add_parser("budget", help="BrickLink daily budget")
+    p.add_argument("--orders", type=int, default=60, help="BrickLink orders")
+    p.add_argument("--budget", type=int, default=32)
+    p.add_argument("--lines", type=int, default=5)
+
+    p = sub.add_parser("local", help="orders/status/--help on a big database, write path")
+    p.add_argument("--db-orders", type=int, default=100_000)
+    p.add_argument("--db-lines", type=int, default=3)
+    p.add_argument("--write-orders", type=int, default=1000, help="orders per marketplace for the write path")
+    p.add_argument("--lines", type=int, default=30)
+    p.add_argument("--repeat", type=int, default=5)
+
+    sub.add_parser("all", help="every benchmark with its default sizes")
+    args = parser.parse_args(argv)
+
+    print(f"machine: {machine()}")
+    benches = {"calls": bench_calls, "backfill": bench_backfill, "memory": bench_memory, "pacing": bench_pacing,
+               "budget": bench_budget, "local": bench_local}
+    if args.command == "all":
+        chosen = [(name, parser_defaults(sub, name)) for name in benches]
+    else:
+        chosen = [(args.command, args)]
+    failed = False
+    started = time.perf_counter()
+    for name, bench_args in chosen:
+        t0 = time.perf_counter()
+        report = benches[name](bench_args)
+        report.notes.append(f"{name} took {time.perf_counter() - t0:.0f} s")
+        report.print()
+        failed |= report.failed
+    print(f"\n{'FAIL' if failed else 'PASS'} ({time.perf_counter() - started:.0f} s)")
+    return 1 if failed else 0
+
+
+def parser_defaults(sub, name: str):
+    return sub.choices[name].parse_args([])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
