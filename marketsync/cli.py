@@ -123,6 +123,11 @@ def http_options(func):
                   help="BrickOwl requests per minute to stay under.")
     @functools.wraps(func)
     def wrapper(*args, http_timeout, retries, retry_backoff, concurrency, bricklink_budget, brickowl_rate, **kwargs):
+        for name, value in (("--http-timeout / MARKETSYNC_HTTP_TIMEOUT", http_timeout),
+                            ("--retry-backoff / MARKETSYNC_RETRY_BACKOFF", retry_backoff),
+                            ("--brickowl-rate / BRICKOWL_RATE_LIMIT", brickowl_rate)):
+            if value != value:  # NaN passes click's range checks and ends in a traceback
+                raise ConfigError(f"{name}: {value} is not a number")
         settings = HttpSettings(
             timeout=http_timeout, retries=retries, backoff=retry_backoff, concurrency=concurrency,
             bricklink_daily_budget=bricklink_budget, brickowl_rate_limit=brickowl_rate,

@@ -82,7 +82,13 @@ def configured_providers(environ=None) -> list[str]:
 def api_url(provider: str, environ=None) -> str:
     environ = os.environ if environ is None else environ
     url = (environ.get(URL_VARS[provider]) or DEFAULT_URLS[provider]).strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname  # 'http://[::1' raises: no traceback later
+    except ValueError:
+        host = None
+    if not url.startswith(("http://", "https://")) or not host:
         raise ConfigError(f"{URL_VARS[provider]}: {url!r} is not an http(s) URL")
     return url
 

@@ -68,7 +68,15 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
                 raise DatabaseError(f"database {path} is read-only and needs upgrading")
             if db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.enable_wal()
-            migrations.apply(db)
+            # Under a write lock, so a reader opening a brand-new file while `sync` creates it
+            # waits and then finds nothing left to migrate.
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                migrations.apply(db)
+                db.conn.execute("COMMIT")
+            except BaseException:
+                db.conn.rollback()
+                raise
         db.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"database {path} cannot be used: {exc}") from None

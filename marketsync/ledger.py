@@ -60,11 +60,17 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
     """The ledger rows that bring every line of one order to what its status asks for."""
     is_open = status in OPEN_STATUSES and not manual_release
     shipped = status in SHIPPED_STATUSES and not manual_release
+    # Only an order we followed while it was open consumes stock when it ships; one first seen
+    # shipped is history the inventory already reflects.
+    followed = bool(state)
     deltas: list[Delta] = []
     present = {t.line_key: t for t in targets}
     for line_key in list(present) + [k for k in state if k not in present]:
         target = present.get(line_key)
         holding = state.get(line_key, Holding({}, 0))
+        if shipped and followed and target is not None:
+            deltas += _ship(line_key, target, holding)
+            continue
         wanted: dict[int, int] = {}
         if target is not None and is_open and target.inventory_id is not None:
             pieces = max(0, target.quantity - holding.consumed)  # shipped pieces are never re-reserved
@@ -74,13 +80,10 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
             change = wanted.get(lot, 0) - holding.held.get(lot, 0)
             if not change:
                 continue
-            consumed = 0
             if change > 0:
                 reason = "reserve"
             elif target is None:
                 reason = "line-removed"
-            elif shipped:
-                reason, consumed = "shipped", -change
             elif manual_release:
                 reason = "manual-release"
             elif status == "cancelled":
@@ -89,7 +92,24 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
                 reason = "rematched" if lot not in wanted else "adjusted"
             else:
                 reason = "unmatched"
-            deltas.append(Delta(lot, line_key, change, consumed, reason))
+            deltas.append(Delta(lot, line_key, change, 0, reason))
+    return deltas
+
+
+def _ship(line_key: str, target: LineTarget, holding: Holding) -> list[Delta]:
+    """Release the line's reservations and take its pieces off the shelf, once ever.
+
+    Pieces come off the lots that held them first; pieces never reserved (a batch added and
+    shipped between two runs) come off the matched lot.
+    """
+    remaining = max(0, target.quantity - holding.consumed)
+    deltas = []
+    for lot in sorted(holding.held):
+        used = min(holding.held[lot], remaining)
+        remaining -= used
+        deltas.append(Delta(lot, line_key, -holding.held[lot], used, "shipped"))
+    if remaining and target.inventory_id is not None:
+        deltas.append(Delta(target.inventory_id, line_key, 0, remaining, "shipped"))
     return deltas
 
 

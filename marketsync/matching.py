@@ -82,8 +82,6 @@ class LotIndex:
         return bool(self.candidates(part_number, color_id, condition))
 
     def match(self, line: OrderLine, previous_lot: int | None = None) -> Match:
-        if line.quantity <= 0:
-            return Match(None, None, "no quantity to reserve")
         linked = self.by_link.get(line.bricklink_lot_id) if line.bricklink_lot_id else None
         if line.part_number is None and linked is None:
             return Match(None, None, line.unmatched_reason or "no BrickLink part number")

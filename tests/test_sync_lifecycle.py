@@ -406,6 +406,46 @@ def test_added_items_are_reserved_as_new_lines(shop, market):
     assert shop.ledger(market.name, order_id)[-1] == (keys[1], "A1", 2, 0, "reserve")
 
 
+def test_items_added_and_shipped_between_two_runs_leave_the_shelf_too(shop, market):
+    """The buyer adds a lot and the seller ships before the next sync: the new lot was never
+    reserved, but its pieces left the building all the same."""
+    shop.import_lots(*STOCK)
+    order_id = market.add_order("paid", [("3001", 11, 3, "A1")])
+    shop.sync()
+    market.add_line(order_id, ("3004", 1, 2, "C1"))
+    market.set_status(order_id, "shipped")
+    shop.sync()
+    keys = market.line_keys(order_id)
+    assert (shop.lot("A1"), shop.lot("C1")) == ((7, 0), (6, 0))
+    assert shop.ledger(market.name, order_id)[1:] == [
+        (keys[0], "A1", -3, 3, "shipped"), (keys[1], "C1", 0, 2, "shipped"),
+    ]
+    shop.sync()
+    assert (shop.lot("A1"), shop.lot("C1")) == ((7, 0), (6, 0))  # once, ever
+
+
+def test_line_edited_down_while_shipping_consumes_what_shipped(shop, market):
+    shop.import_lots(*STOCK)
+    order_id = market.add_order("paid", [("3001", 11, 5, "A1")])
+    shop.sync()
+    market.set_quantity(order_id, 0, 2)
+    market.set_status(order_id, "shipped")
+    shop.sync()
+    assert shop.lot("A1") == (8, 0)
+
+
+def test_zero_quantity_line_is_matched_but_reserves_nothing(shop, market):
+    """A line refunded down to nothing still shows its bin and is not reported as unmatched."""
+    shop.import_lots(*STOCK)
+    order_id = market.add_order("paid", [("3001", 11, 2, "A1"), ("3004", 1, 1, "C1")])
+    shop.sync()
+    market.set_quantity(order_id, 1, 0)
+    result = shop.sync()
+    assert "unmatched" not in result.stderr
+    assert [(where, qty) for _, where, qty, *_ in shop.lines(market.name, order_id)] == [("A1", 2), ("C1", 0)]
+    assert (shop.lot("A1"), shop.lot("C1")) == ((10, 2), (8, 0))
+
+
 def test_removed_line_is_released(shop, market):
     shop.import_lots(*STOCK)
     order_id = market.add_order("paid", [("3001", 11, 3, "A1"), ("3004", 1, 2, "C1")])

@@ -235,6 +235,9 @@ class HttpClient:
             raise TransientError(self.provider, f"{label} failed: {_connection_reason(exc)}") from None
         except requests.RequestException as exc:
             raise TransientError(self.provider, f"{label} failed: {exc.__class__.__name__}") from None
+        except ValueError as exc:  # a URL even urllib3 cannot parse ('http://a..b'): no traceback, no URL
+            raise ProviderError(self.provider, f"{label} failed: the API URL is not usable "
+                                               f"({exc.__class__.__name__})") from None
         log.debug("%s %s -> %s in %.2fs", self.provider, label, response.status_code, time.monotonic() - started)
         try:
             return self.decode(label, response)
