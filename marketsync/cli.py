@@ -75,11 +75,19 @@ def _usage_message(exc: click.UsageError) -> str:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"Error: {mask_secrets(message)}", err=True)
+    click.echo(f"Error: {one_line(mask_secrets(message))}", err=True)
     sys.exit(code)
 
 
+def one_line(text: str) -> str:
+    """Marketplace text (part numbers, bins, error strings) can hold newlines and escape codes:
+    shown escaped, so every problem stays one line and no terminal or log is steered."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def mask_secrets(text: str) -> str:
+    if not text:
+        return text  # nothing to hide, and no need to import requests (status masks every row)
     from marketsync.providers.http import mask
 
     return mask(text, secret_values())
@@ -185,10 +193,11 @@ RUN_LOG = logging.getLogger("marketsync.run")  # one line per run and per proble
 
 
 def setup_logging(verbose: int, log_file: str | None) -> None:
-    from marketsync.providers.http import mask
-
     class Redact(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
+            # imported on the first record, not at start-up: providers.http brings requests (~60 ms)
+            from marketsync.providers.http import mask
+
             record.msg = mask(record.getMessage(), secret_values())
             record.args = ()
             return True
@@ -205,6 +214,9 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     if log_file:
         try:
             os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+            info = os.stat(log_file)
+            if info.st_uid == os.geteuid() and info.st_mode & 0o077:  # one made by hand: owner-only too
+                os.chmod(log_file, info.st_mode & 0o700)
             file_handler = logging.FileHandler(log_file, encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"MARKETSYNC_LOG_FILE: cannot write {log_file}: {exc.strerror}") from None
@@ -280,11 +292,12 @@ def sync(providers, full, wait, db_path, account, settings):
 def _report_sync(results) -> None:
     for result in results:
         for problem in result.problems:
-            click.echo(mask_secrets(problem), err=True)
+            problem = one_line(mask_secrets(problem))
+            click.echo(problem, err=True)
             RUN_LOG.warning(problem)
         if not result.ok:
-            click.echo(f"Error: {mask_secrets(result.error or result.provider + ' failed')}", err=True)
-            RUN_LOG.error(result.error)
+            click.echo(f"Error: {one_line(mask_secrets(result.error or result.provider + ' failed'))}", err=True)
+            RUN_LOG.error(one_line(result.error or ""))
         else:
             RUN_LOG.info("%s: %d listed, %d new or changed, %d API calls",
                          result.provider, result.listed, result.changed, result.calls)

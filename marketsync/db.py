@@ -53,6 +53,7 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
             raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from None
     elif not os.access(path, os.R_OK):
         raise DatabaseError(f"database {path} is not readable")
+    owner_only(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         db = Database(conn)
@@ -81,6 +82,19 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"database {path} cannot be used: {exc}") from None
     return db
+
+
+def owner_only(*paths: Path) -> None:
+    """Take group and other access away from files of ours that have it (a database restored
+    from a backup, a log file made by hand): they hold buyers' names and addresses. A read-only
+    file stays read-only; a file of another user, or one we may not chmod, is left alone."""
+    for path in paths:
+        try:
+            info = os.stat(path)
+            if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+                os.chmod(path, info.st_mode & 0o700)
+        except OSError:
+            pass
 
 
 def _check_not_from_future(db: Database, path: Path) -> None:

@@ -41,6 +41,9 @@ class Holding:
     consumed: int
 
 
+_NOTHING_HELD = Holding({}, 0)  # a line with no ledger rows (read only, never mutated)
+
+
 def holdings(db: Database, order_ref: int) -> dict[str, Holding]:
     state: dict[str, Holding] = defaultdict(lambda: Holding({}, 0))
     rows = db.execute(
@@ -67,7 +70,7 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
     present = {t.line_key: t for t in targets}
     for line_key in list(present) + [k for k in state if k not in present]:
         target = present.get(line_key)
-        holding = state.get(line_key, Holding({}, 0))
+        holding = state.get(line_key, _NOTHING_HELD)
         if shipped and followed and target is not None:
             deltas += _ship(line_key, target, holding)
             continue
@@ -76,6 +79,9 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
             pieces = max(0, target.quantity - holding.consumed)  # shipped pieces are never re-reserved
             if pieces:
                 wanted[target.inventory_id] = pieces
+        if not holding.held:  # nothing held yet (every line of a new order): at most one reservation
+            deltas += [Delta(lot, line_key, pieces, 0, "reserve") for lot, pieces in wanted.items()]
+            continue
         for lot in sorted(set(wanted) | set(holding.held)):
             change = wanted.get(lot, 0) - holding.held.get(lot, 0)
             if not change:
@@ -139,11 +145,62 @@ def apply(
         [(d.quantity, d.consumed, now, d.inventory_id) for d in deltas],
     )
     if index is not None:
+        move_index(index, deltas)
+
+
+def move_index(index: LotIndex, deltas: list[Delta]) -> None:
+    """The in-memory side of apply(): the lots' counters as the deltas leave them."""
+    for d in deltas:
+        lot = index.by_id.get(d.inventory_id)
+        if lot is not None:
+            lot.reserved += d.quantity
+            lot.quantity = max(0, lot.quantity - d.consumed)
+
+
+def holdings_of(db: Database, order_refs: list[int]) -> dict[int, dict[str, Holding]]:
+    """holdings() of many orders at once: order_ref -> line_key -> Holding."""
+    state: dict[int, dict[str, Holding]] = {}
+    for start in range(0, len(order_refs), 500):
+        part = order_refs[start:start + 500]
+        rows = db.execute(
+            "select order_ref, line_key, inventory_id, sum(quantity), sum(consumed) from reservations "
+            f"where order_ref in ({', '.join('?' for _ in part)}) group by order_ref, line_key, inventory_id",
+            part,
+        )
+        for ref, line_key, lot, held, consumed in rows:
+            holding = state.setdefault(ref, {}).setdefault(line_key, Holding({}, 0))
+            if held:
+                holding.held[lot] = held
+            holding.consumed += consumed or 0
+    return state
+
+
+def apply_many(db: Database, *, account: str, booked: list[tuple[int, str, str, list[Delta]]]) -> None:
+    """apply() for a batch of orders, (order_ref, provider, order_id, deltas) each, whose deltas are
+    already in the index (move_index): every ledger row, then each lot's counters moved once by
+    the sum of its deltas -- the same end state as order by order, since consumed is never
+    negative (max(0, q - a - b) == max(0, max(0, q - a) - b)). The caller holds the transaction."""
+    now = now_iso()
+    rows, totals = [], {}
+    for order_ref, provider, order_id, deltas in booked:
         for d in deltas:
-            lot = index.by_id.get(d.inventory_id)
-            if lot is not None:
-                lot.reserved += d.quantity
-                lot.quantity = max(0, lot.quantity - d.consumed)
+            rows.append((account, d.inventory_id, order_ref, provider, order_id, d.line_key, d.quantity,
+                         d.consumed, d.reason, now))
+            total = totals.setdefault(d.inventory_id, [0, 0])
+            total[0] += d.quantity
+            total[1] += d.consumed
+    if not rows:
+        return
+    db.conn.executemany(
+        "insert into reservations (business_account_id, inventory_id, order_ref, provider, order_id, "
+        "line_key, quantity, consumed, reason, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    db.conn.executemany(
+        "update inventory set quantity_reserved = quantity_reserved + ?, "
+        "quantity = max(0, quantity - ?), updated_at = ? where id = ?",
+        [(reserved, consumed, now, lot) for lot, (reserved, consumed) in totals.items()],
+    )
 
 
 def reconcile_order(

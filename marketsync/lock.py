@@ -20,7 +20,8 @@ POLL_SECONDS = 0.05
 
 
 def lock_path(db_path: str | os.PathLike) -> Path:
-    return Path(f"{db_path}.lock")
+    """Beside the real file, so two paths to one database (a symlink) share one lock."""
+    return Path(f"{os.path.realpath(db_path)}.lock")
 
 
 @contextmanager

@@ -81,19 +81,49 @@ def stored_lines(db: Database, order_ref: int) -> dict[str, tuple[int | None, st
 
 def replace_lines(db: Database, account: str, order_ref: int, lines: list[OrderLine], matches: list[Match]) -> None:
     db.execute("delete from order_items where order_ref = ?", [order_ref])
-    db.conn.executemany(
-        _INSERT_LINE,
-        [
-            (
-                order_ref, account, line.provider, line.order_id, line.line_key, line.batch, line.part_number,
-                line.color_id, line.condition, match.location or line.location, line.quantity,
-                money(line.unit_price), line.currency, line.name, line.item_type, line.color_name,
-                line.provider_lot_id, line.bricklink_lot_id, line.boid, line.provider_color_id,
-                line.provider_condition, match.inventory_id, match.method, match.reason, to_json(line.raw),
-            )
-            for line, match in zip(lines, matches)
-        ],
-    )
+    db.conn.executemany(_INSERT_LINE, line_rows(account, order_ref, lines, matches))
+
+
+def line_rows(account: str, order_ref: int, lines: list[OrderLine], matches: list[Match]) -> list[tuple]:
+    """The order_items rows of one order's lines (for replace_lines / insert_lines)."""
+    return [
+        (
+            order_ref, account, line.provider, line.order_id, line.line_key, line.batch, line.part_number,
+            line.color_id, line.condition, match.location or line.location, line.quantity,
+            money(line.unit_price), line.currency, line.name, line.item_type, line.color_name,
+            line.provider_lot_id, line.bricklink_lot_id, line.boid, line.provider_color_id,
+            line.provider_condition, match.inventory_id, match.method, match.reason, to_json(line.raw),
+        )
+        for line, match in zip(lines, matches)
+    ]
+
+
+# --- the same for a batch of orders: a few statements instead of a few per order -------------
+def chunks(values: list, size: int = 500) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def stored_lines_of(db: Database, order_refs: list[int]) -> dict[int, dict[str, tuple[int | None, str | None]]]:
+    """stored_lines() of many orders: order_ref -> line_key -> (inventory_id, unmatched_reason)."""
+    found: dict[int, dict[str, tuple[int | None, str | None]]] = {}
+    for part in chunks(order_refs):
+        rows = db.execute(
+            f"select order_ref, line_key, inventory_id, unmatched_reason from order_items "
+            f"where order_ref in ({', '.join('?' for _ in part)})",
+            part,
+        )
+        for ref, key, lot, reason in rows:
+            found.setdefault(ref, {})[key] = (lot, reason)
+    return found
+
+
+def delete_lines(db: Database, order_refs: list[int]) -> None:
+    db.conn.executemany("delete from order_items where order_ref = ?", [(ref,) for ref in order_refs])
+
+
+def insert_lines(db: Database, rows: list[tuple]) -> None:
+    db.conn.executemany(_INSERT_LINE, rows)
 
 
 def update_line_match(db: Database, line_id: int, match: Match, part_number: str | None, color_id: int | None,

@@ -130,7 +130,7 @@ def test_a_backfill_over_the_daily_budget_does_open_orders_first_stops_and_resum
     lines = first.stderr.strip().splitlines()
     assert len(lines) == 1, first.stderr
     assert "daily API budget of 11 calls used up" in lines[0] and "resumes" in lines[0]
-    assert "9 of 20" in lines[0]  # what was saved, of what there is to do
+    assert "(9 orders saved this run)" in lines[0]
     assert sum(creds.calls.values()) == 11 and creds.calls[BL_LIST] == 2
     saved = stored("bricklink")
     assert set(open_ids) <= saved and len(saved) == 9
@@ -143,13 +143,19 @@ def test_a_backfill_over_the_daily_budget_does_open_orders_first_stops_and_resum
     assert again.exit_code == 1 and "budget" in again.stderr
     assert sum(creds.calls.values()) == 0
 
-    with sqlite3.connect(DB) as conn:  # the next UTC day
-        conn.execute("update _api_calls set day = '2000-01-01'")
-    creds.reset_calls()
-    sync(run, "--provider", "bricklink")
-    assert fetched_ids(creds, "bricklink") == set(open_ids + closed_ids) - saved  # nothing refetched
-    assert dict(creds.calls) == {BL_LIST: 2, BL_ITEMS: 11}
-    assert stored("bricklink") == set(open_ids + closed_ids)
+    items = len(saved)  # the first run fetched each saved order once
+    for day, (code, saved_by_then) in enumerate([(1, 18), (0, 20)], start=2):
+        with sqlite3.connect(DB) as conn:  # the next UTC day: yesterday's calls no longer count
+            conn.execute("update _api_calls set day = date(day, '-1 day')")
+        before = stored("bricklink")
+        creds.reset_calls()
+        result = run("sync", "--provider", "bricklink")
+        assert result.exit_code == code, result.stderr
+        assert not fetched_ids(creds, "bricklink") & before  # what is stored is never fetched again
+        assert creds.calls[BL_LIST] == 2  # still a first sync: unfiled and filed
+        items += creds.calls[BL_ITEMS]
+        assert len(stored("bricklink")) == saved_by_then
+    assert items == 20 and stored("bricklink") == set(open_ids + closed_ids)
 
     creds.reset_calls()
     sync(run, "--provider", "bricklink")
@@ -165,3 +171,28 @@ def test_the_budget_counts_calls_of_earlier_runs_the_same_day(creds, run, monkey
     result = run("sync", "--provider", "bricklink")  # the list fits the budget, the new order does not
     assert result.exit_code == 1 and "daily API budget of 7 calls used up" in result.stderr
     assert dict(creds.calls) == {BL_LIST: 1}
+
+
+def test_orders_fetched_before_the_budget_ran_out_are_kept_even_when_a_thread_raced_ahead():
+    """A worker thread may take the last unit of budget out of priority order: whatever was
+    fetched (and paid for) is still handed over, and only then does the run stop."""
+    import threading
+
+    from marketsync.errors import BudgetExhaustedError
+    from marketsync.sync import fetch_in_order
+
+    gate = threading.Event()
+
+    def fetch(head):
+        if head == 0:
+            gate.wait(5)  # the first order's thread is slow: later ones take the budget first
+            raise BudgetExhaustedError("bricklink", "daily API budget of 3 calls used up")
+        if head == 3:
+            gate.set()
+        return head, []
+
+    got, skipped = [], []
+    with pytest.raises(BudgetExhaustedError):
+        for order, _lines in fetch_in_order(fetch, range(4), 4, lambda head, error: skipped.append(head)):
+            got.append(order)
+    assert got == [1, 2, 3] and not skipped

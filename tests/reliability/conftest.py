@@ -6,11 +6,6 @@ The top-level ``tests/conftest.py`` fixtures (``clean_env``, ``run``, ``proc``, 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from marketsync.sandbox import Sandbox
@@ -50,12 +45,3 @@ def own_world(monkeypatch, tmp_path):
         for name, value in sb.env().items():
             monkeypatch.setenv(name, value)
         yield built
-
-
-@pytest.fixture
-def shared_dir():
-    """A directory an unprivileged child process can enter (pytest's own are root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="marketsync-rel-"))
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)

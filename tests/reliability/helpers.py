@@ -25,22 +25,23 @@ from click.testing import CliRunner
 from marketsync.cli import cli
 from marketsync.sandbox import Sandbox, write_demo_inventory_csv
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
 FAST = {"MARKETSYNC_RETRY_BACKOFF": "0.01", "MARKETSYNC_HTTP_TIMEOUT": "5", "BRICKOWL_RATE_LIMIT": "1000000"}
 CONFIG_PREFIXES = ("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_")
-DB = "marketsync.db"
+# read at import: the clean_env fixture drops MARKETSYNC_* variables before each test
+REPORT_DIR = os.environ.get("MARKETSYNC_RELIABILITY_REPORT")
+
+
+def report(name: str, data) -> None:
+    """Record what a test measured (kills, events played...) for figures.py, when asked to."""
+    if REPORT_DIR:
+        import json
+
+        os.makedirs(REPORT_DIR, exist_ok=True)
+        with open(os.path.join(REPORT_DIR, f"{name}.json"), "w") as fh:
+            json.dump(data, fh, indent=1)
 
 
 # --- running the command ---------------------------------------------------------------------
-def clean_environ(extra: dict | None = None) -> dict:
-    """os.environ without any marketsync configuration, plus FAST settings and ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env.update(FAST)
-    env.update(extra or {})
-    return env
-
-
 def invoke(*args, env: dict | None = None):
     """The real click command in-process with an explicit environment (for module-scoped setup)."""
     unset = {k: None for k in os.environ if k.startswith(CONFIG_PREFIXES)}
@@ -223,9 +224,3 @@ def build_demo_world(tmp: Path, sb: Sandbox) -> DemoWorld:
 
 def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def drop_privileges():
-    """preexec_fn: run the child as 'nobody', so file permissions bind even when the suite runs as root."""
-    os.setgid(65534)
-    os.setuid(65534)

@@ -15,7 +15,7 @@ import pytest
 
 from marketsync.lock import lock_path
 
-from .helpers import assert_invariants, diff, error_lines, ledger_count, query, snapshot, start, wait_for
+from .helpers import assert_invariants, diff, error_lines, ledger_count, query, report, snapshot, start, wait_for
 
 LATENCY = 0.01  # per answer: a sync of the demo store then takes about a second
 HOLD = 2.0  # the first list call of the holder hangs this long: the lock is certainly held meanwhile
@@ -24,6 +24,8 @@ HOLD = 2.0  # the first list call of the holder hangs this long: the lock is cer
 CONCURRENT_SYNC_CASES = [(2, "0"), (3, "0"), (2, "30"), (3, "30")]
 SIMULTANEOUS_CASES = [2, 3]
 MIXED_WRITERS = ["sync", "reserve", "inventory import", "map"]
+ALIASED_SYNCS = 2  # two paths (a symlink) to one database
+OTHER_CONCURRENT = 2  # the sync under the readers, the sync committing between reserve --check's queries
 READERS = [("orders", "--json"), ("status", "--json"), ("reserve", "--check"), ("inventory", "list", "--json"),
            ("reserve", "--ledger", "--json")]
 
@@ -144,10 +146,7 @@ def test_readers_during_a_sync_never_fail_and_always_see_every_invariant_hold(wo
     assert seen_orders == sorted(seen_orders), "a reader saw orders disappear"
     assert len(set(seen_orders)) >= 2, f"the readers never overlapped the writes: {seen_orders}"
     assert snapshot(db) == world.reference
-    READ_COUNTS.append(reads)
-
-
-READ_COUNTS: list[int] = []  # how many reads overlapped the sync (quoted by figures.py when run)
+    report("readers", {"reads_during_one_sync": reads, "orders_seen": seen_orders})
 
 
 def test_check_reads_one_snapshot_while_a_sync_commits_between_its_queries(world, run, tmp_path, monkeypatch):
@@ -179,18 +178,22 @@ def test_check_reads_one_snapshot_while_a_sync_commits_between_its_queries(world
     assert result.exit_code == 0, result.stdout
 
 
-def test_two_paths_to_one_database_bypass_the_lock_yet_nothing_doubles(world, run, tmp_path):
-    """The lock file sits beside the path given; a symlink is another path. Two syncs then really
-    run at once; SQLite's own locking and the per-order transaction must still keep the ledger whole."""
+def test_two_paths_to_one_database_share_one_lock(world, run, tmp_path):
+    """A symlink is another path to the same file: the lock follows the real file, so the second
+    sync is refused (exit 75) rather than racing the first."""
     db = world.fresh_db(tmp_path / "ms.db")
     alias = tmp_path / "alias.db"
     alias.symlink_to(db)
     slow(world.sb)
     procs = [start("sync", "--db", path, "--wait", "0", cwd=tmp_path) for path in (db, alias)]
+    assert len(procs) == ALIASED_SYNCS
     results = [(p, *p.communicate(timeout=60)) for p in procs]
+    codes = sorted(proc.returncode for proc, _, _ in results)
+    assert codes in ([0, 0], [0, 75]), results
     for proc, out, err in results:
-        assert proc.returncode in (0, 1), err
         assert "Traceback" not in err
+        if proc.returncode == 75:
+            assert "another marketsync run" in err
     assert_invariants(run, db)
     assert run("sync", "--db", db).exit_code == 0
     assert snapshot(db) == world.reference, diff(snapshot(db), world.reference)
