@@ -268,11 +268,26 @@ def test_unreadable_file(tmp_path, monkeypatch):
     assert error_for(path) == f"{path}: permission denied"
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads anything")
-def test_unreadable_file_for_real(tmp_path):
-    path = write(tmp_path, rows(GOOD))
-    path.chmod(0)
-    assert error_for(path) == f"{path}: permission denied"
+def test_unreadable_file_for_real():
+    """Root reads anything, so the import runs as ``nobody`` (through setpriv) on a mode-0 file."""
+    import shutil
+    import tempfile
+
+    from test_database import as_nobody, cannot_run_as_nobody, proc_error
+
+    reason = cannot_run_as_nobody()
+    assert reason is None, reason
+    shared = tempfile.mkdtemp(prefix="marketsync-unreadable-")
+    try:
+        os.chmod(shared, 0o777)
+        path = write(Path(shared), rows(GOOD))
+        path.chmod(0)
+        result = as_nobody("-m", "marketsync", "inventory", "import", path.name, cwd=shared)
+        message = proc_error(result, 2)  # click checks the argument before marketsync reads it
+        assert path.name in message and "not readable" in message
+        assert not os.path.exists(os.path.join(shared, "marketsync.db"))  # nothing half-written
+    finally:
+        shutil.rmtree(shared)
 
 
 def test_name_with_nul_byte():
