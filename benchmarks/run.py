@@ -600,7 +600,6 @@ def write_path(args, report: Report) -> None:
     """The sync's write path (OrderWriter: rows, matching, ledger, lot counters) vs raw executemany of
     the rows it wrote (orders, order_items, reservations), each into a copy of the same prepared
     database (inventory imported), single-threaded, CPU time (fastest of --repeat)."""
-    import json as jsonlib
 
     from marketsync.config import HttpSettings
     from marketsync.db import open_db
@@ -609,7 +608,7 @@ def write_path(args, report: Report) -> None:
     from marketsync.providers import build_adapter
     from marketsync.providers.http import CallCounter
     from marketsync.store import LINE_COLUMNS, ORDER_COLUMNS
-    from marketsync.sync import OrderWriter, ProviderResult
+    from marketsync.sync import OrderWriter, ProviderResult, fetch_order
 
     tmp = Path(tempfile.mkdtemp(prefix="marketsync-write-"))
     try:
@@ -629,11 +628,8 @@ def write_path(args, report: Report) -> None:
                 adapter = build_adapter(provider, settings, environ=env)
                 translator = Translator(db, "default", index, adapter) if provider == "brickowl" else None
                 listing = adapter.list_for_sync(first=True, open_ids=set(), since=None)
-                for head in listing.summaries:
-                    order, lines = adapter.fetch(head)
-                    if translator:
-                        translator.translate(lines)
-                    fetched.append((order, lines))
+                for head in listing.summaries:  # what the sync's fetching threads hand the writer
+                    fetched.append(fetch_order(adapter, head, translator))
                 if translator:
                     with db.atomic():
                         translator.persist()  # the write path is timed without catalog lookups
@@ -696,10 +692,10 @@ def write_path(args, report: Report) -> None:
             return elapsed
 
         def raw_from_records() -> float:
-            """The same rows built from the same fetched records: json.dumps of every raw payload,
-            money as text, the match columns as the sync decided them; then executemany."""
+            """The same rows built from the same fetched records (raw payloads already serialised by
+            the fetching threads, as the sync's are), money as text, the match columns as the sync
+            decided them; then executemany."""
             conn = connect("raw2.db")
-            dumps = jsonlib.dumps
             order_sql = (f"insert into orders (id, {', '.join(ORDER_COLUMNS)}, first_seen_at) "
                          f"values ({', '.join('?' * (len(ORDER_COLUMNS) + 2))})")
             line_cols = [c for c in LINE_COLUMNS if c not in match_cols] + list(match_cols)
@@ -718,14 +714,14 @@ def write_path(args, report: Report) -> None:
                         None if o.subtotal is None else str(o.subtotal),
                         None if o.grand_total is None else str(o.grand_total), o.currency, o.payment_status,
                         o.shipping_method, o.tracking_number, int(o.is_filed), o.fingerprint, now,
-                        dumps(o.raw, ensure_ascii=False, separators=(",", ":"), default=str), now))
+                        o.raw_json, now))
                     for line in lines:
                         line_rows.append((
                             ref, "default", line.provider, line.order_id, line.line_key, line.batch,
                             line.quantity, None if line.unit_price is None else str(line.unit_price), line.currency,
                             line.name, line.item_type, line.color_name, line.provider_lot_id, line.bricklink_lot_id,
                             line.boid, line.provider_color_id, line.provider_condition,
-                            dumps(line.raw, ensure_ascii=False, separators=(",", ":"), default=str),
+                            line.raw_json,
                             *matched[(line.provider, line.order_id, line.line_key)]))
                 with conn:
                     conn.executemany(order_sql, order_rows)
@@ -747,10 +743,10 @@ def write_path(args, report: Report) -> None:
                    sync_cpu <= 2 * ready)
         report.add("write path: sync / raw, rows built from the records", f"{sync_cpu / built:.2f}x", "<= 2.00x",
                    sync_cpu <= 2 * built)
-        report.notes.append("'rows ready-made' inserts tuples read back from the sync's database (no JSON encoding, "
-                            "no tuple building); 'built from the records' also serialises every raw payload "
-                            "(json.dumps) and builds the tuples from the same fetched records, as any writer of "
-                            "these rows must")
+        report.notes.append("'rows ready-made' inserts tuples read back from the sync's database (no tuple "
+                            "building); 'built from the records' builds the tuples from the same fetched records. "
+                            "In both, and in the sync, the raw payloads arrive serialised: the sync's fetching "
+                            "threads do that (sync.fetch_order), off the writer's thread")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -46,6 +46,14 @@ def to_json(raw: Any) -> str:
     return _ENCODER.encode(raw)
 
 
+def serialise_payloads(order: Order, lines: list[OrderLine]) -> None:
+    """Serialise the raw payloads ahead of the write, in the fetching thread: the writer thread
+    is a backfill's bottleneck, the fetching threads mostly wait on the network."""
+    order.raw_json = to_json(order.raw)
+    for line in lines:
+        line.raw_json = to_json(line.raw)
+
+
 def money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
@@ -59,18 +67,35 @@ def known_orders(db: Database, account: str, provider: str) -> dict[str, tuple[s
     return {order_id: (fingerprint, status) for order_id, fingerprint, status in rows}
 
 
-def upsert_order(db: Database, account: str, order: Order) -> tuple[int, bool]:
-    """Insert or update the order row; returns (row id, manual_release flag)."""
-    now = now_iso()
-    values = (
+def _order_values(account: str, order: Order, now: str) -> tuple:
+    return (
         account, order.provider, order.order_id, order.status, order.provider_status, order.buyer_name,
         order.buyer_email, iso(order.date_ordered), iso(order.date_status_changed), order.lot_count,
         order.piece_count, money(order.subtotal), money(order.grand_total), order.currency,
         order.payment_status, order.shipping_method, order.tracking_number, int(order.is_filed),
-        order.fingerprint, now, to_json(order.raw), now,
+        order.fingerprint, now, order.raw_json or to_json(order.raw), now,
     )
-    ref, manual_release = db.execute(_UPSERT_ORDER, values).fetchone()
+
+
+def upsert_order(db: Database, account: str, order: Order) -> tuple[int, bool]:
+    """Insert or update the order row; returns (row id, manual_release flag)."""
+    ref, manual_release = db.execute(_UPSERT_ORDER, _order_values(account, order, now_iso())).fetchone()
     return ref, bool(manual_release)
+
+
+def upsert_orders(db: Database, account: str, orders: list[Order]) -> list[tuple[int, bool]]:
+    """upsert_order for a batch: one executemany, then one query for the row ids."""
+    now = now_iso()
+    db.conn.executemany(_UPSERT_ORDER.rsplit(" returning ", 1)[0], [_order_values(account, o, now) for o in orders])
+    found: dict[tuple[str, str], tuple[int, bool]] = {}
+    for provider in {o.provider for o in orders}:
+        ids = [o.order_id for o in orders if o.provider == provider]
+        for ref, order_id, manual_release in db.execute(
+            f"select id, order_id, manual_release from orders where business_account_id = ? and provider = ? "
+            f"and order_id in ({', '.join('?' for _ in ids)})", [account, provider, *ids],
+        ):
+            found[(provider, order_id)] = (ref, bool(manual_release))
+    return [found[(o.provider, o.order_id)] for o in orders]
 
 
 def stored_lines(db: Database, order_ref: int) -> dict[str, tuple[int | None, str | None]]:
@@ -92,7 +117,7 @@ def line_rows(account: str, order_ref: int, lines: list[OrderLine], matches: lis
             line.color_id, line.condition, match.location or line.location, line.quantity,
             money(line.unit_price), line.currency, line.name, line.item_type, line.color_name,
             line.provider_lot_id, line.bricklink_lot_id, line.boid, line.provider_color_id,
-            line.provider_condition, match.inventory_id, match.method, match.reason, to_json(line.raw),
+            line.provider_condition, match.inventory_id, match.method, match.reason, line.raw_json or to_json(line.raw),
         )
         for line, match in zip(lines, matches)
     ]

@@ -136,7 +136,8 @@ class OrderWriter:
         """write() for many orders at once: the same rows, ledger entries and lot counters, with a
         few statements per batch instead of a few per order (a third of a backfill's write CPU)."""
         db, account = self.db, self.account
-        heads = [(order, lines, *store.upsert_order(db, account, order)) for order, lines in buffer]
+        keys = store.upsert_orders(db, account, [order for order, _ in buffer])
+        heads = [(order, lines, *key) for (order, lines), key in zip(buffer, keys)]
         refs = [ref for _, _, ref, _ in heads]
         stored = store.stored_lines_of(db, refs)
         held = ledger.holdings_of(db, refs)
@@ -229,6 +230,16 @@ def handed_out(items: list) -> Iterator:
     items.reverse()
     while items:
         yield items.pop()
+
+
+def fetch_order(adapter, head: OrderSummary, translator=None) -> tuple[Order, list[OrderLine]]:
+    """Everything done for one order in a fetching thread: the calls, BrickOwl's translation,
+    and the payloads serialised for the writer."""
+    order, lines = adapter.fetch(head)
+    if translator is not None:
+        translator.translate(lines)
+    store.serialise_payloads(order, lines)
+    return order, lines
 
 
 def fetch_in_order(
@@ -351,10 +362,7 @@ def sync_provider(
         progress.start(provider, len(changed))
 
         def fetch(head: OrderSummary):
-            order, lines = adapter.fetch(head)
-            if translator is not None:
-                translator.translate(lines)
-            return order, lines
+            return fetch_order(adapter, head, translator)
 
         def skip(head: OrderSummary, error: ProviderError) -> None:
             if isinstance(error, NotFoundError):

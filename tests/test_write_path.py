@@ -24,7 +24,7 @@ VOLATILE = {"synced_at", "first_seen_at", "created_at", "updated_at"}
 
 
 @pytest.fixture(scope="module")
-def fetched():
+def fetched(tmp_path_factory):
     """Forty orders per marketplace (8 lines, a third open) fetched once from the sandbox."""
     from marketsync.sandbox import Sandbox
 
@@ -32,7 +32,7 @@ def fetched():
         sb.brickowl.rate_limit = None
         generate_store(sb, 40, 8, seed=5, open_fraction=0.4)
         env = sb.env()
-        db = open_db(":memory:")
+        db = open_db(tmp_path_factory.mktemp("fetch") / "fetch.db")
         with db.atomic():
             store.upsert_lots(db, "default", [InventoryLot(**row) for row in demo_inventory_rows(5)])
         index = LotIndex(db, "default")

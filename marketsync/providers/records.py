@@ -105,6 +105,7 @@ class Order:
     tracking_number: str | None = None
     is_filed: bool = False
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    raw_json: str | None = field(repr=False, default=None)  # ``raw`` serialised, off the writer's thread
 
 
 @dataclass
@@ -138,6 +139,7 @@ class OrderLine:
     alt_part_numbers: list[str] = field(default_factory=list)  # ldraw, peeron_id, design_id
     unmatched_reason: str | None = None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    raw_json: str | None = field(repr=False, default=None)
 
 
 @dataclass
