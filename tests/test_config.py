@@ -14,19 +14,15 @@ import click
 import pytest
 
 from marketsync.cli import cli
+from cli_assertions import HEADER
+from cli_assertions import one_line_error as _one_line_error
 
 BRICKLINK_VARS = ("BRICKLINK_CONSUMER_KEY", "BRICKLINK_CONSUMER_SECRET", "BRICKLINK_TOKEN_VALUE",
                   "BRICKLINK_TOKEN_SECRET")
-HEADER = "part_number,color_id,condition,location,quantity"
 
 
 def one_line_error(result, code: int = 2) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
+    return _one_line_error(result, code)
 
 
 def dotenv(tmp_path, *lines: str) -> None:

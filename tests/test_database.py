@@ -19,17 +19,8 @@ import sys
 import tempfile
 
 import pytest
+from cli_assertions import HEADER, one_line_error
 
-HEADER = "part_number,color_id,condition,location,quantity"
-
-
-def one_line_error(result, code: int = 1) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 def mode(path) -> int:
