@@ -51,6 +51,7 @@ class LotIndex:
 
     def __init__(self, db: Database, account: str):
         self.db, self.account = db, account
+        self.oversold_reported: set[int] = set()  # lots a run has already called oversold
         self.reload()
 
     def reload(self) -> None:

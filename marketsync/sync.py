@@ -87,7 +87,7 @@ class OrderWriter:
         self.buffer: list[tuple[Order, list[OrderLine]]] = []
         self.buffered_lines = 0
         self.flushed_at = time.monotonic()
-        self.oversold_seen: set[int] = set()
+        self.oversold_seen = index.oversold_reported  # shared by the run's providers: said once
 
     def add(self, order: Order, lines: list[OrderLine]) -> None:
         self.buffer.append((order, lines))
@@ -126,7 +126,8 @@ class OrderWriter:
             except Exception:  # noqa: BLE001 - found and reported by the order-by-order pass
                 log.debug("batch write failed; writing its orders one by one", exc_info=True)
                 self.index.reload()
-                self.oversold_seen = seen
+                self.oversold_seen.clear()
+                self.oversold_seen.update(seen)
         problems: list[str] = []
         for order, lines in buffer:
             problems += self.write_or_skip(order, lines)
