@@ -32,6 +32,7 @@ the main thread writes.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import csv
 import functools
 import io
@@ -45,7 +46,7 @@ from typing import Any, Iterable
 
 from sqlite_utils import Database
 
-from marketsync.db import now_iso
+from marketsync.db import iso, now_iso, utcnow
 from marketsync.errors import NotFoundError, PermissionDeniedError, ProviderError, RequestRejectedError
 from marketsync.matching import LotIndex
 from marketsync.providers import parse
@@ -159,6 +160,32 @@ def refresh_colors(db: Database, adapter) -> int:
     return len(rows)
 
 
+COLOR_REFRESH_INTERVAL = dt.timedelta(days=7)
+
+
+def refresh_colors_if_due(db: Database, account: str, adapter) -> str | None:
+    """Fetch BrickOwl's colour table when the last try is a week old; returns a problem line
+    when the key may not read the catalog (the packaged table then keeps serving)."""
+    row = db.execute(
+        "select catalog_checked_at from sync_state where business_account_id = ? and provider = 'brickowl'",
+        [account],
+    ).fetchone()
+    if row and row[0] and row[0] > iso(utcnow() - COLOR_REFRESH_INTERVAL):
+        return None
+    problem = None
+    try:
+        refresh_colors(db, adapter)
+    except (PermissionDeniedError, RequestRejectedError, NotFoundError) as exc:
+        problem = f"brickowl: colour table not refreshed ({exc.message.removeprefix('brickowl: ')}); using the packaged one"
+    with db.atomic():
+        db.execute(
+            "insert into sync_state (business_account_id, provider, catalog_checked_at) values (?, 'brickowl', ?) "
+            "on conflict (business_account_id, provider) do update set catalog_checked_at = excluded.catalog_checked_at",
+            [account, now_iso()],
+        )
+    return problem
+
+
 # --- manual mappings ------------------------------------------------------------------------
 def pin(db: Database, account: str, boid: str, part_number: str) -> None:
     """The seller's own mapping of a BOID (any colour of it) to a BrickLink part number."""
@@ -216,6 +243,7 @@ class Translator:
         self.lookup_error: str | None = None  # why lookups stopped early in this run, if they did
         self.routes: Counter[str] = Counter()  # translated lines per part-number route
         self.colors = color_table(db)
+        self.unknown_colours: set[int] = set()  # seen on lines, absent from the table
         # A snapshot: reading the live set while another thread adds to it could fail.
         self._parts = sorted(index.part_numbers)
         self._part_set = frozenset(self._parts)
@@ -227,6 +255,11 @@ class Translator:
         self._pending_map: dict[str, Mapping] = {}
         self._pending_answers: dict[str, tuple[tuple[str, ...], str]] = {}
         self._load()
+
+    def reload_colors(self) -> None:
+        """Take up a freshly refreshed colour table."""
+        self.colors = color_table(self.db)
+        self.unknown_colours.clear()
 
     def _load(self) -> None:
         for part, boids in self.db.execute(
@@ -352,6 +385,10 @@ class Translator:
         if bl_colour is None:
             name = parse.text(line.color_name)
             label = f"BrickOwl colour {bo_colour}" + (f" ({name})" if name else "")
+            if bo_colour not in self.colors:  # newer than our table: worth asking BrickOwl's
+                with self._lock:
+                    self.unknown_colours.add(bo_colour)
+                return None, f"{label} is not in the colour table yet"
             return None, f"{label} has no BrickLink equivalent"
         return bl_colour, None
 

@@ -192,3 +192,9 @@ def m001_initial(db: Database) -> None:
         {"business_account_id": str, "part_number": str, "boids": str, "looked_up_at": str},
         pk=("business_account_id", "part_number"),
     )
+
+
+@migrations()
+def m002_catalog_checked_at(db: Database) -> None:
+    """When BrickOwl's colour table was last fetched (or refused), so it is asked weekly at most."""
+    db["sync_state"].add_column("catalog_checked_at", str)

@@ -201,6 +201,8 @@ class OrderWriter:
         if order.status in OPEN_STATUSES and not manual_release:
             for line, match in zip(lines, matches):
                 was = before.get(line.line_key)
+                if match.reason and "not in the colour table yet" in match.reason:
+                    continue  # reported once per colour, after the table is refreshed
                 if match.inventory_id is None and (was is None or was != (None, match.reason)):
                     problems.append(f"{order.provider} order {order.order_id}: {line_label(line)} unmatched: {match.reason}")
         for delta in deltas:
@@ -294,6 +296,21 @@ def parse_iso(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def refresh_colour_table(db: Database, account: str, adapter, translator) -> list[str]:
+    """A line in a colour our table does not know (BrickOwl added one): fetch BrickOwl's table,
+    at most weekly; retry_deferred_lines then matches the waiting lines."""
+    from marketsync.identity import refresh_colors_if_due
+
+    unknown = set(translator.unknown_colours)
+    problem = refresh_colors_if_due(db, account, adapter)
+    translator.reload_colors()
+    problems = [problem] if problem else []
+    for colour in sorted(c for c in unknown if c not in translator.colors):
+        problems.append(f"brickowl: colour {colour} is not in the colour table yet; its lines wait unmatched "
+                        "until it is (the table is fetched from BrickOwl at most weekly)")
+    return problems
+
+
 def retry_deferred_lines(db: Database, account: str, provider: str, index: LotIndex, translator) -> None:
     """Open lines whose catalog lookup was deferred (an outage, the per-run lookup budget) get
     another try. Their order's fingerprint has not changed, so no listing fetches them again:
@@ -304,7 +321,8 @@ def retry_deferred_lines(db: Database, account: str, provider: str, index: LotIn
         "select distinct l.order_ref from order_items l join orders o on o.id = l.order_ref "
         "where o.business_account_id = ? and o.provider = ? and o.manual_release = 0 "
         f"and o.status in ({', '.join('?' for _ in OPEN_STATUSES)}) and l.inventory_id is null "
-        "and l.unmatched_reason like '%id lookup deferred%' order by l.order_ref",
+        "and (l.unmatched_reason like '%id lookup deferred%' or l.unmatched_reason like '%not in the colour table%') "
+        "order by l.order_ref",
         [account, provider, *OPEN_STATUSES],
     )]
     for ref in refs:
@@ -378,6 +396,8 @@ def sync_provider(
             writer.add(order, lines)
             progress.advance(provider)
         writer.flush()
+        if translator is not None and translator.unknown_colours:
+            result.problems += refresh_colour_table(db, account, adapter, translator)
         if translator is not None and not translator.lookup_error:
             retry_deferred_lines(db, account, provider, index, translator)
         if result.skipped:

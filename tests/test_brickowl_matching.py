@@ -130,3 +130,35 @@ def test_inventory_pull_imports_a_bricklink_store(run, creds):
     # pulling again updates, never duplicates
     assert run("inventory", "pull").exit_code == 0
     assert len(json.loads(run("inventory", "list", "--json").stdout)) == 2
+
+
+def test_a_colour_newer_than_the_table_fetches_brickowls_table_once(run, creds, tmp_path):
+    """BrickOwl adds colour 990 (BrickLink 11); the packaged table does not know it yet."""
+    setup_store(run, creds, tmp_path)
+    creds.brickowl.add_color(990, "Black Metallic", 11)
+    order = creds.brickowl.add_order(lines=[dict(LINK, boid="487300-990", color_id=990, bl_lot_id=None,
+                                                 ids=[{"id": "3069b", "type": "ldraw"}])])
+    result = run("sync")
+    assert result.exit_code == 0, result.stderr
+    assert creds.calls[("brickowl", "GET /catalog/color_list")] == 1
+    assert lines("marketsync.db", order)[0]["location"] == "B02"  # matched once the table knew 990
+    assert reserved("marketsync.db", "B02") == 2
+    assert "unmatched" not in result.stderr
+
+    # Another unknown colour in the same week: no second fetch, the line waits with its reason.
+    other = creds.brickowl.add_order(lines=[dict(LINK, boid="487300-991", color_id=991, bl_lot_id=None)])
+    result = run("sync")
+    assert result.exit_code == 0
+    assert creds.calls[("brickowl", "GET /catalog/color_list")] == 1
+    assert "not in the colour table yet" in lines("marketsync.db", other)[0]["unmatched_reason"]
+    assert [line for line in result.stderr.splitlines() if "991" in line] == [
+        "brickowl: colour 991 is not in the colour table yet; its lines wait unmatched until it is "
+        "(the table is fetched from BrickOwl at most weekly)"]
+    assert run("reserve", "--check").exit_code == 0
+
+
+def test_colours_the_table_knows_never_cost_a_call(run, creds, tmp_path):
+    setup_store(run, creds, tmp_path)
+    creds.brickowl.add_order(lines=[LINK, LOOKUP, NO_COLOUR])  # 38, 50 and the placeholder 162
+    assert run("sync").exit_code == 0
+    assert creds.calls[("brickowl", "GET /catalog/color_list")] == 0

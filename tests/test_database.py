@@ -110,7 +110,7 @@ def test_schema_tables_columns_and_unique_keys(run, tmp_path, stock):
     assert [r[1] for r in conn.execute("pragma table_info(sync_state)") if r[5]] == ["business_account_id",
                                                                                        "provider"]
     applied = conn.execute("select migration_set, name from _sqlite_migrations").fetchall()
-    assert applied == [("marketsync", "m001_initial")]
+    assert applied == [("marketsync", "m001_initial"), ("marketsync", "m002_catalog_checked_at")]
     conn.close()
 
     assert run("inventory", "list", "--db", "shop.db").exit_code == 0  # reopening applies nothing again

@@ -125,7 +125,8 @@ def test_colour_normal_zero_negative_unknown_and_boid_fallback(db, sb, adapter):
     assert negative.color_id is None and negative.part_number == "3069b"
     assert negative.unmatched_reason == "BrickOwl colour 162 (Transparent Fire Yellow) has no BrickLink equivalent"
     assert unknown.color_id is None
-    assert unknown.unmatched_reason == "BrickOwl colour 999 has no BrickLink equivalent"
+    assert unknown.unmatched_reason == "BrickOwl colour 999 is not in the colour table yet"
+    assert t.unknown_colours == {999}  # the sync fetches BrickOwl's table for it
 
 
 def test_color_table_packaged_defaults(db):

@@ -174,6 +174,7 @@ class BrickOwlStore:
         self.api_key = secrets.token_hex(16).upper()
         self.auth_error_status = 200  # HTTP status of a bad/missing key answer
         self.throttled = 0  # requests answered 429 by the rate limiter
+        self.extra_colors: dict[int, tuple[str, int | None]] = {}
         self.orders: dict[str, BOOrder] = {}
         self.id_lookup: dict[str, list[str]] = {}
         self._rng = random.Random(f"brickowl-ids:{seed}")
@@ -448,8 +449,17 @@ class BrickOwlStore:
             "ids": line["ids"],
         }
 
+    def add_color(self, bo_id: int, name: str, bl_id: int | None) -> None:
+        """A colour BrickOwl added after the packaged table was taken (served by color_list)."""
+        with self.lock:
+            self.extra_colors[bo_id] = (name, bl_id)
+
     def _color_list(self, req: Request) -> Response:
-        return json_response(colors().color_list())
+        table = colors().color_list()
+        with self.lock:
+            for bo_id, (name, bl_id) in self.extra_colors.items():
+                table[str(bo_id)] = {"id": str(bo_id), "name": name, "bl_ids": [None if bl_id is None else str(bl_id)]}
+        return json_response(table)
 
     def _id_lookup(self, req: Request) -> Response:
         ident = req.query.get("id", "")
