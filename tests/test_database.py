@@ -115,7 +115,7 @@ def test_schema_tables_columns_and_unique_keys(run, tmp_path, stock):
 
     assert run("inventory", "list", "--db", "shop.db").exit_code == 0  # reopening applies nothing again
     with sqlite3.connect(tmp_path / "shop.db") as again:
-        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 1
+        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 2
 
 
 # --- a database that is not there ----------------------------------------------------------
