@@ -71,8 +71,13 @@ def styled(value: Any, style: str):
 def emit(rows: Sequence[dict], fmt: str, columns: Sequence[Column] = (), *, title: str | None = None,
          caption: str | None = None, fields: Sequence[str] | None = None) -> None:
     if fmt == "json":
-        json.dump([_plain(row, fields) for row in rows], sys.stdout, indent=2, ensure_ascii=False, default=str)
-        sys.stdout.write("\n")
+        # One object per line: readable, greppable, and encoded by json's C encoder (indent= would
+        # switch to the pure-Python one: 3.4 s instead of well under one for 100,000 orders).
+        encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+        sys.stdout.write("[")
+        for number, row in enumerate(rows):
+            sys.stdout.write(("\n  " if number == 0 else ",\n  ") + encode(_plain(row, fields)))
+        sys.stdout.write("\n]\n" if rows else "]\n")
     elif fmt == "csv":
         keys = list(fields or (rows[0].keys() if rows else []))
         writer = csv.DictWriter(sys.stdout, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
