@@ -41,6 +41,7 @@ def sandbox():
     with Sandbox(demo=False) as sb:
         sb.brickowl.rate_limit = None
         yield sb
+    assert not sb.errors, sb.errors[0]  # a bug in the emulator must not pass as a marketplace fault
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ def demo_sandbox():
     with Sandbox(demo=True) as sb:
         sb.brickowl.rate_limit = None
         yield sb
+    assert not sb.errors, sb.errors[0]
 
 
 @pytest.fixture

@@ -21,18 +21,10 @@ from marketsync.cli import cli
 from marketsync.providers.records import OPEN_STATUSES, STATUSES
 from marketsync.queries import ORDER_FIELDS
 from marketsync.sandbox import Sandbox, write_demo_inventory_csv
+from cli_assertions import one_line_error
 
 CONFIG_PREFIXES = ("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_")
 TABLE_ROW = re.compile(r"^│\s*(bricklink|brickowl)\s*│\s*(\d+)\s*│", re.M)
-
-
-def one_line_error(result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
