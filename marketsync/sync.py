@@ -41,6 +41,7 @@ LIST_OVERLAP = dt.timedelta(hours=1)  # re-read a margin so an order placed mid-
 BATCH_ORDERS = 100  # orders per write transaction (each order is still all-or-nothing)
 BATCH_LINES = 2000  # ... and lines: what a batch holds in memory stays flat however big the orders
 BATCH_SECONDS = 0.5
+ORDER_ERRORS = (NotFoundError, RequestRejectedError, BadResponseError)  # one order's trouble: skip it, go on
 
 
 class Progress(Protocol):
@@ -265,7 +266,7 @@ def fetch_in_order(
                 head, future = pending.popleft()
                 try:
                     yield future.result()
-                except (NotFoundError, RequestRejectedError, BadResponseError) as error:
+                except ORDER_ERRORS as error:
                     on_skip(head, error)
                 except BudgetExhaustedError as error:
                     # Nothing more is asked for, but orders already fetched were paid for: keep them.
@@ -284,7 +285,7 @@ def _already_fetched(pending: deque, on_skip) -> Iterator[tuple[Order, list[Orde
         head, future = pending.popleft()
         try:
             yield future.result()
-        except (NotFoundError, RequestRejectedError, BadResponseError) as error:
+        except ORDER_ERRORS as error:
             on_skip(head, error)
         except ProviderError:
             pass  # refused by the budget too, or failed: fetched again on the next run

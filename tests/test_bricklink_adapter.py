@@ -22,6 +22,7 @@ from marketsync.providers import build_adapter
 from marketsync.providers.bricklink import BrickLink
 from marketsync.providers.http import CallCounter
 from marketsync.providers.records import InventoryLot, Order, OrderLine, OrderSummary, SyncListing
+from support import is_utc
 
 UTC = dt.timezone.utc
 PLACED = dt.datetime(2023, 9, 29, 16, 21, 57, 923000, tzinfo=UTC)
@@ -41,9 +42,6 @@ def make(sb, *, retries=2, timeout=5.0, backoff=0.001, cap=0.01, budget=None, co
 def orders_queries(sb):
     return [q for p, m, path, q in sb.requests if p == "bricklink" and path == "/orders"]
 
-
-def is_utc(moment) -> bool:
-    return isinstance(moment, dt.datetime) and moment.tzinfo is not None and moment.utcoffset() == dt.timedelta(0)
 
 
 def seed_order(sb, **kw) -> int:

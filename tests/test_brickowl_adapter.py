@@ -22,6 +22,7 @@ from marketsync.providers import build_adapter
 from marketsync.providers.brickowl import BrickOwl, OrderList
 from marketsync.providers.http import CallCounter
 from marketsync.providers.records import Order, OrderLine, OrderSummary, SyncListing, brickowl_status
+from support import is_utc
 
 UTC = dt.timezone.utc
 PLACED = 1398955037  # 2014-05-01T14:37:17Z: British Summer Time, so iso_order_time says +01:00
@@ -49,9 +50,6 @@ def make(sb, *, retries=2, timeout=5.0, backoff=0.001, cap=0.01, rate=None, coun
 def list_queries(sb):
     return [q for p, m, path, q in sb.requests if p == "brickowl" and path == "/order/list"]
 
-
-def is_utc(moment) -> bool:
-    return isinstance(moment, dt.datetime) and moment.tzinfo is not None and moment.utcoffset() == dt.timedelta(0)
 
 
 def seed_order(sb, **kw) -> str:

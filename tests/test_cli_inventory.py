@@ -16,7 +16,7 @@ import pytest
 
 from marketsync.cli import INVENTORY_FIELDS
 from marketsync.sandbox import write_demo_inventory_csv
-from cli_assertions import HEADER, one_line_error
+from support import HEADER, one_line_error
 
 
 

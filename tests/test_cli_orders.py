@@ -21,7 +21,7 @@ from marketsync.cli import cli
 from marketsync.providers.records import OPEN_STATUSES, STATUSES
 from marketsync.queries import ORDER_FIELDS
 from marketsync.sandbox import Sandbox, write_demo_inventory_csv
-from cli_assertions import one_line_error
+from support import one_line_error
 
 CONFIG_PREFIXES = ("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_")
 TABLE_ROW = re.compile(r"^│\s*(bricklink|brickowl)\s*│\s*(\d+)\s*│", re.M)

@@ -14,8 +14,8 @@ import click
 import pytest
 
 from marketsync.cli import cli
-from cli_assertions import HEADER
-from cli_assertions import one_line_error as _one_line_error
+from support import HEADER
+from support import one_line_error as _one_line_error
 
 BRICKLINK_VARS = ("BRICKLINK_CONSUMER_KEY", "BRICKLINK_CONSUMER_SECRET", "BRICKLINK_TOKEN_VALUE",
                   "BRICKLINK_TOKEN_SECRET")

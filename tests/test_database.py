@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 import pytest
-from cli_assertions import HEADER, one_line_error
+from support import HEADER, one_line_error
 
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from marketsync.sandbox import generate_store, write_demo_inventory_csv
+from support import wait_for
 
 DB = "marketsync.db"
 BL_LIST = ("bricklink", "GET /orders")
@@ -38,19 +39,6 @@ def start(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
     )
 
 
-def wait_for(condition, timeout: float = 20.0, what: str = "condition", proc: subprocess.Popen | None = None):
-    """Poll ``condition`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None and not condition():
-            out, err = proc.communicate()
-            pytest.fail(f"process exited ({proc.returncode}) before {what}: {err}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def kill(proc: subprocess.Popen) -> None:

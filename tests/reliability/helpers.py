@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from marketsync.cli import cli
 from marketsync.sandbox import Sandbox, write_demo_inventory_csv
+from support import wait_for
 
 FAST = {"MARKETSYNC_RETRY_BACKOFF": "0.01", "MARKETSYNC_HTTP_TIMEOUT": "5", "BRICKOWL_RATE_LIMIT": "1000000"}
 CONFIG_PREFIXES = ("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_")
@@ -57,22 +58,6 @@ def start(*args, cwd, env: dict | None = None, **kwargs) -> subprocess.Popen:
     )
 
 
-def wait_for(condition, timeout: float = 20.0, what: str = "condition", proc: subprocess.Popen | None = None):
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds. Never a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            value = condition()
-            if value:
-                return value
-            out, err = proc.communicate()
-            pytest.fail(f"process exited ({proc.returncode}) before {what}: {err}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.005)
 
 
 def kill9(proc: subprocess.Popen) -> tuple[str, str]:
