@@ -9,7 +9,6 @@ import os
 import sqlite3
 import sys
 import time
-from decimal import Decimal
 
 import click
 from click.core import ParameterSource
@@ -29,8 +28,8 @@ from marketsync.config import (
     require_credentials,
     secret_values,
 )
-from marketsync.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, DatabaseError, MarketsyncError
-from marketsync.providers.records import PROVIDERS, STATUSES
+from marketsync.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MarketsyncError, NotFoundLocally
+from marketsync.model import PROVIDERS, STATUSES
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PROVIDER = click.Choice(PROVIDERS, case_sensitive=False)
@@ -53,6 +52,8 @@ class MarketsyncGroup(click.Group):
             _fail(_usage_message(exc), EXIT_USAGE)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
+        except MarketsyncError as exc:
+            _fail(exc.message, exc.exit_code)
         except sqlite3.Error as exc:
             _fail(f"database error: {exc}", EXIT_FAILED)
         except OSError as exc:
@@ -88,26 +89,74 @@ def one_line(text: str) -> str:
 def mask_secrets(text: str) -> str:
     if not text:
         return text  # nothing to hide, and no need to import requests (status masks every row)
-    from marketsync.providers.http import mask
+    from marketsync.masking import mask
 
     return mask(text, secret_values())
 
 
 # --- shared options -------------------------------------------------------------------------
+def _given_to_group(ctx: click.Context, name: str) -> object | None:
+    """A shared option given before the subcommand (``marketsync --db x orders``), if it was."""
+    return ctx.find_root().meta.get(f"marketsync.{name}")
+
+
+def _keep_for_subcommands(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    if value is not None and ctx.get_parameter_source(param.name or "") == ParameterSource.COMMANDLINE:
+        ctx.find_root().meta[f"marketsync.{param.name}"] = value
+    return value
+
+
+def _logging_option(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """-v and --log-file work after the subcommand as well as before it: both count."""
+    meta = ctx.find_root().meta
+    if param.name == "verbose":
+        meta["marketsync.verbose"] = meta.get("marketsync.verbose", 0) + int(value or 0)  # type: ignore[call-overload]
+    elif value is not None:
+        meta["marketsync.log_file"] = value
+    if not ctx.resilient_parsing:
+        setup_logging(meta.get("marketsync.verbose", 0), meta.get("marketsync.log_file"))
+
+
+def logging_options(func):
+    """-v/--verbose and --log-file, on the group and on every command."""
+    func = click.option("-v", "--verbose", count=True, expose_value=False, callback=_logging_option,
+                        help="More detail on stderr (-vv: every HTTP request).")(func)
+    return click.option("--log-file", envvar="MARKETSYNC_LOG_FILE", show_envvar=True, expose_value=False,
+                        type=click.Path(dir_okay=False), callback=_logging_option,
+                        help="Append a timestamped line per run and per problem to this file (created owner-only).")(func)
+
+
+def wait_option(func):
+    return click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True,
+                        help="Seconds to wait for another running sync or command before giving up (exit 75).")(func)
+
+
+def budget_option(func):
+    return click.option("--bricklink-budget", envvar="BRICKLINK_DAILY_BUDGET", default=DEFAULT_BRICKLINK_DAILY_BUDGET,
+                        show_default=True, show_envvar=True, type=click.IntRange(1),
+                        help="BrickLink calls allowed per UTC day; a run stops there and resumes later.")(func)
+
+
 def db_options(func):
     @click.option("--db", "db_path", envvar="MARKETSYNC_DB", default=DEFAULT_DB, show_default=True,
                   show_envvar=True, type=click.Path(dir_okay=False), help="The SQLite database file.")
     @click.option("--account", envvar="MARKETSYNC_ACCOUNT", default=DEFAULT_ACCOUNT, show_default=True,
                   show_envvar=True, help="Business account id stored on every row.")
     @functools.wraps(func)
-    def wrapper(*args, account, **kwargs):
+    def wrapper(*args, account, db_path, **kwargs):
+        ctx = click.get_current_context()
+        for name in ("account", "db_path"):  # given before the subcommand, unless given after it too
+            if ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE and _given_to_group(ctx, name):
+                if name == "account":
+                    account = _given_to_group(ctx, name)
+                else:
+                    db_path = _given_to_group(ctx, name)
         # click treats an empty MARKETSYNC_ACCOUNT as unset; silently using 'default' would mix accounts
         from_env = os.environ.get("MARKETSYNC_ACCOUNT")
         if not account.strip() or (from_env is not None and not from_env.strip()
-                                   and click.get_current_context().get_parameter_source("account")
-                                   == ParameterSource.DEFAULT):
+                                   and ctx.get_parameter_source("account") == ParameterSource.DEFAULT):
             raise ConfigError("MARKETSYNC_ACCOUNT / --account must not be empty")
-        return func(*args, account=account.strip(), **kwargs)
+        return func(*args, account=account.strip(), db_path=db_path, **kwargs)
 
     return wrapper
 
@@ -123,9 +172,7 @@ def http_options(func):
                   help="First wait before a retry in seconds, doubled each time (capped at 8s).")
     @click.option("--concurrency", envvar="MARKETSYNC_CONCURRENCY", default=4, show_default=True, show_envvar=True,
                   type=click.IntRange(1, 5), help="Requests in flight per marketplace (BrickLink fails above ~5).")
-    @click.option("--bricklink-budget", envvar="BRICKLINK_DAILY_BUDGET", default=DEFAULT_BRICKLINK_DAILY_BUDGET,
-                  show_default=True, show_envvar=True, type=click.IntRange(1),
-                  help="BrickLink calls allowed per UTC day; a run stops there and resumes later.")
+    @budget_option
     @click.option("--brickowl-rate", envvar="BRICKOWL_RATE_LIMIT", default=DEFAULT_BRICKOWL_RATE_LIMIT,
                   show_default=True, show_envvar=True, type=click.FloatRange(1),
                   help="BrickOwl requests per minute to stay under.")
@@ -156,7 +203,7 @@ def output_options(func):
 
 
 def open_database(db_path: str, *, create: bool = False):
-    from marketsync.db import open_db
+    from marketsync.store.connection import open_db
 
     return open_db(db_path, create=create)
 
@@ -196,7 +243,7 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     class Redact(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
             # imported on the first record, not at start-up: providers.http brings requests (~60 ms)
-            from marketsync.providers.http import mask
+            from marketsync.masking import mask
 
             record.msg = mask(record.getMessage(), secret_values())
             record.args = ()
@@ -231,10 +278,12 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
 # --- the commands ----------------------------------------------------------------------------
 @click.group(cls=MarketsyncGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="marketsync")
-@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv: every HTTP request).")
-@click.option("--log-file", envvar="MARKETSYNC_LOG_FILE", show_envvar=True, type=click.Path(dir_okay=False),
-              help="Append a timestamped line per run and per problem to this file (created owner-only).")
-def cli(verbose: int, log_file: str | None):
+@logging_options
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), expose_value=False, callback=_keep_for_subcommands,
+              help="The SQLite database file (also accepted after the command).")
+@click.option("--account", expose_value=False, callback=_keep_for_subcommands,
+              help="Business account id (also accepted after the command).")
+def cli():
     """Sync BrickLink and BrickOwl orders into one SQLite file, match every line to your own
     inventory lot (part + colour + condition + location) and reserve that stock, so nothing
     is sold twice.
@@ -245,15 +294,14 @@ def cli(verbose: int, log_file: str | None):
     Example (no credentials needed, runs against a built-in sandbox):
         marketsync demo
     """
-    setup_logging(verbose, log_file)
 
 
 @cli.command()
+@logging_options
 @click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER,
               help="Sync only this marketplace (repeatable). Default: every one with credentials.")
 @click.option("--full", is_flag=True, help="Re-list everything (BrickLink filed orders, BrickOwl's whole history).")
-@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True,
-              help="Seconds to wait for another running sync before giving up (exit 75).")
+@wait_option
 @db_options
 @http_options
 def sync(providers, full, wait, db_path, account, settings):
@@ -271,8 +319,6 @@ def sync(providers, full, wait, db_path, account, settings):
         marketsync sync
         marketsync sync --provider bricklink
     """
-    from marketsync import sync as engine
-
     chosen = list(dict.fromkeys(p.lower() for p in providers)) or configured_providers()
     if not chosen:
         raise ConfigError(
@@ -284,9 +330,24 @@ def sync(providers, full, wait, db_path, account, settings):
         api_url(provider)  # a bad URL is a configuration error before any file is created
     with writer(db_path, wait):
         db = open_database(db_path, create=True)
-        with _progress() as progress:
-            results = engine.run(db, account, chosen, settings, full=full, progress=progress)
+        results = run_sync(db, account, chosen, settings, full=full)
     _report_sync(results)
+
+
+def run_sync(db, account: str, providers: list[str], settings: HttpSettings, *, full: bool = False,
+             environ: dict[str, str] | None = None) -> list:
+    """The wiring of a sync: one call counter for the run, an adapter per marketplace, the engine."""
+    from marketsync import sync as engine
+    from marketsync.providers import build_adapter
+    from marketsync.providers.http import CallCounter
+    from marketsync.store.state import api_calls_on
+
+    counter = CallCounter()
+    adapters = [build_adapter(provider, settings, counter=counter, environ=environ,
+                              calls_today=api_calls_on(db, account, provider)) for provider in providers]
+    with _progress() as progress:
+        return engine.run(db, account, adapters, counter, full=full, concurrency=settings.concurrency,
+                          progress=progress)
 
 
 def _report_sync(results) -> None:
@@ -357,6 +418,7 @@ def _order_columns():
 
 
 @cli.group(invoke_without_command=True)
+@logging_options
 @click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER, help="Only this marketplace (repeatable).")
 @click.option("--status", "-s", "statuses", multiple=True, type=click.Choice(STATUSES, case_sensitive=False),
               help="Only orders in this unified status (repeatable).")
@@ -381,7 +443,8 @@ def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, f
     """
     if ctx.invoked_subcommand is not None:
         return
-    from marketsync import queries, render
+    from marketsync import render
+    from marketsync.store import queries
 
     db = open_database(db_path)
     if limit is None:
@@ -417,6 +480,7 @@ def _watch(query, interval: float) -> None:
 
 
 @orders.command("show")
+@logging_options
 @click.argument("order", metavar="PROVIDER:ORDER_ID")
 @output_options
 @db_options
@@ -427,13 +491,14 @@ def orders_show(order, fmt, db_path, account):
     Example:
         marketsync orders show brickowl:9277759
     """
-    from marketsync import queries, render
+    from marketsync import render
+    from marketsync.store import queries
 
     provider, order_id = order_ref_arg(order)
     db = open_database(db_path)
     detail = queries.order_detail(db, account, provider, order_id)
     if detail is None:
-        raise MarketsyncError(f"no {provider} order {order_id} in {db_path}")
+        raise NotFoundLocally(f"no {provider} order {order_id} in {db_path}")
     if fmt != "table":
         return render.emit([detail], fmt) if fmt == "json" else render.emit(detail["lines"], fmt)
     from rich.markup import escape  # buyer names and statuses come from the marketplace, never markup
@@ -458,13 +523,13 @@ def orders_show(order, fmt, db_path, account):
 
 # --- reserve ---------------------------------------------------------------------------------
 @cli.command()
+@logging_options
 @click.option("--check", is_flag=True, help="Verify every ledger invariant; exit 1 listing violations.")
 @click.option("--release", "release_order", metavar="PROVIDER:ORDER_ID", help="Release an order's stock by hand.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before --release.")
 @click.option("--ledger", "ledger_order", is_flag=False, flag_value="*", default=None, metavar="[PROVIDER:ORDER_ID]",
               help="Show the ledger (of one order).")
-@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True,
-              help="Seconds to wait for a running sync.")
+@wait_option
 @output_options
 @db_options
 def reserve(check, release_order, yes, ledger_order, wait, fmt, db_path, account):
@@ -480,13 +545,14 @@ def reserve(check, release_order, yes, ledger_order, wait, fmt, db_path, account
         marketsync reserve --release bricklink:23215046 --yes
         marketsync reserve --ledger brickowl:9277759
     """
-    from marketsync import queries, reconcile, render
+    from marketsync import render, reserve as reservations
+    from marketsync.store import queries
 
     if sum(bool(x) for x in (check, release_order, ledger_order)) > 1:
         raise click.UsageError("use one of --check, --release and --ledger at a time")
     if check:
         db = open_database(db_path)
-        problems = reconcile.check(db, account)
+        problems = reservations.check(db, account)
         for problem in problems:
             click.echo(problem)
         if problems:
@@ -512,34 +578,34 @@ def reserve(check, release_order, yes, ledger_order, wait, fmt, db_path, account
             ("Reason", "left", lambda r: r["reason"]),
         ])
         return
-    from marketsync.matching import LotIndex
+    from marketsync import catalog
+    from marketsync.store.inventory import lot_index
+    from marketsync.translate import Translator
 
     open_database(db_path)  # a missing or unusable database fails before a lock file is left beside it
     with writer(db_path, wait):
         db = open_database(db_path)
-        index = LotIndex(db, account)
+        index = lot_index(db, account)
         if release_order:
             provider, order_id = order_ref_arg(release_order)
-            reconcile.find_order(db, account, provider, order_id)
+            reservations.find_order(db, account, provider, order_id)
             if not yes:
                 if not sys.stdin.isatty():
                     raise click.UsageError("--release needs --yes when not run interactively")
                 click.confirm(f"Release all stock reserved by {provider} order {order_id}?", abort=True)
-            changes = reconcile.release(db, account, index, provider, order_id)
+            changes = reservations.release(db, account, index, provider, order_id)
         else:
-            from marketsync.identity import Translator
-
-            changes = reconcile.reconcile(db, account, index, Translator(db, account, index))
+            changes = reservations.rematch(db, account, index, Translator(catalog.known(db, account), index))
     for change in changes:
         click.echo(str(change))
 
 
 # --- status ----------------------------------------------------------------------------------
 @cli.command()
+@logging_options
 @click.option("--max-age", type=click.IntRange(1), default=None, envvar="MARKETSYNC_MAX_AGE", show_envvar=True,
               help="Exit 1 when a configured provider's last successful sync is older than this many minutes.")
-@click.option("--bricklink-budget", envvar="BRICKLINK_DAILY_BUDGET", default=DEFAULT_BRICKLINK_DAILY_BUDGET,
-              show_default=True, show_envvar=True, type=click.IntRange(1), help="BrickLink calls allowed per UTC day.")
+@budget_option
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @db_options
 def status(max_age, bricklink_budget, as_json, db_path, account):
@@ -551,24 +617,17 @@ def status(max_age, bricklink_budget, as_json, db_path, account):
     Example:
         marketsync status --max-age 60
     """
-    from marketsync import queries, render
-    from marketsync.db import now_iso, utcnow
+    from marketsync import health, render
+    from marketsync.model import now_iso
+    from marketsync.store import queries
 
     db = open_database(db_path)
-    providers = tuple(configured_providers()) or PROVIDERS
-    report = queries.status(db, account, providers, now_iso()[:10])
+    configured = configured_providers()
+    report = queries.status(db, account, tuple(configured) or PROVIDERS, now_iso()[:10])
     oversold = queries.oversold(db, account)
-    unhealthy = []
+    unhealthy = health.unhealthy(report, configured, max_age)
     for row in report:
-        row["configured"] = row["provider"] in configured_providers()
         row["daily_budget"] = bricklink_budget if row["provider"] == "bricklink" else None
-        if row["last_error"] and (row["last_error_at"] or "") >= (row["last_synced_at"] or ""):
-            unhealthy.append(f"{row['provider']}: last sync failed: {row['last_error']}")
-        elif max_age and row["configured"]:
-            last = row["last_synced_at"]
-            limit = (utcnow() - dt.timedelta(minutes=max_age)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            if not last or last < limit:
-                unhealthy.append(f"{row['provider']}: no successful sync in the last {max_age} minutes")
     if as_json:
         import json
 
@@ -593,6 +652,7 @@ def status(max_age, bricklink_budget, as_json, db_path, account):
 
 # --- inventory -------------------------------------------------------------------------------
 @cli.group()
+@logging_options
 def inventory():
     """Your own stock: import it, list it, pull it from BrickLink.
 
@@ -603,8 +663,9 @@ def inventory():
 
 
 @inventory.command("import")
+@logging_options
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True, help="Seconds to wait for a running sync.")
+@wait_option
 @db_options
 def inventory_import(file, wait, db_path, account):
     """Import lots from a CSV or a BrickLink inventory XML file (detected by content).
@@ -618,14 +679,14 @@ def inventory_import(file, wait, db_path, account):
         marketsync inventory import examples/inventory.csv
         marketsync inventory import my-bricklink-store.xml
     """
-    from marketsync import store
     from marketsync.inventory_files import read_inventory_file
+    from marketsync.store.inventory import upsert_lots
 
     lots = read_inventory_file(file)
     with writer(db_path, wait):
         db = open_database(db_path, create=True)
         with db.atomic():
-            inserted, updated = store.upsert_lots(db, account, lots)
+            inserted, updated = upsert_lots(db, account, lots)
     if sys.stderr.isatty():
         click.echo(f"{inserted} lots added, {updated} updated from {file}", err=True)
 
@@ -635,6 +696,7 @@ INVENTORY_FIELDS = ("id", "part_number", "color_id", "condition", "location", "q
 
 
 @inventory.command("list")
+@logging_options
 @click.option("--part", help="Only this BrickLink part number.")
 @click.option("--color", "color_id", type=int, help="Only this BrickLink colour id.")
 @click.option("--condition", type=click.Choice(["new", "used"], case_sensitive=False), help="Only new or only used lots.")
@@ -651,7 +713,8 @@ def inventory_list(part, color_id, condition, location, reserved_only, oversold_
         marketsync inventory list --location A01
         marketsync inventory list --oversold --csv
     """
-    from marketsync import queries, render
+    from marketsync import render
+    from marketsync.store import queries
 
     db = open_database(db_path)
     rows = queries.inventory(db, account, part=part, color_id=color_id,
@@ -671,9 +734,10 @@ def inventory_list(part, color_id, condition, location, reserved_only, oversold_
 
 
 @inventory.command("pull")
+@logging_options
 @click.option("--provider", "-p", type=click.Choice(["bricklink"]), default="bricklink", show_default=True,
               help="Where to pull from (BrickLink's store API is the one with your bins in its remarks).")
-@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True, help="Seconds to wait for a running sync.")
+@wait_option
 @db_options
 @http_options
 def inventory_pull(provider, wait, db_path, account, settings):
@@ -685,35 +749,23 @@ def inventory_pull(provider, wait, db_path, account, settings):
     Example:
         marketsync inventory pull --provider bricklink
     """
-    from marketsync import store
+    from marketsync import pull
     from marketsync.providers import build_adapter
+    from marketsync.providers.bricklink import BrickLink
 
     adapter = build_adapter(provider, settings)
+    assert isinstance(adapter, BrickLink)  # the only choice click offers
     lots = adapter.list_inventory()
-    lots = _merge_duplicate_lots(lots)
     with writer(db_path, wait):
         db = open_database(db_path, create=True)
-        with db.atomic():
-            inserted, updated = store.upsert_lots(db, account, lots)
-            store.add_api_calls(db, account, {provider: 1})
+        inserted, updated = pull.store_pulled(db, account, provider, lots, calls=1)
     if sys.stderr.isatty():
         click.echo(f"{inserted} lots added, {updated} updated from {provider}", err=True)
 
 
-def _merge_duplicate_lots(lots):
-    """BrickLink allows two lots of the same part in the same bin: one local lot holds both."""
-    merged = {}
-    for lot in lots:
-        key = (lot.part_number, lot.color_id, lot.condition, lot.location)
-        if key in merged:
-            merged[key].quantity += lot.quantity
-        else:
-            merged[key] = lot
-    return list(merged.values())
-
-
 # --- BrickOwl part mapping -------------------------------------------------------------------
 @cli.command("map")
+@logging_options
 @click.argument("boid", required=False)
 @click.argument("part_number", required=False)
 @click.option("--remove", is_flag=True, help="Remove the pinned mapping of BOID.")
@@ -732,11 +784,11 @@ def map_command(boid, part_number, remove, fmt, db_path, account):
         marketsync map
         marketsync map 487300 --remove
     """
-    from marketsync import identity, render
+    from marketsync import catalog, render
 
     if boid is None:
         db = open_database(db_path)
-        rows = identity.mappings(db, account)
+        rows = catalog.mappings(db, account)
         return render.emit(rows, fmt, [
             ("BOID", "left", lambda r: r["boid"], "bold"),
             ("BrickLink part", "left", lambda r: r["part_number"]),
@@ -747,17 +799,18 @@ def map_command(boid, part_number, remove, fmt, db_path, account):
         db = open_database(db_path, create=True)
         if remove:
             with db.atomic():
-                if not identity.unpin(db, account, boid):
-                    raise MarketsyncError(f"no mapping for BOID {boid}")
+                if not catalog.unpin(db, account, boid):
+                    raise NotFoundLocally(f"no mapping for BOID {boid}")
             return
         if not part_number:
             raise click.UsageError("give the BrickLink PART_NUMBER to pin BOID to")
         with db.atomic():
-            identity.pin(db, account, boid, part_number)
+            catalog.pin(db, account, boid, part_number)
 
 
 # --- debugging -------------------------------------------------------------------------------
 @cli.command()
+@logging_options
 @click.argument("provider", type=PROVIDER)
 @click.argument("path")
 @click.argument("params", nargs=-1, metavar="[KEY=VALUE]...")
@@ -787,6 +840,7 @@ def api(provider, path, params, settings):
 
 # --- the sandbox -----------------------------------------------------------------------------
 @cli.command()
+@logging_options
 @click.option("--db", "db_path", default="marketsync-demo.db", show_default=True, type=click.Path(dir_okay=False),
               help="The demo database (recreated on every run).")
 def demo(db_path):
@@ -798,29 +852,18 @@ def demo(db_path):
     Example:
         marketsync demo && marketsync orders --db marketsync-demo.db --open
     """
-    from marketsync import render, store
-    from marketsync import sync as engine
-    from marketsync.db import open_db
-    from marketsync.lock import writer_lock
-    from marketsync.queries import orders as list_orders
-    from marketsync.sandbox import Sandbox, demo_inventory_rows
-    from marketsync.providers.records import InventoryLot
+    from marketsync import demo as demo_store
+    from marketsync import render
+    from marketsync.sandbox import Sandbox
+    from marketsync.store.queries import orders as list_orders
 
     account = DEFAULT_ACCOUNT
-    lots = [InventoryLot(**{**row, "price": Decimal(row["price"]) if row.get("price") else None})
-            for row in demo_inventory_rows()]
-    with writer_lock(db_path):
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(db_path + suffix):
-                os.remove(db_path + suffix)
+    with writer(db_path):
         with Sandbox(demo=True) as sandbox:
             sandbox.brickowl.rate_limit = None  # a demo need not wait out BrickOwl's per-minute pacing
-            db = open_db(db_path)
-            with db.atomic():
-                store.upsert_lots(db, account, lots)
+            db = demo_store.recreate(db_path, account)
             settings = HttpSettings(timeout=10, backoff=0.1, brickowl_rate_limit=None)
-            with _progress() as progress:
-                results = engine.run(db, account, list(PROVIDERS), settings, environ=sandbox.env(), progress=progress)
+            results = run_sync(db, account, list(PROVIDERS), settings, environ=sandbox.env())
     rows = list_orders(db, account)
     render.console().print(render.table(
         rows, _order_columns(),
@@ -831,6 +874,7 @@ def demo(db_path):
 
 
 @cli.command()
+@logging_options
 @click.option("--bricklink-port", type=click.IntRange(0, 65535), default=8801, show_default=True,
               help="Port of the emulated BrickLink API on 127.0.0.1 (0: any free port).")
 @click.option("--brickowl-port", type=click.IntRange(0, 65535), default=8802, show_default=True,

@@ -1,12 +1,10 @@
-"""One error hierarchy for the whole tool.
+"""One small error hierarchy for the whole tool: plain exceptions.
 
-Every error a user can cause or meet is a ``click.ClickException`` subclass, so the CLI
-prints one clear line and exits non-zero instead of showing a traceback.
+Library code raises these; only the CLI turns one into a single line on stderr and its
+``exit_code``. An error raised in a fetching thread is therefore an ordinary exception there.
 """
 
 from __future__ import annotations
-
-import click
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a provider failed, an invariant is violated, a bad file...
@@ -14,8 +12,20 @@ EXIT_USAGE = 2  # usage or configuration error (click's own code)
 EXIT_LOCKED = 75  # another sync holds the lock (sysexits EX_TEMPFAIL: try again later)
 
 
-class MarketsyncError(click.ClickException):
+class MarketsyncError(Exception):
     exit_code = EXIT_FAILED
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def reword(self, message: str) -> None:
+        """Change the message (masking a secret, adding what the retries did) everywhere it shows."""
+        self.message = message
+        self.args = (message,)  # repr() and tracebacks of some tools show args, not str()
 
 
 class ConfigError(MarketsyncError):
@@ -36,6 +46,10 @@ class LockedError(MarketsyncError):
     exit_code = EXIT_LOCKED
 
 
+class NotFoundLocally(MarketsyncError):
+    """Something named on the command line (an order, a mapping, a lot) is not in the database."""
+
+
 # --- marketplace errors -------------------------------------------------------------
 class ProviderError(MarketsyncError):
     """Anything that went wrong talking to a marketplace. Messages never hold secrets."""
@@ -45,6 +59,11 @@ class ProviderError(MarketsyncError):
     def __init__(self, provider: str, message: str):
         self.provider = provider
         super().__init__(f"{provider}: {message}")
+
+    @property
+    def detail(self) -> str:
+        """The message without the provider's name in front."""
+        return self.message.removeprefix(f"{self.provider}: ")
 
 
 class AuthError(ProviderError):
@@ -60,7 +79,7 @@ class PermissionDeniedError(ProviderError):
 
 
 class RequestRejectedError(ProviderError):
-    """The marketplace refused the request as malformed (400, 405, 415, 422)."""
+    """The marketplace refused the request as malformed (400, 405, 414, 415, 422 ...)."""
 
 
 class RateLimitedError(ProviderError):

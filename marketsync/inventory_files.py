@@ -24,7 +24,7 @@ from typing import IO, Iterable, NoReturn
 from xml.parsers import expat
 
 from .errors import InputFileError
-from .providers.records import InventoryLot
+from .model import InventoryLot
 
 __all__ = [
     "CSV_COLUMNS",

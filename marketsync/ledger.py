@@ -1,22 +1,20 @@
-"""The reservation ledger: the only code that changes ``quantity_reserved``.
+"""The reservation ledger's rules: what each line of an order should hold, as deltas.
 
 Every change of a lot's reservation is a ledger row keyed by (order, line, lot), and the
-lot's counter moves by the same amount in the same transaction, so
-``inventory.quantity_reserved`` always equals the sum of its ledger rows. A line's wanted
-reservation follows from its order's status; only the *difference* from what the ledger
-already holds for that line is written, which is what makes every run idempotent.
+lot's counter moves by the same amount in the same transaction (:mod:`marketsync.store.ledger`
+writes both), so ``inventory.quantity_reserved`` always equals the sum of its ledger rows. A
+line's wanted reservation follows from its order's status; only the *difference* from what the
+ledger already holds for that line is written, which is what makes every run idempotent.
+
+Pure logic: no SQL, no HTTP.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlite_utils import Database
-
-from marketsync.db import now_iso
 from marketsync.matching import LotIndex
-from marketsync.providers.records import OPEN_STATUSES, SHIPPED_STATUSES
+from marketsync.model import is_open, is_shipped
 
 
 @dataclass
@@ -41,28 +39,22 @@ class Holding:
     consumed: int
 
 
+@dataclass
+class Booking:
+    """The deltas of one order, ready for the ledger table."""
+
+    order_ref: int
+    provider: str
+    order_id: str
+    deltas: list[Delta] = field(default_factory=list)
+
+
 _NOTHING_HELD = Holding({}, 0)  # a line with no ledger rows (read only, never mutated)
-
-
-def holdings(db: Database, order_ref: int) -> dict[str, Holding]:
-    state: dict[str, Holding] = defaultdict(lambda: Holding({}, 0))
-    rows = db.execute(
-        "select line_key, inventory_id, sum(quantity), sum(consumed) from reservations "
-        "where order_ref = ? group by line_key, inventory_id",
-        [order_ref],
-    )
-    for line_key, lot, held, consumed in rows:
-        holding = state[line_key]
-        if held:
-            holding.held[lot] = held
-        holding.consumed += consumed or 0
-    return dict(state)
-
 
 def plan(status: str, manual_release: bool, targets: list[LineTarget], state: dict[str, Holding]) -> list[Delta]:
     """The ledger rows that bring every line of one order to what its status asks for."""
-    is_open = status in OPEN_STATUSES and not manual_release
-    shipped = status in SHIPPED_STATUSES and not manual_release
+    open_ = is_open(status, manual_release)
+    shipped = is_shipped(status, manual_release)
     # Only an order we followed while it was open consumes stock when it ships; one first seen
     # shipped is history the inventory already reflects.
     followed = bool(state)
@@ -75,7 +67,7 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
             deltas += _ship(line_key, target, holding)
             continue
         wanted: dict[int, int] = {}
-        if target is not None and is_open and target.inventory_id is not None:
+        if target is not None and open_ and target.inventory_id is not None:
             pieces = max(0, target.quantity - holding.consumed)  # shipped pieces are never re-reserved
             if pieces:
                 wanted[target.inventory_id] = pieces
@@ -119,102 +111,10 @@ def _ship(line_key: str, target: LineTarget, holding: Holding) -> list[Delta]:
     return deltas
 
 
-def apply(
-    db: Database,
-    *,
-    account: str,
-    order_ref: int,
-    provider: str,
-    order_id: str,
-    deltas: list[Delta],
-    index: LotIndex | None = None,
-) -> None:
-    """Write the ledger rows and move the lot counters; the caller holds the transaction."""
-    if not deltas:
-        return
-    now = now_iso()
-    db.conn.executemany(
-        "insert into reservations (business_account_id, inventory_id, order_ref, provider, order_id, "
-        "line_key, quantity, consumed, reason, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(account, d.inventory_id, order_ref, provider, order_id, d.line_key, d.quantity, d.consumed, d.reason, now)
-         for d in deltas],
-    )
-    db.conn.executemany(
-        "update inventory set quantity_reserved = quantity_reserved + ?, "
-        "quantity = max(0, quantity - ?), updated_at = ? where id = ?",
-        [(d.quantity, d.consumed, now, d.inventory_id) for d in deltas],
-    )
-    if index is not None:
-        move_index(index, deltas)
-
-
 def move_index(index: LotIndex, deltas: list[Delta]) -> None:
-    """The in-memory side of apply(): the lots' counters as the deltas leave them."""
+    """The in-memory side of store.ledger.record(): the lots' counters as the deltas leave them."""
     for d in deltas:
         lot = index.by_id.get(d.inventory_id)
         if lot is not None:
             lot.reserved += d.quantity
             lot.quantity = max(0, lot.quantity - d.consumed)
-
-
-def holdings_of(db: Database, order_refs: list[int]) -> dict[int, dict[str, Holding]]:
-    """holdings() of many orders at once: order_ref -> line_key -> Holding."""
-    state: dict[int, dict[str, Holding]] = {}
-    for start in range(0, len(order_refs), 500):
-        part = order_refs[start:start + 500]
-        rows = db.execute(
-            "select order_ref, line_key, inventory_id, sum(quantity), sum(consumed) from reservations "
-            f"where order_ref in ({', '.join('?' for _ in part)}) group by order_ref, line_key, inventory_id",
-            part,
-        )
-        for ref, line_key, lot, held, consumed in rows:
-            holding = state.setdefault(ref, {}).setdefault(line_key, Holding({}, 0))
-            if held:
-                holding.held[lot] = held
-            holding.consumed += consumed or 0
-    return state
-
-
-def apply_many(db: Database, *, account: str, booked: list[tuple[int, str, str, list[Delta]]]) -> None:
-    """apply() for a batch of orders, (order_ref, provider, order_id, deltas) each, whose deltas are
-    already in the index (move_index): every ledger row, then each lot's counters moved once by
-    the sum of its deltas -- the same end state as order by order, since consumed is never
-    negative (max(0, q - a - b) == max(0, max(0, q - a) - b)). The caller holds the transaction."""
-    now = now_iso()
-    rows, totals = [], {}
-    for order_ref, provider, order_id, deltas in booked:
-        for d in deltas:
-            rows.append((account, d.inventory_id, order_ref, provider, order_id, d.line_key, d.quantity,
-                         d.consumed, d.reason, now))
-            total = totals.setdefault(d.inventory_id, [0, 0])
-            total[0] += d.quantity
-            total[1] += d.consumed
-    if not rows:
-        return
-    db.conn.executemany(
-        "insert into reservations (business_account_id, inventory_id, order_ref, provider, order_id, "
-        "line_key, quantity, consumed, reason, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    db.conn.executemany(
-        "update inventory set quantity_reserved = quantity_reserved + ?, "
-        "quantity = max(0, quantity - ?), updated_at = ? where id = ?",
-        [(reserved, consumed, now, lot) for lot, (reserved, consumed) in totals.items()],
-    )
-
-
-def reconcile_order(
-    db: Database,
-    *,
-    account: str,
-    order_ref: int,
-    provider: str,
-    order_id: str,
-    status: str,
-    manual_release: bool,
-    targets: list[LineTarget],
-    index: LotIndex | None = None,
-) -> list[Delta]:
-    deltas = plan(status, manual_release, targets, holdings(db, order_ref))
-    apply(db, account=account, order_ref=order_ref, provider=provider, order_id=order_id, deltas=deltas, index=index)
-    return deltas

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
-from sqlite_utils import Database
-
-from marketsync.providers.records import OrderLine
+from marketsync.model import OrderLine, Unmatched
 
 
 @dataclass
@@ -38,19 +37,20 @@ class Lot:
 class Match:
     inventory_id: int | None
     method: str | None  # 'location' | 'lot-link' | 'best-stock'
-    reason: str | None = None  # why unmatched
+    reason: str | None = None  # why unmatched, for people
     location: str | None = None  # the bin to pick from
+    kind: str | None = None  # why unmatched, for code (model.Unmatched)
 
 
 class LotIndex:
     """An account's lots in memory for one run: O(1) matching without a query per line.
 
     The ledger keeps ``quantity`` / ``reserved`` current as it writes deltas; after a rolled
-    back transaction call :meth:`reload`.
+    back transaction call :meth:`reload`, which asks ``load`` for the lots again.
     """
 
-    def __init__(self, db: Database, account: str):
-        self.db, self.account = db, account
+    def __init__(self, load: Callable[[], Iterable[Lot]]):
+        self.load = load
         self.oversold_reported: set[int] = set()  # lots a run has already called oversold
         self.reload()
 
@@ -59,13 +59,8 @@ class LotIndex:
         self.by_key: dict[tuple, list[Lot]] = defaultdict(list)
         self.by_link: dict[str, Lot] = {}
         self.part_numbers: set[str] = set()
-        rows = self.db.execute(
-            "select id, part_number, color_id, condition, location, quantity, quantity_reserved, bricklink_lot_id "
-            "from inventory where business_account_id = ? order by id",
-            [self.account],
-        )
-        for row in rows:
-            self.add(Lot(*row))
+        for lot in self.load():
+            self.add(lot)
 
     def add(self, lot: Lot) -> None:
         self.by_id[lot.id] = lot
@@ -85,10 +80,13 @@ class LotIndex:
     def match(self, line: OrderLine, previous_lot: int | None = None) -> Match:
         linked = self.by_link.get(line.bricklink_lot_id) if line.bricklink_lot_id else None
         if line.part_number is None and linked is None:
-            return Match(None, None, line.unmatched_reason or "no BrickLink part number")
+            return Match(None, None, line.unmatched_reason or "no BrickLink part number",
+                         kind=line.unmatched_kind or Unmatched.NO_PART)
         if linked is None and (line.color_id is None or line.condition is None):
-            return Match(None, None, line.unmatched_reason or "no BrickLink colour or condition")
-        lots = self.candidates(line.part_number, line.color_id, line.condition) if line.part_number else []
+            return Match(None, None, line.unmatched_reason or "no BrickLink colour or condition",
+                         kind=line.unmatched_kind or Unmatched.CONDITION_UNKNOWN)
+        lots = (self.candidates(line.part_number, line.color_id, line.condition)
+                if line.part_number and line.color_id is not None and line.condition else [])
         if line.location:
             for lot in lots:
                 if lot.location == line.location:
@@ -104,5 +102,5 @@ class LotIndex:
             return Match(best.id, "best-stock", location=best.location)
         return Match(
             None, None,
-            f"no inventory lot for {line.part_number} colour {line.color_id} {line.condition}",
+            f"no inventory lot for {line.part_number} colour {line.color_id} {line.condition}", kind=Unmatched.NO_LOT,
         )

@@ -17,12 +17,11 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol, cast
 
 from sqlite_utils import Database
 
-from marketsync import ledger, store
-from marketsync.db import utcnow
+from marketsync import booking
 from marketsync.errors import (
     BadResponseError,
     BudgetExhaustedError,
@@ -32,8 +31,21 @@ from marketsync.errors import (
     RequestRejectedError,
 )
 from marketsync.matching import LotIndex
-from marketsync.providers.http import CallCounter
-from marketsync.providers.records import OPEN_STATUSES, Order, OrderLine, OrderSummary
+from marketsync.model import (
+    Adapter,
+    Catalog,
+    Order,
+    OrderLine,
+    OrderSummary,
+    Unmatched,
+    is_open,
+    parse_iso,
+    utcnow,
+)
+from marketsync.store import catalog as stored_catalog
+from marketsync.store import orders as stored_orders
+from marketsync.store import state
+from marketsync.translate import Translator
 
 log = logging.getLogger("marketsync.sync")
 
@@ -78,11 +90,19 @@ def line_label(line: OrderLine) -> str:
     return f"line {line.line_key} ({what})"
 
 
+class Calls(Protocol):
+    """Counts a run's calls per marketplace (the HTTP layer's CallCounter)."""
+
+    totals: dict[str, int]
+
+    def take_unsaved(self) -> dict[str, int]: ...
+
+
 class OrderWriter:
     """Writes fetched orders in small batches of transactions, one order never split."""
 
     def __init__(self, db: Database, account: str, index: LotIndex, result: ProviderResult,
-                 counter: CallCounter, translator=None):
+                 counter: Calls, translator: Translator | None = None):
         self.db, self.account, self.index, self.result = db, account, index, result
         self.counter, self.translator = counter, translator
         self.buffer: list[tuple[Order, list[OrderLine]]] = []
@@ -99,14 +119,17 @@ class OrderWriter:
 
     def flush(self) -> None:
         problems: list[str] = []
+        learned = self.translator.take_learned() if self.translator is not None else None
         try:
             with self.db.atomic():
                 problems = self.write_all(self.buffer)
-                if self.translator is not None:
-                    self.translator.persist()
-                store.add_api_calls(self.db, self.account, self.counter.take_unsaved())
+                if learned:
+                    stored_catalog.save(self.db, self.account, learned)
+                state.add_api_calls(self.db, self.account, self.counter.take_unsaved())
         except BaseException:
             self.index.reload()  # the rolled-back deltas must not linger in memory
+            if learned and self.translator is not None:
+                self.translator.keep_learned(learned)
             raise
         self.result.written += len(self.buffer)
         self.result.problems += problems
@@ -115,117 +138,77 @@ class OrderWriter:
         self.flushed_at = time.monotonic()
 
     def write_all(self, buffer: list[tuple[Order, list[OrderLine]]]) -> list[str]:
-        """The batch with a handful of statements (write_batch); should anything in it fail, the
-        batch is rolled back and written order by order, so only a bad order is skipped."""
-        if len(buffer) > 1:
-            seen = set(self.oversold_seen)
-            try:
-                with self.db.atomic():
-                    return self.write_batch(buffer)
-            except sqlite3.OperationalError:
-                raise  # locked, full, read-only: the database's trouble, not an order's
-            except Exception:  # noqa: BLE001 - found and reported by the order-by-order pass
-                log.debug("batch write failed; writing its orders one by one", exc_info=True)
-                self.index.reload()
-                self.oversold_seen.clear()
-                self.oversold_seen.update(seen)
+        """The batch in one savepoint; should anything in it fail, it is rolled back and written
+        again order by order (each a batch of one), so only a bad order is skipped."""
+        if len(buffer) == 1:
+            return self.write_or_skip(buffer)
+        seen = set(self.oversold_seen)
+        try:
+            with self.db.atomic():
+                return self.write(buffer)
+        except sqlite3.OperationalError:
+            raise  # locked, full, read-only: the database's trouble, not an order's
+        except Exception:  # noqa: BLE001 - found and reported by the order-by-order pass
+            log.debug("batch write failed; writing its orders one by one", exc_info=True)
+            self.index.reload()
+            self.oversold_seen.clear()
+            self.oversold_seen.update(seen)
         problems: list[str] = []
-        for order, lines in buffer:
-            problems += self.write_or_skip(order, lines)
+        for one in buffer:
+            problems += self.write_or_skip([one])
         return problems
 
-    def write_batch(self, buffer: list[tuple[Order, list[OrderLine]]]) -> list[str]:
-        """write() for many orders at once: the same rows, ledger entries and lot counters, with a
-        few statements per batch instead of a few per order (a third of a backfill's write CPU)."""
-        db, account = self.db, self.account
-        keys = store.upsert_orders(db, account, [order for order, _ in buffer])
-        heads = [(order, lines, *key) for (order, lines), key in zip(buffer, keys)]
-        refs = [ref for _, _, ref, _ in heads]
-        stored = store.stored_lines_of(db, refs)
-        held = ledger.holdings_of(db, refs)
-        store.delete_lines(db, [ref for ref in refs if ref in stored])
-        rows: list[tuple] = []
-        booked: list[tuple[int, str, str, list[ledger.Delta]]] = []
-        problems: list[str] = []
-        for order, lines, ref, manual_release in heads:
-            before = stored.get(ref, {})
-            lines = unique_keys(lines)
-            matches = [self.index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
-            rows += store.line_rows(account, ref, lines, matches)
-            deltas = ledger.plan(
-                order.status, manual_release,
-                [ledger.LineTarget(l.line_key, m.inventory_id, l.quantity) for l, m in zip(lines, matches)],
-                held.get(ref, {}),
-            )
-            ledger.move_index(self.index, deltas)  # the next order matches against what this one took
-            booked.append((ref, order.provider, order.order_id, deltas))
-            problems += self.problems(order, manual_release, lines, matches, before, deltas)
-        store.insert_lines(db, rows)
-        ledger.apply_many(db, account=account, booked=booked)
-        return problems
-
-    def write_or_skip(self, order: Order, lines: list[OrderLine]) -> list[str]:
+    def write_or_skip(self, one: list[tuple[Order, list[OrderLine]]]) -> list[str]:
         """One order in a savepoint: a payload our code chokes on skips that order, not the run."""
         try:
             with self.db.atomic():
-                return self.write(order, lines)
+                return self.write(one)
         except sqlite3.OperationalError:
             raise  # locked, full, read-only: the database's trouble, not this order's
         except Exception as exc:  # noqa: BLE001 - reported, and the order is retried next run
+            order = one[0][0]
             log.debug("cannot store %s order %s", order.provider, order.order_id, exc_info=True)
             self.index.reload()  # same connection: sees the batch so far, not the rolled-back order
             self.result.skipped += 1
             return [f"{order.provider} order {order.order_id} could not be stored "
                     f"({exc.__class__.__name__}: {exc}); it is retried next run"]
 
-    def write(self, order: Order, lines: list[OrderLine]) -> list[str]:
-        ref, manual_release = store.upsert_order(self.db, self.account, order)
-        before = store.stored_lines(self.db, ref)
-        lines = unique_keys(lines)
-        matches = [self.index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
-        store.replace_lines(self.db, self.account, ref, lines, matches)
-        deltas = ledger.reconcile_order(
-            self.db, account=self.account, order_ref=ref, provider=order.provider, order_id=order.order_id,
-            status=order.status, manual_release=manual_release,
-            targets=[ledger.LineTarget(l.line_key, m.inventory_id, l.quantity) for l, m in zip(lines, matches)],
-            index=self.index,
-        )
-        return self.problems(order, manual_release, lines, matches, before, deltas)
-
-    def problems(self, order: Order, manual_release: bool, lines: list[OrderLine], matches: list,
-                 before: dict, deltas: list) -> list[str]:
-        """One line per thing the seller should know about a just-written order."""
-        problems = []
-        if order.status == "unknown":
-            problems.append(f"{order.provider} order {order.order_id} has an unknown status "
-                            f"{order.provider_status!r}; its stock stays reserved")
-        if order.status in OPEN_STATUSES and not manual_release:
-            for line, match in zip(lines, matches):
-                was = before.get(line.line_key)
-                if match.reason and "not in the colour table yet" in match.reason:
-                    continue  # reported once per colour, after the table is refreshed
-                if match.inventory_id is None and (was is None or was != (None, match.reason)):
-                    problems.append(f"{order.provider} order {order.order_id}: {line_label(line)} unmatched: {match.reason}")
-        for delta in deltas:
-            lot = self.index.by_id.get(delta.inventory_id)
-            if delta.quantity > 0 and lot and lot.reserved > lot.quantity and lot.id not in self.oversold_seen:
-                self.oversold_seen.add(lot.id)
-                problems.append(
-                    f"oversold: lot {lot.id} ({lot.part_number} colour {lot.color_id} {lot.condition} at "
-                    f"{lot.location or 'no location'}) has {lot.reserved} reserved but {lot.quantity} on hand"
-                )
+    def write(self, buffer: list[tuple[Order, list[OrderLine]]]) -> list[str]:
+        keys = stored_orders.upsert_orders(self.db, self.account, [order for order, _ in buffer])
+        states = [booking.OrderState(ref, order.provider, order.order_id, order.status, manual_release, lines)
+                  for (order, lines), (ref, manual_release) in zip(buffer, keys)]
+        problems: list[str] = []
+        for (order, _), booked in zip(buffer, booking.book(self.db, self.account, self.index, states)):
+            problems += self.problems(order, booked)
         return problems
 
+    def problems(self, order: Order, booked: booking.Booked) -> list[str]:
+        """One line per thing the seller should know about a just-written order."""
+        return order_problems(order.provider, order.order_id, order.status, order.provider_status, booked,
+                              self.oversold_seen)
 
-def unique_keys(lines: list[OrderLine]) -> list[OrderLine]:
-    seen: dict[str, int] = {}
-    for line in lines:
-        if line.line_key in seen:
-            seen[line.line_key] += 1
-            line.line_key = f"{line.line_key}#{seen[line.line_key]}"
-        else:
-            seen[line.line_key] = 1
-    return lines
+
+def order_problems(provider: str, order_id: str, status: str, provider_status: str, booked: booking.Booked,
+                   oversold_seen: set[int]) -> list[str]:
+    problems = []
+    if status == "unknown":
+        problems.append(f"{provider} order {order_id} has an unknown status {provider_status!r}; "
+                        "its stock stays reserved")
+    if is_open(status, booked.order.manual_release):
+        for line, match in zip(booked.order.lines, booked.matches):
+            was = booked.before.get(line.line_key)
+            if match.kind == Unmatched.COLOUR_UNKNOWN:
+                continue  # reported once per colour, after the table is refreshed
+            if match.inventory_id is None and (was is None or was != (None, match.reason)):
+                problems.append(f"{provider} order {order_id}: {line_label(line)} unmatched: {match.reason}")
+    for lot in booked.oversold:
+        if lot.id not in oversold_seen:
+            oversold_seen.add(lot.id)
+            problems.append(
+                f"oversold: lot {lot.id} ({lot.part_number} colour {lot.color_id} {lot.condition} at "
+                f"{lot.location or 'no location'}) has {lot.reserved} reserved but {lot.quantity} on hand"
+            )
+    return problems
 
 
 def handed_out(items: list) -> Iterator:
@@ -236,13 +219,14 @@ def handed_out(items: list) -> Iterator:
         yield items.pop()
 
 
-def fetch_order(adapter, head: OrderSummary, translator=None) -> tuple[Order, list[OrderLine]]:
+def fetch_order(adapter: Adapter, head: OrderSummary,
+                translator: Translator | None = None) -> tuple[Order, list[OrderLine]]:
     """Everything done for one order in a fetching thread: the calls, BrickOwl's translation,
     and the payloads serialised for the writer."""
     order, lines = adapter.fetch(head)
     if translator is not None:
         translator.translate(lines)
-    store.serialise_payloads(order, lines)
+    stored_orders.serialise_payloads(order, lines)
     return order, lines
 
 
@@ -291,59 +275,40 @@ def _already_fetched(pending: deque, on_skip) -> Iterator[tuple[Order, list[Orde
             pass  # refused by the budget too, or failed: fetched again on the next run
 
 
-def parse_iso(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def refresh_colour_table(db: Database, account: str, adapter, translator) -> list[str]:
+def refresh_colour_table(db: Database, account: str, catalog: Catalog, translator: Translator) -> list[str]:
     """A line in a colour our table does not know (BrickOwl added one): fetch BrickOwl's table,
-    at most weekly; retry_deferred_lines then matches the waiting lines."""
-    from marketsync.identity import refresh_colors_if_due
+    at most weekly; retry_waiting_lines then matches the waiting lines."""
+    from marketsync import catalog as catalogue
 
     unknown = set(translator.unknown_colours)
-    problem = refresh_colors_if_due(db, account, adapter)
-    translator.reload_colors()
-    problems = [problem] if problem else []
+    problems = catalogue.refresh_colours_if_due(db, account, catalog)
+    translator.use_colours(catalogue.colour_table(db))
     for colour in sorted(c for c in unknown if c not in translator.colors):
         problems.append(f"brickowl: colour {colour} is not in the colour table yet; its lines wait unmatched "
                         "until it is (the table is fetched from BrickOwl at most weekly)")
     return problems
 
 
-def retry_deferred_lines(db: Database, account: str, provider: str, index: LotIndex, translator) -> None:
-    """Open lines whose catalog lookup was deferred (an outage, the per-run lookup budget) get
-    another try. Their order's fingerprint has not changed, so no listing fetches them again:
-    without this their stock would never be reserved."""
-    from marketsync import reconcile
+def retry_waiting_lines(db: Database, account: str, provider: str, index: LotIndex, translator: Translator) -> None:
+    """Open lines whose catalog lookup was deferred (an outage, the per-run lookup budget) or whose
+    colour was newer than the table get another try. Their order's fingerprint has not changed,
+    so no listing fetches them again: without this their stock would never be reserved."""
+    from marketsync import reserve
 
-    refs = [ref for (ref,) in db.execute(
-        "select distinct l.order_ref from order_items l join orders o on o.id = l.order_ref "
-        "where o.business_account_id = ? and o.provider = ? and o.manual_release = 0 "
-        f"and o.status in ({', '.join('?' for _ in OPEN_STATUSES)}) and l.inventory_id is null "
-        "and (l.unmatched_reason like '%id lookup deferred%' or l.unmatched_reason like '%not in the colour table%') "
-        "order by l.order_ref",
-        [account, provider, *OPEN_STATUSES],
-    )]
-    for ref in refs:
+    for ref in stored_orders.orders_to_retry(db, account, provider):
         if translator.lookup_error:
             break
-        reconcile.reconcile(db, account, index, translator, order_ref=ref)
+        reserve.rematch(db, account, index, translator, order_ref=ref)
 
 
-def list_window(db: Database, account: str, provider: str, state: dict) -> tuple[set[str], dt.datetime | None]:
+def list_window(db: Database, account: str, provider: str, sync_state: dict) -> tuple[set[str], dt.datetime | None]:
     """The open orders we hold, and the earliest time a changed order could carry."""
-    rows = db.execute(
-        f"select order_id, date_ordered from orders where business_account_id = ? and provider = ? "
-        f"and status in ({', '.join('?' for _ in OPEN_STATUSES)}) and manual_release = 0",
-        [account, provider, *OPEN_STATUSES],
-    ).fetchall()
+    rows = stored_orders.open_orders(db, account, provider)
     open_ids = {order_id for order_id, _ in rows}
-    since = parse_iso(state.get("list_window_start"))
+    since = parse_iso(sync_state.get("list_window_start"))
     if since is not None:
         since -= LIST_OVERLAP
-        opened = [parse_iso(d) for _, d in rows if d]
+        opened = [d for d in (parse_iso(d) for _, d in rows) if d is not None]
         if opened:
             since = min([since, *opened])
     return open_ids, since
@@ -352,11 +317,12 @@ def list_window(db: Database, account: str, provider: str, state: dict) -> tuple
 def sync_provider(
     db: Database,
     account: str,
-    adapter,
+    adapter: Adapter,
     *,
-    counter: CallCounter,
+    counter: Calls,
     index: LotIndex,
-    translator=None,
+    translator: Translator | None = None,
+    catalog: Catalog | None = None,
     full: bool = False,
     concurrency: int = 4,
     progress: Progress | None = None,
@@ -365,18 +331,18 @@ def sync_provider(
     progress = progress or NoProgress()
     result = ProviderResult(provider)
     started = utcnow()
-    store.record_attempt(db, account, provider, started)
-    state = store.sync_state(db, account, provider)
-    open_ids, since = list_window(db, account, provider, state)
+    state.record_attempt(db, account, provider, started)
+    sync_state = state.sync_state(db, account, provider)
+    open_ids, since = list_window(db, account, provider, sync_state)
     writer = OrderWriter(db, account, index, result, counter, translator)
     calls_before = counter.totals.get(provider, 0)
     try:
-        listing = adapter.list_for_sync(first=not state.get("last_synced_at"), open_ids=open_ids, since=since, full=full)
+        listing = adapter.list_for_sync(first=not sync_state.get("last_synced_at"), open_ids=open_ids, since=since, full=full)
         result.complete = listing.complete
         result.problems += [f"{provider}: {w}" for w in listing.warnings]
-        known = store.known_orders(db, account, provider)
+        known = stored_orders.known_orders(db, account, provider)
         changed = [s for s in listing.summaries if known.get(s.order_id, (None,))[0] != s.fingerprint]
-        changed.sort(key=lambda s: (s.status not in OPEN_STATUSES, -(s.date_ordered.timestamp() if s.date_ordered else 0)))
+        changed.sort(key=lambda s: (not is_open(s.status), -(s.date_ordered.timestamp() if s.date_ordered else 0)))
         result.listed, result.changed = len(listing.summaries), len(changed)
         del listing, known  # from here on only the changed summaries are needed, each until fetched
         progress.start(provider, len(changed))
@@ -390,23 +356,23 @@ def sync_provider(
                 result.problems.append(f"{provider}: order {head.order_id} vanished while syncing; it is retried next run")
             else:
                 result.skipped += 1
-                detail = error.message.removeprefix(f"{provider}: ")
-                result.problems.append(f"{provider}: order {head.order_id} skipped: {detail}; it is retried next run")
+                result.problems.append(f"{provider}: order {head.order_id} skipped: {error.detail}; "
+                                       "it is retried next run")
 
         for order, lines in fetch_in_order(fetch, handed_out(changed), concurrency, skip):
             writer.add(order, lines)
             progress.advance(provider)
         writer.flush()
-        if translator is not None and translator.unknown_colours:
-            result.problems += refresh_colour_table(db, account, adapter, translator)
+        if translator is not None and catalog is not None and translator.unknown_colours:
+            result.problems += refresh_colour_table(db, account, catalog, translator)
         if translator is not None and not translator.lookup_error:
-            retry_deferred_lines(db, account, provider, index, translator)
+            retry_waiting_lines(db, account, provider, index, translator)
         if result.skipped:
             result.ok, result.error = False, f"{provider}: {result.skipped} order(s) could not be synced; the rest were"
         if translator is not None and translator.lookup_error:
             result.problems.append(f"{provider}: catalog lookups paused until the next run: {translator.lookup_error}")
     except MarketsyncError as error:
-        result.ok, result.error = False, error.format_message()
+        result.ok, result.error = False, error.message
         try:
             writer.flush()  # keep what was fetched completely: each order is whole or absent
         except MarketsyncError:
@@ -416,9 +382,9 @@ def sync_provider(
     result.calls = counter.totals.get(provider, 0) - calls_before
     if result.ok:
         if result.complete:
-            store.record_success(db, account, provider, listed_at=started, calls=result.calls, changed=result.changed)
+            state.record_success(db, account, provider, listed_at=started, calls=result.calls, changed=result.changed)
     else:
-        store.record_failure(db, account, provider, result.error, calls=result.calls)
+        state.record_failure(db, account, provider, result.error, calls=result.calls)
     return result
 
 
@@ -426,28 +392,26 @@ def sync_provider(
 def run(
     db: Database,
     account: str,
-    providers: list[str],
-    settings,
+    adapters: list[Adapter],
+    counter: Calls,
     *,
     full: bool = False,
+    concurrency: int = 4,
     progress: Progress | None = None,
-    environ=None,
 ) -> list[ProviderResult]:
-    """Sync each provider in turn; the caller holds the writer lock."""
-    from marketsync.identity import Translator
-    from marketsync.providers import build_adapter
+    """Sync each marketplace in turn; the caller holds the writer lock and built the adapters
+    (BrickOwl's also serves as the catalogue for translation)."""
+    from marketsync import catalog as catalogue
+    from marketsync.store.inventory import lot_index
 
-    counter = CallCounter()
-    index = LotIndex(db, account)
+    index = lot_index(db, account)
     results = []
-    for provider in providers:
-        adapter = build_adapter(
-            provider, settings, counter=counter, environ=environ,
-            calls_today=store.api_calls_on(db, account, provider),
-        )
-        translator = Translator(db, account, index, adapter) if provider == "brickowl" else None
+    for adapter in adapters:
+        catalog = cast(Catalog, adapter) if adapter.name == "brickowl" else None
+        translator = (Translator(catalogue.known(db, account), index, catalog)
+                      if catalog is not None else None)
         results.append(sync_provider(
-            db, account, adapter, counter=counter, index=index, translator=translator, full=full,
-            concurrency=settings.concurrency, progress=progress,
+            db, account, adapter, counter=counter, index=index, translator=translator, catalog=catalog,
+            full=full, concurrency=concurrency, progress=progress,
         ))
     return results

@@ -21,7 +21,7 @@ from marketsync.errors import (
 from marketsync.providers import build_adapter
 from marketsync.providers.bricklink import BrickLink
 from marketsync.providers.http import CallCounter
-from marketsync.providers.records import InventoryLot, Order, OrderLine, OrderSummary, SyncListing
+from marketsync.model import InventoryLot, Order, OrderLine, OrderSummary, SyncListing
 from support import is_utc
 
 UTC = dt.timezone.utc

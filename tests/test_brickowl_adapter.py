@@ -21,7 +21,8 @@ from marketsync.errors import (
 from marketsync.providers import build_adapter
 from marketsync.providers.brickowl import BrickOwl, OrderList
 from marketsync.providers.http import CallCounter
-from marketsync.providers.records import Order, OrderLine, OrderSummary, SyncListing, brickowl_status
+from marketsync.model import Order, OrderLine, OrderSummary, SyncListing
+from marketsync.providers.brickowl import unified_status as brickowl_status
 from support import is_utc
 
 UTC = dt.timezone.utc
@@ -41,10 +42,14 @@ def sb(sandbox):
     return sandbox  # the conftest fixture fails the test on any emulator error
 
 
-def make(sb, *, retries=2, timeout=5.0, backoff=0.001, cap=0.01, rate=None, counter=None, environ=None) -> BrickOwl:
+def make(sb, *, retries=2, timeout=5.0, backoff=0.001, cap=0.01, rate=None, counter=None, environ=None,
+         list_limit=None) -> BrickOwl:
     settings = HttpSettings(timeout=timeout, retries=retries, backoff=backoff, retry_after_cap=cap,
                             brickowl_rate_limit=rate)
-    return build_adapter("brickowl", settings, counter=counter or CallCounter(), environ=environ or sb.env())
+    adapter = build_adapter("brickowl", settings, counter=counter or CallCounter(), environ=environ or sb.env())
+    if list_limit is not None:
+        adapter.list_limit = list_limit
+    return adapter
 
 
 def list_queries(sb):
@@ -267,7 +272,7 @@ def test_full_sync_ignores_the_window(sb):
 
 def test_a_truncated_list_is_read_again_status_by_status(sb):
     expected = {seed_order(sb, status=name, order_time=PLACED + i) for i, name in enumerate(STATUSES)}
-    listing = make(sb).list_for_sync(first=True, since=None, limit=2)
+    listing = make(sb, list_limit=2).list_for_sync(first=True, open_ids=set(), since=None)
     assert {s.order_id for s in listing.summaries} == expected
     assert listing.complete and listing.warnings == []
     queries = list_queries(sb)
@@ -281,7 +286,7 @@ def test_a_status_still_truncated_is_reported_incomplete(sb):
     for i in range(3):
         seed_order(sb, status="Processing", order_time=PLACED + i)
     seed_order(sb, status="Shipped")
-    listing = make(sb).list_for_sync(first=True, since=None, limit=3)
+    listing = make(sb, list_limit=3).list_for_sync(first=True, open_ids=set(), since=None)
     assert listing.complete is False
     assert listing.warnings == ["more than 3 Processing orders in the window; older ones were not listed"]
     assert len(listing.summaries) == 4
@@ -289,7 +294,7 @@ def test_a_status_still_truncated_is_reported_incomplete(sb):
 
 def test_a_list_below_the_limit_is_not_re_read(sb):
     seed_order(sb)
-    make(sb).list_for_sync(first=True, since=None, limit=2)
+    make(sb, list_limit=2).list_for_sync(first=True, open_ids=set(), since=None)
     assert sb.calls[("brickowl", "GET /order/list")] == 1
 
 

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from marketsync.cli import cli
-from marketsync.providers.records import OPEN_STATUSES, STATUSES
-from marketsync.queries import ORDER_FIELDS
+from marketsync.model import OPEN_STATUSES, STATUSES
+from marketsync.store.queries import ORDER_FIELDS
 from marketsync.sandbox import Sandbox, write_demo_inventory_csv
 from support import one_line_error
 

@@ -109,12 +109,13 @@ def test_schema_tables_columns_and_unique_keys(run, tmp_path, stock):
     assert [r[1] for r in conn.execute("pragma table_info(sync_state)") if r[5]] == ["business_account_id",
                                                                                        "provider"]
     applied = conn.execute("select migration_set, name from _sqlite_migrations").fetchall()
-    assert applied == [("marketsync", "m001_initial"), ("marketsync", "m002_catalog_checked_at")]
+    assert applied == [("marketsync", "m001_initial"), ("marketsync", "m002_catalog_checked_at"),
+                       ("marketsync", "m003_lines_without_raw_payloads")]
     conn.close()
 
     assert run("inventory", "list", "--db", "shop.db").exit_code == 0  # reopening applies nothing again
     with sqlite3.connect(tmp_path / "shop.db") as again:
-        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 2
+        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 3
 
 
 # --- a database that is not there ----------------------------------------------------------
@@ -257,7 +258,7 @@ def as_nobody(*args, cwd) -> subprocess.CompletedProcess:
     A forked child drops to uid/gid 65534 and runs the already imported CLI, so it works
     wherever the checkout lives, even in a folder ``nobody`` may not read."""
     import click  # noqa: F401 - everything the command may import lazily, imported while still root
-    import marketsync.db, marketsync.inventory_files, marketsync.lock, marketsync.queries, marketsync.render, marketsync.store  # noqa: E401,F401
+    import marketsync.inventory_files, marketsync.lock, marketsync.render, marketsync.store.queries  # noqa: E401,F401
     import rich.console, rich.table, sqlite_utils, dotenv  # noqa: E401,F401
     from marketsync.cli import cli
 

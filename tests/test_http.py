@@ -363,7 +363,7 @@ def every_rendering(exc) -> str:
     while inner is not None:
         chained.append(f"{inner!s} {inner!r}")
         inner = inner.__cause__ or inner.__context__
-    return "\n".join([str(exc), repr(exc), exc.format_message(), "".join(traceback.format_exception(exc)),
+    return "\n".join([str(exc), repr(exc), exc.message, "".join(traceback.format_exception(exc)),
                       repr(exc.args), *chained])
 
 

@@ -1,4 +1,4 @@
-"""BrickOwl -> BrickLink translation (marketsync.identity) against a real DB, a real LotIndex and the
+"""BrickOwl -> BrickLink translation (marketsync.translate, marketsync.catalog) against a real DB, a real LotIndex and the
 real BrickOwl adapter over HTTP (the loopback sandbox; a tiny server for custom colour lists)."""
 
 from __future__ import annotations
@@ -11,20 +11,37 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from marketsync import identity
-from marketsync.db import open_db
+from marketsync import catalog, translate
+from marketsync.store import open_db
 from marketsync.errors import AuthError, PermissionDeniedError
-from marketsync.identity import Translator, color_table, mappings, pin, refresh_colors, unpin
-from marketsync.matching import LotIndex
+from marketsync.catalog import colour_table as color_table
+from marketsync.catalog import mappings, pin, unpin
+from marketsync.store import catalog as stored_catalog
+from marketsync.store.inventory import lot_index
 from marketsync.providers import brickowl
 from marketsync.providers.http import HttpClient, RetryPolicy
-from marketsync.providers.records import OrderLine
+from marketsync.model import OrderLine
 from marketsync.sandbox import Sandbox
 
 ACCOUNT = "acct-1"
 BLACK_BO, BLACK_BL = 38, 11  # BrickOwl 38 "Black" is BrickLink 11
 DSG_BO, DBG_BL = 50, 85
 WHITE_BO, WHITE_BL = 92, 1  # BrickOwl "Dark Stone Gray" is BrickLink "Dark Bluish Gray" 85
+
+
+def Translator(db, catalog_adapter=None, **options):
+    """A translator as a run builds one: from the stored catalogue data, over the account's lots."""
+    return translate.Translator(catalog.known(db, ACCOUNT), lot_index(db, ACCOUNT), catalog_adapter, **options)
+
+
+def persist(db, translator) -> None:
+    with db.atomic():
+        stored_catalog.save(db, ACCOUNT, translator.take_learned())
+
+
+def refresh_colors(db, adapter) -> int:
+    catalog.refresh_colours(db, adapter)
+    return db["_brickowl_colors"].count
 
 
 # --- fixtures and helpers --------------------------------------------------------------------
@@ -106,7 +123,7 @@ def test_colour_normal_zero_negative_unknown_and_boid_fallback(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3069b", DBG_BL, "new", "A2"), ("970c00", 0, "new", "A3"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38", "487300-50", "487300"])
     sb.brickowl.add_id_lookup("970c00", ["111111"])
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
 
     normal = bo_line()
     stone = bo_line(boid="487300-50", color_id=DSG_BO)
@@ -145,7 +162,7 @@ def test_color_table_packaged_defaults(db):
 def test_condition_codes(db, code, expected):
     add_lots(db, ("3069b", BLACK_BL, expected, "A1"))
     line = bo_line(full_con=code, ids=ids(ldraw="3069b"))
-    Translator(db, ACCOUNT, LotIndex(db, ACCOUNT)).translate([line])
+    Translator(db).translate([line])
     assert translated(line) == ("3069b", BLACK_BL, expected, None)
 
 
@@ -153,7 +170,7 @@ def test_condition_other_is_flagged_never_guessed(db):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3069b", BLACK_BL, "used", "A2"))
     pin(db, ACCOUNT, "487300", "3069b")
     line = bo_line(full_con="other")
-    Translator(db, ACCOUNT, LotIndex(db, ACCOUNT)).translate([line])
+    Translator(db).translate([line])
     assert line.condition is None
     assert line.part_number == "3069b" and line.color_id == BLACK_BL
     assert line.unmatched_reason == "BrickOwl condition 'other' has no BrickLink equivalent"
@@ -164,20 +181,20 @@ def test_manual_pin_wins_over_lot_link_and_lookup(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1", "55984791"), ("3069bpr0001", BLACK_BL, "new", "A2"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
     pin(db, ACCOUNT, "487300-38", "3069bpr0001")  # stored under the base BOID
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     line = bo_line(bl_lot_id="55984791")
     t.translate([line])
     assert translated(line) == ("3069bpr0001", BLACK_BL, "new", None)
     assert t.routes == Counter({"manual": 1})
     assert sum(lookups(sb).values()) == 0
-    t.persist()
+    persist(db, t)
     assert [(m["boid"], m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)] == \
         [("487300", "3069bpr0001", "manual")]
 
 
 def test_lot_link_is_authoritative_and_cached(db, sb, adapter):
     add_lots(db, ("3070b", BLACK_BL, "used", "A1", "55984791"))
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     # untranslatable colour and condition: the linked lot supplies both
     line = bo_line(boid="900100-999", color_id=999, full_con="other", bl_lot_id="55984791",
                    ids=ids(design="3070"))
@@ -185,7 +202,7 @@ def test_lot_link_is_authoritative_and_cached(db, sb, adapter):
     t.translate([line])
     assert translated(line) == ("3070b", BLACK_BL, "used", None)
     assert sum(lookups(sb).values()) == 0
-    t.persist()
+    persist(db, t)
     rows = {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)}
     assert rows == {"900100": ("3070b", "lot-link")}
     # a link to a lot the inventory lacks is ignored
@@ -201,7 +218,7 @@ def test_cached_map_needs_no_call(db, sb, adapter):
                             "source": "id_lookup", "created_at": "2024-01-01T00:00:00Z"})
     db["_boid_map"].insert({"business_account_id": "other-account", "boid": "555", "part_number": "x",
                             "source": "id_lookup", "created_at": "2024-01-01T00:00:00Z"})
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     line = bo_line(ids=[])  # nothing to look up with: only the cache can answer
     other = bo_line(boid="555-38", ids=[])
     t.translate([line, other])
@@ -214,7 +231,7 @@ def test_id_lookup_design_id_prefix_and_one_call_serves_many(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3069b", 1, "new", "A2"),
              ("30690", BLACK_BL, "new", "A3"), ("3001", BLACK_BL, "new", "A4"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38", "487300-92", "487300"])
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     black = bo_line(ids=ids(design="3069"))  # BrickOwl's design id is not the BrickLink number
     white = bo_line(boid="487300-92", color_id=WHITE_BO, ids=ids(design="3069"))
     t.translate([black, white])
@@ -223,7 +240,7 @@ def test_id_lookup_design_id_prefix_and_one_call_serves_many(db, sb, adapter):
     # only the plausible inventory number was asked about: not 30690, not 3001, not 3069 (not held)
     assert lookups(sb) == Counter({"3069b": 1})
     assert t.lookups_made == 1 and t.routes["id_lookup"] == 2
-    t.persist()
+    persist(db, t)
     assert {m["boid"]: m["source"] for m in mappings(db, ACCOUNT)} == {"487300": "id_lookup"}
     assert json.loads(db["_id_lookups"].get((ACCOUNT, "3069b"))["boids"]) == ["487300-38", "487300-92", "487300"]
 
@@ -231,14 +248,14 @@ def test_id_lookup_design_id_prefix_and_one_call_serves_many(db, sb, adapter):
 def test_id_lookup_query_is_the_documented_one(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
-    Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter).translate([bo_line()])
+    Translator(db, adapter).translate([bo_line()])
     [(_p, method, path, query)] = [r for r in sb.requests if r[2] == "/catalog/id_lookup"]
     assert (method, query["id"], query["type"], query["id_type"]) == ("GET", "3069b", "Part", "bl_item_no")
 
 
 def test_ids_fallback_cached_only_when_inventory_confirms(db, sb, adapter):
     add_lots(db, ("2412b", DBG_BL, "used", "A1"), ("3023", BLACK_BL, "new", "A2"))
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)  # sandbox knows no BrickLink numbers
+    t = Translator(db, adapter)  # sandbox knows no BrickLink numbers
     grille = bo_line(boid="600100-50", color_id=DSG_BO, full_con="usedg", ids=ids(design="2412", ldraw="2412b"))
     wrong_colour = bo_line(boid="600200-92", color_id=WHITE_BO, ids=ids(design="3023", ldraw="3023"))
     t.translate([grille, wrong_colour])
@@ -248,7 +265,7 @@ def test_ids_fallback_cached_only_when_inventory_confirms(db, sb, adapter):
     assert wrong_colour.unmatched_reason == \
         "BrickOwl item 600200 (ids 3023) has no BrickLink part number in the inventory"
     assert lookups(sb) == Counter({"2412b": 1, "3023": 1})  # asked once each, both unknown
-    t.persist()
+    persist(db, t)
     assert {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)} == \
         {"600100": ("2412b", "ids")}
     assert json.loads(db["_id_lookups"].get((ACCOUNT, "3023"))["boids"]) == []
@@ -258,7 +275,7 @@ def test_ids_fallback_refused_when_brickowl_maps_the_number_elsewhere(db, sb, ad
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
     line = bo_line(boid="777000-38")  # ldraw says 3069b, BrickOwl's catalog says 3069b is 487300
-    Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter).translate([line])
+    Translator(db, adapter).translate([line])
     assert line.part_number is None
     assert "BrickOwl maps 3069b to other items" in line.unmatched_reason
 
@@ -266,7 +283,7 @@ def test_ids_fallback_refused_when_brickowl_maps_the_number_elsewhere(db, sb, ad
 def test_prefix_candidates_are_bounded(db, sb, adapter):
     # design id '30' must not sweep '3001', '3020', ... (another part whenever a digit follows)
     add_lots(db, *[(f"30{n:02d}", BLACK_BL, "new", f"B{n}") for n in range(30)], ("30b", BLACK_BL, "new", "C1"))
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     line = bo_line(boid="123-38", ids=ids(design="30"))
     t.translate([line])
     assert lookups(sb) == Counter({"30b": 1})
@@ -278,14 +295,14 @@ def test_second_translator_uses_the_caches(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3023", BLACK_BL, "new", "A2"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
     lines = lambda: [bo_line(), bo_line(boid="600200-38", ids=ids(design="3023x", ldraw="3023"))]  # noqa: E731
-    first = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    first = Translator(db, adapter)
     run1 = lines()
     first.translate(run1)
     with db.atomic():
-        first.persist()
+        persist(db, first)
     assert first.lookups_made == 2 and sum(lookups(sb).values()) == 2
 
-    second = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    second = Translator(db, adapter)
     run2 = lines()
     second.translate(run2)
     assert [translated(a) for a in run1] == [translated(b) for b in run2]
@@ -300,16 +317,16 @@ def test_second_translator_uses_the_caches(db, sb, adapter):
 def test_mapping_rebuilt_from_cached_answers_after_unpin(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3069bpr0001", BLACK_BL, "new", "A2"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     t.translate([bo_line()])
     with db.atomic():
-        t.persist()
+        persist(db, t)
     pin(db, ACCOUNT, "487300", "3069bpr0001")  # overrides the learned row
     assert mappings(db, ACCOUNT)[0]["source"] == "manual"
     assert unpin(db, ACCOUNT, "487300-38") is True
     assert unpin(db, ACCOUNT, "487300") is False
     assert mappings(db, ACCOUNT) == []
-    again = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    again = Translator(db, adapter)
     line = bo_line()
     again.translate([line])
     assert line.part_number == "3069b" and again.lookups_made == 0  # from the cached _id_lookups answer
@@ -318,11 +335,11 @@ def test_mapping_rebuilt_from_cached_answers_after_unpin(db, sb, adapter):
 def test_persist_never_overwrites_a_manual_pin(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     t.translate([bo_line()])
     pin(db, ACCOUNT, "487300", "3069c")  # the seller pins while the run is going
     with db.atomic():
-        t.persist()
+        persist(db, t)
     assert [(m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)] == [("3069c", "manual")]
 
 
@@ -332,7 +349,7 @@ def test_lookup_budget(db, sb, adapter):
     for i, p in enumerate(parts):
         sb.brickowl.add_id_lookup(p, [f"{i + 1}00-38"])
 
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter, lookup_budget=1)
+    t = Translator(db, adapter, lookup_budget=1)
     # condition 'other' rules out the ids fallback: only id_lookup can name the part
     lines = [bo_line(boid=f"{i + 1}00-38", ids=ids(ldraw=p), full_con="other") for i, p in enumerate(parts)]
     t.translate(lines)
@@ -342,9 +359,9 @@ def test_lookup_budget(db, sb, adapter):
     assert "id lookup deferred to a later run" in lines[2].unmatched_reason
     assert t.lookups_deferred == 2
     with db.atomic():
-        t.persist()
+        persist(db, t)
 
-    later = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter, lookup_budget=5)
+    later = Translator(db, adapter, lookup_budget=5)
     retry = [bo_line(boid=f"{i + 1}00-38", ids=ids(ldraw=p), full_con="other") for i, p in enumerate(parts)]
     later.translate(retry)
     assert [line.part_number for line in retry] == parts
@@ -356,22 +373,22 @@ def test_rejected_lookup_is_not_cached_as_an_answer(db, sb, adapter):
     # unmatched for good after one bad moment (tests/reliability/test_faults.py found that).
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"))
     sb.inject("brickowl", "GET /catalog/id_lookup", "error_string", message="Invalid ID")
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     line = bo_line(boid="487300-38", ids=ids(ldraw="3069b"))
     t.translate([line])  # does not raise
     assert translated(line) == ("3069b", BLACK_BL, "new", None)  # the ids fallback still applies
-    t.persist()
+    persist(db, t)
     assert db["_id_lookups"].count == 0
 
 
 def test_auth_error_propagates(db, sb):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"))
     bad = make_adapter(sb.brickowl_url, "WRONGKEY")
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), bad)
+    t = Translator(db, bad)
     with pytest.raises(AuthError) as caught:
         t.translate([bo_line()])
     assert "WRONGKEY" not in str(caught.value)
-    t.persist()
+    persist(db, t)
     assert db["_id_lookups"].count == 0  # a failed call caches nothing
 
 
@@ -379,24 +396,24 @@ def test_transient_failure_defers_without_caching(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3023", BLACK_BL, "new", "A2"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
     sb.inject("brickowl", "GET /catalog/id_lookup", "500", times=None)
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     first, second = bo_line(ids=ids(design="3069")), bo_line(boid="600200-38", ids=ids(ldraw="3023"))
     t.translate([first, second])
     assert first.part_number is None and "deferred" in first.unmatched_reason
     assert second.part_number == "3023"  # inventory-confirmed fallback still works
     assert sum(lookups(sb).values()) == 1  # stopped asking after the outage
     assert t.lookup_error and "500" in t.lookup_error
-    t.persist()
+    persist(db, t)
     assert db["_id_lookups"].count == 0
     sb.clear_faults()
     retry = bo_line(ids=ids(design="3069"))
-    Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter).translate([retry])
+    Translator(db, adapter).translate([retry])
     assert retry.part_number == "3069b"
 
 
 def test_odd_lines_get_a_reason_and_never_raise(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"))
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     nothing = OrderLine(provider="brickowl", order_id="1", line_key="1", quantity=1)
     garbage = OrderLine(provider="brickowl", order_id="1", line_key="2", quantity=1, boid="  ",
                         provider_color_id="x", provider_condition="weird", alt_part_numbers=None)
@@ -425,7 +442,7 @@ def test_translate_lines_fetched_from_the_marketplace(db, sb, adapter):
         {"boid": "487300-38", "full_con": "other", "ids": ids(design="3069")},
     ])
     lines = adapter.fetch_lines(order_id)
-    Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter).translate(lines)
+    Translator(db, adapter).translate(lines)
     assert [translated(line)[:3] for line in lines] == [
         ("3069b", BLACK_BL, "new"), ("3001", DBG_BL, "used"), ("3069b", BLACK_BL, None)]
     assert lines[2].unmatched_reason == "BrickOwl condition 'other' has no BrickLink equivalent"
@@ -445,7 +462,7 @@ def test_concurrent_translate_looks_each_part_up_once(db, sb, adapter):
         return original(req)
 
     route.handler = slow
-    t = Translator(db, ACCOUNT, LotIndex(db, ACCOUNT), adapter)
+    t = Translator(db, adapter)
     batches = [[bo_line(boid=f"{700 + i}-38", ids=ids(design=p[:-1])) for i, p in enumerate(parts)]
                for _ in range(8)]
     errors: list[BaseException] = []
@@ -461,12 +478,12 @@ def test_concurrent_translate_looks_each_part_up_once(db, sb, adapter):
         thread.start()
     while any(thread.is_alive() for thread in threads):  # the main thread persists meanwhile
         with db.atomic():
-            t.persist()
+            persist(db, t)
         time.sleep(0.005)
     for thread in threads:
         thread.join()
     with db.atomic():
-        t.persist()
+        persist(db, t)
     assert errors == []
     for batch in batches:
         assert [line.part_number for line in batch] == parts
@@ -533,7 +550,7 @@ def test_refresh_colors_stores_the_api_table_and_color_table_prefers_it(db):
     add_lots(db, ("3069b", 86, "new", "A1"))
     pin(db, ACCOUNT, "487300", "3069b")
     line = bo_line(boid="487300-50", color_id=50)
-    Translator(db, ACCOUNT, LotIndex(db, ACCOUNT)).translate([line])
+    Translator(db).translate([line])
     assert translated(line) == ("3069b", 86, "new", None)
 
 
@@ -547,7 +564,7 @@ def test_refresh_colors_permission_denied_propagates(db):
 
 def test_refresh_colors_with_the_sandbox_table(db, sb, adapter):
     count = refresh_colors(db, adapter)
-    assert count == len(identity._packaged_colors()) and count > 100
+    assert count == len(catalog.packaged_colours()) and count > 100
     assert sb.calls[("brickowl", "GET /catalog/color_list")] == 1
     assert color_table(db)[BLACK_BO] == BLACK_BL
 
@@ -567,8 +584,8 @@ def test_pin_unpin_mappings(db):
 
 
 def test_split_boid():
-    assert identity.split_boid("487300-38") == ("487300", 38)
-    assert identity.split_boid("487300") == ("487300", None)
-    assert identity.split_boid(487300) == ("487300", None)
-    assert identity.split_boid("-38") == ("-38", None)
-    assert identity.split_boid(None) == (None, None)
+    assert translate.split_boid("487300-38") == ("487300", 38)
+    assert translate.split_boid("487300") == ("487300", None)
+    assert translate.split_boid(487300) == ("487300", None)
+    assert translate.split_boid("-38") == ("-38", None)
+    assert translate.split_boid(None) == (None, None)

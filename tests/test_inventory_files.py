@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from marketsync import inventory_files
 from marketsync.errors import InputFileError
 from marketsync.inventory_files import CSV_COLUMNS, read_inventory_file, write_inventory_csv
-from marketsync.providers.records import InventoryLot
+from marketsync.model import InventoryLot
 
 HEADER = "part_number,color_id,condition,location,quantity"
 

@@ -297,17 +297,17 @@ def test_ledger_lists_every_change_newest_first_or_one_orders(shop, bl, bo):
 def test_release_is_all_or_nothing(shop, bl, monkeypatch):
     """The manual-release mark and the released reservations commit together: a failure (or a
     kill) in between must not leave an order marked released that still holds its stock."""
-    import marketsync.ledger
+    import marketsync.store.ledger
 
     shop.import_lots(*STOCK)
     order_id = bl.add_order("paid", [("3001", 11, 3, "A1")])
     shop.sync()
 
-    def failing_apply(*args, **kwargs):
+    def failing_record(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
     with monkeypatch.context() as patch:
-        patch.setattr(marketsync.ledger, "apply", failing_apply)
+        patch.setattr(marketsync.store.ledger, "record", failing_record)
         result = shop.run("reserve", "--release", f"bricklink:{order_id}", "--yes")
     assert result.exit_code == 1 and "disk I/O error" in result.stderr
 

@@ -9,15 +9,15 @@ import dataclasses
 
 import pytest
 
-from marketsync import store
+from marketsync import catalog
 from marketsync.config import HttpSettings
-from marketsync.db import open_db
-from marketsync.identity import Translator
-from marketsync.matching import LotIndex
+from marketsync.store import open_db
+from marketsync.store.inventory import lot_index, upsert_lots
+from marketsync.translate import Translator
 from marketsync.providers import build_adapter
 from marketsync.providers.http import CallCounter
 from marketsync.sandbox import demo_inventory_rows, generate_store
-from marketsync.providers.records import InventoryLot
+from marketsync.model import InventoryLot
 from marketsync.sync import OrderWriter, ProviderResult
 
 VOLATILE = {"synced_at", "first_seen_at", "created_at", "updated_at"}
@@ -34,12 +34,12 @@ def fetched(tmp_path_factory):
         env = sb.env()
         db = open_db(tmp_path_factory.mktemp("fetch") / "fetch.db")
         with db.atomic():
-            store.upsert_lots(db, "default", [InventoryLot(**row) for row in demo_inventory_rows(5)])
-        index = LotIndex(db, "default")
+            upsert_lots(db, "default", [InventoryLot(**row) for row in demo_inventory_rows(5)])
+        index = lot_index(db, "default")
         orders = []
         for provider in ("bricklink", "brickowl"):
             adapter = build_adapter(provider, HttpSettings(brickowl_rate_limit=None, retries=0), environ=env)
-            translator = Translator(db, "default", index, adapter) if provider == "brickowl" else None
+            translator = Translator(catalog.known(db, "default"), index, adapter) if provider == "brickowl" else None
             for head in adapter.list_for_sync(first=True, open_ids=set(), since=None).summaries:
                 order, lines = adapter.fetch(head)
                 if translator:
@@ -51,18 +51,18 @@ def fetched(tmp_path_factory):
 def database(tmp_path, name):
     db = open_db(tmp_path / name)
     with db.atomic():
-        store.upsert_lots(db, "default", [InventoryLot(**row) for row in demo_inventory_rows(5)])
+        upsert_lots(db, "default", [InventoryLot(**row) for row in demo_inventory_rows(5)])
     return db
 
 
 def write(db, orders, batched: bool) -> list[str]:
     result = ProviderResult("test")
-    writer = OrderWriter(db, "default", LotIndex(db, "default"), result, CallCounter())
+    writer = OrderWriter(db, "default", lot_index(db, "default"), result, CallCounter())
     with db.atomic():
         if batched:
             problems = writer.write_all([(o, copy.deepcopy(l)) for o, l in orders])
         else:
-            problems = [p for o, l in orders for p in writer.write_or_skip(o, copy.deepcopy(l))]
+            problems = [p for o, l in orders for p in writer.write_or_skip([(o, copy.deepcopy(l))])]
     return problems + [f"skipped {result.skipped}"]
 
 

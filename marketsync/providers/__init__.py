@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping, Union
 
 from marketsync.config import HttpSettings, api_url, require_credentials
 
 if TYPE_CHECKING:  # importing requests costs ~60 ms: commands that never go online skip it
+    from marketsync.providers.bricklink import BrickLink
+    from marketsync.providers.brickowl import BrickOwl
     from marketsync.providers.http import CallCounter
 
 PACING_MARGIN = 0.95  # pace a little under the published limit: clocks and networks jitter
@@ -18,30 +20,24 @@ def build_adapter(
     *,
     counter: "CallCounter | None" = None,
     calls_today: int = 0,
-    environ=None,
-):
+    environ: Mapping[str, str] | None = None,
+) -> Union["BrickLink", "BrickOwl"]:
     """A ready adapter for ``provider`` from the configured credentials and settings."""
     from marketsync.providers import bricklink, brickowl
     from marketsync.providers.http import CallBudget, HttpClient, Pacer, RetryPolicy
 
     creds = require_credentials(provider, environ)
-    common = dict(
-        timeout=settings.timeout,
-        secrets=tuple(creds.values()),
-        retry=RetryPolicy(retries=settings.retries, backoff=settings.backoff,
-                          retry_after_cap=settings.retry_after_cap),
-        counter=counter,
-        pool_size=max(1, settings.concurrency),
-    )
+    retry = RetryPolicy(retries=settings.retries, backoff=settings.backoff, retry_after_cap=settings.retry_after_cap)
+    secrets, pool_size = tuple(creds.values()), max(1, settings.concurrency)
     if provider == "bricklink":
-        client = HttpClient(
+        return bricklink.BrickLink(HttpClient(
             provider, api_url(provider, environ), bricklink.decode, auth=bricklink.BrickLink.auth(creds),
-            budget=CallBudget(provider, settings.bricklink_daily_budget, calls_today), **common,
-        )
-        return bricklink.BrickLink(client)
+            budget=CallBudget(provider, settings.bricklink_daily_budget, calls_today), timeout=settings.timeout,
+            secrets=secrets, retry=retry, counter=counter, pool_size=pool_size,
+        ))
     rate = settings.brickowl_rate_limit
-    client = HttpClient(
+    return brickowl.BrickOwl(HttpClient(
         provider, api_url(provider, environ), brickowl.decode, fixed_params={"key": creds["BRICKOWL_API_KEY"]},
-        pacer=Pacer(rate * PACING_MARGIN if rate else None), **common,
-    )
-    return brickowl.BrickOwl(client)
+        pacer=Pacer(rate * PACING_MARGIN if rate else None), timeout=settings.timeout,
+        secrets=secrets, retry=retry, counter=counter, pool_size=pool_size,
+    ))

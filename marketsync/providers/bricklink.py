@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import requests
 
 from marketsync.errors import NotFoundError, TransientError
-from marketsync.providers import parse
+from marketsync import parse
 from marketsync.providers.http import (
     HttpClient,
     describe_non_json,
@@ -15,17 +16,35 @@ from marketsync.providers.http import (
     json_or_none,
     retry_after_seconds,
 )
-from marketsync.providers.records import (
-    InventoryLot,
-    Order,
-    OrderLine,
-    OrderSummary,
-    SyncListing,
-    bricklink_status,
-)
+from marketsync.model import InventoryLot, Order, OrderLine, OrderSummary, SyncListing
 
 NAME = "bricklink"
 CONDITIONS = {"N": "new", "U": "used"}
+
+# BrickLink's statuses in the unified lifecycle (marketsync.model); anything new is 'unknown'.
+STATUS = {
+    "PENDING": "pending",
+    "UPDATED": "pending",
+    "PAID-PENDING": "pending",
+    "PAID": "paid",
+    "PROCESSING": "processing",
+    "READY": "processing",
+    "PACKED": "packed",
+    "SHIPPED": "shipped",
+    "RECEIVED": "completed",
+    "COMPLETED": "completed",
+    "OCR": "disputed",
+    "NPB": "disputed",
+    "NPX": "disputed",
+    "NRS": "disputed",
+    "NSS": "disputed",
+    "CANCELLED": "cancelled",
+    "PURGED": "cancelled",
+}
+
+
+def unified_status(raw: str | None) -> str:
+    return STATUS.get((raw or "").strip().upper(), "unknown")
 
 _AUTH_HINTS = {
     "TOKEN_IP_MISMATCHED": (
@@ -92,9 +111,11 @@ class BrickLink:
             raise error_for_status(NAME, 502, "GET /orders answered with no order list")
         return [summary(raw) for raw in data if isinstance(raw, dict) and raw.get("order_id") is not None]
 
-    def list_for_sync(self, *, first: bool, open_ids: set[str], full: bool = False, **_) -> SyncListing:
+    def list_for_sync(self, *, first: bool, open_ids: set[str], since: dt.datetime | None = None,
+                      full: bool = False) -> SyncListing:
         """One call when nothing vanished: the unfiled list. Filed orders are listed too on a first
-        or full sync, or when an open order we hold has left the unfiled list (it was filed)."""
+        or full sync, or when an open order we hold has left the unfiled list (it was filed).
+        BrickLink's list has no date filter: ``since`` is not needed."""
         summaries = {s.order_id: s for s in self.list_orders(filed=False)}
         if first or full or open_ids - summaries.keys():
             for s in self.list_orders(filed=True):
@@ -144,7 +165,7 @@ def fingerprint(raw: dict) -> str:
 
 def summary(raw: dict) -> OrderSummary:
     provider_status = parse.text(raw.get("status")) or ""
-    status = bricklink_status(provider_status)
+    status = unified_status(provider_status)
     return OrderSummary(
         provider=NAME,
         order_id=str(raw["order_id"]),

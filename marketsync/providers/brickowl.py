@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from marketsync.errors import TransientError
-from marketsync.providers import parse
+from marketsync import parse
 from marketsync.providers.http import (
     HttpClient,
     describe_non_json,
@@ -17,31 +17,45 @@ from marketsync.providers.http import (
     json_or_none,
     retry_after_seconds,
 )
-from marketsync.providers.records import (
-    BRICKOWL_STATUS_IDS,
-    Order,
-    OrderLine,
-    OrderSummary,
-    SyncListing,
-    brickowl_status,
-)
+from marketsync.model import Order, OrderLine, OrderSummary, SyncListing
+from marketsync.translate import brickowl_condition
 
 NAME = "brickowl"
+
+# BrickOwl's statuses (by name, and by id for lists that carry only the id) in the unified lifecycle.
+STATUS = {
+    "pending": "pending",
+    "payment submitted": "pending",
+    "payment received": "paid",
+    "processing": "processing",
+    "on hold": "processing",
+    "processed": "packed",
+    "shipped": "shipped",
+    "received": "completed",
+    "cancelled": "cancelled",
+}
+STATUS_IDS = {
+    "0": "Pending",
+    "1": "Payment Submitted",
+    "2": "Payment Received",
+    "3": "Processing",
+    "4": "Processed",
+    "5": "Shipped",
+    "6": "Received",
+    "7": "On Hold",
+    "8": "Cancelled",
+}
+
+
+def unified_status(name: str | None, status_id: Any = None) -> str:
+    unified = STATUS.get((name or "").strip().lower())
+    if unified is None and status_id is not None:
+        by_id = STATUS_IDS.get(str(status_id).strip())
+        unified = STATUS.get(by_id.lower()) if by_id else None
+    return unified or "unknown"
 LIST_LIMIT = 5000  # the API's maximum; a full answer means the list was cut short
 
-NEW_CODES = {"new", "news", "newc", "newi"}
-USED_CODES = {"usedc", "usedi", "usedn", "usedg", "useda", "used"}
 ALT_ID_TYPES = ("ldraw", "peeron_id", "design_id")  # in order of trust for BrickLink numbers
-
-
-def condition(full_con: Any) -> str | None:
-    """BrickOwl's condition codes to 'new' / 'used'; 'other' (and anything unknown) has no equivalent."""
-    code = (parse.text(full_con) or "").lower()
-    if code in NEW_CODES:
-        return "new"
-    if code in USED_CODES:
-        return "used"
-    return None
 
 
 def decode(label: str, response: requests.Response) -> Any:
@@ -79,8 +93,9 @@ class OrderList:
 class BrickOwl:
     name = NAME
 
-    def __init__(self, client: HttpClient):
+    def __init__(self, client: HttpClient, list_limit: int = LIST_LIMIT):
         self.client = client
+        self.list_limit = list_limit
 
     def list_orders(
         self, *, since: dt.datetime | None = None, status: str | None = None, limit: int = LIST_LIMIT
@@ -99,18 +114,18 @@ class BrickOwl:
         summaries = [summary(raw) for raw in data if isinstance(raw, dict) and parse.text(raw.get("order_id"))]
         return OrderList(summaries, truncated=len(data) >= limit)
 
-    def list_for_sync(
-        self, *, first: bool, since: dt.datetime | None, full: bool = False, limit: int = LIST_LIMIT, **_
-    ) -> SyncListing:
+    def list_for_sync(self, *, first: bool, open_ids: set[str], since: dt.datetime | None = None,
+                      full: bool = False) -> SyncListing:
         """One call in the steady state: orders updated since ``since``. A list cut short at the
-        API's limit is read again status by status."""
-        window = None if first or full else since
+        API's limit is read again status by status. (``open_ids`` need no call of their own: the
+        window starts at the oldest open order.)"""
+        window, limit = None if first or full else since, self.list_limit
         listing = self.list_orders(since=window, limit=limit)
         if not listing.truncated:
             return SyncListing(listing.summaries)
         by_id = {s.order_id: s for s in listing.summaries}  # the newest, whatever their status
         warnings, complete = [], True
-        for status_id, name in BRICKOWL_STATUS_IDS.items():
+        for status_id, name in STATUS_IDS.items():
             part = self.list_orders(since=window, status=status_id, limit=limit)
             if part.truncated:
                 complete = False
@@ -141,17 +156,20 @@ class BrickOwl:
         return [line_from(order_id, index, raw) for index, raw in enumerate(data) if isinstance(raw, dict)]
 
     # --- catalog (used by marketsync.identity) ----------------------------------------------
-    def color_list(self) -> dict[int, int | None]:
-        """BrickOwl colour id -> BrickLink colour id (None where BrickLink has no equivalent)."""
+    def color_list(self) -> dict[int, tuple[str | None, int | None]]:
+        """BrickOwl colour id -> (BrickOwl's name, BrickLink colour id or None where BrickLink has
+        no equivalent: negative placeholders and nulls in ``bl_ids``)."""
         data = self.client.get("/catalog/color_list")
         rows = data.values() if isinstance(data, dict) else data if isinstance(data, list) else []
-        table: dict[int, int | None] = {}
+        table: dict[int, tuple[str | None, int | None]] = {}
         for row in rows:
-            if not isinstance(row, dict) or parse.integer(row.get("id")) is None:
+            colour = parse.integer(row.get("id")) if isinstance(row, dict) else None
+            if colour is None:
                 continue
-            bl_ids = [parse.integer(v) for v in (row.get("bl_ids") or []) if v is not None]
-            bl_ids = [v for v in bl_ids if v is not None and v >= 0]
-            table[parse.integer(row["id"])] = bl_ids[0] if bl_ids else None
+            listed = row.get("bl_ids")
+            bl_ids = [parse.integer(v) for v in (listed if isinstance(listed, list) else [listed])]
+            usable = [v for v in bl_ids if v is not None and v >= 0]
+            table[colour] = (parse.unescaped(row.get("name")), usable[0] if usable else None)
         return table
 
     def id_lookup(self, bricklink_part: str, item_type: str = "Part") -> list[str]:
@@ -175,7 +193,7 @@ def fingerprint(raw: dict) -> str:
 
 def _status(raw: dict) -> tuple[str, str]:
     provider_status = parse.text(raw.get("status")) or parse.text(raw.get("status_id")) or ""
-    status = brickowl_status(parse.text(raw.get("status")), raw.get("status_id"))
+    status = unified_status(parse.text(raw.get("status")), raw.get("status_id"))
     return status, provider_status
 
 
@@ -237,7 +255,7 @@ def line_from(order_id: str, index: int, raw: dict) -> OrderLine:
         order_id=str(order_id),
         line_key=parse.text(raw.get("order_item_id")) or (f"lot:{lot_id}" if lot_id else f"#{index}"),
         quantity=max(0, ordered - refunded),
-        condition=condition(full_con),
+        condition=brickowl_condition(full_con),
         location=parse.text(raw.get("personal_note")),
         name=parse.unescaped(raw.get("name")),
         item_type=parse.text(raw.get("type")),

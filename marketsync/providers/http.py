@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from marketsync import __version__
+from marketsync.masking import mask
 from marketsync.errors import (
     AuthError,
     BadResponseError,
@@ -36,18 +36,6 @@ from marketsync.errors import (
 log = logging.getLogger("marketsync.http")
 
 USER_AGENT = f"marketsync/{__version__} (+https://pypi.org/project/marketsync/)"
-# Case-sensitive: the APIs' parameter names are lowercase, and "KEY=VALUE" in a usage message is no secret.
-_KEY_IN_URL = re.compile(r"((?:^|[?&;\s])(?:key|api_key|oauth_signature|oauth_token)=)[^&\s\"']+")
-
-
-def mask(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
-    """Hide credentials in any text: known secret values and ``key=`` URL parameters."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _KEY_IN_URL.sub(r"\1***", text)
-
-
 def error_for_status(provider: str, status: int, message: str, retry_after: float | None = None) -> ProviderError:
     """The one place where a status code (HTTP or BrickLink's ``meta.code``) picks an error class."""
     if status == 401:
@@ -60,7 +48,7 @@ def error_for_status(provider: str, status: int, message: str, retry_after: floa
         return RateLimitedError(provider, message, retry_after)
     if status >= 500:
         return TransientError(provider, message)
-    if status in (400, 405, 409, 413, 415, 422):
+    if status in (400, 405, 409, 413, 414, 415, 422):
         return RequestRejectedError(provider, message)
     return BadResponseError(provider, message)
 
@@ -207,14 +195,12 @@ class HttpClient:
             except ProviderError as error:
                 if not error.retryable or attempt >= self.retry.retries:
                     if error.retryable and attempt:
-                        error.message = f"{error.message} (gave up after {attempt + 1} attempts)"
-                        error.args = (error.message,)
+                        error.reword(f"{error.message} (gave up after {attempt + 1} attempts)")
                     error.__context__ = None  # `from None` only hides the requests error (its URL has the key)
                     raise
                 wait = self.retry.delay(attempt, error)
                 if time.monotonic() + wait > self.retry_until:
-                    error.message = f"{error.message} (no time left to retry in this run)"
-                    error.args = (error.message,)
+                    error.reword(f"{error.message} (no time left to retry in this run)")
                     error.__context__ = None
                     raise
                 log.info("%s; retrying in %.1fs", mask(error.message, self.secrets), wait)
@@ -257,8 +243,7 @@ class HttpClient:
         try:
             return self.decode(label, response)
         except ProviderError as error:
-            error.message = mask(error.message, self.secrets)
-            error.args = (error.message,)  # repr() and tracebacks of some tools show args, not str()
+            error.reword(mask(error.message, self.secrets))
             raise
 
 

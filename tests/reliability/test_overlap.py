@@ -152,7 +152,7 @@ def test_readers_during_a_sync_never_fail_and_always_see_every_invariant_hold(wo
 def test_check_reads_one_snapshot_while_a_sync_commits_between_its_queries(world, run, tmp_path, monkeypatch):
     """``reserve --check`` takes no lock. A sync that commits between two of its queries (made to
     happen exactly there) must not look like a violation."""
-    import marketsync.db as dbmod
+    import marketsync.store.connection as dbmod
 
     db = world.fresh_db(tmp_path / "ms.db")
     assert run("sync", "--db", db, "--provider", "bricklink").exit_code == 0

@@ -31,7 +31,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from marketsync.providers.records import brickowl_status, bricklink_status
+from marketsync.providers.bricklink import unified_status as bricklink_status
+from marketsync.providers.brickowl import unified_status as brickowl_status
 from marketsync.sandbox import Sandbox
 from marketsync.sandbox.brickowl import STATUSES as BO_STATUSES
 from marketsync.sandbox.colors import colors

@@ -8,12 +8,12 @@ lines onto a BrickLink-keyed inventory").
 
 Per line, :class:`Translator` works out
 
-* the BrickLink colour, through the BrickOwl -> BrickLink colour table (``_brickowl_colors`` when
-  refreshed from the API, else the packaged ``data/brickowl-colors.csv``);
-* the condition, as the adapter mapped it (BrickOwl ``other`` has none: flagged, never guessed);
+* the BrickLink colour, through the BrickOwl -> BrickLink colour table (:mod:`marketsync.catalog`);
+* the condition, from BrickOwl's condition code, else its display text (:func:`brickowl_condition`;
+  ``other`` has none: flagged, never guessed);
 * the BrickLink part number, by these routes in order:
 
-  0. ``manual``    a seller's pin for the base BOID (:func:`pin`) wins over everything;
+  0. ``manual``    a seller's pin for the base BOID (``marketsync map``) wins over everything;
   1. ``lot-link``  the line's ``bricklink_lot_id`` names a lot of the inventory: that lot's part
                    (and its colour and condition: the link is the seller's own statement);
   2. the cached BOID map (``_boid_map``; also rebuilt from cached ``_id_lookups`` answers);
@@ -24,61 +24,52 @@ Per line, :class:`Translator` works out
   4. ``ids``       the first alternative id the inventory holds in the line's colour and
                    condition (cached only because the inventory confirms it).
 
-Learned mappings stay in memory until :meth:`Translator.persist` writes them (the caller holds
-the transaction). ``translate`` never touches the database, so worker threads can call it while
-the main thread writes.
+The translator has no SQL: it starts from a :class:`Known` snapshot of the stored catalogue data
+and hands what it learned to the caller (:meth:`Translator.take_learned`), who stores it in the
+same transaction as the lines. ``translate`` is thread-safe: fetching threads call it while the
+main thread writes.
 """
 
 from __future__ import annotations
 
 import bisect
-import datetime as dt
-import csv
-import functools
-import io
-import json
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from sqlite_utils import Database
-
-from marketsync.db import iso, now_iso, utcnow
+from marketsync import parse
 from marketsync.errors import NotFoundError, PermissionDeniedError, ProviderError, RequestRejectedError
 from marketsync.matching import LotIndex
-from marketsync.providers import parse
-from marketsync.providers.brickowl import condition as brickowl_condition
-from marketsync.providers.records import OrderLine
+from marketsync.model import Catalog, OrderLine, Unmatched, now_iso
 
-log = logging.getLogger("marketsync.identity")
+log = logging.getLogger("marketsync.translate")
 
 PROVIDER = "brickowl"
 NOT_APPLICABLE = 0  # BrickOwl colour 0 "Not Applicable" is BrickLink colour 0 (colourless items)
+MAX_PREFIX_CANDIDATES = 6  # inventory parts extending one alternative id, per id (closest first)
 
 # Sources of a BOID -> part mapping, weakest first. A stronger source replaces a weaker one;
 # equal or weaker never replaces (first answer wins, no flip-flopping), and 'manual' only ever
-# changes through pin() / unpin().
+# changes through `marketsync map`.
 SOURCES = ("ids", "id_lookup", "lot-link", "manual")
 RANK = {source: rank for rank, source in enumerate(SOURCES)}
-_RANK_SQL = "case {col} " + " ".join(f"when '{s}' then {r}" for s, r in RANK.items()) + " else -1 end"
 
-MAX_PREFIX_CANDIDATES = 6  # inventory parts extending one alternative id, per id (closest first)
+NEW_CODES = {"new", "news", "newc", "newi"}
+USED_CODES = {"usedc", "usedi", "usedn", "usedg", "useda", "used"}
 
-_UPSERT_MAPPING = (
-    "insert into _boid_map (business_account_id, boid, part_number, source, created_at) values (?, ?, ?, ?, ?) "
-    "on conflict (business_account_id, boid) do update set part_number = excluded.part_number, "
-    "source = excluded.source, created_at = excluded.created_at "
-    f"where {_RANK_SQL.format(col='excluded.source')} > {_RANK_SQL.format(col='_boid_map.source')} "
-    "and _boid_map.source != 'manual'"
-)
-_UPSERT_LOOKUP = (
-    "insert into _id_lookups (business_account_id, part_number, boids, looked_up_at) values (?, ?, ?, ?) "
-    "on conflict (business_account_id, part_number) do update set boids = excluded.boids, "
-    "looked_up_at = excluded.looked_up_at"
-)
+
+def brickowl_condition(value: Any) -> str | None:
+    """BrickOwl's condition code (``full_con``), or failing that its display text ("Used (Good)"),
+    as 'new' / 'used'; 'other' and anything unknown has no BrickLink equivalent."""
+    text = (parse.text(value) or "").lower()
+    if text in NEW_CODES:
+        return "new"
+    if text in USED_CODES:
+        return "used"
+    word = text.split("(", 1)[0].split()[:1]
+    return {"new": "new", "used": "used"}.get(word[0]) if word else None
 
 
 # --- BOIDs ----------------------------------------------------------------------------------
@@ -97,152 +88,43 @@ def base_boid(boid: Any) -> str | None:
     return split_boid(boid)[0]
 
 
-# --- colours --------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _packaged_colors() -> tuple[tuple[int, str, int | None], ...]:
-    text = resources.files("marketsync").joinpath("data/brickowl-colors.csv").read_text(encoding="utf-8")
-    rows = []
-    for record in csv.DictReader(io.StringIO(text)):
-        bo_id = parse.integer(record.get("brickowl_color_id"))
-        if bo_id is None:
-            continue
-        bl_id = parse.integer(record.get("bricklink_color_id"))
-        rows.append((bo_id, (record.get("brickowl_color_name") or "").strip(), _bricklink_colour(bl_id)))
-    return tuple(rows)
-
-
-def _bricklink_colour(value: int | None) -> int | None:
-    return value if value is not None and value >= 0 else None  # negative = placeholder for "none"
-
-
-def color_table(db: Database) -> dict[int, int | None]:
-    """BrickOwl colour id -> BrickLink colour id (None: BrickLink has no equivalent).
-
-    The packaged table, overlaid by the rows refreshed from the API (``_brickowl_colors``), which
-    win wherever they exist. Colour 0 (Not Applicable) is always BrickLink 0.
-    """
-    table = {bo_id: bl_id for bo_id, _name, bl_id in _packaged_colors()}
-    if db["_brickowl_colors"].exists():
-        for bo_id, bl_id in db.execute("select brickowl_color_id, bricklink_color_id from _brickowl_colors"):
-            bo_id = parse.integer(bo_id)
-            if bo_id is not None:
-                table[bo_id] = _bricklink_colour(parse.integer(bl_id))
-    if table.get(NOT_APPLICABLE) is None:
-        table[NOT_APPLICABLE] = NOT_APPLICABLE
-    return table
-
-
-def refresh_colors(db: Database, adapter) -> int:
-    """Fetch ``catalog/color_list`` and store it in ``_brickowl_colors`` (source 'api').
-
-    Returns the number of rows stored. Provider errors (no catalog permission, a bad key...)
-    propagate; an empty answer leaves the stored table alone.
-    """
-    fetched = adapter.color_list()
-    rows = []
-    names = {bo_id: name for bo_id, name, _bl in _packaged_colors()}
-    now = now_iso()
-    for bo_id, bl_id in (fetched or {}).items():
-        bo_id = parse.integer(bo_id)
-        if bo_id is None:
-            continue
-        rows.append((bo_id, names.get(bo_id) or None, _bricklink_colour(parse.integer(bl_id)), "api", now))
-    if not rows:
-        log.warning("brickowl: catalog/color_list answered with no colours; keeping the current table")
-        return 0
-    with db.atomic():
-        db.execute("delete from _brickowl_colors")
-        db.conn.executemany(
-            "insert into _brickowl_colors (brickowl_color_id, brickowl_color_name, bricklink_color_id, source, "
-            "refreshed_at) values (?, ?, ?, ?, ?)",
-            rows,
-        )
-    return len(rows)
-
-
-COLOR_REFRESH_INTERVAL = dt.timedelta(days=7)
-
-
-def refresh_colors_if_due(db: Database, account: str, adapter) -> str | None:
-    """Fetch BrickOwl's colour table when the last try is a week old; returns a problem line
-    when the key may not read the catalog (the packaged table then keeps serving)."""
-    row = db.execute(
-        "select catalog_checked_at from sync_state where business_account_id = ? and provider = 'brickowl'",
-        [account],
-    ).fetchone()
-    if row and row[0] and row[0] > iso(utcnow() - COLOR_REFRESH_INTERVAL):
-        return None
-    problem = None
-    try:
-        refresh_colors(db, adapter)
-    except (PermissionDeniedError, RequestRejectedError, NotFoundError) as exc:
-        problem = f"brickowl: colour table not refreshed ({exc.message.removeprefix('brickowl: ')}); using the packaged one"
-    with db.atomic():
-        db.execute(
-            "insert into sync_state (business_account_id, provider, catalog_checked_at) values (?, 'brickowl', ?) "
-            "on conflict (business_account_id, provider) do update set catalog_checked_at = excluded.catalog_checked_at",
-            [account, now_iso()],
-        )
-    return problem
-
-
-# --- manual mappings ------------------------------------------------------------------------
-def pin(db: Database, account: str, boid: str, part_number: str) -> None:
-    """The seller's own mapping of a BOID (any colour of it) to a BrickLink part number."""
-    base = base_boid(boid)
-    part = parse.text(part_number)
-    if base is None or part is None:
-        raise ValueError("pin needs a BOID and a BrickLink part number")
-    with db.atomic():
-        db.execute(
-            "insert into _boid_map (business_account_id, boid, part_number, source, created_at) "
-            "values (?, ?, ?, 'manual', ?) on conflict (business_account_id, boid) do update set "
-            "part_number = excluded.part_number, source = excluded.source, created_at = excluded.created_at",
-            [account, base, part, now_iso()],
-        )
-
-
-def unpin(db: Database, account: str, boid: str) -> bool:
-    """Remove a manual mapping; False when the BOID had none (learned mappings are kept)."""
-    base = base_boid(boid)
-    if base is None:
-        return False
-    with db.atomic():
-        cursor = db.execute(
-            "delete from _boid_map where business_account_id = ? and boid = ? and source = 'manual'",
-            [account, base],
-        )
-        return cursor.rowcount > 0
-
-
-def mappings(db: Database, account: str) -> list[dict]:
-    """Every stored BOID mapping of the account: boid, part_number, source, created_at."""
-    rows = db.execute(
-        "select boid, part_number, source, created_at from _boid_map where business_account_id = ? "
-        "order by length(boid), boid",
-        [account],
-    )
-    return [dict(zip(("boid", "part_number", "source", "created_at"), row)) for row in rows]
-
-
-# --- translation ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Mapping:
     part_number: str
     source: str
 
 
+@dataclass
+class Learned:
+    """What translation learned in a run and has not stored yet."""
+
+    mappings: dict[str, tuple[str, str]] = field(default_factory=dict)  # base BOID -> (part, source)
+    answers: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)  # part -> (BOIDs, when)
+
+    def __bool__(self) -> bool:
+        return bool(self.mappings or self.answers)
+
+
+@dataclass
+class Known:
+    """The stored catalogue data a translator starts from."""
+
+    colours: dict[int, int | None]  # BrickOwl colour -> BrickLink colour (None: no equivalent)
+    answers: dict[str, list[str]] = field(default_factory=dict)  # BrickLink part -> BOIDs (id_lookup)
+    mappings: list[tuple[str, str, str]] = field(default_factory=list)  # (base BOID, part, source)
+
+
 class Translator:
     """Translates BrickOwl lines for one account during one run (thread-safe ``translate``)."""
 
-    def __init__(self, db: Database, account: str, index: LotIndex, adapter=None, *, lookup_budget: int = 200):
-        self.db, self.account, self.index, self.adapter = db, account, index, adapter
+    def __init__(self, known: Known, index: LotIndex, catalog: Catalog | None = None, *, lookup_budget: int = 200):
+        self.index, self.catalog = index, catalog
         self.lookup_budget = max(0, int(lookup_budget))
         self.lookups_made = 0  # catalog/id_lookup calls made by this translator
         self.lookups_deferred = 0  # lines left for a later run because lookups were unavailable
         self.lookup_error: str | None = None  # why lookups stopped early in this run, if they did
         self.routes: Counter[str] = Counter()  # translated lines per part-number route
-        self.colors = color_table(db)
+        self.colors = dict(known.colours)
         self.unknown_colours: set[int] = set()  # seen on lines, absent from the table
         # A snapshot: reading the live set while another thread adds to it could fail.
         self._parts = sorted(index.part_numbers)
@@ -252,30 +134,20 @@ class Translator:
         self._answers: dict[str, tuple[str, ...]] = {}  # BrickLink part -> BOIDs (cached id_lookup answers)
         self._inflight: dict[str, threading.Event] = {}
         self._lookups_stopped = False
-        self._pending_map: dict[str, Mapping] = {}
-        self._pending_answers: dict[str, tuple[tuple[str, ...], str]] = {}
-        self._load()
+        self._pending = Learned()
+        self._load(known)
 
-    def reload_colors(self) -> None:
+    def use_colours(self, colours: dict[int, int | None]) -> None:
         """Take up a freshly refreshed colour table."""
-        self.colors = color_table(self.db)
+        self.colors = dict(colours)
         self.unknown_colours.clear()
 
-    def _load(self) -> None:
-        for part, boids in self.db.execute(
-            "select part_number, boids from _id_lookups where business_account_id = ?", [self.account]
-        ):
-            try:
-                answer = json.loads(boids) if boids else []
-            except ValueError:
-                continue  # unreadable: asked again when needed
-            if part and isinstance(answer, list):
-                self._answers[part] = tuple(str(b) for b in answer if parse.text(b))
-        for part, boids in self._answers.items():
-            self._learn_answer(part, boids, pending=False)
-        for boid, part, source in self.db.execute(
-            "select boid, part_number, source from _boid_map where business_account_id = ?", [self.account]
-        ):
+    def _load(self, known: Known) -> None:
+        for part, boids in known.answers.items():
+            self._answers[part] = tuple(str(b) for b in boids if parse.text(b))
+        for part, answer in self._answers.items():
+            self._learn_answer(part, answer, pending=False)
+        for boid, part, source in known.mappings:
             if boid and part:
                 source = source if source in RANK else "ids"
                 self._map[boid] = Mapping(part, source)  # the stored row wins over rebuilt answers
@@ -297,39 +169,27 @@ class Translator:
             except Exception as exc:  # odd data must never stop a sync
                 log.exception("brickowl: cannot translate line %s of order %s", line.line_key, line.order_id)
                 line.part_number, line.color_id = None, None
-                line.unmatched_reason = f"BrickOwl line cannot be translated ({exc.__class__.__name__}: {exc})"
+                line.unmatched(Unmatched.UNREADABLE,
+                               f"BrickOwl line cannot be translated ({exc.__class__.__name__}: {exc})")
 
-    def persist(self) -> None:
-        """Write the mappings and lookup answers learned since the last call (caller holds the transaction)."""
+    def take_learned(self) -> Learned:
+        """The mappings and lookup answers learned since the last call, for the caller to store;
+        should storing fail, :meth:`keep_learned` hands them back."""
         with self._lock:
-            mapped, self._pending_map = self._pending_map, {}
-            answers, self._pending_answers = self._pending_answers, {}
-        if not mapped and not answers:
-            return
-        try:
-            now = now_iso()
-            if answers:
-                self.db.conn.executemany(
-                    _UPSERT_LOOKUP,
-                    [(self.account, part, json.dumps(list(boids)), at) for part, (boids, at) in answers.items()],
-                )
-            if mapped:
-                self.db.conn.executemany(
-                    _UPSERT_MAPPING,
-                    [(self.account, boid, m.part_number, m.source, now) for boid, m in mapped.items()],
-                )
-        except BaseException:
-            with self._lock:  # keep them for the next attempt
-                for boid, m in mapped.items():
-                    self._pending_map.setdefault(boid, m)
-                for part, answer in answers.items():
-                    self._pending_answers.setdefault(part, answer)
-            raise
+            learned, self._pending = self._pending, Learned()
+        return learned
+
+    def keep_learned(self, learned: Learned) -> None:
+        with self._lock:
+            for boid, mapping in learned.mappings.items():
+                self._pending.mappings.setdefault(boid, mapping)
+            for part, answer in learned.answers.items():
+                self._pending.answers.setdefault(part, answer)
 
     # -- one line ------------------------------------------------------------------------------
     def _translate(self, line: OrderLine) -> None:
-        color, color_reason = self._color(line)
-        cond = line.condition if line.condition in ("new", "used") else brickowl_condition(line.provider_condition)
+        color, color_kind, color_reason = self._color(line)
+        cond = brickowl_condition(line.provider_condition)
         cond_reason = None
         if cond is None:
             raw = parse.text(line.provider_condition)
@@ -342,7 +202,7 @@ class Translator:
         linked_id = parse.text(line.bricklink_lot_id)
         linked = self.index.by_link.get(linked_id) if linked_id else None
 
-        part_reason = None
+        part_reason, part_kind = None, None
         if known is not None and known.source == "manual":
             part, route = known.part_number, "manual"
         elif linked is not None:
@@ -352,7 +212,7 @@ class Translator:
         elif known is not None:
             part, route = known.part_number, known.source
         else:
-            part, route, part_reason = self._find_part(base, alts, color, cond)
+            part, route, part_kind, part_reason = self._find_part(base, alts, color, cond)
 
         if linked is not None and part == linked.part_number:
             # The link is the seller's own statement about this lot: it settles colour and condition.
@@ -365,13 +225,18 @@ class Translator:
         line.part_number, line.color_id, line.condition = part, color, cond
         reasons = [r for r in (color_reason, cond_reason, part_reason) if r]
         if part is not None and color is not None and cond is not None:
-            line.unmatched_reason = None
+            line.unmatched_reason = line.unmatched_kind = None
             with self._lock:
                 self.routes[route] += 1
         else:
-            line.unmatched_reason = "; ".join(reasons) or "BrickOwl line cannot be translated"
+            # The first kind that a later run can fix by itself decides; then the others, in order.
+            kinds = [k for k in (color_kind, part_kind) if k]
+            kind = next((k for k in kinds if k in Unmatched.RETRIED), None) or (
+                kinds[0] if kinds else Unmatched.CONDITION_UNKNOWN if cond_reason else Unmatched.NO_PART)
+            line.unmatched(kind, "; ".join(reasons) or "BrickOwl line cannot be translated")
 
-    def _color(self, line: OrderLine) -> tuple[int | None, str | None]:
+    def _color(self, line: OrderLine) -> tuple[int | None, str | None, str | None]:
+        """(BrickLink colour, unmatched kind, reason)."""
         bo_colour = parse.integer(line.provider_color_id)
         if bo_colour is None:
             base, suffix = split_boid(line.boid)
@@ -380,7 +245,7 @@ class Translator:
             elif base is not None:
                 bo_colour = NOT_APPLICABLE  # a bare BOID is a colourless item
             else:
-                return None, "BrickOwl line has no colour"
+                return None, Unmatched.COLOUR_NONE, "BrickOwl line has no colour"
         bl_colour = self.colors.get(bo_colour)
         if bl_colour is None:
             name = parse.text(line.color_name)
@@ -388,9 +253,9 @@ class Translator:
             if bo_colour not in self.colors:  # newer than our table: worth asking BrickOwl's
                 with self._lock:
                     self.unknown_colours.add(bo_colour)
-                return None, f"{label} is not in the colour table yet"
-            return None, f"{label} has no BrickLink equivalent"
-        return bl_colour, None
+                return None, Unmatched.COLOUR_UNKNOWN, f"{label} is not in the colour table yet"
+            return None, Unmatched.COLOUR_NONE, f"{label} has no BrickLink equivalent"
+        return bl_colour, None, None
 
     @staticmethod
     def _alternatives(line: OrderLine) -> list[str]:
@@ -403,10 +268,11 @@ class Translator:
         return alts
 
     # -- routes 3 and 4 -----------------------------------------------------------------------
-    def _find_part(self, base: str | None, alts: list[str], color: int | None, cond: str | None):
-        """(part, route, reason) through id_lookup, then the alternative ids."""
+    def _find_part(self, base: str | None, alts: list[str], color: int | None,
+                   cond: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+        """(part, route, unmatched kind, reason) through id_lookup, then the alternative ids."""
         deferred = False
-        if base and self.adapter is not None:
+        if base and self.catalog is not None:
             for candidate in self._candidates(alts):
                 with self._lock:
                     known = self._map.get(base)
@@ -418,7 +284,7 @@ class Translator:
             with self._lock:
                 known = self._map.get(base)
             if known is not None:
-                return known.part_number, known.source, None
+                return known.part_number, known.source, None, None
 
         contradicted: list[str] = []
         if color is not None and cond is not None:
@@ -432,7 +298,7 @@ class Translator:
                     continue
                 if base:
                     self._remember(base, Mapping(alt, "ids"))
-                return alt, "ids", None
+                return alt, "ids", None, None
 
         ids = f" (ids {', '.join(alts)})" if alts else " (no alternative ids)"
         item = f"BrickOwl item {base}" if base else "BrickOwl line without a BOID"
@@ -443,7 +309,7 @@ class Translator:
             with self._lock:
                 self.lookups_deferred += 1
             reason += "; id lookup deferred to a later run"
-        return None, None, reason
+        return None, None, Unmatched.LOOKUP_DEFERRED if deferred else Unmatched.NO_PART, reason
 
     def _candidates(self, alts: list[str]) -> list[str]:
         """Inventory part numbers plausible for the line: its alternative ids, then their extensions."""
@@ -488,7 +354,7 @@ class Translator:
 
     def _lookup(self, part: str) -> tuple[str, ...] | None:
         try:
-            answer = self.adapter.id_lookup(part)
+            answer = self.catalog.id_lookup(part)  # type: ignore[union-attr]  # set: see _find_part
         except NotFoundError as exc:
             log.debug("brickowl: id_lookup %s: %s (no answer)", part, exc)
             answer = []
@@ -507,7 +373,7 @@ class Translator:
         boids = tuple(str(b) for b in answer if parse.text(b))
         with self._lock:
             self._answers[part] = boids
-            self._pending_answers[part] = (boids, now_iso())
+            self._pending.answers[part] = (boids, now_iso())
             self._learn_answer(part, boids, pending=True)
         return boids
 
@@ -528,4 +394,4 @@ class Translator:
             return
         self._map[base] = mapping
         if pending:
-            self._pending_map[base] = mapping
+            self._pending.mappings[base] = (mapping.part_number, mapping.source)

@@ -1,14 +1,14 @@
-"""The read side of the data layer: what the listing commands show."""
+"""The read side of the data layer: what the listing commands show and ``reserve --check`` verifies."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from sqlite_utils import Database
 
-from marketsync.db import iso
-from marketsync.providers.records import OPEN_STATUSES
+from marketsync.model import OPEN_STATUSES, iso
 
 ORDER_FIELDS = (
     "provider", "order_id", "date_ordered", "buyer_name", "status", "provider_status", "lot_count",
@@ -153,3 +153,55 @@ def status(db: Database, account: str, providers: tuple[str, ...], today: str) -
 
 def oversold(db: Database, account: str) -> list[dict[str, Any]]:
     return inventory(db, account, oversold_only=True)
+
+
+# --- reserve --check: the invariants' raw material ---------------------------------------------
+@contextmanager
+def snapshot(db: Database) -> Iterator[None]:
+    """Every query inside reads one snapshot of the file (a read transaction, rolled back)."""
+    own = not db.conn.in_transaction
+    if own:
+        db.conn.execute("begin")
+    try:
+        yield
+    finally:
+        if own:
+            db.conn.execute("rollback")
+
+
+def integrity_problems(db: Database) -> list[str]:
+    """SQLite's own structural check: a damaged file can read as an empty ledger."""
+    return [message for (message,) in db.execute("pragma quick_check") if message != "ok"]
+
+
+def counters_off_ledger(db: Database, account: str) -> list[tuple[int, int, int]]:
+    """(lot, quantity_reserved, sum of its ledger rows) wherever the two differ."""
+    return db.execute(
+        "select i.id, i.quantity_reserved, coalesce(sum(r.quantity), 0) from inventory i "
+        "left join reservations r on r.inventory_id = i.id where i.business_account_id = ? "
+        "group by i.id having i.quantity_reserved != coalesce(sum(r.quantity), 0)",
+        [account],
+    ).fetchall()
+
+
+def negative_lots(db: Database, account: str) -> list[tuple[int, int, int]]:
+    return db.execute(
+        "select id, quantity, quantity_reserved from inventory where business_account_id = ? "
+        "and (quantity < 0 or quantity_reserved < 0)", [account],
+    ).fetchall()
+
+
+def ledger_by_line(db: Database, account: str) -> list[tuple[int, str, int, int, int]]:
+    """(order_ref, line_key, lot, reserved, consumed) summed over the ledger."""
+    return db.execute(
+        "select order_ref, line_key, inventory_id, sum(quantity), sum(consumed) from reservations "
+        "where business_account_id = ? group by order_ref, line_key, inventory_id", [account],
+    ).fetchall()
+
+
+def all_lines(db: Database, account: str) -> list[tuple]:
+    """(order_ref, provider, order_id, status, manual_release, line_key, lot, quantity) of every line."""
+    return db.execute(
+        "select o.id, o.provider, o.order_id, o.status, o.manual_release, l.line_key, l.inventory_id, l.quantity "
+        "from order_items l join orders o on o.id = l.order_ref where o.business_account_id = ?", [account],
+    ).fetchall()

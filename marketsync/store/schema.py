@@ -198,3 +198,50 @@ def m001_initial(db: Database) -> None:
 def m002_catalog_checked_at(db: Database) -> None:
     """When BrickOwl's colour table was last fetched (or refused), so it is asked weekly at most."""
     db["sync_state"].add_column("catalog_checked_at", str)
+
+
+@migrations()
+def m003_lines_without_raw_payloads(db: Database) -> None:
+    """Why a line is unmatched, as a code logic can key on; the alternative part numbers of a
+    BrickOwl line and each line's own bin as the marketplace sent it (``location`` is the matched
+    lot's), so re-matching needs no raw payload. Rows of older versions are filled in once."""
+    import html
+    import json
+
+    db["order_items"].add_column("unmatched_kind", str)
+    db["order_items"].add_column("alt_part_numbers", str)
+    db["order_items"].add_column("provider_location", str)
+    db["order_items"].create_index(["business_account_id", "unmatched_kind"], index_name="order_items_by_unmatched_kind")
+    kinds = (  # the messages of versions before this migration, read once here and never again
+        ("not in the colour table yet", "colour_unknown"), ("id lookup deferred", "lookup_deferred"),
+        ("has no BrickLink equivalent", "colour_none"), ("no BrickLink condition", "condition_unknown"),
+        ("cannot be translated", "unreadable"), ("no inventory lot for", "no_lot"),
+    )
+    updates = []
+    for row_id, provider, reason, raw in db.execute(
+        "select id, provider, unmatched_reason, raw from order_items"
+    ).fetchall():
+        kind = None
+        if reason:
+            kind = next((k for needle, k in kinds if needle in reason), "no_part")
+        try:
+            payload = json.loads(raw or "{}")
+        except ValueError:
+            payload = {}
+        payload = payload if isinstance(payload, dict) else {}
+        note = payload.get("remarks" if provider == "bricklink" else "personal_note")
+        location = html.unescape(str(note).strip()) if isinstance(note, (str, int)) and str(note).strip() else None
+        alternatives: list[str] = []
+        if provider == "brickowl":
+            ids = payload.get("ids")
+            for id_type in ("ldraw", "peeron_id", "design_id"):
+                for entry in ids if isinstance(ids, list) else []:
+                    if not isinstance(entry, dict) or entry.get("type") != id_type:
+                        continue
+                    value = str(entry.get("id") or "").strip()
+                    if value and value not in alternatives:
+                        alternatives.append(value)
+        updates.append((kind, json.dumps(alternatives) if alternatives else None, location, row_id))
+    db.conn.executemany(
+        "update order_items set unmatched_kind = ?, alt_part_numbers = ?, provider_location = ? where id = ?", updates
+    )

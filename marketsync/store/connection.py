@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sqlite3
 from pathlib import Path
@@ -10,26 +9,9 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from marketsync.errors import DatabaseError
-from marketsync.schema import migrations
+from marketsync.store.schema import migrations
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    """UTC ISO-8601 with a ``Z``, second precision: sorts as text and reads well."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def now_iso() -> str:
-    return iso(utcnow())
 
 
 def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:

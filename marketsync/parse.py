@@ -1,4 +1,5 @@
-"""Tolerant scalar parsing: both APIs send numbers as strings, raw numbers and nulls alike."""
+"""Tolerant scalar parsing: both APIs (and files, and stored rows) send numbers as strings, raw numbers and
+nulls alike."""
 
 from __future__ import annotations
 

@@ -1,0 +1,87 @@
+"""The one write path for order lines and their stock: match each line to a lot, store the lines,
+and book the ledger deltas their orders' statuses ask for -- for a batch of orders at once, a
+single order being a batch of one. ``sync`` books what it fetched, ``reserve`` what is stored.
+The caller holds the transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from marketsync import ledger
+from marketsync.matching import Lot, LotIndex, Match
+from marketsync.model import OrderLine
+from marketsync.store import ledger as stored_ledger
+from marketsync.store import orders as stored_orders
+
+
+@dataclass
+class OrderState:
+    """One order as the booking needs it: its row, its status and its lines as they are now."""
+
+    order_ref: int
+    provider: str
+    order_id: str
+    status: str
+    manual_release: bool
+    lines: list[OrderLine]
+
+
+@dataclass
+class Booked:
+    """What booking one order did, for the caller to report."""
+
+    order: OrderState
+    matches: list[Match]
+    before: dict[str, tuple[int | None, str | None]]  # line_key -> (lot, unmatched reason) as stored before
+    deltas: list[ledger.Delta]
+    oversold: list[Lot]  # lots this order's reservations took past what is on hand (as they were then)
+
+
+def book(db: Database, account: str, index: LotIndex, orders: list[OrderState]) -> list[Booked]:
+    """Match, store and book every order; the index follows the deltas as they are planned, so
+    each order matches against what the ones before it took."""
+    refs = [order.order_ref for order in orders]
+    stored = stored_orders.stored_matches(db, refs)
+    held = stored_ledger.holdings(db, refs)
+    results = []
+    for order in orders:
+        before = stored.get(order.order_ref, {})
+        lines = unique_keys(order.lines)
+        matches = [index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
+        deltas = ledger.plan(
+            order.status, order.manual_release,
+            [ledger.LineTarget(line.line_key, m.inventory_id, line.quantity) for line, m in zip(lines, matches)],
+            held.get(order.order_ref, {}),
+        )
+        ledger.move_index(index, deltas)
+        results.append(Booked(order, matches, before, deltas, oversold_by(index, deltas)))
+    stored_orders.replace_lines(db, account, [(b.order.order_ref, b.order.lines, b.matches) for b in results])
+    stored_ledger.record(db, account, [ledger.Booking(b.order.order_ref, b.order.provider, b.order.order_id, b.deltas)
+                                        for b in results])
+    return results
+
+
+def oversold_by(index: LotIndex, deltas: list[ledger.Delta]) -> list[Lot]:
+    """Copies of the lots that deltas reserving more left with more reserved than on hand."""
+    found: dict[int, Lot] = {}
+    for delta in deltas:
+        lot = index.by_id.get(delta.inventory_id)
+        if delta.quantity > 0 and lot is not None and lot.reserved > lot.quantity:
+            found[lot.id] = dataclasses.replace(lot)
+    return list(found.values())
+
+
+def unique_keys(lines: list[OrderLine]) -> list[OrderLine]:
+    """A line key seen twice in one order (a marketplace's duplicate) gets a ``#n`` suffix."""
+    seen: dict[str, int] = {}
+    for line in lines:
+        if line.line_key in seen:
+            seen[line.line_key] += 1
+            line.line_key = f"{line.line_key}#{seen[line.line_key]}"
+        else:
+            seen[line.line_key] = 1
+    return lines

@@ -1,0 +1,130 @@
+"""BrickOwl's catalogue data as translation needs it: the colour table (packaged, refreshed from
+``catalog/color_list`` at most weekly), the seller's pinned BOID mappings and the cached lookups.
+
+The SQL is in :mod:`marketsync.store.catalog`; this module decides what to fetch and which
+source wins.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import io
+from importlib import resources
+
+from sqlite_utils import Database
+
+from marketsync import parse
+from marketsync.errors import NotFoundError, PermissionDeniedError, RequestRejectedError
+from marketsync.model import Catalog, parse_iso, utcnow
+from marketsync.store import catalog as stored
+from marketsync.store import state
+from marketsync.translate import NOT_APPLICABLE, Known, base_boid
+
+PROVIDER = "brickowl"
+COLOR_REFRESH_INTERVAL = dt.timedelta(days=7)
+
+
+@functools.lru_cache(maxsize=1)
+def packaged_colours() -> tuple[tuple[int, str, int | None], ...]:
+    """The snapshot shipped with marketsync: (BrickOwl id, BrickOwl name, BrickLink id or None)."""
+    text = resources.files("marketsync").joinpath("data/brickowl-colors.csv").read_text(encoding="utf-8")
+    rows = []
+    for record in csv.DictReader(io.StringIO(text)):
+        bo_id = parse.integer(record.get("brickowl_color_id"))
+        if bo_id is None:
+            continue
+        bl_id = parse.integer(record.get("bricklink_color_id"))
+        rows.append((bo_id, (record.get("brickowl_color_name") or "").strip(), _bricklink_colour(bl_id)))
+    return tuple(rows)
+
+
+def _bricklink_colour(value: int | None) -> int | None:
+    return value if value is not None and value >= 0 else None  # negative = placeholder for "none"
+
+
+def colour_table(db: Database) -> dict[int, int | None]:
+    """BrickOwl colour id -> BrickLink colour id (None: BrickLink has no equivalent).
+
+    The packaged table, overlaid by the table last fetched from BrickOwl, which wins wherever it
+    has a colour: it is BrickOwl's own current statement, and the snapshot can only grow stale.
+    Colour 0 (Not Applicable) is always BrickLink 0.
+    """
+    table = {bo_id: bl_id for bo_id, _name, bl_id in packaged_colours()}
+    for bo_id, _name, bl_id in stored.colours(db):
+        table[bo_id] = _bricklink_colour(bl_id)
+    if table.get(NOT_APPLICABLE) is None:
+        table[NOT_APPLICABLE] = NOT_APPLICABLE
+    return table
+
+
+def known(db: Database, account: str) -> Known:
+    """What a translator starts from."""
+    mappings = [(m["boid"], m["part_number"], m["source"]) for m in stored.boid_mappings(db, account)]
+    return Known(colour_table(db), stored.lookup_answers(db, account), mappings)
+
+
+def refresh_colours(db: Database, catalog: Catalog) -> list[str]:
+    """Fetch ``catalog/color_list`` and store it; returns one line per colour on which it and the
+    packaged table disagree (said once: by the refresh that first finds them).
+
+    BrickOwl's own name is kept for every colour (the packaged name where the answer has none).
+    Provider errors (no catalog permission, a bad key...) propagate; an empty answer leaves the
+    stored table alone.
+    """
+    fetched = catalog.color_list()
+    packaged = {bo_id: (name, bl_id) for bo_id, name, bl_id in packaged_colours()}
+    before = {bo_id: bl_id for bo_id, _name, bl_id in stored.colours(db)}
+    rows, disagreements = [], []
+    for bo_id, (name, bl_id) in sorted(fetched.items()):
+        bl_id = _bricklink_colour(bl_id)
+        old_name, old_bl = packaged.get(bo_id, (None, None))
+        rows.append((bo_id, name or old_name or None, bl_id))
+        already_said = bo_id in before and before[bo_id] == bl_id
+        if bo_id in packaged and bl_id != old_bl and not already_said:
+            said = f"BrickLink {bl_id}" if bl_id is not None else "no BrickLink colour"
+            was = f"BrickLink {old_bl}" if old_bl is not None else "none"
+            disagreements.append(f"brickowl: colour {bo_id} ({name or old_name}) is {said} in BrickOwl's table "
+                                 f"but {was} in the packaged one; BrickOwl's is used")
+    if not rows:
+        return ["brickowl: catalog/color_list answered with no colours; keeping the current table"]
+    stored.replace_colours(db, rows)
+    return disagreements
+
+
+def refresh_colours_if_due(db: Database, account: str, catalog: Catalog) -> list[str]:
+    """Fetch BrickOwl's colour table when the last try is a week old; returns problem lines (the
+    key may not read the catalog: the packaged table then keeps serving)."""
+    checked = parse_iso(state.sync_state(db, account, PROVIDER).get("catalog_checked_at"))
+    if checked is not None and checked > utcnow() - COLOR_REFRESH_INTERVAL:
+        return []
+    try:
+        problems = refresh_colours(db, catalog)
+    except (PermissionDeniedError, RequestRejectedError, NotFoundError) as exc:
+        problems = [f"brickowl: colour table not refreshed ({exc.detail}); using the packaged one"]
+    state.record_catalog_check(db, account, PROVIDER)
+    return problems
+
+
+# --- the seller's own mappings ----------------------------------------------------------------
+def pin(db: Database, account: str, boid: str, part_number: str) -> None:
+    """The seller's own mapping of a BOID (any colour of it) to a BrickLink part number."""
+    base, part = base_boid(boid), parse.text(part_number)
+    if base is None or part is None:
+        raise ValueError("pin needs a BOID and a BrickLink part number")
+    with db.atomic():
+        stored.pin(db, account, base, part)
+
+
+def unpin(db: Database, account: str, boid: str) -> bool:
+    """Remove a manual mapping; False when the BOID had none (learned mappings are kept)."""
+    base = base_boid(boid)
+    if base is None:
+        return False
+    with db.atomic():
+        return stored.unpin(db, account, base)
+
+
+def mappings(db: Database, account: str) -> list[dict]:
+    return stored.boid_mappings(db, account)

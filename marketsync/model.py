@@ -1,0 +1,189 @@
+"""The domain model at the centre of marketsync: plain records, the unified order lifecycle,
+the kinds of unmatched line, and the protocols the marketplace adapters implement.
+
+This module imports nothing of marketsync's; everything else may import it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+PROVIDERS = ("bricklink", "brickowl")
+
+# --- the unified order lifecycle (shared/marketplace-apis.md, "Mapping both onto one order lifecycle")
+STATUSES = ("pending", "paid", "processing", "packed", "shipped", "completed", "disputed", "cancelled", "unknown")
+OPEN_STATUSES = ("pending", "paid", "processing", "packed", "disputed", "unknown")
+SHIPPED_STATUSES = ("shipped", "completed")
+CANCELLED_STATUSES = ("cancelled",)
+
+
+def is_open(status: str, manual_release: bool = False) -> bool:
+    """Does an order in ``status`` hold stock? The one statement of the rule (SQL callers use
+    OPEN_STATUSES and ``manual_release = 0`` with the same meaning)."""
+    return status in OPEN_STATUSES and not manual_release
+
+
+def is_shipped(status: str, manual_release: bool = False) -> bool:
+    """Have an order's pieces left the building?"""
+    return status in SHIPPED_STATUSES and not manual_release
+
+
+# --- why a line has no lot: logic is keyed on these codes, never on the message text ------------
+class Unmatched:
+    NO_PART = "no_part"  # no BrickLink part number (BrickOwl line not translatable)
+    COLOUR_UNKNOWN = "colour_unknown"  # BrickOwl colour newer than our table: retried after a refresh
+    COLOUR_NONE = "colour_none"  # BrickLink has no equivalent colour
+    CONDITION_UNKNOWN = "condition_unknown"  # BrickOwl 'other' and the like
+    LOOKUP_DEFERRED = "lookup_deferred"  # the catalog lookup could not be made this run: retried
+    NO_LOT = "no_lot"  # translated, but the inventory holds no such lot
+    UNREADABLE = "unreadable"  # the payload could not be read at all
+
+    ALL = (NO_PART, COLOUR_UNKNOWN, COLOUR_NONE, CONDITION_UNKNOWN, LOOKUP_DEFERRED, NO_LOT, UNREADABLE)
+    RETRIED = (COLOUR_UNKNOWN, LOOKUP_DEFERRED)  # kinds a later run tries again by itself
+
+
+# --- time: timezone-aware UTC everywhere, stored as ISO-8601 text ---------------------------------
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """UTC ISO-8601 with a ``Z``, second precision: sorts as text and reads well."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_iso() -> str:
+    return iso(utcnow()) or ""
+
+
+def parse_iso(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# --- records ------------------------------------------------------------------------------------
+@dataclass
+class OrderSummary:
+    """One entry of a marketplace's order list: enough to decide whether to fetch more."""
+
+    provider: str
+    order_id: str
+    status: str  # unified
+    provider_status: str
+    fingerprint: str  # changes whenever anything we store about the order changes
+    date_ordered: dt.datetime | None
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class Order:
+    provider: str
+    order_id: str
+    status: str
+    provider_status: str
+    fingerprint: str
+    date_ordered: dt.datetime | None = None
+    date_status_changed: dt.datetime | None = None
+    buyer_name: str | None = None
+    buyer_email: str | None = None
+    lot_count: int | None = None
+    piece_count: int | None = None
+    subtotal: Decimal | None = None
+    grand_total: Decimal | None = None
+    currency: str | None = None
+    payment_status: str | None = None
+    shipping_method: str | None = None
+    tracking_number: str | None = None
+    is_filed: bool = False
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    raw_json: str | None = field(repr=False, default=None)  # ``raw`` serialised, off the writer's thread
+
+
+@dataclass
+class OrderLine:
+    """One line of an order, keyed the BrickLink way where the marketplace allows it.
+
+    ``line_key`` identifies the line durably within its order: BrickLink has no item id, so
+    it is ``"<batch>:<inventory_id>"``; BrickOwl's is its ``order_item_id``.
+    """
+
+    provider: str
+    order_id: str
+    line_key: str
+    quantity: int
+    part_number: str | None = None  # BrickLink item number (None when not translatable yet)
+    color_id: int | None = None  # BrickLink colour id
+    condition: str | None = None  # 'new' | 'used' | None (BrickOwl 'other')
+    location: str | None = None  # BrickLink remarks / BrickOwl personal_note
+    name: str | None = None
+    item_type: str | None = None
+    color_name: str | None = None
+    unit_price: Decimal | None = None
+    currency: str | None = None
+    batch: int | None = None
+    provider_lot_id: str | None = None  # BrickLink inventory_id / BrickOwl lot_id
+    bricklink_lot_id: str | None = None  # the BrickLink lot this line's lot is linked to
+    # BrickOwl identity, kept for translation (see marketsync/translate.py)
+    boid: str | None = None
+    provider_color_id: int | None = None
+    provider_condition: str | None = None
+    alt_part_numbers: list[str] = field(default_factory=list)  # ldraw, peeron_id, design_id
+    unmatched_reason: str | None = None
+    unmatched_kind: str | None = None  # one of Unmatched.ALL when unmatched_reason is set
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    raw_json: str | None = field(repr=False, default=None)
+
+    def unmatched(self, kind: str, reason: str) -> None:
+        self.unmatched_kind, self.unmatched_reason = kind, reason
+
+
+@dataclass
+class InventoryLot:
+    """A lot of the seller's own store, as a file or a marketplace lists it."""
+
+    part_number: str
+    color_id: int
+    condition: str
+    location: str
+    quantity: int
+    bricklink_lot_id: str | None = None
+    name: str | None = None
+    item_type: str | None = None
+    price: Decimal | None = None
+
+
+@dataclass
+class SyncListing:
+    """What a marketplace lists for one sync run, with anything the seller should know."""
+
+    summaries: list[OrderSummary]
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = True  # False when the marketplace may have left orders out
+
+
+# --- what the core asks of the adapters -------------------------------------------------------------
+class Adapter(Protocol):
+    """A marketplace's orders, as both adapters serve them."""
+
+    name: str
+
+    def list_for_sync(self, *, first: bool, open_ids: set[str], since: dt.datetime | None,
+                      full: bool = False) -> SyncListing: ...
+
+    def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]: ...
+
+
+class Catalog(Protocol):
+    """BrickOwl's catalog, which translation asks (only BrickOwl has one)."""
+
+    def color_list(self) -> dict[int, tuple[str | None, int | None]]: ...
+
+    def id_lookup(self, bricklink_part: str, item_type: str = "Part") -> list[str]: ...

@@ -1,0 +1,105 @@
+"""``marketsync reserve``: re-match lines against the current inventory, book only the ledger
+deltas, verify every invariant, and release orders by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from marketsync import booking
+from marketsync.errors import NotFoundLocally
+from marketsync.matching import LotIndex
+from marketsync.model import is_open
+from marketsync.store import catalog as stored_catalog
+from marketsync.store import orders as stored_orders
+from marketsync.store import queries
+from marketsync.translate import Translator
+
+
+@dataclass
+class Change:
+    provider: str
+    order_id: str
+    line_key: str
+    inventory_id: int
+    quantity: int
+    reason: str
+
+    def __str__(self) -> str:
+        verb = "reserved" if self.quantity > 0 else "released"
+        return (f"{self.provider} order {self.order_id} line {self.line_key}: {verb} {abs(self.quantity)} "
+                f"on lot {self.inventory_id} ({self.reason})")
+
+
+def rematch(db: Database, account: str, index: LotIndex, translator: Translator | None = None, *,
+            order_ref: int | None = None) -> list[Change]:
+    """Bring every open line (of one order, with ``order_ref``) to its reservation, translating
+    BrickOwl lines again first; returns the ledger changes written. One transaction per order."""
+    changes: list[Change] = []
+    for order in stored_orders.orders_holding_or_open(db, account, order_ref):
+        lines = stored_orders.stored_lines(db, order["id"])
+        if translator is not None:
+            translator.translate(lines)
+        with db.atomic():
+            (booked,) = booking.book(db, account, index, [booking.OrderState(
+                order["id"], order["provider"], order["order_id"], order["status"], bool(order["manual_release"]),
+                lines)])
+            if translator is not None:
+                stored_catalog.save(db, account, translator.take_learned())
+        changes += [Change(order["provider"], order["order_id"], d.line_key, d.inventory_id, d.quantity, d.reason)
+                    for d in booked.deltas]
+    return changes
+
+
+def find_order(db: Database, account: str, provider: str, order_id: str) -> dict:
+    order = stored_orders.find_order(db, account, provider, order_id)
+    if order is None:
+        raise NotFoundLocally(f"no {provider} order {order_id} in the database")
+    return order
+
+
+def release(db: Database, account: str, index: LotIndex, provider: str, order_id: str) -> list[Change]:
+    """Release an order's stock by hand; later syncs keep it released."""
+    order = find_order(db, account, provider, order_id)
+    with db.atomic():  # the mark and the released stock commit together (rematch nests a savepoint)
+        stored_orders.set_manual_release(db, order["id"], True)
+        return rematch(db, account, index, order_ref=order["id"])
+
+
+def check(db: Database, account: str) -> list[str]:
+    """Every violated invariant, one line each (empty when all hold).
+
+    All queries read one snapshot: ``reserve --check`` takes no lock, and an order a running sync
+    commits between two of them must not look like a violation.
+    """
+    with queries.snapshot(db):
+        problems = [f"database: {message}" for message in queries.integrity_problems(db)]
+        for lot, counter, total in queries.counters_off_ledger(db, account):
+            problems.append(f"lot {lot}: quantity_reserved is {counter} but its ledger rows sum to {total}")
+        for lot, quantity, reserved in queries.negative_lots(db, account):
+            problems.append(f"lot {lot}: negative stock (quantity {quantity}, reserved {reserved})")
+        held: dict[tuple[int, str], dict[int, int]] = {}
+        consumed: dict[tuple[int, str], int] = {}
+        for ref, key, lot, total, used in queries.ledger_by_line(db, account):
+            if total < 0:
+                problems.append(f"order row {ref} line {key}: lot {lot} holds a negative reservation ({total})")
+            if total:
+                held.setdefault((ref, key), {})[lot] = total
+            consumed[(ref, key)] = consumed.get((ref, key), 0) + (used or 0)
+        for ref, provider, order_id, status, manual, key, lot, quantity in queries.all_lines(db, account):
+            holding = held.pop((ref, key), {})
+            wanted = {}
+            if is_open(status, bool(manual)) and lot is not None:
+                pieces = max(0, quantity - consumed.get((ref, key), 0))
+                wanted = {lot: pieces} if pieces else {}
+            if holding != wanted:
+                problems.append(f"{provider} order {order_id} line {key} ({status}): reserved {_fmt(holding)}, "
+                                f"expected {_fmt(wanted)}")
+        for (ref, key), holding in held.items():
+            problems.append(f"order row {ref} line {key}: no such line, yet it holds {_fmt(holding)}")
+    return problems
+
+
+def _fmt(holding: dict[int, int]) -> str:
+    return ", ".join(f"{n} on lot {lot}" for lot, n in sorted(holding.items())) or "nothing"

@@ -1,0 +1,61 @@
+"""Writes ``inventory``: lots from imports and pulls (:func:`upsert_lots`) and the stock counters
+the ledger moves (:func:`move_counters`, called by :mod:`marketsync.store.ledger` only)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlite_utils import Database
+
+from marketsync.matching import Lot, LotIndex
+from marketsync.model import InventoryLot, now_iso
+from marketsync.store.orders import money
+
+
+def upsert_lots(db: Database, account: str, lots: Iterable[InventoryLot]) -> tuple[int, int]:
+    """Insert or update lots by their unique key (reservations are never touched); returns (inserted, updated)."""
+    now = now_iso()
+    count = "select count(*) from inventory where business_account_id = ?"
+    before = db.execute(count, [account]).fetchone()[0]
+    rows = [
+        (account, lot.part_number, lot.color_id, lot.condition, lot.location or "", lot.quantity,
+         lot.bricklink_lot_id, lot.name, lot.item_type, money(lot.price), now, now)
+        for lot in lots
+    ]
+    db.conn.executemany(
+        "insert into inventory (business_account_id, part_number, color_id, condition, location, quantity, "
+        "quantity_reserved, bricklink_lot_id, name, item_type, price, created_at, updated_at) "
+        "values (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) "
+        "on conflict (business_account_id, part_number, color_id, condition, location) do update set "
+        "quantity = excluded.quantity, "
+        "bricklink_lot_id = coalesce(excluded.bricklink_lot_id, bricklink_lot_id), "
+        "name = coalesce(excluded.name, name), item_type = coalesce(excluded.item_type, item_type), "
+        "price = coalesce(excluded.price, price), updated_at = excluded.updated_at",
+        rows,
+    )
+    inserted = db.execute(count, [account]).fetchone()[0] - before
+    return inserted, len(rows) - inserted
+
+
+def lots(db: Database, account: str) -> list[Lot]:
+    rows = db.execute(
+        "select id, part_number, color_id, condition, location, quantity, quantity_reserved, bricklink_lot_id "
+        "from inventory where business_account_id = ? order by id",
+        [account],
+    )
+    return [Lot(*row) for row in rows]
+
+
+def lot_index(db: Database, account: str) -> LotIndex:
+    """The account's lots in memory for one run, reloadable after a rolled-back transaction."""
+    return LotIndex(lambda: lots(db, account))
+
+
+def move_counters(db: Database, totals: dict[int, tuple[int, int]]) -> None:
+    """lot -> (change of quantity_reserved, pieces consumed): consumed pieces leave on hand, never below 0."""
+    now = now_iso()
+    db.conn.executemany(
+        "update inventory set quantity_reserved = quantity_reserved + ?, "
+        "quantity = max(0, quantity - ?), updated_at = ? where id = ?",
+        [(reserved, consumed, now, lot) for lot, (reserved, consumed) in totals.items()],
+    )

@@ -1,0 +1,52 @@
+"""Writes ``reservations``, the ledger, and moves the lots' counters with it in the same
+transaction, so ``inventory.quantity_reserved`` always equals the sum of a lot's ledger rows."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from marketsync.ledger import Booking, Holding
+from marketsync.model import now_iso
+from marketsync.store import inventory
+
+CHUNK = 500  # bound variables per statement stay far below SQLite's limit
+
+
+def holdings(db: Database, order_refs: list[int]) -> dict[int, dict[str, Holding]]:
+    """What the ledger holds for each line of these orders: order_ref -> line_key -> Holding."""
+    state: dict[int, dict[str, Holding]] = {}
+    for start in range(0, len(order_refs), CHUNK):
+        part = order_refs[start:start + CHUNK]
+        rows = db.execute(
+            "select order_ref, line_key, inventory_id, sum(quantity), sum(consumed) from reservations "
+            f"where order_ref in ({', '.join('?' for _ in part)}) group by order_ref, line_key, inventory_id",
+            part,
+        )
+        for ref, line_key, lot, held, consumed in rows:
+            holding = state.setdefault(ref, {}).setdefault(line_key, Holding({}, 0))
+            if held:
+                holding.held[lot] = held
+            holding.consumed += consumed or 0
+    return state
+
+
+def record(db: Database, account: str, bookings: list[Booking]) -> None:
+    """Every ledger row of the bookings, then each lot's counters moved once by the sum of its
+    deltas -- the same end state as order by order, since consumed is never negative
+    (max(0, q - a - b) == max(0, max(0, q - a) - b)). The caller holds the transaction."""
+    now = now_iso()
+    rows, totals = [], {}
+    for booking in bookings:
+        for d in booking.deltas:
+            rows.append((account, d.inventory_id, booking.order_ref, booking.provider, booking.order_id, d.line_key,
+                         d.quantity, d.consumed, d.reason, now))
+            reserved, consumed = totals.get(d.inventory_id, (0, 0))
+            totals[d.inventory_id] = (reserved + d.quantity, consumed + d.consumed)
+    if not rows:
+        return
+    db.conn.executemany(
+        "insert into reservations (business_account_id, inventory_id, order_ref, provider, order_id, "
+        "line_key, quantity, consumed, reason, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    inventory.move_counters(db, totals)

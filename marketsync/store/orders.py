@@ -1,0 +1,207 @@
+"""Writes ``orders`` and ``order_items``, and reads what the engine and ``reserve`` need of them.
+
+Callers hold the transaction (``db.atomic()``); nothing here commits by itself. Every function
+takes a batch: a single order is a batch of one.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+from sqlite_utils import Database
+
+from marketsync.matching import Match
+from marketsync.model import OPEN_STATUSES, Order, OrderLine, Unmatched, iso, now_iso
+
+ORDER_COLUMNS = (
+    "business_account_id", "provider", "order_id", "status", "provider_status", "buyer_name", "buyer_email",
+    "date_ordered", "date_status_changed", "lot_count", "piece_count", "subtotal", "grand_total", "currency",
+    "payment_status", "shipping_method", "tracking_number", "is_filed", "fingerprint", "synced_at", "raw",
+)
+_UPSERT_ORDER = (
+    f"insert into orders ({', '.join(ORDER_COLUMNS)}, first_seen_at) "
+    f"values ({', '.join('?' for _ in ORDER_COLUMNS)}, ?) "
+    "on conflict (business_account_id, provider, order_id) do update set "
+    + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[3:])
+    + " returning id, manual_release"
+)
+LINE_COLUMNS = (
+    "order_ref", "business_account_id", "provider", "order_id", "line_key", "batch", "part_number", "color_id",
+    "condition", "location", "quantity", "unit_price", "currency", "name", "item_type", "color_name",
+    "provider_lot_id", "bricklink_lot_id", "boid", "provider_color_id", "provider_condition", "inventory_id",
+    "match_method", "unmatched_reason", "raw", "unmatched_kind", "alt_part_numbers", "provider_location",
+)
+_INSERT_LINE = f"insert into order_items ({', '.join(LINE_COLUMNS)}) values ({', '.join('?' for _ in LINE_COLUMNS)})"
+
+
+# One encoder for every raw payload (json.dumps with options builds a new one per call), and no
+# circular-reference bookkeeping: decoded JSON never refers to itself. ~8% of a sync's write path.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, check_circular=False)
+
+
+def to_json(raw: Any) -> str:
+    return _ENCODER.encode(raw)
+
+
+def serialise_payloads(order: Order, lines: list[OrderLine]) -> None:
+    """Serialise the raw payloads ahead of the write, in the fetching thread: the writer thread
+    is a backfill's bottleneck, the fetching threads mostly wait on the network."""
+    order.raw_json = to_json(order.raw)
+    for line in lines:
+        line.raw_json = to_json(line.raw)
+
+
+def money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _in(values: Sequence) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def chunks(values: list, size: int = 500) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def known_orders(db: Database, account: str, provider: str) -> dict[str, tuple[str | None, str]]:
+    """order_id -> (fingerprint, status) of every order held for the provider."""
+    rows = db.execute(
+        "select order_id, fingerprint, status from orders where business_account_id = ? and provider = ?",
+        [account, provider],
+    )
+    return {order_id: (fingerprint, status) for order_id, fingerprint, status in rows}
+
+
+def _order_values(account: str, order: Order, now: str) -> tuple:
+    return (
+        account, order.provider, order.order_id, order.status, order.provider_status, order.buyer_name,
+        order.buyer_email, iso(order.date_ordered), iso(order.date_status_changed), order.lot_count,
+        order.piece_count, money(order.subtotal), money(order.grand_total), order.currency,
+        order.payment_status, order.shipping_method, order.tracking_number, int(order.is_filed),
+        order.fingerprint, now, order.raw_json or to_json(order.raw), now,
+    )
+
+
+def open_orders(db: Database, account: str, provider: str) -> list[tuple[str, str | None]]:
+    """(order_id, date_ordered) of the orders that hold stock."""
+    return db.execute(
+        f"select order_id, date_ordered from orders where business_account_id = ? and provider = ? "
+        f"and status in ({_in(OPEN_STATUSES)}) and manual_release = 0",
+        [account, provider, *OPEN_STATUSES],
+    ).fetchall()
+
+
+def upsert_orders(db: Database, account: str, orders: list[Order]) -> list[tuple[int, bool]]:
+    """Insert or update the order rows; (row id, manual_release) of each, in order."""
+    now = now_iso()
+    db.conn.executemany(_UPSERT_ORDER.rsplit(" returning ", 1)[0], [_order_values(account, o, now) for o in orders])
+    found: dict[tuple[str, str], tuple[int, bool]] = {}
+    for provider in {o.provider for o in orders}:
+        ids = [o.order_id for o in orders if o.provider == provider]
+        for part in chunks(ids):
+            for ref, order_id, manual_release in db.execute(
+                f"select id, order_id, manual_release from orders where business_account_id = ? and provider = ? "
+                f"and order_id in ({_in(part)})", [account, provider, *part],
+            ):
+                found[(provider, order_id)] = (ref, bool(manual_release))
+    return [found[(o.provider, o.order_id)] for o in orders]
+
+
+def stored_matches(db: Database, order_refs: list[int]) -> dict[int, dict[str, tuple[int | None, str | None]]]:
+    """order_ref -> line_key -> (inventory_id, unmatched_reason) as stored now."""
+    found: dict[int, dict[str, tuple[int | None, str | None]]] = {}
+    for part in chunks(order_refs):
+        rows = db.execute(
+            f"select order_ref, line_key, inventory_id, unmatched_reason from order_items where order_ref in ({_in(part)})",
+            part,
+        )
+        for ref, key, lot, reason in rows:
+            found.setdefault(ref, {})[key] = (lot, reason)
+    return found
+
+
+def replace_lines(db: Database, account: str, orders: list[tuple[int, list[OrderLine], list[Match]]]) -> None:
+    """Each order's whole set of lines, as now matched, in place of what was stored."""
+    db.conn.executemany("delete from order_items where order_ref = ?", [(ref,) for ref, _, _ in orders])
+    db.conn.executemany(_INSERT_LINE, [row for ref, lines, matches in orders
+                                       for row in line_rows(account, ref, lines, matches)])
+
+
+def line_rows(account: str, order_ref: int, lines: list[OrderLine], matches: list[Match]) -> list[tuple]:
+    """The order_items rows of one order's lines."""
+    return [
+        (
+            order_ref, account, line.provider, line.order_id, line.line_key, line.batch, line.part_number,
+            line.color_id, line.condition, match.location or line.location, line.quantity,
+            money(line.unit_price), line.currency, line.name, line.item_type, line.color_name,
+            line.provider_lot_id, line.bricklink_lot_id, line.boid, line.provider_color_id,
+            line.provider_condition, match.inventory_id, match.method, match.reason, line.raw_json or to_json(line.raw),
+            match.kind if match.inventory_id is None else None,
+            json.dumps(line.alt_part_numbers) if line.alt_part_numbers else None, line.location,
+        )
+        for line, match in zip(lines, matches)
+    ]
+
+
+def stored_lines(db: Database, order_ref: int) -> list[OrderLine]:
+    """An order's lines as the marketplace sent them (translated fields as last worked out), from
+    the columns alone: re-matching never needs the raw payload."""
+    lines = []
+    for row in db.query("select * from order_items where order_ref = ? order by id", [order_ref]):
+        try:
+            alternatives = json.loads(row["alt_part_numbers"]) if row["alt_part_numbers"] else []
+        except ValueError:
+            alternatives = []
+        lines.append(OrderLine(
+            provider=row["provider"], order_id=row["order_id"], line_key=row["line_key"], quantity=row["quantity"],
+            part_number=row["part_number"], color_id=row["color_id"], condition=row["condition"],
+            location=row["provider_location"], name=row["name"], item_type=row["item_type"],
+            color_name=row["color_name"], unit_price=Decimal(row["unit_price"]) if row["unit_price"] else None,
+            currency=row["currency"], batch=row["batch"], provider_lot_id=row["provider_lot_id"],
+            bricklink_lot_id=row["bricklink_lot_id"], boid=row["boid"], provider_color_id=row["provider_color_id"],
+            provider_condition=row["provider_condition"], alt_part_numbers=alternatives,
+            unmatched_reason=row["unmatched_reason"], unmatched_kind=row["unmatched_kind"], raw_json=row["raw"],
+        ))
+    return lines
+
+
+def orders_holding_or_open(db: Database, account: str, only: int | None = None) -> list[dict[str, Any]]:
+    """Orders whose lines ``reserve`` brings to their reservations: the open ones, and any other
+    whose ledger still holds pieces."""
+    where, params = "o.business_account_id = ?", [account]
+    if only is not None:
+        where += " and o.id = ?"
+        params.append(only)
+    return list(db.query(
+        f"select o.id, o.provider, o.order_id, o.status, o.manual_release from orders o where {where} and ("
+        f"o.status in ({_in(OPEN_STATUSES)}) or exists (select 1 from reservations r "
+        "where r.order_ref = o.id group by r.line_key, r.inventory_id having sum(r.quantity) != 0)) order by o.id",
+        params + list(OPEN_STATUSES),
+    ))
+
+
+def orders_to_retry(db: Database, account: str, provider: str) -> list[int]:
+    """Open orders with a line a later run can match by itself (a deferred lookup, a colour newer
+    than the table): their fingerprint has not changed, so no listing fetches them again."""
+    return [ref for (ref,) in db.execute(
+        "select distinct l.order_ref from order_items l join orders o on o.id = l.order_ref "
+        f"where o.business_account_id = ? and o.provider = ? and o.manual_release = 0 "
+        f"and o.status in ({_in(OPEN_STATUSES)}) and l.inventory_id is null "
+        f"and l.unmatched_kind in ({_in(Unmatched.RETRIED)}) order by l.order_ref",
+        [account, provider, *OPEN_STATUSES, *Unmatched.RETRIED],
+    )]
+
+
+def find_order(db: Database, account: str, provider: str, order_id: str) -> dict[str, Any] | None:
+    rows = list(db.query(
+        "select * from orders where business_account_id = ? and provider = ? and order_id = ?",
+        [account, provider, order_id],
+    ))
+    return rows[0] if rows else None
+
+
+def set_manual_release(db: Database, order_ref: int, released: bool) -> None:
+    db.execute("update orders set manual_release = ? where id = ?", [int(released), order_ref])

@@ -1,0 +1,65 @@
+"""Writes ``sync_state`` (one row per account and marketplace: when it last synced, failed, was
+asked for its colour table) and ``_api_calls`` (calls per marketplace per UTC day)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlite_utils import Database
+
+from marketsync.model import iso, now_iso
+
+
+def _state(db: Database, account: str, provider: str, **values: Any) -> None:
+    columns = ", ".join(values)
+    db.execute(
+        f"insert into sync_state (business_account_id, provider, {columns}) values (?, ?, {', '.join('?' for _ in values)}) "
+        f"on conflict (business_account_id, provider) do update set "
+        + ", ".join(f"{c} = excluded.{c}" for c in values),
+        [account, provider, *values.values()],
+    )
+
+
+def sync_state(db: Database, account: str, provider: str) -> dict[str, Any]:
+    rows = list(db.query("select * from sync_state where business_account_id = ? and provider = ?", [account, provider]))
+    return rows[0] if rows else {}
+
+
+def record_attempt(db: Database, account: str, provider: str, started: dt.datetime) -> None:
+    with db.atomic():
+        _state(db, account, provider, last_attempt_at=iso(started))
+
+
+def record_success(db: Database, account: str, provider: str, *, listed_at: dt.datetime, calls: int, changed: int) -> None:
+    with db.atomic():
+        _state(db, account, provider, last_synced_at=iso(listed_at), list_window_start=iso(listed_at),
+               last_error=None, last_error_at=None, last_run_calls=calls, last_run_changed=changed)
+
+
+def record_failure(db: Database, account: str, provider: str, message: str, *, calls: int) -> None:
+    with db.atomic():
+        _state(db, account, provider, last_error=message, last_error_at=now_iso(), last_run_calls=calls)
+
+
+def record_catalog_check(db: Database, account: str, provider: str) -> None:
+    with db.atomic():
+        _state(db, account, provider, catalog_checked_at=now_iso())
+
+
+def add_api_calls(db: Database, account: str, counts: dict[str, int], day: str | None = None) -> None:
+    day = day or now_iso()[:10]
+    db.conn.executemany(
+        "insert into _api_calls (business_account_id, provider, day, calls) values (?, ?, ?, ?) "
+        "on conflict (business_account_id, provider, day) do update set calls = calls + excluded.calls",
+        [(account, provider, day, n) for provider, n in counts.items() if n],
+    )
+
+
+def api_calls_on(db: Database, account: str, provider: str, day: str | None = None) -> int:
+    day = day or now_iso()[:10]
+    row = db.execute(
+        "select calls from _api_calls where business_account_id = ? and provider = ? and day = ?",
+        [account, provider, day],
+    ).fetchone()
+    return row[0] if row else 0
