@@ -301,10 +301,13 @@ def cli():
 @click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER,
               help="Sync only this marketplace (repeatable). Default: every one with credentials.")
 @click.option("--full", is_flag=True, help="Re-list everything (BrickLink filed orders, BrickOwl's whole history).")
+@click.option("--push/--no-push", envvar="MARKETSYNC_PUSH", show_envvar=True, default=False,
+              help="Then bring every listing on every marketplace to what is available (see 'marketsync stock').")
+@click.option("--dry-run", is_flag=True, help="With --push: show the listing changes; change no listing.")
 @wait_option
 @db_options
 @http_options
-def sync(providers, full, wait, db_path, account, settings):
+def sync(providers, full, push, dry_run, wait, db_path, account, settings):
     """Pull new and changed orders and reserve their stock.
 
     Credentials come from BRICKLINK_CONSUMER_KEY, BRICKLINK_CONSUMER_SECRET, BRICKLINK_TOKEN_VALUE,
@@ -318,39 +321,23 @@ def sync(providers, full, wait, db_path, account, settings):
     Examples:
         marketsync sync
         marketsync sync --provider bricklink
+        marketsync sync --push
     """
-    chosen = list(dict.fromkeys(p.lower() for p in providers)) or configured_providers()
-    if not chosen:
-        raise ConfigError(
-            "no marketplace credentials set; set " + ", ".join(v for vs in CREDENTIAL_VARS.values() for v in vs)
-            + " (or try 'marketsync demo')"
-        )
-    for provider in chosen:
-        require_credentials(provider)
-        api_url(provider)  # a bad URL is a configuration error before any file is created
+    if dry_run and not push:
+        raise click.UsageError("--dry-run goes with --push")
+    chosen = _chosen_providers(providers)
     with writer(db_path, wait):
         db = open_database(db_path, create=True)
-        results = run_sync(db, account, chosen, settings, full=full)
-    _report_sync(results)
+        wiring = _Wiring(db, account, chosen, settings)
+        results = wiring.sync(full=full)
+        pushed, again = wiring.push(dry_run=dry_run) if push and all(r.ok for r in results) else ([], [])
+    _report_sync(results + again, exit_on_failure=False)
+    _report_push(pushed, dry_run)
+    if any(not result.ok for result in results + again + pushed):
+        sys.exit(EXIT_FAILED)
 
 
-def run_sync(db, account: str, providers: list[str], settings: HttpSettings, *, full: bool = False,
-             environ: dict[str, str] | None = None) -> list:
-    """The wiring of a sync: one call counter for the run, an adapter per marketplace, the engine."""
-    from marketsync import sync as engine
-    from marketsync.providers import build_adapter
-    from marketsync.providers.http import CallCounter
-    from marketsync.store.state import api_calls_on
-
-    counter = CallCounter()
-    adapters = [build_adapter(provider, settings, counter=counter, environ=environ,
-                              calls_today=api_calls_on(db, account, provider)) for provider in providers]
-    with _progress() as progress:
-        return engine.run(db, account, adapters, counter, full=full, concurrency=settings.concurrency,
-                          progress=progress)
-
-
-def _report_sync(results) -> None:
+def _report_sync(results, exit_on_failure: bool = True) -> None:
     for result in results:
         for problem in result.problems:
             problem = one_line(mask_secrets(problem))
@@ -367,7 +354,7 @@ def _report_sync(results) -> None:
             if result.ok:
                 click.echo(f"{result.provider}: {result.listed} listed, {result.changed} new or changed, "
                            f"{result.calls} API calls", err=True)
-    if any(not result.ok for result in results):
+    if exit_on_failure and any(not result.ok for result in results):
         sys.exit(EXIT_FAILED)
 
 
@@ -735,32 +722,265 @@ def inventory_list(part, color_id, condition, location, reserved_only, oversold_
 
 @inventory.command("pull")
 @logging_options
-@click.option("--provider", "-p", type=click.Choice(["bricklink"]), default="bricklink", show_default=True,
-              help="Where to pull from (BrickLink's store API is the one with your bins in its remarks).")
+@click.option("--provider", "-p", type=click.Choice(PROVIDERS, case_sensitive=False), default="bricklink",
+              show_default=True, help="The marketplace whose listing of your store to pull.")
+@click.option("--zero-missing", is_flag=True, help="Set lots the marketplace no longer lists to 0 on hand.")
 @wait_option
 @db_options
 @http_options
-def inventory_pull(provider, wait, db_path, account, settings):
-    """Import your store's lots straight from BrickLink (GET /inventories).
+def inventory_pull(provider, zero_missing, wait, db_path, account, settings):
+    """Take your store's lots from a marketplace's listing into the local inventory.
 
-    The bin comes from each lot's private remarks; the BrickLink lot id is kept for matching.
+    Syncs that marketplace's orders first: a listing leaves out the pieces of open orders, which
+    are still on the shelf, so on hand = listed + those pieces. Pulling again changes on hand only
+    where the listing moved in a way no order and no push of marketsync's explains. The bin is
+    BrickLink's private remarks or BrickOwl's personal note.
+
+    \b
+    Examples:
+        marketsync inventory pull --provider bricklink
+        marketsync inventory pull --provider brickowl --zero-missing
+    """
+    from marketsync import catalog, pull, reserve as reservations
+    from marketsync.store.inventory import lot_index
+    from marketsync.translate import Translator
+
+    provider = provider.lower()
+    require_credentials(provider)
+    with writer(db_path, wait):
+        db = open_database(db_path, create=True)
+        wiring = _Wiring(db, account, [provider], settings)
+        results = wiring.sync()
+        lots = wiring.adapters[0].list_lots()
+        index = lot_index(db, account)
+        translator = (Translator(catalog.known(db, account), index, wiring.catalog, beyond_inventory=True)
+                      if provider == "brickowl" else None)
+        pulled = pull.pull(db, account, provider, lots, index, translator, calls=wiring.counter.take_unsaved(),
+                           zero_missing=zero_missing)
+        reservations.rematch(db, account, index, Translator(catalog.known(db, account), index))
+    _report_sync(results, exit_on_failure=False)
+    for problem in pulled.problems:
+        _problem(problem)
+    if sys.stderr.isatty():
+        click.echo(f"{pulled.inserted} lots added, {pulled.updated} updated, {pulled.adjusted} adjusted "
+                   f"from {provider}", err=True)
+    if any(not result.ok for result in results):
+        sys.exit(EXIT_FAILED)
+
+
+# --- listings --------------------------------------------------------------------------------
+class _Wiring:
+    """One run's adapters over one call counter, and the engine jobs that use them."""
+
+    def __init__(self, db, account: str, providers: list[str], settings: HttpSettings,
+                 environ: dict[str, str] | None = None):
+        from marketsync.providers import build_adapter
+        from marketsync.providers.http import CallCounter
+        from marketsync.store.state import api_calls_on
+
+        self.db, self.account, self.settings = db, account, settings
+        self.counter = CallCounter()
+        self.adapters = [build_adapter(provider, settings, counter=self.counter, environ=environ,
+                                       calls_today=api_calls_on(db, account, provider)) for provider in providers]
+        self.catalog = next((a for a in self.adapters if a.name == "brickowl"), None)
+
+    def sync(self, full: bool = False) -> list:
+        from marketsync import sync as engine
+
+        with _progress() as progress:
+            return engine.run(self.db, self.account, list(self.adapters), self.counter, full=full,
+                              concurrency=self.settings.concurrency, progress=progress)
+
+    def push(self, *, dry_run: bool, resync: bool = True) -> tuple[list, list]:
+        """The listings pushed (after the orders synced again for the bracket); (push results, resync results)."""
+        from marketsync import catalog, push
+        from marketsync.store import catalog as stored_catalog
+        from marketsync.store.inventory import lot_index
+        from marketsync.store.state import add_api_calls
+        from marketsync.translate import Translator
+
+        again: list = []
+
+        def sync_again() -> set[tuple[str, str]]:
+            again.extend(self.sync())
+            return set().union(*(result.touched for result in again))
+
+        index = lot_index(self.db, self.account)
+        translator = Translator(catalog.known(self.db, self.account), index, self.catalog) if self.catalog else None
+        results = push.run(self.db, self.account, list(self.adapters), index, translator=translator,
+                           resync=sync_again if resync else None, dry_run=dry_run)
+        with self.db.atomic():
+            if translator is not None and not dry_run:
+                stored_catalog.save(self.db, self.account, translator.take_learned())
+            add_api_calls(self.db, self.account, self.counter.take_unsaved())
+        return results, again
+
+
+def _problem(line: str) -> None:
+    line = one_line(mask_secrets(line))
+    click.echo(line, err=True)
+    RUN_LOG.warning(line)
+
+
+def _report_push(results, dry_run: bool, fmt: str = "table") -> None:
+    from marketsync import render
+
+    if dry_run:
+        rows = [{"provider": c.provider, "remote_lot_id": c.remote_lot_id, "inventory_id": c.inventory_id,
+                 "listed": c.before, "would_list": c.after, "change": c.after - c.before}
+                for result in results for c in result.changes]
+        render.emit(rows, fmt, [
+            ("Marketplace", "left", lambda r: r["provider"]),
+            ("Remote lot", "right", lambda r: r["remote_lot_id"]),
+            ("Lot", "right", lambda r: r["inventory_id"]),
+            ("Listed", "right", lambda r: r["listed"]),
+            ("Would list", "right", lambda r: r["would_list"]),
+            ("Change", "right", lambda r: f"{r['change']:+d}"),
+        ], title=None if rows else "Nothing to change")
+    for result in results:
+        for problem in result.problems:
+            _problem(problem)
+        if not result.ok:
+            click.echo(f"Error: {one_line(mask_secrets(result.error or result.provider + ' failed'))}", err=True)
+            RUN_LOG.error(one_line(result.error or ""))
+        elif not dry_run:
+            applied = sum(1 for c in result.changes if c.outcome == "applied")
+            RUN_LOG.info("%s: %d lots read, %d listing changes applied", result.provider, result.lots_read, applied)
+            if sys.stderr.isatty():
+                click.echo(f"{result.provider}: {result.lots_read} lots read, {applied} listing change(s) applied",
+                           err=True)
+
+
+@cli.group(invoke_without_command=True)
+@logging_options
+@click.option("--provider", "-p", type=click.Choice(PROVIDERS, case_sensitive=False), help="Only this marketplace.")
+@click.option("--held", "held_only", is_flag=True, help="Only listings held for your decision.")
+@output_options
+@db_options
+@click.pass_context
+def stock(ctx, provider, held_only, fmt, db_path, account):
+    """Each listing of your lots on each marketplace: what it shows, what is available, the change
+    the next push makes, and why a listing is held.
+
+    \b
+    Examples:
+        marketsync stock
+        marketsync stock push --dry-run
+        marketsync stock adopt bricklink:501
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from marketsync import render
+    from marketsync.store import queries
+
+    db = open_database(db_path)
+    rows = queries.stock(db, account, provider.lower() if provider else None, held_only)
+    render.emit(rows, fmt, _stock_columns(), title=None if rows else "No listings yet (run 'marketsync sync --push')")
+
+
+def _stock_columns():
+    from marketsync import render
+
+    return [
+        ("Marketplace", "left", lambda r: r["provider"]),
+        ("Remote lot", "right", lambda r: r["remote_lot_id"]),
+        ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else ""),
+        ("Bin", "left", lambda r: r["location"] or "", "bold"),
+        ("Part", "left", lambda r: f"{r['part_number']} c{r['color_id']} {r['condition']}" if r["part_number"] else ""),
+        ("Listed", "right", lambda r: r["listed"] if r["listed"] is not None else ""),
+        ("Available", "right", lambda r: r["available"] if r["available"] is not None else ""),
+        ("Pending", "right", lambda r: f"{r['pending_change']:+d}" if r["pending_change"] else ""),
+        ("Held / problem", "left", lambda r: r["held_reason"] or r["link_problem"] or "", "red"),
+    ]
+
+
+@stock.command("push")
+@logging_options
+@click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER,
+              help="Push only this marketplace's listings (repeatable). Default: every one with credentials.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@output_options
+@wait_option
+@db_options
+@http_options
+def stock_push(providers, dry_run, fmt, wait, db_path, account, settings):
+    """Bring every listing to what is available, without syncing orders first (the order lists
+    are still read once after the listings, so an order placed meanwhile is never put back on sale).
+
+    \b
+    Examples:
+        marketsync stock push --dry-run
+        marketsync stock push --provider brickowl
+    """
+    chosen = _chosen_providers(providers)
+    with writer(db_path, wait):
+        db = open_database(db_path, create=True)
+        results, again = _Wiring(db, account, chosen, settings).push(dry_run=dry_run)
+    _report_sync(again, exit_on_failure=False)
+    _report_push(results, dry_run, fmt)
+    if any(not result.ok for result in results + again):
+        sys.exit(EXIT_FAILED)
+
+
+@stock.command("adopt")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@wait_option
+@db_options
+@http_options
+def stock_adopt(listing, wait, db_path, account, settings):
+    """Take a held listing's figure (the seller's own edit on the marketplace) into on hand,
+    recorded as an adjustment; the next push carries it to the other marketplaces.
 
     \b
     Example:
-        marketsync inventory pull --provider bricklink
+        marketsync stock adopt bricklink:501
     """
-    from marketsync import pull
-    from marketsync.providers import build_adapter
-    from marketsync.providers.bricklink import BrickLink
+    _decide(listing, "adopt", wait, db_path, account, settings)
 
-    adapter = build_adapter(provider, settings)
-    assert isinstance(adapter, BrickLink)  # the only choice click offers
-    lots = adapter.list_inventory()
+
+@stock.command("override")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@wait_option
+@db_options
+@http_options
+def stock_override(listing, wait, db_path, account, settings):
+    """Release a held listing and let the next push set it to what marketsync counts available.
+
+    \b
+    Example:
+        marketsync stock override brickowl:2726913
+    """
+    _decide(listing, "override", wait, db_path, account, settings)
+
+
+def _decide(listing: str, decision: str, wait: float, db_path: str, account: str, settings: HttpSettings) -> None:
+    from marketsync import stock as decisions
+
+    provider, remote_lot_id = order_ref_arg(listing)
+    require_credentials(provider)
+    open_database(db_path)
     with writer(db_path, wait):
-        db = open_database(db_path, create=True)
-        inserted, updated = pull.store_pulled(db, account, provider, lots, calls=1)
+        db = open_database(db_path)
+        wiring = _Wiring(db, account, [provider], settings)
+        message = decisions.decide(db, account, wiring.adapters[0], remote_lot_id, decision,
+                                   calls=wiring.counter)
     if sys.stderr.isatty():
-        click.echo(f"{inserted} lots added, {updated} updated from {provider}", err=True)
+        click.echo(message, err=True)
+
+
+def _chosen_providers(providers) -> list[str]:
+    chosen = list(dict.fromkeys(p.lower() for p in providers)) or configured_providers()
+    if not chosen:
+        raise ConfigError(
+            "no marketplace credentials set; set " + ", ".join(v for vs in CREDENTIAL_VARS.values() for v in vs)
+            + " (or try 'marketsync demo')"
+        )
+    for provider in chosen:
+        require_credentials(provider)
+        api_url(provider)  # a bad URL is a configuration error before any file is created
+    return chosen
 
 
 # --- BrickOwl part mapping -------------------------------------------------------------------
@@ -863,7 +1083,7 @@ def demo(db_path):
             sandbox.brickowl.rate_limit = None  # a demo need not wait out BrickOwl's per-minute pacing
             db = demo_store.recreate(db_path, account)
             settings = HttpSettings(timeout=10, backoff=0.1, brickowl_rate_limit=None)
-            results = run_sync(db, account, list(PROVIDERS), settings, environ=sandbox.env())
+            results = _Wiring(db, account, list(PROVIDERS), settings, environ=sandbox.env()).sync()
     rows = list_orders(db, account)
     render.console().print(render.table(
         rows, _order_columns(),

@@ -18,6 +18,7 @@ DEFAULT_BRICKLINK_URL = "https://api.bricklink.com/api/store/v1"
 DEFAULT_BRICKOWL_URL = "https://api.brickowl.com/v1"
 DEFAULT_BRICKLINK_DAILY_BUDGET = 5000
 DEFAULT_BRICKOWL_RATE_LIMIT = 600  # requests per minute
+DEFAULT_BRICKOWL_BATCH_RATE_LIMIT = 100  # bulk/batch calls per minute (documented as 100-200: the low end)
 
 CREDENTIAL_VARS = {
     "bricklink": (
@@ -116,6 +117,7 @@ class HttpSettings:
         concurrency: int = 4,
         bricklink_daily_budget: int | None = DEFAULT_BRICKLINK_DAILY_BUDGET,
         brickowl_rate_limit: float | None = DEFAULT_BRICKOWL_RATE_LIMIT,
+        brickowl_batch_rate_limit: float | None = DEFAULT_BRICKOWL_BATCH_RATE_LIMIT,
     ):
         self.timeout = timeout
         self.retries = retries
@@ -124,3 +126,4 @@ class HttpSettings:
         self.concurrency = concurrency
         self.bricklink_daily_budget = bricklink_daily_budget
         self.brickowl_rate_limit = brickowl_rate_limit
+        self.brickowl_batch_rate_limit = brickowl_batch_rate_limit

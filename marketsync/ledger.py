@@ -37,6 +37,7 @@ class Delta:
 class Holding:
     held: dict[int, int]  # lot -> reserved pieces
     consumed: int
+    consumed_on: dict[int, int] = field(default_factory=dict)  # lot -> pieces shipped from it
 
 
 @dataclass
@@ -66,9 +67,16 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
         if shipped and followed and target is not None:
             deltas += _ship(line_key, target, holding)
             continue
+        if open_ and target is not None and holding.consumed > 0:
+            # A shipment taken back (shipped -> packed, completed -> open): its pieces return to
+            # on hand on the lots they left, and are reserved again below.
+            returned = [Delta(lot, line_key, 0, -pieces, "unshipped")
+                        for lot, pieces in sorted(holding.consumed_on.items()) if pieces > 0]
+            deltas += returned
+            holding = Holding(dict(holding.held), holding.consumed - sum(-d.consumed for d in returned), {})
         wanted: dict[int, int] = {}
         if target is not None and open_ and target.inventory_id is not None:
-            pieces = max(0, target.quantity - holding.consumed)  # shipped pieces are never re-reserved
+            pieces = max(0, target.quantity - holding.consumed)
             if pieces:
                 wanted[target.inventory_id] = pieces
         if not holding.held:  # nothing held yet (every line of a new order): at most one reservation

@@ -187,3 +187,62 @@ class Catalog(Protocol):
     def color_list(self) -> dict[int, tuple[str | None, int | None]]: ...
 
     def id_lookup(self, bricklink_part: str, item_type: str = "Part") -> list[str]: ...
+
+
+# --- the seller's listings on the marketplaces ------------------------------------------------------
+@dataclass
+class RemoteLot:
+    """One lot of the seller's store as a marketplace lists it (quantity = what it offers now)."""
+
+    provider: str
+    remote_lot_id: str
+    quantity: int
+    part_number: str | None = None  # BrickLink's own lots only; BrickOwl's are translated
+    color_id: int | None = None  # BrickLink colour
+    condition: str | None = None
+    location: str | None = None  # BrickLink remarks / BrickOwl personal_note
+    bricklink_lot_id: str | None = None  # BrickLink's own id / the BrickLink lot a BrickOwl lot is linked to
+    name: str | None = None
+    item_type: str | None = None
+    price: Decimal | None = None
+    boid: str | None = None
+    provider_color_id: int | None = None
+    provider_condition: str | None = None
+    alt_part_numbers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QuantityChange:
+    """A relative change of one listing: ``delta`` pieces (signed); ``retain`` keeps a lot that
+    reaches 0 listed (BrickLink deletes it otherwise)."""
+
+    remote_lot_id: str
+    delta: int
+    retain: bool = False
+
+
+class Outcome:
+    APPLIED = "applied"
+    REFUSED = "refused"  # the marketplace said no: nothing changed
+    UNKNOWN = "unknown"  # the answer was lost: maybe applied; read the lot back before anything else
+    NOT_SENT = "not_sent"  # never sent (the daily budget ran out first)
+
+
+@dataclass
+class ChangeResult:
+    remote_lot_id: str
+    outcome: str  # Outcome
+    detail: str | None = None
+
+
+class Listings(Protocol):
+    """A marketplace's view of the seller's own store, which both adapters serve."""
+
+    name: str
+    write_batch_size: int  # changes one write call carries
+
+    def list_lots(self) -> list[RemoteLot]: ...
+
+    def read_lot(self, remote_lot_id: str) -> RemoteLot | None: ...
+
+    def change_quantities(self, changes: list[QuantityChange]) -> list[ChangeResult]: ...

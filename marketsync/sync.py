@@ -80,6 +80,7 @@ class ProviderResult:
     calls: int = 0
     complete: bool = True  # False when some orders may be missing: last_synced_at then stays put
     skipped: int = 0  # orders that could not be fetched or stored this run (retried next run)
+    touched: set[tuple[str, str]] = field(default_factory=set)  # (provider, its lot id) of lines written
     problems: list[str] = field(default_factory=list)  # one line each, for stderr
 
 
@@ -175,6 +176,8 @@ class OrderWriter:
 
     def write(self, buffer: list[tuple[Order, list[OrderLine]]]) -> list[str]:
         keys = stored_orders.upsert_orders(self.db, self.account, [order for order, _ in buffer])
+        self.result.touched.update((line.provider, line.provider_lot_id) for _, lines in buffer for line in lines
+                                   if line.provider_lot_id)
         states = [booking.OrderState(ref, order.provider, order.order_id, order.status, manual_release, lines)
                   for (order, lines), (ref, manual_release) in zip(buffer, keys)]
         problems: list[str] = []
@@ -194,6 +197,10 @@ def order_problems(provider: str, order_id: str, status: str, provider_status: s
     if status == "unknown":
         problems.append(f"{provider} order {order_id} has an unknown status {provider_status!r}; "
                         "its stock stays reserved")
+    returned = sum(-d.consumed for d in booked.deltas if d.reason == "unshipped")
+    if returned:
+        problems.append(f"{provider} order {order_id} is {status} again after it shipped: its {returned} shipped "
+                        "piece(s) are back on hand and reserved again")
     if is_open(status, booked.order.manual_release):
         for line, match in zip(booked.order.lines, booked.matches):
             was = booked.before.get(line.line_key)

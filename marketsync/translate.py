@@ -117,8 +117,12 @@ class Known:
 class Translator:
     """Translates BrickOwl lines for one account during one run (thread-safe ``translate``)."""
 
-    def __init__(self, known: Known, index: LotIndex, catalog: Catalog | None = None, *, lookup_budget: int = 200):
+    def __init__(self, known: Known, index: LotIndex, catalog: Catalog | None = None, *, lookup_budget: int = 200,
+                 beyond_inventory: bool = False):
         self.index, self.catalog = index, catalog
+        # Ask about alternative ids the inventory does not hold yet (a pull filling an empty
+        # inventory); every answer is still BrickOwl's own confirmation, never a guess.
+        self.beyond_inventory = beyond_inventory
         self.lookup_budget = max(0, int(lookup_budget))
         self.lookups_made = 0  # catalog/id_lookup calls made by this translator
         self.lookups_deferred = 0  # lines left for a later run because lookups were unavailable
@@ -313,7 +317,7 @@ class Translator:
 
     def _candidates(self, alts: list[str]) -> list[str]:
         """Inventory part numbers plausible for the line: its alternative ids, then their extensions."""
-        found = [alt for alt in alts if alt in self._part_set]
+        found = [alt for alt in alts if alt in self._part_set or self.beyond_inventory]
         for alt in alts:
             start = bisect.bisect_left(self._parts, alt)
             extensions = []

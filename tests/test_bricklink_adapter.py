@@ -21,7 +21,7 @@ from marketsync.errors import (
 from marketsync.providers import build_adapter
 from marketsync.providers.bricklink import BrickLink
 from marketsync.providers.http import CallCounter
-from marketsync.model import InventoryLot, Order, OrderLine, OrderSummary, SyncListing
+from marketsync.model import RemoteLot, Order, OrderLine, OrderSummary, SyncListing
 from support import is_utc
 
 UTC = dt.timezone.utc
@@ -227,11 +227,11 @@ def test_an_order_with_no_items_has_no_lines(sb):
 def test_inventory_lots(sb):
     sb.bricklink.add_lot("3001", 11, 40, remarks="D14", unit_price="0.1234", name="Brick (2 x 4)", inventory_id=501)
     sb.bricklink.add_lot("973pb1", 0, 2, new_or_used="U", remarks=None, type="MINIFIG", inventory_id=502)
-    sb.bricklink.add_lot("3003", 5, 9, new_or_used="X", inventory_id=503)  # no usable condition: skipped
-    lots = {lot.bricklink_lot_id: lot for lot in make(sb).list_inventory()}
-    assert set(lots) == {"501", "502"}
+    sb.bricklink.add_lot("3003", 5, 9, new_or_used="X", inventory_id=503)  # no usable condition
+    lots = {lot.bricklink_lot_id: lot for lot in make(sb).list_lots()}
+    assert set(lots) == {"501", "502", "503"} and lots["503"].condition is None
     brick, fig = lots["501"], lots["502"]
-    assert isinstance(brick, InventoryLot)
+    assert isinstance(brick, RemoteLot) and brick.remote_lot_id == "501"
     assert (brick.part_number, brick.color_id, brick.condition, brick.location, brick.quantity) == ("3001", 11, "new", "D14", 40)
     assert brick.name == "Brick (2 x 4)" and brick.item_type == "PART"
     assert brick.price == Decimal("0.1234") and isinstance(brick.price, Decimal)

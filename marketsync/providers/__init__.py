@@ -36,8 +36,9 @@ def build_adapter(
             secrets=secrets, retry=retry, counter=counter, pool_size=pool_size,
         ))
     rate = settings.brickowl_rate_limit
+    batch_rate = settings.brickowl_batch_rate_limit
     return brickowl.BrickOwl(HttpClient(
         provider, api_url(provider, environ), brickowl.decode, fixed_params={"key": creds["BRICKOWL_API_KEY"]},
         pacer=Pacer(rate * PACING_MARGIN if rate else None), timeout=settings.timeout,
         secrets=secrets, retry=retry, counter=counter, pool_size=pool_size,
-    ))
+    ), batch_pacer=Pacer(batch_rate * PACING_MARGIN if batch_rate and rate else None))

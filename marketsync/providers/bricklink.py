@@ -7,7 +7,15 @@ from typing import Any
 
 import requests
 
-from marketsync.errors import NotFoundError, TransientError
+from marketsync.errors import (
+    BadResponseError,
+    BudgetExhaustedError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestRejectedError,
+    TransientError,
+)
 from marketsync import parse
 from marketsync.providers.http import (
     HttpClient,
@@ -16,7 +24,16 @@ from marketsync.providers.http import (
     json_or_none,
     retry_after_seconds,
 )
-from marketsync.model import InventoryLot, Order, OrderLine, OrderSummary, SyncListing
+from marketsync.model import (
+    ChangeResult,
+    Order,
+    OrderLine,
+    OrderSummary,
+    Outcome,
+    QuantityChange,
+    RemoteLot,
+    SyncListing,
+)
 
 NAME = "bricklink"
 CONDITIONS = {"N": "new", "U": "used"}
@@ -147,11 +164,45 @@ class BrickLink:
             raise error_for_status(NAME, 502, f"GET /orders/{order_id}/items answered with no item list")
         return lines_from(order_id, data)
 
-    def list_inventory(self) -> list[InventoryLot]:
+    # --- the seller's lots ---------------------------------------------------------------
+    write_batch_size = 1  # one PUT per lot: BrickLink has no batch update
+
+    def list_lots(self) -> list[RemoteLot]:
+        """Every lot of the store (one call; BrickLink has no paging). Lots at 0 that are not
+        retained do not exist any more."""
         data = self.client.get("/inventories", endpoint="/inventories")
         if not isinstance(data, list):
             raise error_for_status(NAME, 502, "GET /inventories answered with no lot list")
-        return [lot for lot in map(inventory_lot, data) if lot is not None]
+        return [lot for lot in map(remote_lot, data) if lot is not None]
+
+    def read_lot(self, remote_lot_id: str) -> RemoteLot | None:
+        try:
+            data = self.client.get(f"/inventories/{remote_lot_id}", endpoint="/inventories/{id}")
+        except NotFoundError:
+            return None  # sold to 0 without is_retain: BrickLink deleted it
+        return remote_lot(data)
+
+    def change_quantities(self, changes: list[QuantityChange]) -> list[ChangeResult]:
+        """``PUT /inventories/{id}`` with a signed quantity (BrickLink reads every quantity as a
+        change, "+3" / "-2"), one lot at a time; a lot pushed to 0 is retained in the same call."""
+        results = []
+        for number, change in enumerate(changes):
+            body: dict[str, Any] = {"quantity": f"{change.delta:+d}"}
+            if change.retain:
+                body["is_retain"] = True
+            try:
+                self.client.write("PUT", f"/inventories/{change.remote_lot_id}", json_body=body,
+                                  endpoint="/inventories/{id}")
+            except BudgetExhaustedError as error:
+                results += [ChangeResult(c.remote_lot_id, Outcome.NOT_SENT, error.detail) for c in changes[number:]]
+                break
+            except (RequestRejectedError, NotFoundError, PermissionDeniedError, RateLimitedError) as error:
+                results.append(ChangeResult(change.remote_lot_id, Outcome.REFUSED, error.detail))
+            except (TransientError, BadResponseError) as error:
+                results.append(ChangeResult(change.remote_lot_id, Outcome.UNKNOWN, error.detail))
+            else:
+                results.append(ChangeResult(change.remote_lot_id, Outcome.APPLIED))
+        return results
 
 
 def fingerprint(raw: dict) -> str:
@@ -240,22 +291,20 @@ def line_from(order_id: str, batch: int, index: int, raw: dict) -> OrderLine:
     )
 
 
-def inventory_lot(raw: Any) -> InventoryLot | None:
-    if not isinstance(raw, dict):
+def remote_lot(raw: Any) -> RemoteLot | None:
+    if not isinstance(raw, dict) or parse.text(raw.get("inventory_id")) is None:
         return None
     item = raw.get("item") if isinstance(raw.get("item"), dict) else {}
-    part, condition = parse.unescaped(item.get("no")), CONDITIONS.get((parse.text(raw.get("new_or_used")) or "").upper())
-    if not part or not condition:
-        return None
-    return InventoryLot(
-        part_number=part,
-        color_id=parse.integer(raw.get("color_id")) or 0,
-        condition=condition,
-        location=parse.unescaped(raw.get("remarks")) or "",
+    return RemoteLot(
+        provider=NAME,
+        remote_lot_id=str(parse.text(raw.get("inventory_id"))),
         quantity=max(0, parse.integer(raw.get("quantity")) or 0),
+        part_number=parse.unescaped(item.get("no")),
+        color_id=parse.integer(raw.get("color_id")) or 0,
+        condition=CONDITIONS.get((parse.text(raw.get("new_or_used")) or "").upper()),
+        location=parse.unescaped(raw.get("remarks")) or "",
         bricklink_lot_id=parse.text(raw.get("inventory_id")),
         name=parse.unescaped(item.get("name")),
         item_type=parse.text(item.get("type")),
         price=parse.money(raw.get("unit_price")),
     )
-

@@ -8,19 +8,40 @@ from typing import Any
 
 import requests
 
-from marketsync.errors import TransientError
+import json
+
+from marketsync.errors import (
+    BadResponseError,
+    BudgetExhaustedError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestRejectedError,
+    TransientError,
+)
 from marketsync import parse
 from marketsync.providers.http import (
     HttpClient,
+    Pacer,
     describe_non_json,
     error_for_status,
     json_or_none,
     retry_after_seconds,
 )
-from marketsync.model import Order, OrderLine, OrderSummary, SyncListing
+from marketsync.model import (
+    ChangeResult,
+    Order,
+    OrderLine,
+    OrderSummary,
+    Outcome,
+    QuantityChange,
+    RemoteLot,
+    SyncListing,
+)
 from marketsync.translate import brickowl_condition
 
 NAME = "brickowl"
+BATCH_LIMIT = 50  # sub-requests per bulk/batch call
 
 # BrickOwl's statuses (by name, and by id for lists that carry only the id) in the unified lifecycle.
 STATUS = {
@@ -93,9 +114,59 @@ class OrderList:
 class BrickOwl:
     name = NAME
 
-    def __init__(self, client: HttpClient, list_limit: int = LIST_LIMIT):
+    def __init__(self, client: HttpClient, list_limit: int = LIST_LIMIT, batch_pacer: Pacer | None = None):
         self.client = client
         self.list_limit = list_limit
+        self.batch_pacer = batch_pacer  # bulk/batch has its own, lower rate limit
+
+    # --- the seller's lots ---------------------------------------------------------------
+    write_batch_size = BATCH_LIMIT
+
+    def list_lots(self) -> list[RemoteLot]:
+        """Every lot, the empty and not-for-sale ones too (``active_only`` defaults to 1)."""
+        return self._lots({"active_only": "0"})
+
+    def read_lot(self, remote_lot_id: str) -> RemoteLot | None:
+        found = [lot for lot in self._lots({"active_only": "0", "lot_id": remote_lot_id})
+                 if lot.remote_lot_id == remote_lot_id]
+        return found[0] if found else None
+
+    def _lots(self, params: dict[str, str]) -> list[RemoteLot]:
+        try:
+            data = self.client.get("/inventory/list", params)
+        except NotFoundError:
+            return []
+        if isinstance(data, dict):
+            data = list(data.values())
+        if not isinstance(data, list):
+            raise error_for_status(NAME, 502, "GET /inventory/list answered with no lot list")
+        return [lot for lot in map(remote_lot, data) if lot is not None]
+
+    def change_quantities(self, changes: list[QuantityChange]) -> list[ChangeResult]:
+        """Relative changes (``relative_quantity``: an absolute value would overwrite a sale made a
+        moment earlier): one change through ``inventory/update``, more through ``bulk/batch``
+        (up to 50 a call, each sub-request with its own answer)."""
+        if not changes:
+            return []
+        if len(changes) > BATCH_LIMIT:
+            raise ValueError(f"at most {BATCH_LIMIT} changes per call")
+        params = [{"lot_id": c.remote_lot_id, "relative_quantity": str(c.delta)} for c in changes]
+        try:
+            if len(changes) == 1:
+                answers: list[Any] = [self.client.write("POST", "/inventory/update", form=params[0])]
+            else:
+                requests_json = json.dumps({"requests": [
+                    {"endpoint": "inventory/update", "request_method": "POST", "params": [p]} for p in params]})
+                data = self.client.write("POST", "/bulk/batch", form={"requests": requests_json},
+                                         pacer=self.batch_pacer)
+                answers = _batch_answers(data, len(changes))
+        except BudgetExhaustedError as error:
+            return [ChangeResult(c.remote_lot_id, Outcome.NOT_SENT, error.detail) for c in changes]
+        except (RequestRejectedError, NotFoundError, PermissionDeniedError, RateLimitedError) as error:
+            return [ChangeResult(c.remote_lot_id, Outcome.REFUSED, error.detail) for c in changes]
+        except (TransientError, BadResponseError) as error:
+            return [ChangeResult(c.remote_lot_id, Outcome.UNKNOWN, error.detail) for c in changes]
+        return [ChangeResult(c.remote_lot_id, *_outcome(answer)) for c, answer in zip(changes, answers)]
 
     def list_orders(
         self, *, since: dt.datetime | None = None, status: str | None = None, limit: int = LIST_LIMIT
@@ -233,6 +304,18 @@ def order_from(order_id: str, raw: dict) -> Order:
     )
 
 
+def alternative_ids(ids: Any) -> list[str]:
+    """The ``ids`` entries that may be a BrickLink number, most trusted first, each once."""
+    alternatives: list[str] = []
+    for id_type in ALT_ID_TYPES:
+        for entry in ids if isinstance(ids, list) else []:
+            if isinstance(entry, dict) and entry.get("type") == id_type:
+                value = parse.text(entry.get("id"))
+                if value and value not in alternatives:
+                    alternatives.append(value)
+    return alternatives
+
+
 def line_from(order_id: str, index: int, raw: dict) -> OrderLine:
     ordered = parse.integer(raw.get("ordered_quantity")) or 0
     refunded = parse.integer(raw.get("refunded_quantity")) or 0
@@ -240,14 +323,7 @@ def line_from(order_id: str, index: int, raw: dict) -> OrderLine:
     linked = parse.text(raw.get("bl_lot_id")) or (
         parse.text(external.get("other")) if isinstance(external, dict) else None
     )
-    ids = raw.get("ids") if isinstance(raw.get("ids"), list) else []
-    alternatives: list[str] = []
-    for id_type in ALT_ID_TYPES:
-        for entry in ids:
-            if isinstance(entry, dict) and entry.get("type") == id_type:
-                value = parse.text(entry.get("id"))
-                if value and value not in alternatives:
-                    alternatives.append(value)
+    alternatives = alternative_ids(raw.get("ids"))
     lot_id = parse.text(raw.get("lot_id"))
     full_con = parse.text(raw.get("full_con")) or parse.text(raw.get("condition"))
     return OrderLine(
@@ -268,4 +344,57 @@ def line_from(order_id: str, index: int, raw: dict) -> OrderLine:
         provider_condition=full_con,
         alt_part_numbers=alternatives,
         raw=raw,
+    )
+
+
+def _batch_answers(data: Any, count: int) -> list[Any]:
+    """bulk/batch's array, one element per sub-request, put in request order by ``req_num``
+    (a missing element is an unknown outcome)."""
+    items = list(data.values()) if isinstance(data, dict) else data if isinstance(data, list) else []
+    by_number: dict[int, Any] = {}
+    for position, item in enumerate(items):
+        number = parse.integer(item.get("req_num")) if isinstance(item, dict) else None
+        by_number[position if number is None else number] = item
+    first = min(by_number) if by_number else 0  # req_num counts from 0 or from 1: both seen
+    return [by_number.get(first + i, {"code": None}) for i in range(count)]
+
+
+def _outcome(answer: Any) -> tuple[str, str | None]:
+    """One sub-request's (or inventory/update's) answer: applied, refused, or unknown."""
+    if not isinstance(answer, dict):
+        return Outcome.UNKNOWN, "no answer for this change"
+    if "req_num" in answer or "code" in answer:
+        code = parse.integer(answer.get("code"))
+        body = answer.get("body")
+        if code is None or code >= 500:
+            return Outcome.UNKNOWN, f"answered {code}"
+        if code >= 300 or (isinstance(body, dict) and body.get("error") is not None):
+            error = body.get("error") if isinstance(body, dict) else None
+            detail = error.get("status") if isinstance(error, dict) else error
+            return Outcome.REFUSED, parse.text(detail) or f"answered {code}"
+        return Outcome.APPLIED, None
+    return Outcome.APPLIED, None  # inventory/update's {"status": "success"}; errors were raised
+
+
+def remote_lot(raw: Any) -> RemoteLot | None:
+    lot_id = parse.text(raw.get("lot_id")) if isinstance(raw, dict) else None
+    if lot_id is None:
+        return None
+    external = raw.get("external_lot_ids")
+    boid = parse.text(raw.get("boid"))
+    full_con = parse.text(raw.get("full_con")) or parse.text(raw.get("con"))
+    return RemoteLot(
+        provider=NAME,
+        remote_lot_id=lot_id,
+        quantity=max(0, parse.integer(raw.get("qty")) or 0),
+        location=parse.text(raw.get("personal_note")),
+        bricklink_lot_id=parse.text(external.get("other")) if isinstance(external, dict) else None,
+        name=parse.unescaped(raw.get("name")),
+        item_type=parse.text(raw.get("type")),
+        price=parse.money(raw.get("price")),
+        boid=boid,
+        provider_color_id=parse.integer(raw.get("color_id")),
+        condition=brickowl_condition(full_con),
+        provider_condition=full_con,
+        alt_part_numbers=alternative_ids(raw.get("ids")),
     )

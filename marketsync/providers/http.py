@@ -133,7 +133,11 @@ class CallCounter:
 
 
 class HttpClient:
-    """GET-only JSON client for one marketplace; ``decode`` turns a response into data or an error."""
+    """JSON client for one marketplace; ``decode`` turns a response into data or an error.
+
+    ``get`` retries transient faults (a GET changes nothing); ``write`` never retries: a write
+    whose answer was lost may have been applied, and only the caller can find out (by reading
+    the lot back)."""
 
     def __init__(
         self,
@@ -207,29 +211,47 @@ class HttpClient:
                 time.sleep(wait)
                 attempt += 1
 
-    def _send(self, url: str, query: dict[str, Any]) -> requests.Response:
-        """One GET straight through the connection pool, without the session's per-call cookie
+    def write(self, method: str, path: str, *, json_body: Any = None, form: dict[str, Any] | None = None,
+              endpoint: str | None = None, pacer: Pacer | None = None) -> Any:
+        """One PUT or POST, sent once: errors propagate unchanged, never retried here."""
+        label = f"{method} {endpoint or path}"
+        query: dict[str, Any] = {}
+        if form is not None:
+            form = {**form, **self.fixed_params}  # BrickOwl takes its key as a form field on POST
+        else:
+            query = dict(self.fixed_params)
+        try:
+            return self._once(path, query, label, method=method, json_body=json_body, form=form, pacer=pacer)
+        except ProviderError as error:
+            error.__context__ = None
+            raise
+
+    def _send(self, method: str, url: str, query: dict[str, Any], json_body: Any = None,
+              form: dict[str, Any] | None = None) -> requests.Response:
+        """One request straight through the connection pool, without the session's per-call cookie
         jars, hooks and settings merges (~12% of a call's CPU). The same headers, auth, proxies
         and CA bundle apply; a redirect (these APIs send none) still gets the session's handling."""
         request = requests.PreparedRequest()
-        request.prepare(method="GET", url=url, headers=self.session.headers, params=query, auth=self.session.auth)
+        request.prepare(method=method, url=url, headers=self.session.headers, params=query, auth=self.session.auth,
+                        json=json_body, data=form)
         response = self._adapter.send(request, timeout=self.timeout, proxies=self.session.proxies,
                                       verify=self.session.verify)
-        if response.is_redirect:
+        if response.is_redirect and method == "GET":
             response.close()
             return self.session.get(url, params=query, timeout=self.timeout)
         response.content  # read it all: the connection goes back to the pool
         return response
 
-    def _once(self, path: str, query: dict[str, Any], label: str) -> Any:
+    def _once(self, path: str, query: dict[str, Any], label: str, *, method: str = "GET", json_body: Any = None,
+              form: dict[str, Any] | None = None, pacer: Pacer | None = None) -> Any:
         if self.budget is not None:
             self.budget.take()
-        self.pacer.wait()
+        (pacer or self.pacer).wait()
         if self.counter is not None:
             self.counter.add(self.provider)
         started = time.monotonic()
         try:
-            response = self._send(f"{self.base_url}{path}", query)
+            response = self._send(method, f"{self.base_url}{path}", query, json_body, form)
         except requests.Timeout:
             raise TransientError(self.provider, f"{label} timed out after {self.timeout:g}s") from None
         except requests.ConnectionError as exc:

@@ -26,14 +26,16 @@ def holdings(db: Database, order_refs: list[int]) -> dict[int, dict[str, Holding
             holding = state.setdefault(ref, {}).setdefault(line_key, Holding({}, 0))
             if held:
                 holding.held[lot] = held
+            if consumed:
+                holding.consumed_on[lot] = consumed
             holding.consumed += consumed or 0
     return state
 
 
 def record(db: Database, account: str, bookings: list[Booking]) -> None:
     """Every ledger row of the bookings, then each lot's counters moved once by the sum of its
-    deltas -- the same end state as order by order, since consumed is never negative
-    (max(0, q - a - b) == max(0, max(0, q - a) - b)). The caller holds the transaction."""
+    deltas (consumed pieces leave on hand; negative ones, a shipment taken back, return). The
+    caller holds the transaction."""
     now = now_iso()
     rows, totals = [], {}
     for booking in bookings:

@@ -245,3 +245,75 @@ def m003_lines_without_raw_payloads(db: Database) -> None:
     db.conn.executemany(
         "update order_items set unmatched_kind = ?, alt_part_numbers = ?, provider_location = ? where id = ?", updates
     )
+
+
+@migrations()
+def m004_listings(db: Database) -> None:
+    """Each local lot's listing on each marketplace, the journal of changes pushed to them, and
+    on-hand adjustments that no order explains (adopted marketplace figures, pulls)."""
+    db["listings"].create(
+        {
+            "id": int,
+            "business_account_id": str,
+            "provider": str,
+            "remote_lot_id": str,
+            "inventory_id": int,
+            "link_method": str,  # 'lot-id' | 'external-id' | 'translated'
+            "link_problem": str,  # 'unlinked' | 'ambiguous' (then inventory_id is null)
+            "link_detail": str,
+            "listed": int,  # what the marketplace showed at the last observation (read, or confirmed write)
+            "taken": int,  # pieces of its own not-cancelled orders on this lot at that observation
+            "placed": int,  # pieces of all its own orders on this lot (cancelled ones too) at that observation
+            "observed_at": str,
+            "held_at": str,  # set while an unexplained change waits for the seller (adopt / override)
+            "held_listed": int,
+            "held_reason": str,
+            "updated_at": str,
+        },
+        pk="id",
+        foreign_keys=[("inventory_id", "inventory", "id")],
+        not_null=["business_account_id", "provider", "remote_lot_id"],
+    )
+    db["listings"].create_index(["business_account_id", "provider", "remote_lot_id"], index_name="listings_key",
+                                unique=True)
+    db["listings"].create_index(["inventory_id"], index_name="listings_by_lot")
+    # one listing per lot and marketplace; unlinked rows (no lot) are many
+    db.execute("CREATE UNIQUE INDEX listings_one_per_lot ON listings (business_account_id, provider, inventory_id) "
+               "WHERE inventory_id IS NOT NULL")
+
+    db["_listing_changes"].create(
+        {
+            "id": int,
+            "listing_id": int,
+            "business_account_id": str,
+            "provider": str,
+            "remote_lot_id": str,
+            "delta": int,
+            "before": int,  # the listing as marketsync believed it when it decided
+            "after": int,  # ... and as it will be once the change is applied
+            "state": str,  # 'intended' (recorded, sent or not) | 'applied' | 'refused' | 'not_sent' | 'superseded'
+            "detail": str,
+            "created_at": str,
+            "resolved_at": str,
+        },
+        pk="id",
+        foreign_keys=[("listing_id", "listings", "id")],
+        not_null=["listing_id", "business_account_id", "provider", "remote_lot_id", "delta", "state", "created_at"],
+    )
+    db["_listing_changes"].create_index(["business_account_id", "state"], index_name="listing_changes_by_state")
+
+    db["adjustments"].create(
+        {
+            "id": int,
+            "business_account_id": str,
+            "inventory_id": int,
+            "quantity": int,  # signed change of on hand
+            "reason": str,  # 'adopt' | 'pull'
+            "detail": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("inventory_id", "inventory", "id")],
+        not_null=["business_account_id", "inventory_id", "quantity", "reason", "created_at"],
+    )
+    db["adjustments"].create_index(["inventory_id"], index_name="adjustments_by_lot")

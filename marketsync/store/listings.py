@@ -1,0 +1,155 @@
+"""Writes ``listings`` (each local lot's listing on each marketplace, with its last observation
+and hold), ``_listing_changes`` (every change marketsync pushes, recorded before it is sent) and
+``adjustments`` (on-hand changes that no order explains)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from marketsync.listings import Listing, OwnOrders
+from marketsync.model import CANCELLED_STATUSES, OPEN_STATUSES, now_iso
+from marketsync.store import inventory
+
+
+@dataclass
+class Link:
+    """What linking decided for one remote lot."""
+
+    remote_lot_id: str
+    inventory_id: int | None
+    method: str | None
+    problem: str | None = None  # 'unlinked' | 'ambiguous' | 'gone'
+    detail: str | None = None
+
+
+def _in(values: Any) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def listings(db: Database, account: str, provider: str | None = None) -> list[dict[str, Any]]:
+    where, params = "business_account_id = ?", [account]
+    if provider is not None:
+        where += " and provider = ?"
+        params.append(provider)
+    return list(db.query(f"select * from listings where {where} order by provider, remote_lot_id", params))
+
+
+def as_listing(row: dict[str, Any]) -> Listing:
+    return Listing(row["id"], row["provider"], row["remote_lot_id"], row["inventory_id"], row["listed"],
+                   row["taken"] or 0, row["placed"] or 0, row["held_at"] is not None)
+
+
+def own_orders(db: Database, account: str, provider: str) -> dict[str, OwnOrders]:
+    """remote lot id -> what the marketplace's own orders hold on it now."""
+    open_ = f"o.status in ({_in(OPEN_STATUSES)}) and o.manual_release = 0"
+    rows = db.execute(
+        f"select l.provider_lot_id, "
+        f"sum(case when o.status not in ({_in(CANCELLED_STATUSES)}) then l.quantity else 0 end), "
+        f"sum(l.quantity), "
+        f"sum(case when {open_} then l.quantity else 0 end), "
+        f"sum(case when {open_} and (l.inventory_id is null or li.inventory_id is null "
+        f"  or l.inventory_id != li.inventory_id) then l.quantity else 0 end) "
+        "from order_items l join orders o on o.id = l.order_ref "
+        "left join listings li on li.business_account_id = o.business_account_id and li.provider = o.provider "
+        "  and li.remote_lot_id = l.provider_lot_id "
+        "where o.business_account_id = ? and o.provider = ? and l.provider_lot_id is not null "
+        "group by l.provider_lot_id",
+        [*CANCELLED_STATUSES, *OPEN_STATUSES, *OPEN_STATUSES, account, provider],
+    )
+    return {lot: OwnOrders(taken or 0, placed or 0, open_pieces or 0, elsewhere or 0)
+            for lot, taken, placed, open_pieces, elsewhere in rows}
+
+
+def available(db: Database, account: str) -> dict[int, int]:
+    return {lot: quantity - reserved for lot, quantity, reserved in db.execute(
+        "select id, quantity, quantity_reserved from inventory where business_account_id = ?", [account])}
+
+
+def save_links(db: Database, account: str, provider: str, links: list[Link]) -> None:
+    """Insert new remote lots and update the link of those not linked yet (a linked one keeps its lot)."""
+    now = now_iso()
+    db.conn.executemany(
+        "insert into listings (business_account_id, provider, remote_lot_id, inventory_id, link_method, link_problem, "
+        "link_detail, taken, placed, updated_at) values (?, ?, ?, ?, ?, ?, ?, 0, 0, ?) "
+        "on conflict (business_account_id, provider, remote_lot_id) do update set "
+        "inventory_id = coalesce(listings.inventory_id, excluded.inventory_id), "
+        "link_method = coalesce(listings.link_method, excluded.link_method), "
+        "link_problem = case when listings.inventory_id is not null and excluded.link_problem is not 'gone' "
+        "  then null else excluded.link_problem end, "
+        "link_detail = case when listings.inventory_id is not null and excluded.link_problem is not 'gone' "
+        "  then null else excluded.link_detail end, updated_at = excluded.updated_at",
+        [(account, provider, link.remote_lot_id, link.inventory_id, link.method, link.problem, link.detail, now)
+         for link in links],
+    )
+
+
+def observe(db: Database, listing_id: int, listed: int, own: OwnOrders) -> None:
+    db.execute("update listings set listed = ?, taken = ?, placed = ?, observed_at = ?, updated_at = ? where id = ?",
+               [listed, own.taken, own.placed, now_iso(), now_iso(), listing_id])
+
+
+def set_listed(db: Database, listing_id: int, listed: int) -> None:
+    """A confirmed change: the marketplace now shows ``listed`` (the orders' counts are unchanged)."""
+    db.execute("update listings set listed = ?, observed_at = ?, updated_at = ? where id = ?",
+               [listed, now_iso(), now_iso(), listing_id])
+
+
+def hold(db: Database, listing_id: int, remote: int | None, reason: str) -> None:
+    db.execute("update listings set held_at = ?, held_listed = ?, held_reason = ?, updated_at = ? where id = ?",
+               [now_iso(), remote, reason, now_iso(), listing_id])
+
+
+def release_hold(db: Database, listing_id: int) -> None:
+    db.execute("update listings set held_at = null, held_listed = null, held_reason = null, updated_at = ? "
+               "where id = ?", [now_iso(), listing_id])
+
+
+def find(db: Database, account: str, provider: str, remote_lot_id: str) -> dict[str, Any] | None:
+    rows = list(db.query("select * from listings where business_account_id = ? and provider = ? "
+                         "and remote_lot_id = ?", [account, provider, remote_lot_id]))
+    return rows[0] if rows else None
+
+
+# --- the journal of changes -----------------------------------------------------------------------
+def record_intents(db: Database, account: str, provider: str, changes: list[tuple[int, str, int, int]]) -> list[int]:
+    """(listing id, remote lot, before, after) of each change about to be sent; their journal ids."""
+    now = now_iso()
+    ids = []
+    for listing_id, remote_lot_id, before, after in changes:
+        cursor = db.execute(
+            "insert into _listing_changes (listing_id, business_account_id, provider, remote_lot_id, delta, before, "
+            "after, state, created_at) values (?, ?, ?, ?, ?, ?, ?, 'intended', ?)",
+            [listing_id, account, provider, remote_lot_id, after - before, before, after, now],
+        )
+        ids.append(int(cursor.lastrowid or 0))
+    return ids
+
+
+def resolve_change(db: Database, change_id: int, state: str, detail: str | None = None) -> None:
+    db.execute("update _listing_changes set state = ?, detail = ?, resolved_at = ? where id = ?",
+               [state, detail, now_iso(), change_id])
+
+
+def pending_changes(db: Database, account: str, provider: str) -> list[dict[str, Any]]:
+    """Changes recorded but never known to be applied or not: each must be read back first."""
+    return list(db.query(
+        "select * from _listing_changes where business_account_id = ? and provider = ? and state = 'intended' "
+        "order by id", [account, provider]))
+
+
+def changes(db: Database, account: str, limit: int = 100) -> list[dict[str, Any]]:
+    return list(db.query("select * from _listing_changes where business_account_id = ? order by id desc limit ?",
+                         [account, limit]))
+
+
+# --- adjustments ----------------------------------------------------------------------------------
+def adjust_on_hand(db: Database, account: str, lot_id: int, change: int, reason: str, detail: str) -> None:
+    """On hand moves by ``change`` with a row that says why (caller holds the transaction)."""
+    if not change:
+        return
+    db.execute("insert into adjustments (business_account_id, inventory_id, quantity, reason, detail, created_at) "
+               "values (?, ?, ?, ?, ?, ?)", [account, lot_id, change, reason, detail, now_iso()])
+    inventory.move_counters(db, {lot_id: (0, -change)})
