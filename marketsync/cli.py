@@ -775,6 +775,7 @@ class _Wiring:
     def __init__(self, db, account: str, providers: list[str], settings: HttpSettings,
                  environ: dict[str, str] | None = None):
         from marketsync.providers import build_adapter
+        from marketsync.providers.brickowl import BrickOwl
         from marketsync.providers.http import CallCounter
         from marketsync.store.state import api_calls_on
 
@@ -782,7 +783,7 @@ class _Wiring:
         self.counter = CallCounter()
         self.adapters = [build_adapter(provider, settings, counter=self.counter, environ=environ,
                                        calls_today=api_calls_on(db, account, provider)) for provider in providers]
-        self.catalog = next((a for a in self.adapters if a.name == "brickowl"), None)
+        self.catalog = next((a for a in self.adapters if isinstance(a, BrickOwl)), None)
 
     def sync(self, full: bool = False) -> list:
         from marketsync import sync as engine
@@ -855,16 +856,19 @@ def _report_push(results, dry_run: bool, fmt: str = "table") -> None:
 @logging_options
 @click.option("--provider", "-p", type=click.Choice(PROVIDERS, case_sensitive=False), help="Only this marketplace.")
 @click.option("--held", "held_only", is_flag=True, help="Only listings held for your decision.")
+@click.option("--unlinked", "unlinked_only", is_flag=True,
+              help="Only remote lots linked to no local lot (unlinked, ambiguous, gone).")
 @output_options
 @db_options
 @click.pass_context
-def stock(ctx, provider, held_only, fmt, db_path, account):
+def stock(ctx, provider, held_only, unlinked_only, fmt, db_path, account):
     """Each listing of your lots on each marketplace: what it shows, what is available, the change
     the next push makes, and why a listing is held.
 
     \b
     Examples:
         marketsync stock
+        marketsync stock --unlinked
         marketsync stock push --dry-run
         marketsync stock adopt bricklink:501
     """
@@ -874,7 +878,7 @@ def stock(ctx, provider, held_only, fmt, db_path, account):
     from marketsync.store import queries
 
     db = open_database(db_path)
-    rows = queries.stock(db, account, provider.lower() if provider else None, held_only)
+    rows = queries.stock(db, account, provider.lower() if provider else None, held_only, unlinked_only)
     render.emit(rows, fmt, _stock_columns(), title=None if rows else "No listings yet (run 'marketsync sync --push')")
 
 

@@ -519,7 +519,7 @@ def _item_type(raw: str | None) -> str | None:
     normalised = value.replace(" ", "_")
     if normalised in ITEM_TYPES.values():
         return normalised
-    raise _FieldError(f"<ITEMTYPE> {_show(raw.strip())} is not one of {', '.join(ITEM_TYPES)}")
+    raise _FieldError(f"<ITEMTYPE> {_show((raw or '').strip())} is not one of {', '.join(ITEM_TYPES)}")
 
 
 def _xml_item_to_lot(fields: dict[str, str]) -> InventoryLot:

@@ -72,3 +72,8 @@ def unix_time(value: Any) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one for anything else (null, a PHP empty array ``[]``)."""
+    return value if isinstance(value, dict) else {}

@@ -83,11 +83,12 @@ def pull(db: Database, account: str, provider: str, lots: list[RemoteLot], index
         index.reload()
 
         links = link(provider, fresh, existing, index, translator)
+        by_remote = {lot.remote_lot_id: lot for lot in fresh}
         stored.save_links(db, account, provider, links)
         for row in stored.listings(db, account, provider):
-            lot = next((l for l in fresh if l.remote_lot_id == row["remote_lot_id"]), None)
-            if lot is not None and row["inventory_id"] is not None:
-                stored.observe(db, row["id"], lot.quantity, own.get(lot.remote_lot_id, rules.NO_ORDERS))
+            seen = by_remote.get(row["remote_lot_id"])
+            if seen is not None and row["inventory_id"] is not None:
+                stored.observe(db, row["id"], seen.quantity, own.get(seen.remote_lot_id, rules.NO_ORDERS))
         for link_ in links:
             if link_.problem and link_.problem != "unlinked":
                 result.problems.append(f"{provider} lot {link_.remote_lot_id}: {link_.problem}: {link_.detail}")

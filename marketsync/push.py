@@ -141,9 +141,9 @@ def _prepare(db: Database, account: str, provider: str, lots: list[RemoteLot], i
             continue
         stored.observe(db, listing.id, quantity, mine)
         listing.listed, listing.taken, listing.placed = quantity, mine.taken, mine.placed
-        change = rules.plan(listing, mine, quantity, available.get(listing.inventory_id or 0, 0))
-        if change is not None:
-            planned.append(change)
+        wanted = rules.plan(listing, mine, quantity, available.get(listing.inventory_id or 0, 0))
+        if wanted is not None:
+            planned.append(wanted)
     return planned
 
 

@@ -47,8 +47,8 @@ def table(rows: Sequence[dict], columns: Sequence[Column], *, title: str | None 
 
     out = Table(title=title and escape(title), caption=caption and escape(caption), header_style="bold", expand=False)
     for column in columns:
-        out.add_column(column[0], justify=column[1], style=column[3] if len(column) > 3 else None,
-                       overflow="fold")
+        out.add_column(column[0], justify=column[1],  # type: ignore[arg-type]  # "left" or "right"
+                       style=column[3] if len(column) > 3 else None, overflow="fold")
     for row in rows:
         out.add_row(*[_cell(column[2](row)) for column in columns])
     return out

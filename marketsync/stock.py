@@ -10,10 +10,7 @@ from marketsync.errors import NotFoundLocally
 from marketsync.model import Listings
 from marketsync.store import listings as stored
 from marketsync.store import state
-
-
-class Calls:
-    def take_unsaved(self) -> dict[str, int]: ...
+from marketsync.sync import Calls
 
 
 def decide(db: Database, account: str, adapter: Listings, remote_lot_id: str, decision: str, *, calls: Calls) -> str:

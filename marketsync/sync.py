@@ -391,7 +391,7 @@ def sync_provider(
         if result.complete:
             state.record_success(db, account, provider, listed_at=started, calls=result.calls, changed=result.changed)
     else:
-        state.record_failure(db, account, provider, result.error, calls=result.calls)
+        state.record_failure(db, account, provider, result.error or f"{provider} failed", calls=result.calls)
     return result
 
 

@@ -207,6 +207,8 @@ class Translator:
         linked = self.index.by_link.get(linked_id) if linked_id else None
 
         part_reason, part_kind = None, None
+        part: str | None
+        route: str | None
         if known is not None and known.source == "manual":
             part, route = known.part_number, "manual"
         elif linked is not None:
@@ -231,7 +233,7 @@ class Translator:
         if part is not None and color is not None and cond is not None:
             line.unmatched_reason = line.unmatched_kind = None
             with self._lock:
-                self.routes[route] += 1
+                self.routes[route or "ids"] += 1
         else:
             # The first kind that a later run can fix by itself decides; then the others, in order.
             kinds = [k for k in (color_kind, part_kind) if k]

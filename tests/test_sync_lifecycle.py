@@ -323,18 +323,23 @@ def test_paid_straight_to_completed_consumes_once(shop, market):
     assert [r[-1] for r in shop.ledger(market.name, order_id)] == ["reserve", "shipped"]
 
 
-def test_shipped_order_that_reopens_is_not_reserved_again(shop, market):
-    """Stock that left the building is never reserved a second time (BrickLink lets a seller step a
-    status back)."""
+def test_a_shipment_taken_back_returns_its_pieces_and_reserves_them_again(shop, market):
+    """A seller who marked an order shipped by mistake steps the status back: the pieces that
+    left on hand come back and are reserved again; shipping again takes them once more."""
     shop.import_lots(*STOCK)
     order_id = market.add_order("paid", [("3001", 11, 4, "A1")])
     shop.sync()
     market.set_status(order_id, "shipped")
     shop.sync()
+    assert shop.lot("A1") == (6, 0)
     market.set_status(order_id, "packed")
     shop.sync()
+    assert shop.lot("A1") == (10, 4)
+    assert shop.ledger_count() == 4  # reserve, shipped, unshipped, reserve
+    market.set_status(order_id, "shipped")
+    shop.sync()
     assert shop.lot("A1") == (6, 0)
-    assert shop.ledger_count() == 2
+    shop.check()
 
 
 def test_paid_then_cancelled_releases_the_reservation(shop, market):

@@ -206,7 +206,7 @@ class BrickLink:
 
 
 def fingerprint(raw: dict) -> str:
-    cost = raw.get("cost") if isinstance(raw.get("cost"), dict) else {}
+    cost = parse.obj(raw.get("cost"))
     parts = (
         raw.get("status"), raw.get("date_status_changed"), raw.get("total_count"),
         raw.get("unique_count"), parse.money(cost.get("grand_total")),
@@ -231,9 +231,9 @@ def summary(raw: dict) -> OrderSummary:
 def order_from(raw: dict) -> Order:
     """An order row from a summary or a full order (the summary carries all the row needs)."""
     head = summary(raw)
-    cost = raw.get("cost") if isinstance(raw.get("cost"), dict) else {}
-    payment = raw.get("payment") if isinstance(raw.get("payment"), dict) else {}
-    shipping = raw.get("shipping") if isinstance(raw.get("shipping"), dict) else {}
+    cost = parse.obj(raw.get("cost"))
+    payment = parse.obj(raw.get("payment"))
+    shipping = parse.obj(raw.get("shipping"))
     return Order(
         provider=NAME,
         order_id=head.order_id,
@@ -268,7 +268,7 @@ def lines_from(order_id: str, batches: list) -> list[OrderLine]:
 
 
 def line_from(order_id: str, batch: int, index: int, raw: dict) -> OrderLine:
-    item = raw.get("item") if isinstance(raw.get("item"), dict) else {}
+    item = parse.obj(raw.get("item"))
     lot_id = parse.text(raw.get("inventory_id"))
     return OrderLine(
         provider=NAME,
@@ -294,7 +294,7 @@ def line_from(order_id: str, batch: int, index: int, raw: dict) -> OrderLine:
 def remote_lot(raw: Any) -> RemoteLot | None:
     if not isinstance(raw, dict) or parse.text(raw.get("inventory_id")) is None:
         return None
-    item = raw.get("item") if isinstance(raw.get("item"), dict) else {}
+    item = parse.obj(raw.get("item"))
     return RemoteLot(
         provider=NAME,
         remote_lot_id=str(parse.text(raw.get("inventory_id"))),

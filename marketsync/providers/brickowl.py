@@ -272,7 +272,7 @@ def summary(raw: dict) -> OrderSummary:
     status, provider_status = _status(raw)
     return OrderSummary(
         provider=NAME,
-        order_id=parse.text(raw.get("order_id")),
+        order_id=parse.text(raw.get("order_id")) or "",
         status=status,
         provider_status=provider_status,
         fingerprint=fingerprint(raw),

@@ -37,7 +37,8 @@ def record(db: Database, account: str, bookings: list[Booking]) -> None:
     deltas (consumed pieces leave on hand; negative ones, a shipment taken back, return). The
     caller holds the transaction."""
     now = now_iso()
-    rows, totals = [], {}
+    rows: list[tuple] = []
+    totals: dict[int, tuple[int, int]] = {}
     for booking in bookings:
         for d in booking.deltas:
             rows.append((account, d.inventory_id, booking.order_ref, booking.provider, booking.order_id, d.line_key,

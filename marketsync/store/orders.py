@@ -171,7 +171,7 @@ def stored_lines(db: Database, order_ref: int) -> list[OrderLine]:
 def orders_holding_or_open(db: Database, account: str, only: int | None = None) -> list[dict[str, Any]]:
     """Orders whose lines ``reserve`` brings to their reservations: the open ones, and any other
     whose ledger still holds pieces."""
-    where, params = "o.business_account_id = ?", [account]
+    where, params = "o.business_account_id = ?", [account]  # type: str, list[Any]
     if only is not None:
         where += " and o.id = ?"
         params.append(only)

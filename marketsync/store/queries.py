@@ -30,7 +30,7 @@ def orders(
     open_only: bool = False,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    where, params = ["o.business_account_id = ?"], [account]
+    where, params = ["o.business_account_id = ?"], [account]  # type: list[str], list[Any]
     if providers:
         where.append(f"o.provider in ({_in(providers)})")
         params += providers
@@ -88,7 +88,7 @@ def inventory(
     reserved_only: bool = False,
     oversold_only: bool = False,
 ) -> list[dict[str, Any]]:
-    where, params = ["business_account_id = ?"], [account]
+    where, params = ["business_account_id = ?"], [account]  # type: list[str], list[Any]
     for column, value in (("part_number", part), ("color_id", color_id), ("condition", condition),
                           ("location", location)):
         if value is not None:
@@ -108,7 +108,7 @@ def inventory(
 
 def ledger(db: Database, account: str, provider: str | None = None, order_id: str | None = None,
            limit: int | None = None) -> list[dict[str, Any]]:
-    where, params = ["r.business_account_id = ?"], [account]
+    where, params = ["r.business_account_id = ?"], [account]  # type: list[str], list[Any]
     if provider is not None:
         where.append("r.provider = ? and r.order_id = ?")
         params += [provider, order_id]
@@ -212,7 +212,7 @@ def stock(db: Database, account: str, provider: str | None = None, held_only: bo
           problems_only: bool = False) -> list[dict[str, Any]]:
     """Each listing with its local lot: what the marketplace showed last, what is available, the
     change a push would make (none while held or not observed), and why it is held."""
-    where, params = ["li.business_account_id = ?"], [account]
+    where, params = ["li.business_account_id = ?"], [account]  # type: list[str], list[Any]
     if provider:
         where.append("li.provider = ?")
         params.append(provider)

@@ -16,7 +16,7 @@ migrations = Migrations("marketsync")
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    db["inventory"].create(
+    db.table("inventory").create(
         {
             "id": int,
             "business_account_id": str,
@@ -40,14 +40,14 @@ def m001_initial(db: Database) -> None:
         ],
         defaults={"location": "", "quantity": 0, "quantity_reserved": 0},
     )
-    db["inventory"].create_index(
+    db.table("inventory").create_index(
         ["business_account_id", "part_number", "color_id", "condition", "location"],
         index_name="inventory_lot_key",
         unique=True,
     )
-    db["inventory"].create_index(["business_account_id", "bricklink_lot_id"], index_name="inventory_bricklink_lot")
+    db.table("inventory").create_index(["business_account_id", "bricklink_lot_id"], index_name="inventory_bricklink_lot")
 
-    db["orders"].create(
+    db.table("orders").create(
         {
             "id": int,
             "business_account_id": str,
@@ -78,15 +78,15 @@ def m001_initial(db: Database) -> None:
         not_null=["business_account_id", "provider", "order_id", "status", "manual_release", "is_filed"],
         defaults={"manual_release": 0, "is_filed": 0},
     )
-    db["orders"].create_index(
+    db.table("orders").create_index(
         ["business_account_id", "provider", "order_id"], index_name="orders_key", unique=True
     )
-    db["orders"].create_index(
+    db.table("orders").create_index(
         ["business_account_id", DescIndex("date_ordered")], index_name="orders_by_date"
     )
-    db["orders"].create_index(["business_account_id", "status"], index_name="orders_by_status")
+    db.table("orders").create_index(["business_account_id", "status"], index_name="orders_by_status")
 
-    db["order_items"].create(
+    db.table("order_items").create(
         {
             "id": int,
             "order_ref": int,
@@ -119,11 +119,11 @@ def m001_initial(db: Database) -> None:
         foreign_keys=[("order_ref", "orders", "id"), ("inventory_id", "inventory", "id")],
         not_null=["order_ref", "business_account_id", "provider", "order_id", "line_key", "quantity"],
     )
-    db["order_items"].create_index(["order_ref", "line_key"], index_name="order_items_line", unique=True)
-    db["order_items"].create_index(["inventory_id"], index_name="order_items_by_lot")
-    db["order_items"].create_index(["order_ref", "inventory_id"], index_name="order_items_unmatched")
+    db.table("order_items").create_index(["order_ref", "line_key"], index_name="order_items_line", unique=True)
+    db.table("order_items").create_index(["inventory_id"], index_name="order_items_by_lot")
+    db.table("order_items").create_index(["order_ref", "inventory_id"], index_name="order_items_unmatched")
 
-    db["reservations"].create(
+    db.table("reservations").create(
         {
             "id": int,
             "business_account_id": str,
@@ -143,10 +143,10 @@ def m001_initial(db: Database) -> None:
                   "quantity", "consumed", "reason", "created_at"],
         defaults={"consumed": 0},
     )
-    db["reservations"].create_index(["order_ref", "line_key"], index_name="reservations_by_line")
-    db["reservations"].create_index(["inventory_id"], index_name="reservations_by_lot")
+    db.table("reservations").create_index(["order_ref", "line_key"], index_name="reservations_by_line")
+    db.table("reservations").create_index(["inventory_id"], index_name="reservations_by_lot")
 
-    db["sync_state"].create(
+    db.table("sync_state").create(
         {
             "business_account_id": str,
             "provider": str,
@@ -162,13 +162,13 @@ def m001_initial(db: Database) -> None:
     )
 
     # Plumbing
-    db["_api_calls"].create(
+    db.table("_api_calls").create(
         {"business_account_id": str, "provider": str, "day": str, "calls": int},
         pk=("business_account_id", "provider", "day"),
         not_null=["calls"],
         defaults={"calls": 0},
     )
-    db["_brickowl_colors"].create(
+    db.table("_brickowl_colors").create(
         {
             "brickowl_color_id": int,
             "brickowl_color_name": str,
@@ -178,7 +178,7 @@ def m001_initial(db: Database) -> None:
         },
         pk="brickowl_color_id",
     )
-    db["_boid_map"].create(
+    db.table("_boid_map").create(
         {
             "business_account_id": str,
             "boid": str,
@@ -188,7 +188,7 @@ def m001_initial(db: Database) -> None:
         },
         pk=("business_account_id", "boid"),
     )
-    db["_id_lookups"].create(
+    db.table("_id_lookups").create(
         {"business_account_id": str, "part_number": str, "boids": str, "looked_up_at": str},
         pk=("business_account_id", "part_number"),
     )
@@ -197,7 +197,7 @@ def m001_initial(db: Database) -> None:
 @migrations()
 def m002_catalog_checked_at(db: Database) -> None:
     """When BrickOwl's colour table was last fetched (or refused), so it is asked weekly at most."""
-    db["sync_state"].add_column("catalog_checked_at", str)
+    db.table("sync_state").add_column("catalog_checked_at", str)
 
 
 @migrations()
@@ -208,10 +208,10 @@ def m003_lines_without_raw_payloads(db: Database) -> None:
     import html
     import json
 
-    db["order_items"].add_column("unmatched_kind", str)
-    db["order_items"].add_column("alt_part_numbers", str)
-    db["order_items"].add_column("provider_location", str)
-    db["order_items"].create_index(["business_account_id", "unmatched_kind"], index_name="order_items_by_unmatched_kind")
+    db.table("order_items").add_column("unmatched_kind", str)
+    db.table("order_items").add_column("alt_part_numbers", str)
+    db.table("order_items").add_column("provider_location", str)
+    db.table("order_items").create_index(["business_account_id", "unmatched_kind"], index_name="order_items_by_unmatched_kind")
     kinds = (  # the messages of versions before this migration, read once here and never again
         ("not in the colour table yet", "colour_unknown"), ("id lookup deferred", "lookup_deferred"),
         ("has no BrickLink equivalent", "colour_none"), ("no BrickLink condition", "condition_unknown"),
@@ -251,7 +251,7 @@ def m003_lines_without_raw_payloads(db: Database) -> None:
 def m004_listings(db: Database) -> None:
     """Each local lot's listing on each marketplace, the journal of changes pushed to them, and
     on-hand adjustments that no order explains (adopted marketplace figures, pulls)."""
-    db["listings"].create(
+    db.table("listings").create(
         {
             "id": int,
             "business_account_id": str,
@@ -274,14 +274,14 @@ def m004_listings(db: Database) -> None:
         foreign_keys=[("inventory_id", "inventory", "id")],
         not_null=["business_account_id", "provider", "remote_lot_id"],
     )
-    db["listings"].create_index(["business_account_id", "provider", "remote_lot_id"], index_name="listings_key",
+    db.table("listings").create_index(["business_account_id", "provider", "remote_lot_id"], index_name="listings_key",
                                 unique=True)
-    db["listings"].create_index(["inventory_id"], index_name="listings_by_lot")
+    db.table("listings").create_index(["inventory_id"], index_name="listings_by_lot")
     # one listing per lot and marketplace; unlinked rows (no lot) are many
     db.execute("CREATE UNIQUE INDEX listings_one_per_lot ON listings (business_account_id, provider, inventory_id) "
                "WHERE inventory_id IS NOT NULL")
 
-    db["_listing_changes"].create(
+    db.table("_listing_changes").create(
         {
             "id": int,
             "listing_id": int,
@@ -300,9 +300,9 @@ def m004_listings(db: Database) -> None:
         foreign_keys=[("listing_id", "listings", "id")],
         not_null=["listing_id", "business_account_id", "provider", "remote_lot_id", "delta", "state", "created_at"],
     )
-    db["_listing_changes"].create_index(["business_account_id", "state"], index_name="listing_changes_by_state")
+    db.table("_listing_changes").create_index(["business_account_id", "state"], index_name="listing_changes_by_state")
 
-    db["adjustments"].create(
+    db.table("adjustments").create(
         {
             "id": int,
             "business_account_id": str,
@@ -316,4 +316,4 @@ def m004_listings(db: Database) -> None:
         foreign_keys=[("inventory_id", "inventory", "id")],
         not_null=["business_account_id", "inventory_id", "quantity", "reason", "created_at"],
     )
-    db["adjustments"].create_index(["inventory_id"], index_name="adjustments_by_lot")
+    db.table("adjustments").create_index(["inventory_id"], index_name="adjustments_by_lot")

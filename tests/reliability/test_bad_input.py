@@ -332,7 +332,8 @@ def test_bad_env_value_is_one_line_naming_it_and_contacts_nothing(creds, proc, t
 UNKNOWN_PROVIDER_COMMANDS = [
     ("sync", "--provider", "ebay"), ("orders", "--provider", "ebay"), ("orders", "show", "ebay:1"),
     ("reserve", "--release", "ebay:1", "--yes"), ("reserve", "--ledger", "ebay:1"), ("api", "ebay", "/orders"),
-    ("inventory", "pull", "--provider", "brickowl"), ("orders", "--status", "lost-in-the-post"),
+    ("inventory", "pull", "--provider", "ebay"), ("orders", "--status", "lost-in-the-post"),
+    ("stock", "push", "--provider", "ebay"), ("stock", "adopt", "ebay:1"),
 ]
 
 
