@@ -6,6 +6,7 @@
     python benchmarks/run.py pacing     # BrickOwl backfill larger than one window: no 429, time vs the limit
     python benchmarks/run.py budget     # BrickLink daily budget: open orders first, clear stop, resume
     python benchmarks/run.py local      # orders on 100k orders, --help/status start-up, write path vs executemany
+    python benchmarks/run.py push       # listings: one read each when idle, writes per changed lot, planning 10k
     python benchmarks/run.py all        # everything above (about 3 minutes on 2 cores); also with no argument
 
 Sizes are flags (``python benchmarks/run.py backfill -h``). The sandbox marketplaces run in this
@@ -286,6 +287,99 @@ def bench_calls(args) -> Report:
     return report
 
 
+# ------------------------------------------------------------------------------- listings
+def _linked_store(sb: Sandbox, lots: int, quantity: int) -> None:
+    for n in range(lots):
+        sb.bricklink.add_lot(f"p{n}", 11, quantity, remarks=f"B{n}", inventory_id=10_000 + n)
+        sb.brickowl.add_lot(f"{n + 1}-38", quantity, lot_id=str(50_000 + n), personal_note=f"B{n}",
+                            external_id=10_000 + n)
+
+
+def write_calls(sb: Sandbox, provider: str) -> int:
+    return sum(n for (p, endpoint), n in sb.calls.items() if p == provider and endpoint.split()[0] in ("PUT", "POST"))
+
+
+def bench_push(args) -> Report:
+    report = Report("Listings pushed (sandbox request log; target: issue 11)")
+    with sandbox() as sb:
+        _linked_store(sb, args.lots, 50)
+        ws = Workspace(sb, "push")
+        try:
+            for step in (("inventory", "pull"), ("sync", "--push")):
+                done = ws.cli(*step)
+                if done.code:
+                    raise SystemExit(f"{' '.join(step)} failed: {done.stderr}")
+            sb.reset_calls()
+            idle = ws.cli("sync", "--push")
+            reads = (sb.calls[("bricklink", "GET /inventories")], sb.calls[("brickowl", "GET /inventory/list")])
+            report.add(f"[{args.lots} linked lots] idle push: listing reads", f"BL {reads[0]}, BO {reads[1]}",
+                       "1 each", idle.code == 0 and reads == (1, 1))
+            writes = write_calls(sb, "bricklink") + write_calls(sb, "brickowl")
+            report.add(f"[{args.lots} linked lots] idle push: writes", writes, "0", writes == 0)
+            report.add(f"[{args.lots} linked lots] idle push: wall time", fmt_s(idle.wall))
+
+            k = min(args.changed, args.lots)
+            for n in range(k):  # BrickOwl sales: BrickLink must follow, one PUT per lot
+                sb.brickowl.add_order("Payment Received", lines=[{
+                    "lot_id": str(50_000 + n), "boid": f"{n + 1}-38", "color_id": 38, "ordered_quantity": 1,
+                    "personal_note": f"B{n}", "bl_lot_id": str(10_000 + n)}])
+            sb.reset_calls()
+            pushed = ws.cli("sync", "--push")
+            bl = write_calls(sb, "bricklink")
+            report.add(f"{k} lots sold on BrickOwl: BrickLink write calls", bl, f"<= {k}", pushed.code == 0 and bl <= k)
+            for n in range(k):  # BrickLink sales: BrickOwl follows in batches of 50
+                sb.bricklink.add_order("PAID", lines=[{"inventory_id": 10_000 + n, "no": f"p{n}", "color_id": 11,
+                                                       "quantity": 1, "remarks": f"B{n}"}])
+            sb.reset_calls()
+            pushed = ws.cli("sync", "--push")
+            bo = write_calls(sb, "brickowl")
+            report.add(f"{k} lots sold on BrickLink: BrickOwl write calls", bo, f"<= ceil({k}/50) = {-(-k // 50)}",
+                       pushed.code == 0 and bo <= -(-k // 50))
+            exact = all(sb.bricklink.get_lot(10_000 + n).quantity == sb.brickowl.get_lot(str(50_000 + n)).qty
+                        for n in range(args.lots))
+            report.add("every listing equal on both marketplaces", exact, "True", exact)
+        finally:
+            ws.cleanup()
+    plan_time(args, report)
+    return report
+
+
+def plan_time(args, report: Report) -> None:
+    """Planning (links, settling, judging, deltas: everything but the HTTP) for many linked lots."""
+    from marketsync import push
+    from marketsync.model import InventoryLot, RemoteLot
+    from marketsync.store import open_db
+    from marketsync.store.inventory import lot_index, upsert_lots
+    from marketsync.store.listings import Link, observe, save_links, listings
+    from marketsync.listings import OwnOrders
+
+    tmp = Path(tempfile.mkdtemp(prefix="marketsync-plan-"))
+    try:
+        db = open_db(tmp / "plan.db")
+        n = args.plan_lots
+        with db.atomic():
+            upsert_lots(db, "default", [InventoryLot(f"p{i}", 11, "new", f"B{i}", 40 - (i % 3),
+                                                     bricklink_lot_id=str(i)) for i in range(n)])
+            save_links(db, "default", "brickowl", [Link(str(i), i + 1, "external-id") for i in range(n)])
+            observe(db, [(row["id"], 40, OwnOrders()) for row in listings(db, "default", "brickowl")])
+        lots = [RemoteLot("brickowl", str(i), 40, bricklink_lot_id=str(i)) for i in range(n)]
+        index = lot_index(db, "default")
+        best = float("inf")
+        for _ in range(3):
+            savepoint = db.conn.execute("savepoint bench")
+            started = time.perf_counter()
+            result = push.PushResult("brickowl")
+            planned = push._prepare(db, "default", "brickowl", lots, index, None, set(), result)
+            best = min(best, time.perf_counter() - started)
+            db.conn.execute("rollback to bench")
+            db.conn.execute("release bench")
+        report.add(f"planning a push of {n} linked lots (read to planned changes)", fmt_s(best), "< 1 s", best < 1)
+        report.add("  ... of which need a change", len(planned))
+        db.conn.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ------------------------------------------------------------------------------- backfill
 def bench_backfill(args) -> Report:
     n, lines = args.orders, args.lines
@@ -496,7 +590,7 @@ def build_big_db(path: Path, n_orders: int, lines_per_order: int) -> None:
     """A database of n_orders orders (half BrickLink, half BrickOwl, 20% open) written directly."""
     import random
 
-    from marketsync.db import open_db
+    from marketsync.store import open_db
 
     db = open_db(path)
     db.conn.close()
@@ -601,14 +695,16 @@ def write_path(args, report: Report) -> None:
     the rows it wrote (orders, order_items, reservations), each into a copy of the same prepared
     database (inventory imported), single-threaded, CPU time (fastest of --repeat)."""
 
+    from marketsync import catalog
     from marketsync.config import HttpSettings
-    from marketsync.db import open_db
-    from marketsync.identity import Translator
-    from marketsync.matching import LotIndex
     from marketsync.providers import build_adapter
     from marketsync.providers.http import CallCounter
-    from marketsync.store import LINE_COLUMNS, ORDER_COLUMNS
+    from marketsync.store import catalog as stored_catalog
+    from marketsync.store import open_db
+    from marketsync.store.inventory import lot_index
+    from marketsync.store.orders import LINE_COLUMNS, ORDER_COLUMNS
     from marketsync.sync import OrderWriter, ProviderResult, fetch_order
+    from marketsync.translate import Translator
 
     tmp = Path(tempfile.mkdtemp(prefix="marketsync-write-"))
     try:
@@ -621,18 +717,19 @@ def write_path(args, report: Report) -> None:
                       {**clean_environ(), "MARKETSYNC_DB": str(template)}, tmp)
             assert r.code == 0, r.stderr
             db = open_db(template)
-            index = LotIndex(db, "default")
+            index = lot_index(db, "default")
             settings = HttpSettings(brickowl_rate_limit=None)
             fetched = []
             for provider in ("bricklink", "brickowl"):
                 adapter = build_adapter(provider, settings, environ=env)
-                translator = Translator(db, "default", index, adapter) if provider == "brickowl" else None
+                translator = (Translator(catalog.known(db, "default"), index, adapter)  # type: ignore[arg-type]
+                              if provider == "brickowl" else None)
                 listing = adapter.list_for_sync(first=True, open_ids=set(), since=None)
                 for head in listing.summaries:  # what the sync's fetching threads hand the writer
                     fetched.append(fetch_order(adapter, head, translator))
                 if translator:
                     with db.atomic():
-                        translator.persist()  # the write path is timed without catalog lookups
+                        stored_catalog.save(db, "default", translator.take_learned())  # timed without lookups
             db.conn.close()
         n_lines = sum(len(lines) for _, lines in fetched)
 
@@ -645,7 +742,7 @@ def write_path(args, report: Report) -> None:
 
         def sync_write() -> float:
             db = open_db(copy("sync.db"))
-            index = LotIndex(db, "default")
+            index = lot_index(db, "default")
             writer = OrderWriter(db, "default", index, ProviderResult("bench"), CallCounter())
             started = time.process_time()
             for order, lines in fetched:
@@ -792,12 +889,17 @@ def main(argv=None) -> int:
     p.add_argument("--lines", type=int, default=30)
     p.add_argument("--repeat", type=int, default=5)
 
+    p = sub.add_parser("push", help="listings: reads, write calls per changed lot, planning time")
+    p.add_argument("--lots", type=int, default=200, help="linked lots per marketplace in the sandbox")
+    p.add_argument("--changed", type=int, default=120, help="lots sold on each marketplace")
+    p.add_argument("--plan-lots", type=int, default=10_000, help="linked lots for the planning time")
+
     sub.add_parser("all", help="every benchmark with its default sizes")
     args = parser.parse_args(argv)
 
     print(f"machine: {machine()}")
     benches = {"calls": bench_calls, "backfill": bench_backfill, "memory": bench_memory, "pacing": bench_pacing,
-               "budget": bench_budget, "local": bench_local}
+               "budget": bench_budget, "local": bench_local, "push": bench_push}
     if args.command in (None, "all"):
         chosen = [(name, parser_defaults(sub, name)) for name in benches]
     else:

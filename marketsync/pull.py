@@ -60,7 +60,7 @@ def pull(db: Database, account: str, provider: str, lots: list[RemoteLot], index
                                       f"{provider} lot {lot.remote_lot_id} lists {lot.quantity}, {change:+d} "
                                       "more than its orders and marketsync's changes explain")
                 result.adjusted += 1
-            stored.observe(db, listing.id, lot.quantity, mine)
+            stored.observe(db, [(listing.id, lot.quantity, mine)])
             stored.release_hold(db, listing.id)
 
         keyed: dict[tuple, InventoryLot] = {}
@@ -88,7 +88,7 @@ def pull(db: Database, account: str, provider: str, lots: list[RemoteLot], index
         for row in stored.listings(db, account, provider):
             seen = by_remote.get(row["remote_lot_id"])
             if seen is not None and row["inventory_id"] is not None:
-                stored.observe(db, row["id"], seen.quantity, own.get(seen.remote_lot_id, rules.NO_ORDERS))
+                stored.observe(db, [(row["id"], seen.quantity, own.get(seen.remote_lot_id, rules.NO_ORDERS))])
         for link_ in links:
             if link_.problem and link_.problem != "unlinked":
                 result.problems.append(f"{provider} lot {link_.remote_lot_id}: {link_.problem}: {link_.detail}")

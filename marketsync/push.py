@@ -109,22 +109,25 @@ def _prepare(db: Database, account: str, provider: str, lots: list[RemoteLot], i
     gone = [stored.Link(remote, row["inventory_id"], row["link_method"], "gone",
                         "no longer listed by the marketplace")
             for remote, row in existing.items() if remote not in by_remote and row["link_problem"] != "gone"]
-    stored.save_links(db, account, provider, links + gone)
+    if links or gone:
+        stored.save_links(db, account, provider, links + gone)
     for link_ in links + gone:
         if link_.problem and (existing.get(link_.remote_lot_id) or {}).get("link_problem") != link_.problem:
             result.problems.append(f"{provider} lot {link_.remote_lot_id}: {link_.problem}: {link_.detail}")
     own = stored.own_orders(db, account, provider)
-    rows = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)}
+    rows = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)} if links or gone else existing
 
-    for change in stored.pending_changes(db, account, provider):  # a run cut off mid-push
+    pending = stored.pending_changes(db, account, provider)
+    for change in pending:  # a run cut off mid-push
         row = rows[change["remote_lot_id"]]
         remote = by_remote.get(change["remote_lot_id"])
         _settle(db, result, row, own.get(row["remote_lot_id"], rules.NO_ORDERS), change,
                 remote.quantity if remote is not None else None)
-    rows = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)}
+    if pending:
+        rows = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)}
 
     available = stored.available(db, account)
-    planned = []
+    planned, observations = [], []
     for remote_lot_id, row in rows.items():
         if row["inventory_id"] is None:
             continue
@@ -139,11 +142,12 @@ def _prepare(db: Database, account: str, provider: str, lots: list[RemoteLot], i
             continue
         if verdict.kind == "skip" or quantity is None:
             continue
-        stored.observe(db, listing.id, quantity, mine)
+        observations.append((listing.id, quantity, mine))
         listing.listed, listing.taken, listing.placed = quantity, mine.taken, mine.placed
         wanted = rules.plan(listing, mine, quantity, available.get(listing.inventory_id or 0, 0))
         if wanted is not None:
             planned.append(wanted)
+    stored.observe(db, observations)
     return planned
 
 

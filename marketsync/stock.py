@@ -32,7 +32,7 @@ def decide(db: Database, account: str, adapter: Listings, remote_lot_id: str, de
             message = f"{provider} lot {remote_lot_id}: on hand of lot {row['inventory_id']} changed by {change:+d}"
         else:
             message = f"{provider} lot {remote_lot_id}: the next push sets it to what is available"
-        stored.observe(db, listing.id, lot.quantity, own)
+        stored.observe(db, [(listing.id, lot.quantity, own)])
         stored.release_hold(db, listing.id)
         state.add_api_calls(db, account, calls.take_unsaved())
     return message

@@ -86,9 +86,12 @@ def save_links(db: Database, account: str, provider: str, links: list[Link]) -> 
     )
 
 
-def observe(db: Database, listing_id: int, listed: int, own: OwnOrders) -> None:
-    db.execute("update listings set listed = ?, taken = ?, placed = ?, observed_at = ?, updated_at = ? where id = ?",
-               [listed, own.taken, own.placed, now_iso(), now_iso(), listing_id])
+def observe(db: Database, observations: list[tuple[int, int, OwnOrders]]) -> None:
+    """(listing id, what the marketplace shows, its own orders on the lot) of each listing read."""
+    now = now_iso()
+    db.conn.executemany(
+        "update listings set listed = ?, taken = ?, placed = ?, observed_at = ?, updated_at = ? where id = ?",
+        [(listed, own.taken, own.placed, now, now, listing_id) for listing_id, listed, own in observations])
 
 
 def set_listed(db: Database, listing_id: int, listed: int) -> None:
