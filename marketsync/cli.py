@@ -1068,9 +1068,12 @@ def api(provider, path, params, settings):
 @click.option("--db", "db_path", default="marketsync-demo.db", show_default=True, type=click.Path(dir_okay=False),
               help="The demo database (recreated on every run).")
 def demo(db_path):
-    """Sync a seeded demo store from the built-in sandbox marketplaces and show the orders.
+    """Sync a seeded demo store from the built-in sandbox marketplaces, push the listings, and
+    show the orders.
 
-    Needs no credentials and no network: both marketplaces are emulated on 127.0.0.1.
+    Needs no credentials and no network: both marketplaces are emulated on 127.0.0.1. After the
+    orders, every listing is brought to what is available (what one marketplace sold, the other
+    stops offering); one sale is then placed on BrickLink to show it reach BrickOwl.
 
     \b
     Example:
@@ -1087,13 +1090,23 @@ def demo(db_path):
             sandbox.brickowl.rate_limit = None  # a demo need not wait out BrickOwl's per-minute pacing
             db = demo_store.recreate(db_path, account)
             settings = HttpSettings(timeout=10, backoff=0.1, brickowl_rate_limit=None)
-            results = _Wiring(db, account, list(PROVIDERS), settings, environ=sandbox.env()).sync()
+            wiring = _Wiring(db, account, list(PROVIDERS), settings, environ=sandbox.env())
+            results = wiring.sync()
+            pushed, _ = wiring.push(dry_run=False)
+            sale = demo_store.sell_one_on_bricklink(sandbox, db, account)
+            followed, _ = wiring.push(dry_run=False) if sale else ([], [])
     rows = list_orders(db, account)
     render.console().print(render.table(
         rows, _order_columns(),
         caption=f"{len(rows)} orders in {db_path}; try: marketsync orders show PROVIDER:ORDER_ID --db {db_path}"))
     for result in results:
         click.echo(f"{result.provider}: {result.changed} orders synced with {result.calls} API calls", err=True)
+    for result in pushed:
+        applied = sum(1 for c in result.changes if c.outcome == "applied")
+        click.echo(f"{result.provider}: {applied} listing(s) brought to what is available", err=True)
+    for result in followed:
+        for change in result.changes:
+            click.echo(f"then {sale}: {change} on {result.provider}", err=True)
     _report_sync(results)  # the demo store has unmatched lines and an oversold lot on purpose
 
 

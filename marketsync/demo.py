@@ -26,3 +26,18 @@ def recreate(db_path: str, account: str) -> Database:
     with db.atomic():
         upsert_lots(db, account, lots)
     return db
+
+
+def sell_one_on_bricklink(sandbox, db: Database, account: str) -> str | None:
+    """Place one new BrickLink order for 2 pieces of a lot listed on both marketplaces with pieces
+    to spare (the demo's second act); returns what was sold, for the demo to print."""
+    from marketsync.store.queries import stock
+
+    rows = [r for r in stock(db, account, "bricklink") if r["listed"] and r["listed"] > 5 and r["available"] > 5]
+    if not rows:
+        return None
+    row = rows[0]
+    sandbox.bricklink.add_order("PAID", buyer_name="demo-buyer", lines=[{
+        "inventory_id": int(row["remote_lot_id"]), "no": row["part_number"], "color_id": row["color_id"],
+        "quantity": 2, "remarks": row["location"], "new_or_used": "N" if row["condition"] == "new" else "U"}])
+    return f"a BrickLink buyer took 2 x {row['part_number']} from bin {row['location']}"
