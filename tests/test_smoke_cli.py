@@ -25,6 +25,8 @@ def test_demo_syncs_both_marketplaces_without_credentials(proc, tmp_path):
     result = proc("demo")
     assert result.returncode == 0, result.stderr
     assert "bricklink" in result.stdout and "brickowl" in result.stdout
-    assert "60 orders in marketsync-demo.db" in result.stdout
+    assert "61 orders in marketsync-demo.db" in result.stdout  # 60 seeded, and the sale that shows a push
+    assert "listing(s) brought to what is available" in result.stderr
+    assert "then a BrickLink buyer took 2 x" in result.stderr and "on brickowl" in result.stderr
     mode = stat.S_IMODE(os.stat(tmp_path / "marketsync-demo.db").st_mode)
     assert mode == 0o600
