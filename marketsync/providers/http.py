@@ -235,7 +235,7 @@ class HttpClient:
         request.prepare(method=method, url=url, headers=self.session.headers, params=query, auth=self.session.auth,
                         json=json_body, data=form)
         response = self._adapter.send(request, timeout=self.timeout, proxies=self.session.proxies,
-                                      verify=self.session.verify)
+                                      verify=True if self.session.verify is None else self.session.verify)
         if response.is_redirect and method == "GET":
             response.close()
             return self.session.get(url, params=query, timeout=self.timeout)

@@ -32,7 +32,7 @@ def colours(db: Database) -> list[tuple[int, str | None, int | None]]:
     """The refreshed colour table: (BrickOwl id, BrickOwl name, BrickLink id or None)."""
     if not db["_brickowl_colors"].exists():
         return []
-    return [tuple(row) for row in db.execute(  # type: ignore[misc]
+    return [(bo, name, bl) for bo, name, bl in db.execute(
         "select brickowl_color_id, brickowl_color_name, bricklink_color_id from _brickowl_colors")]
 
 
