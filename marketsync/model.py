@@ -81,6 +81,7 @@ class OrderSummary:
     fingerprint: str  # changes whenever anything we store about the order changes
     date_ordered: dt.datetime | None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    is_filed: bool = False  # BrickLink: listed by the filed=true list
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Order:
     shipping_method: str | None = None
     tracking_number: str | None = None
     is_filed: bool = False
+    listed_as: str | None = None  # the list's status, when the list entry and the detail disagree
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     raw_json: str | None = field(repr=False, default=None)  # ``raw`` serialised, off the writer's thread
 

@@ -351,6 +351,7 @@ def sync_provider(
         changed = [s for s in listing.summaries if known.get(s.order_id, (None,))[0] != s.fingerprint]
         changed.sort(key=lambda s: (not is_open(s.status), -(s.date_ordered.timestamp() if s.date_ordered else 0)))
         result.listed, result.changed = len(listing.summaries), len(changed)
+        stored_fingerprints = {s.order_id: known.get(s.order_id, (None,))[0] for s in changed}
         del listing, known  # from here on only the changed summaries are needed, each until fetched
         progress.start(provider, len(changed))
 
@@ -367,6 +368,10 @@ def sync_provider(
                                        "it is retried next run")
 
         for order, lines in fetch_in_order(fetch, handed_out(changed), concurrency, skip):
+            if order.listed_as is not None and stored_fingerprints.get(order.order_id) == order.fingerprint:
+                result.problems.append(
+                    f"{provider}: order {order.order_id} is listed as {order.listed_as!r} but its detail still says "
+                    f"{order.provider_status!r}; it is fetched again every run until the two agree")
             writer.add(order, lines)
             progress.advance(provider)
         writer.flush()

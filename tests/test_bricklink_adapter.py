@@ -4,6 +4,7 @@ it sends, every error path and fault, and the sync listing."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from decimal import Decimal
 
@@ -430,3 +431,18 @@ def test_other_failures_while_fetching_a_missing_order_propagate(sb):
     sb.inject("bricklink", "GET /orders/{id}", "500", times=None)
     with pytest.raises(TransientError):
         adapter.list_for_sync(first=False, open_ids={"99999999"})
+
+
+def test_an_auth_hint_is_found_by_its_code_word_when_detail_follows():
+    import requests
+
+    from marketsync.providers.bricklink import decode
+
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps({"meta": {"code": 401, "message": "BAD_OAUTH_REQUEST",
+                                             "description": "TOKEN_IP_MISMATCHED: consumer: ABC, ip: 10.1.2.3"}}).encode()
+    with pytest.raises(AuthError) as caught:
+        decode("GET /orders", response)
+    assert "0.0.0.0" in str(caught.value)  # the hint, though the description carries more than the code
+

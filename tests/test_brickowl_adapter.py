@@ -74,7 +74,7 @@ def test_summary_fields(sb):
     assert (head.status, head.provider_status) == ("paid", "Payment Received")
     assert head.date_ordered == dt.datetime.fromtimestamp(PLACED, UTC) and is_utc(head.date_ordered)
     assert head.raw["order_date"] == str(PLACED)  # Unix seconds as a string, kept raw
-    assert head.fingerprint == "2|3|1|4.81"  # status_id | pieces | lots | total (0.312 + 4.50)
+    assert head.fingerprint == "payment received|3|1|4.81"  # status | pieces | lots | total (0.312 + 4.50)
 
 
 @pytest.mark.parametrize("index, name", list(enumerate(STATUSES)))
@@ -132,7 +132,7 @@ def test_order_view_fields(sb):
     assert order.tracking_number == "RM123456785GB"
     assert order.payment_status is None and order.is_filed is False
     assert order.raw["processed_time"] is None and order.raw["iso_processed_time"] == "1970-01-01T01:00:00+01:00"
-    assert order.fingerprint == "2|3|1|4.81"
+    assert order.fingerprint == "payment received|3|1|4.81"  # the detail's, in the list's form
 
 
 def test_fetch_keeps_the_list_fingerprint_and_costs_two_calls(sb):

@@ -438,3 +438,12 @@ def test_bricklink_secrets_never_leak_from_any_error_or_debug_log(sb, debug_log)
         assert_clean(every_rendering(error), secrets)
     assert "retrying" in debug_log.text and "GET /orders -> 200" in debug_log.text
     assert_clean(debug_log.text, secrets)
+
+
+@pytest.mark.parametrize("status", [400, 402, 405, 406, 410, 413, 414, 415, 418, 422])
+def test_every_4xx_but_auth_not_found_and_throttling_is_a_refusal_never_retried(status):
+    from marketsync.errors import RequestRejectedError
+    from marketsync.providers.http import error_for_status
+
+    error = error_for_status("bricklink", status, "refused")
+    assert isinstance(error, RequestRejectedError) and not error.retryable

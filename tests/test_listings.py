@@ -290,3 +290,47 @@ def test_a_re_pull_after_pushes_in_both_directions_keeps_on_hand_exact(run, shop
         assert lot_row() == (20, 5), provider
     push(run)
     assert listed(shop) == (15, 15)
+
+
+# --- real payloads: a list that runs ahead of its detail, filed orders ----------------------------
+def test_a_brickowl_list_ahead_of_its_view_settles_once_they_agree(run, shop):
+    import json as json_
+
+    assert run("inventory", "pull").exit_code == 0
+    order = bo_order(shop, 3, status="Processing")
+    assert run("sync").exit_code == 0 and lot_row() == (20, 3)
+    store = shop.brickowl
+    route = next(r for r in store.routes if r.template == "GET /order/view")
+    original = route.handler
+
+    def stale_view(req):  # the detail lags: it still says Processing
+        answer = original(req)
+        body = json_.loads(answer.body)
+        body["status"], body["status_id"] = "Processing", "3"
+        answer.body = json_.dumps(body).encode()
+        return answer
+
+    route.handler = stale_view
+    store.set_status(order, "Shipped")
+    first = run("sync")
+    assert first.exit_code == 0 and lot_row() == (20, 3)  # the stored detail still says processing
+    second = run("sync")
+    assert f"order {order} is listed as 'Shipped' but its detail still says 'Processing'" in second.stderr
+    route.handler = original  # the detail catches up
+    assert run("sync").exit_code == 0
+    with sqlite3.connect("marketsync.db") as conn:
+        status = conn.execute("select status from orders where order_id = ?", [order]).fetchone()[0]
+    assert status == "shipped" and lot_row() == (17, 0)
+    shop.reset_calls()
+    assert run("sync").exit_code == 0
+    assert shop.calls[("brickowl", "GET /order/view")] == 0  # settled: never fetched again
+
+
+def test_filed_orders_are_stored_as_filed(run, shop):
+    order = shop.bricklink.add_order("PAID", is_filed=True, lines=[
+        {"inventory_id": BL_LOT, "no": "3001", "color_id": 11, "quantity": 1, "remarks": "A1"}])
+    other = bl_order(shop, 1)
+    assert run("sync").exit_code == 0
+    with sqlite3.connect("marketsync.db") as conn:
+        filed = dict(conn.execute("select order_id, is_filed from orders"))
+    assert filed == {str(order): 1, str(other): 0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import requests
@@ -94,7 +95,9 @@ def decode(label: str, response: requests.Response) -> Any:
     description = parse.text(meta.get("description")) or ""
     reason = parse.text(meta.get("message")) or ""
     detail = " / ".join(x for x in (reason, description) if x) or f"code {code}"
-    hint = _AUTH_HINTS.get(description.upper())
+    # The code word leads; real descriptions may append detail ("TOKEN_IP_MISMATCHED: consumer: ...").
+    word = re.match(r"[A-Z_]+", description.strip().upper())
+    hint = _AUTH_HINTS.get(word.group(0)) if word else None
     message = f"{label} refused: {detail}" + (f": {hint}" if hint else "")
     raise error_for_status(NAME, code, message, retry_after_seconds(response))
 
@@ -126,7 +129,7 @@ class BrickLink:
         )
         if not isinstance(data, list):
             raise error_for_status(NAME, 502, "GET /orders answered with no order list")
-        return [summary(raw) for raw in data if isinstance(raw, dict) and raw.get("order_id") is not None]
+        return [summary(raw, filed) for raw in data if isinstance(raw, dict) and raw.get("order_id") is not None]
 
     def list_for_sync(self, *, first: bool, open_ids: set[str], since: dt.datetime | None = None,
                       full: bool = False) -> SyncListing:
@@ -150,7 +153,7 @@ class BrickLink:
 
     def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]:
         """The summary already carries everything the order row needs: one call for the items."""
-        return order_from(head.raw), self.fetch_lines(head.order_id)
+        return order_from(head.raw, head.is_filed), self.fetch_lines(head.order_id)
 
     def fetch_order(self, order_id: str) -> Order:
         data = self.client.get(f"/orders/{order_id}", endpoint="/orders/{id}")
@@ -214,23 +217,27 @@ def fingerprint(raw: dict) -> str:
     return "|".join("" if p is None else str(p) for p in parts)
 
 
-def summary(raw: dict) -> OrderSummary:
+def summary(raw: dict, filed: bool | None = None) -> OrderSummary:
+    """``filed``: which list the entry came from (the list's entries carry no ``is_filed``; a
+    full order does)."""
     provider_status = parse.text(raw.get("status")) or ""
-    status = unified_status(provider_status)
+    is_filed = bool(raw.get("is_filed")) if filed is None else filed
     return OrderSummary(
         provider=NAME,
         order_id=str(raw["order_id"]),
-        status=status,
+        status=unified_status(provider_status),
         provider_status=provider_status,
-        fingerprint=fingerprint(raw),
+        # filing changes what is stored (is_filed); an unfiled order's fingerprint stays as it was
+        fingerprint=fingerprint(raw) + ("|filed" if is_filed else ""),
         date_ordered=parse.bricklink_time(raw.get("date_ordered")),
         raw=raw,
+        is_filed=is_filed,
     )
 
 
-def order_from(raw: dict) -> Order:
+def order_from(raw: dict, filed: bool | None = None) -> Order:
     """An order row from a summary or a full order (the summary carries all the row needs)."""
-    head = summary(raw)
+    head = summary(raw, filed)
     cost = parse.obj(raw.get("cost"))
     payment = parse.obj(raw.get("payment"))
     shipping = parse.obj(raw.get("shipping"))
@@ -252,7 +259,7 @@ def order_from(raw: dict) -> Order:
         payment_status=parse.text(payment.get("status")),
         shipping_method=parse.unescaped(shipping.get("method")),
         tracking_number=parse.text(shipping.get("tracking_no")),
-        is_filed=bool(raw.get("is_filed")),
+        is_filed=head.is_filed,
         raw=raw,
     )
 

@@ -206,7 +206,11 @@ class BrickOwl:
 
     def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]:
         order = self.fetch_order(head.order_id)
-        order.fingerprint = head.fingerprint  # compare like with like on the next list
+        # The fingerprint kept is the detail's: it describes what is stored. A list that runs ahead
+        # of the detail (lists are only eventually consistent) then differs on the next run, and the
+        # order is fetched again until the two agree -- never frozen at the list's word.
+        if order.fingerprint != head.fingerprint:
+            order.listed_as = head.provider_status
         lines = self.fetch_lines(head.order_id)
         for line in lines:
             line.currency = order.currency  # BrickOwl prices lines in the store's base currency
@@ -253,11 +257,15 @@ class BrickOwl:
 
 
 def fingerprint(raw: dict) -> str:
+    """What a list entry and an order's detail both say, in one form: the status's name (a list
+    may carry only the id, a detail only the name), pieces, lots, total (``23.870`` = ``23.87``)."""
+    total = parse.money(raw.get("base_order_total"))
+    name = parse.text(raw.get("status")) or STATUS_IDS.get(parse.text(raw.get("status_id")) or "")
     parts = (
-        parse.text(raw.get("status_id")) or parse.text(raw.get("status")),
+        (name or parse.text(raw.get("status_id")) or "").lower(),
         parse.integer(raw.get("total_quantity")),
         parse.integer(raw.get("total_lots")),
-        parse.money(raw.get("base_order_total")),
+        None if total is None else format(total.normalize(), "f"),
     )
     return "|".join("" if p is None else str(p) for p in parts)
 

@@ -48,7 +48,7 @@ def error_for_status(provider: str, status: int, message: str, retry_after: floa
         return RateLimitedError(provider, message, retry_after)
     if status >= 500:
         return TransientError(provider, message)
-    if status in (400, 405, 409, 413, 414, 415, 422):
+    if 400 <= status < 500:  # the request itself was refused: asking again changes nothing
         return RequestRejectedError(provider, message)
     return BadResponseError(provider, message)
 
