@@ -70,7 +70,7 @@ def free_port() -> int:
     (401, AuthError, False), (403, PermissionDeniedError, False), (404, NotFoundError, False),
     (429, RateLimitedError, True), (500, TransientError, True), (502, TransientError, True),
     (503, TransientError, True), (400, RequestRejectedError, False), (422, RequestRejectedError, False),
-    (418, BadResponseError, True),
+    (418, RequestRejectedError, False),
 ])  # fmt: skip
 def test_error_for_status_picks_one_class_per_status(status, cls, retryable):
     error = error_for_status("bricklink", status, "GET /orders refused", retry_after=3)
