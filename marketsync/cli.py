@@ -20,7 +20,9 @@ from marketsync.config import (
     DEFAULT_BRICKLINK_DAILY_BUDGET,
     DEFAULT_BRICKOWL_RATE_LIMIT,
     DEFAULT_DB,
+    DEFAULT_HTTP_DEADLINE,
     DEFAULT_HTTP_TIMEOUT,
+    DEFAULT_RUN_DEADLINE,
     HttpSettings,
     api_url,
     configured_providers,
@@ -164,7 +166,14 @@ def db_options(func):
 def http_options(func):
     @click.option("--http-timeout", envvar="MARKETSYNC_HTTP_TIMEOUT", default=DEFAULT_HTTP_TIMEOUT,
                   show_default=True, show_envvar=True, type=click.FloatRange(0.1, 300),
-                  help="Seconds to wait for any one HTTP request.")
+                  help="Seconds to wait for any one read of an HTTP answer.")
+    @click.option("--http-deadline", envvar="MARKETSYNC_HTTP_DEADLINE", default=DEFAULT_HTTP_DEADLINE,
+                  show_default=True, show_envvar=True, type=click.FloatRange(1, 3600),
+                  help="Seconds one HTTP request may take in all, however slowly its answer arrives.")
+    @click.option("--run-deadline", envvar="MARKETSYNC_RUN_DEADLINE", default=DEFAULT_RUN_DEADLINE,
+                  show_default=True, show_envvar=True, type=click.FloatRange(1, 86400),
+                  help="Seconds a run may spend with the marketplaces, shared between them; the rest "
+                       "waits for the next run.")
     @click.option("--retries", envvar="MARKETSYNC_HTTP_RETRIES", default=4, show_default=True, show_envvar=True,
                   type=click.IntRange(0, 10), help="Further attempts for a GET that failed transiently.")
     @click.option("--retry-backoff", envvar="MARKETSYNC_RETRY_BACKOFF", default=0.5, show_default=True,
@@ -177,8 +186,11 @@ def http_options(func):
                   show_default=True, show_envvar=True, type=click.FloatRange(1),
                   help="BrickOwl requests per minute to stay under.")
     @functools.wraps(func)
-    def wrapper(*args, http_timeout, retries, retry_backoff, concurrency, bricklink_budget, brickowl_rate, **kwargs):
+    def wrapper(*args, http_timeout, http_deadline, run_deadline, retries, retry_backoff, concurrency, bricklink_budget,
+                brickowl_rate, **kwargs):
         for name, value in (("--http-timeout / MARKETSYNC_HTTP_TIMEOUT", http_timeout),
+                            ("--http-deadline / MARKETSYNC_HTTP_DEADLINE", http_deadline),
+                            ("--run-deadline / MARKETSYNC_RUN_DEADLINE", run_deadline),
                             ("--retry-backoff / MARKETSYNC_RETRY_BACKOFF", retry_backoff),
                             ("--brickowl-rate / BRICKOWL_RATE_LIMIT", brickowl_rate)):
             if value != value:  # NaN passes click's range checks and ends in a traceback
@@ -186,6 +198,7 @@ def http_options(func):
         settings = HttpSettings(
             timeout=http_timeout, retries=retries, backoff=retry_backoff, concurrency=concurrency,
             bricklink_daily_budget=bricklink_budget, brickowl_rate_limit=brickowl_rate,
+            request_deadline=max(http_deadline, http_timeout), run_deadline=run_deadline,
         )
         return func(*args, settings=settings, **kwargs)
 
@@ -781,7 +794,7 @@ class _Wiring:
 
         self.db, self.account, self.settings = db, account, settings
         self.counter = CallCounter()
-        self.adapters = [build_adapter(provider, settings, counter=self.counter, environ=environ,
+        self.adapters = [build_adapter(provider, settings, counter=self.counter, environ=environ, share=len(providers),
                                        calls_today=api_calls_on(db, account, provider)) for provider in providers]
         self.catalog = next((a for a in self.adapters if isinstance(a, BrickOwl)), None)
 

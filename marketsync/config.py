@@ -14,6 +14,8 @@ from marketsync.errors import ConfigError
 DEFAULT_DB = "marketsync.db"
 DEFAULT_ACCOUNT = "default"
 DEFAULT_HTTP_TIMEOUT = 20.0
+DEFAULT_HTTP_DEADLINE = 60.0  # a whole request, however slowly it arrives
+DEFAULT_RUN_DEADLINE = 600.0  # a run's time with the marketplaces, shared between them: well under 15 minutes
 DEFAULT_BRICKLINK_URL = "https://api.bricklink.com/api/store/v1"
 DEFAULT_BRICKOWL_URL = "https://api.brickowl.com/v1"
 DEFAULT_BRICKLINK_DAILY_BUDGET = 5000
@@ -118,6 +120,8 @@ class HttpSettings:
         bricklink_daily_budget: int | None = DEFAULT_BRICKLINK_DAILY_BUDGET,
         brickowl_rate_limit: float | None = DEFAULT_BRICKOWL_RATE_LIMIT,
         brickowl_batch_rate_limit: float | None = DEFAULT_BRICKOWL_BATCH_RATE_LIMIT,
+        request_deadline: float | None = DEFAULT_HTTP_DEADLINE,
+        run_deadline: float | None = DEFAULT_RUN_DEADLINE,
     ):
         self.timeout = timeout
         self.retries = retries
@@ -127,3 +131,5 @@ class HttpSettings:
         self.bricklink_daily_budget = bricklink_daily_budget
         self.brickowl_rate_limit = brickowl_rate_limit
         self.brickowl_batch_rate_limit = brickowl_batch_rate_limit
+        self.request_deadline = request_deadline
+        self.run_deadline = run_deadline

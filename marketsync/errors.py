@@ -102,5 +102,9 @@ class BadResponseError(ProviderError):
     retryable = True
 
 
+class DeadlineError(ProviderError):
+    """The marketplace's share of the run's time is used up; the rest waits for the next run."""
+
+
 class BudgetExhaustedError(ProviderError):
     """The configured daily call budget is used up; the run stops and resumes next time."""

@@ -21,24 +21,29 @@ def build_adapter(
     counter: "CallCounter | None" = None,
     calls_today: int = 0,
     environ: Mapping[str, str] | None = None,
+    share: int = 1,
 ) -> Union["BrickLink", "BrickOwl"]:
-    """A ready adapter for ``provider`` from the configured credentials and settings."""
+    """A ready adapter for ``provider`` from the configured credentials and settings; it gets
+    1/``share`` of the run's deadline (the marketplaces of one run share it)."""
     from marketsync.providers import bricklink, brickowl
-    from marketsync.providers.http import CallBudget, HttpClient, Pacer, RetryPolicy
+    from marketsync.providers.http import CallBudget, Deadline, HttpClient, Pacer, RetryPolicy
 
     creds = require_credentials(provider, environ)
     retry = RetryPolicy(retries=settings.retries, backoff=settings.backoff, retry_after_cap=settings.retry_after_cap)
     secrets, pool_size = tuple(creds.values()), max(1, settings.concurrency)
+    run = settings.run_deadline
+    timing = dict(request_deadline=settings.request_deadline,
+                  deadline=Deadline(run / max(1, share) if run else None))
     if provider == "bricklink":
         return bricklink.BrickLink(HttpClient(
             provider, api_url(provider, environ), bricklink.decode, auth=bricklink.BrickLink.auth(creds),
             budget=CallBudget(provider, settings.bricklink_daily_budget, calls_today), timeout=settings.timeout,
-            secrets=secrets, retry=retry, counter=counter, pool_size=pool_size,
+            secrets=secrets, retry=retry, counter=counter, pool_size=pool_size, **timing,  # type: ignore[arg-type]
         ))
     rate = settings.brickowl_rate_limit
     batch_rate = settings.brickowl_batch_rate_limit
     return brickowl.BrickOwl(HttpClient(
         provider, api_url(provider, environ), brickowl.decode, fixed_params={"key": creds["BRICKOWL_API_KEY"]},
         pacer=Pacer(rate * PACING_MARGIN if rate else None), timeout=settings.timeout,
-        secrets=secrets, retry=retry, counter=counter, pool_size=pool_size,
+        secrets=secrets, retry=retry, counter=counter, pool_size=pool_size, **timing,  # type: ignore[arg-type]
     ), batch_pacer=Pacer(batch_rate * PACING_MARGIN if batch_rate and rate else None))

@@ -25,6 +25,7 @@ from marketsync.errors import (
     AuthError,
     BadResponseError,
     BudgetExhaustedError,
+    DeadlineError,
     NotFoundError,
     PermissionDeniedError,
     ProviderError,
@@ -109,6 +110,24 @@ class RetryPolicy:
         return base * random.uniform(0.5, 1.0)
 
 
+class Deadline:
+    """A marketplace's share of a run's time, counted from its first request: a marketplace that
+    drips or hangs cannot hold the lock past the next cron run, nor starve the other one."""
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic):
+        self.seconds, self._clock = seconds, clock
+        self._ends: float | None = None
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float | None:
+        if self.seconds is None:
+            return None
+        with self._lock:
+            if self._ends is None:
+                self._ends = self._clock() + self.seconds
+            return self._ends - self._clock()
+
+
 class CallCounter:
     """Calls made in this run, per provider (every attempt sent counts against the quota).
 
@@ -154,6 +173,8 @@ class HttpClient:
         budget: CallBudget | None = None,
         counter: CallCounter | None = None,
         pool_size: int = 8,
+        request_deadline: float | None = None,
+        deadline: Deadline | None = None,
     ):
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -166,6 +187,8 @@ class HttpClient:
         self.pacer = pacer or Pacer(None)
         self.budget = budget
         self.counter = counter
+        self.request_deadline = request_deadline  # a whole request, however slowly its bytes arrive
+        self.deadline = deadline or Deadline(None)
         self.session = requests.Session()
         self.session.auth = auth
         self.session.headers["User-Agent"] = USER_AGENT
@@ -203,7 +226,8 @@ class HttpClient:
                     error.__context__ = None  # `from None` only hides the requests error (its URL has the key)
                     raise
                 wait = self.retry.delay(attempt, error)
-                if time.monotonic() + wait > self.retry_until:
+                left = self.deadline.remaining()
+                if time.monotonic() + wait > self.retry_until or (left is not None and wait >= left):
                     error.reword(f"{error.message} (no time left to retry in this run)")
                     error.__context__ = None
                     raise
@@ -244,6 +268,7 @@ class HttpClient:
 
     def _once(self, path: str, query: dict[str, Any], label: str, *, method: str = "GET", json_body: Any = None,
               form: dict[str, Any] | None = None, pacer: Pacer | None = None) -> Any:
+        allowed = self._time_allowed(label)
         if self.budget is not None:
             self.budget.take()
         (pacer or self.pacer).wait()
@@ -251,7 +276,7 @@ class HttpClient:
             self.counter.add(self.provider)
         started = time.monotonic()
         try:
-            response = self._send(method, f"{self.base_url}{path}", query, json_body, form)
+            response = self._send_within(allowed, label, method, f"{self.base_url}{path}", query, json_body, form)
         except requests.Timeout:
             raise TransientError(self.provider, f"{label} timed out after {self.timeout:g}s") from None
         except requests.ConnectionError as exc:
@@ -267,6 +292,45 @@ class HttpClient:
         except ProviderError as error:
             error.reword(mask(error.message, self.secrets))
             raise
+
+
+    def _time_allowed(self, label: str) -> float | None:
+        """Seconds this request may take in all: the per-request deadline, cut to what is left of
+        the marketplace's share of the run (none left: the request is not sent)."""
+        left = self.deadline.remaining()
+        if left is not None and left <= 0:
+            raise DeadlineError(self.provider, f"{label} not sent: this run's {self.deadline.seconds:g}s for "
+                                               f"{self.provider} are used up; the rest waits for the next run")
+        candidates = [x for x in (self.request_deadline, left) if x is not None]
+        return min(candidates) if candidates else None
+
+    def _send_within(self, allowed: float | None, label: str, *request: Any) -> requests.Response:
+        """``_send`` bounded in total time. A per-read timeout never fires for a server that drips a
+        byte every half second, so the request runs in a daemon thread that is abandoned (its
+        connection with it) when time is up."""
+        if allowed is None:
+            return self._send(*request)
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["response"] = self._send(*request)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, name=f"{self.provider}-request", daemon=True)
+        worker.start()
+        worker.join(allowed)
+        if worker.is_alive():
+            if self.request_deadline is not None and allowed >= self.request_deadline:
+                raise TransientError(self.provider, f"{label} gave no complete answer within "
+                                                    f"{self.request_deadline:g}s (the request deadline)")
+            raise DeadlineError(self.provider, f"{label} gave no complete answer before this run's "
+                                               f"{self.deadline.seconds:g}s for {self.provider} ran out; "
+                                               "the rest waits for the next run")
+        if "error" in box:
+            raise box["error"]
+        return box["response"]
 
 
 def _connection_reason(exc: Exception) -> str:
