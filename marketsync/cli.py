@@ -338,16 +338,28 @@ def sync(providers, full, push, dry_run, wait, db_path, account, settings):
     """
     if dry_run and not push:
         raise click.UsageError("--dry-run goes with --push")
-    chosen = _chosen_providers(providers)
+    chosen = _chosen_providers(providers, db_path, account)
     with writer(db_path, wait):
         db = open_database(db_path, create=True)
+        silent = [] if providers else _lost_credentials(db, account)
+        for line in silent:
+            _problem(line)
         wiring = _Wiring(db, account, chosen, settings)
         results = wiring.sync(full=full)
         pushed, again = wiring.push(dry_run=dry_run) if push and all(r.ok for r in results) else ([], [])
     _report_sync(results + again, exit_on_failure=False)
     _report_push(pushed, dry_run)
-    if any(not result.ok for result in results + again + pushed):
+    if silent or any(not result.ok for result in results + again + pushed):
         sys.exit(EXIT_FAILED)
+
+
+def _lost_credentials(db, account: str) -> list[str]:
+    from marketsync import health
+    from marketsync.store import queries
+
+    history = queries.providers_with_history(db, account)
+    open_orders = {row["provider"]: row["open_orders"] for row in queries.status(db, account, tuple(history), "")}
+    return health.unconfigured(history, configured_providers(), open_orders)
 
 
 def _report_sync(results, exit_on_failure: bool = True) -> None:
@@ -623,7 +635,8 @@ def status(max_age, bricklink_budget, as_json, db_path, account):
 
     db = open_database(db_path)
     configured = configured_providers()
-    report = queries.status(db, account, tuple(configured) or PROVIDERS, now_iso()[:10])
+    shown = [p for p in PROVIDERS if p in configured or p in queries.providers_with_history(db, account)]
+    report = queries.status(db, account, tuple(shown) or PROVIDERS, now_iso()[:10])
     oversold = queries.oversold(db, account)
     unhealthy = health.unhealthy(report, configured, max_age)
     for row in report:
@@ -987,8 +1000,15 @@ def _decide(listing: str, decision: str, wait: float, db_path: str, account: str
         click.echo(message, err=True)
 
 
-def _chosen_providers(providers) -> list[str]:
+def _chosen_providers(providers, db_path: str | None = None, account: str | None = None) -> list[str]:
     chosen = list(dict.fromkeys(p.lower() for p in providers)) or configured_providers()
+    if not chosen and db_path is not None and account is not None and os.path.exists(db_path):
+        from marketsync.store import queries
+
+        history = queries.providers_with_history(open_database(db_path), account)
+        if history:
+            raise ConfigError(f"no marketplace credentials set, but {db_path} has synced {', '.join(history)} before; "
+                              f"set {', '.join(v for p in history for v in CREDENTIAL_VARS[p])}")
     if not chosen:
         raise ConfigError(
             "no marketplace credentials set; set " + ", ".join(v for vs in CREDENTIAL_VARS.values() for v in vs)

@@ -156,3 +156,33 @@ def test_status_off_a_terminal_as_cron_runs_it(shop, proc):
     result = proc("status", "--max-age", "60")
     assert result.returncode == 1
     assert result.stderr == "bricklink: no successful sync in the last 60 minutes\n"
+
+
+def test_a_lost_credential_is_loud_in_sync_and_status(run, creds, monkeypatch):
+    """Remove BRICKOWL_API_KEY while BrickOwl orders are open in the database: sync says so and
+    fails, status keeps the row and fails --max-age; a marketplace never set up stays silent."""
+    creds.brickowl.add_order("Payment Received", lines=[{"boid": "771344-38", "ordered_quantity": 1}])
+    assert run("sync").exit_code == 0
+    monkeypatch.delenv("BRICKOWL_API_KEY")
+    result = run("sync")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "brickowl: not configured (no credentials), but the database holds its orders (1 open); it was not synced"]
+    status = run("status", "--json", "--max-age", "60")
+    assert status.exit_code == 1
+    rows = {r["provider"]: r for r in json.loads(status.stdout)["providers"]}
+    assert rows["brickowl"]["configured"] is False and rows["bricklink"]["configured"] is True
+    assert "brickowl: not configured" in status.stderr
+    monkeypatch.delenv("BRICKLINK_CONSUMER_KEY")
+    for name in ("BRICKLINK_CONSUMER_SECRET", "BRICKLINK_TOKEN_VALUE", "BRICKLINK_TOKEN_SECRET"):
+        monkeypatch.delenv(name)
+    nothing = run("sync")
+    assert nothing.exit_code == 2 and "has synced bricklink, brickowl before" in nothing.stderr
+
+
+def test_a_marketplace_never_set_up_stays_silent(run, creds, monkeypatch):
+    monkeypatch.delenv("BRICKOWL_API_KEY")
+    assert run("sync").exit_code == 0
+    result = run("sync")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert run("status", "--max-age", "60").exit_code == 0

@@ -232,3 +232,10 @@ def stock(db: Database, account: str, provider: str | None = None, held_only: bo
         pushable = row["inventory_id"] is not None and row["listed"] is not None and not row["held_reason"]
         row["pending_change"] = (max(0, row["available"]) - row["listed"]) if pushable else None
     return rows
+
+
+def providers_with_history(db: Database, account: str) -> list[str]:
+    """Marketplaces this database has synced or holds orders of."""
+    return [p for (p,) in db.execute(
+        "select provider from sync_state where business_account_id = ? and last_synced_at is not null "
+        "union select distinct provider from orders where business_account_id = ? order by 1", [account, account])]
