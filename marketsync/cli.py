@@ -1099,8 +1099,9 @@ def api(provider, path, params, settings):
 @cli.command()
 @logging_options
 @click.option("--db", "db_path", default="marketsync-demo.db", show_default=True, type=click.Path(dir_okay=False),
-              help="The demo database (recreated on every run).")
-def demo(db_path):
+              help="The demo database (recreated on every run; any other file is refused).")
+@click.option("--force", is_flag=True, help="Replace --db even if it is not a demo database.")
+def demo(db_path, force):
     """Sync a seeded demo store from the built-in sandbox marketplaces, push the listings, and
     show the orders.
 
@@ -1118,10 +1119,11 @@ def demo(db_path):
     from marketsync.store.queries import orders as list_orders
 
     account = DEFAULT_ACCOUNT
+    demo_store.refuse_unless_demo(db_path, force)  # before a lock file is left beside someone's file
     with writer(db_path):
         with Sandbox(demo=True) as sandbox:
             sandbox.brickowl.rate_limit = None  # a demo need not wait out BrickOwl's per-minute pacing
-            db = demo_store.recreate(db_path, account)
+            db = demo_store.recreate(db_path, account, force=force)
             settings = HttpSettings(timeout=10, backoff=0.1, brickowl_rate_limit=None)
             wiring = _Wiring(db, account, list(PROVIDERS), settings, environ=sandbox.env())
             results = wiring.sync()

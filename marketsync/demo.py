@@ -7,20 +7,31 @@ from decimal import Decimal
 
 from sqlite_utils import Database
 
+from marketsync.errors import ConfigError
 from marketsync.model import InventoryLot
 from marketsync.store import open_db
+from marketsync.store.connection import is_demo_database, mark_demo
 from marketsync.store.inventory import upsert_lots
 
 
-def recreate(db_path: str, account: str) -> Database:
+def refuse_unless_demo(db_path: str, force: bool = False) -> None:
+    if os.path.exists(db_path) and not force and not is_demo_database(db_path):
+        raise ConfigError(f"{db_path} is not a marketsync demo database; refusing to replace it "
+                          "(use another --db, or --force to replace it)")
+
+
+def recreate(db_path: str, account: str, *, force: bool = False) -> Database:
     """Delete the demo database (and its WAL files), create it anew, import the demo inventory.
+    Any other file is refused unless ``force``: `--db real.db` must never replace a real database.
     The caller holds the writer lock."""
     from marketsync.sandbox import demo_inventory_rows
 
+    refuse_unless_demo(db_path, force)
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(db_path + suffix):
             os.remove(db_path + suffix)
     db = open_db(db_path)
+    mark_demo(db)
     lots = [InventoryLot(**{**row, "price": Decimal(row["price"]) if row.get("price") else None})
             for row in demo_inventory_rows()]
     with db.atomic():

@@ -1,6 +1,7 @@
 """The command exists, answers --help/--version, and the demo works with no credentials."""
 
 import os
+import sqlite3
 import stat
 
 from marketsync import __version__
@@ -30,3 +31,25 @@ def test_demo_syncs_both_marketplaces_without_credentials(proc, tmp_path):
     assert "then a BrickLink buyer took 2 x" in result.stderr and "on brickowl" in result.stderr
     mode = stat.S_IMODE(os.stat(tmp_path / "marketsync-demo.db").st_mode)
     assert mode == 0o600
+
+
+def test_demo_refuses_to_replace_a_file_that_is_not_a_demo_database(run, tmp_path):
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    assert run("inventory", "import", "--db", "real.db", str(write_inventory(tmp_path))).exit_code == 0
+    for name in ("notes.txt", "real.db"):
+        result = run("demo", "--db", name)
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1
+        assert f"{name} is not a marketsync demo database" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "my notes\n"
+    assert not (tmp_path / "notes.txt.lock").exists()
+    assert sqlite3.connect(tmp_path / "real.db").execute("select count(*) from inventory").fetchone()[0] == 1
+    assert run("demo", "--db", "fresh.db").exit_code == 0
+    assert run("demo", "--db", "fresh.db").exit_code == 0  # a demo database is replaced
+    forced = run("demo", "--db", "notes.txt", "--force")
+    assert forced.exit_code == 0
+
+
+def write_inventory(tmp_path):
+    path = tmp_path / "inv.csv"
+    path.write_text("part_number,color_id,condition,location,quantity\n3001,11,new,A1,5\n")
+    return path

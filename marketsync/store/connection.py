@@ -91,3 +91,22 @@ def _check_not_from_future(db: Database, path: Path) -> None:
 def writable_check(db: Database, path: str | os.PathLike) -> None:
     if not os.access(path, os.W_OK):
         raise DatabaseError(f"database {path} is read-only")
+
+
+DEMO_APPLICATION_ID = 0x6D734465  # "msDe": the header mark of a database `marketsync demo` made
+
+
+def mark_demo(db: Database) -> None:
+    db.execute(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
+
+
+def is_demo_database(path: str | os.PathLike) -> bool:
+    """Does ``path`` hold a database `marketsync demo` made (and may therefore replace)?"""
+    try:
+        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+        try:
+            return conn.execute("PRAGMA application_id").fetchone()[0] == DEMO_APPLICATION_ID
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
