@@ -82,6 +82,7 @@ class OrderSummary:
     date_ordered: dt.datetime | None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     is_filed: bool = False  # BrickLink: listed by the filed=true list
+    details_gone: bool = False  # the marketplace deleted the order's details (BrickLink PURGED)
 
 
 @dataclass
@@ -105,6 +106,7 @@ class Order:
     tracking_number: str | None = None
     is_filed: bool = False
     listed_as: str | None = None  # the list's status, when the list entry and the detail disagree
+    details_gone: bool = False  # nothing more can be fetched: a stored order keeps what it has
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     raw_json: str | None = field(repr=False, default=None)  # ``raw`` serialised, off the writer's thread
 

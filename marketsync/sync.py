@@ -175,6 +175,10 @@ class OrderWriter:
                     f"({exc.__class__.__name__}: {exc}); it is retried next run"]
 
     def write(self, buffer: list[tuple[Order, list[OrderLine]]]) -> list[str]:
+        kept = stored_orders.mark_details_gone(self.db, self.account, [o for o, _ in buffer if o.details_gone])
+        buffer = [(o, lines) for o, lines in buffer if not (o.details_gone and o.order_id in kept)]
+        if not buffer:
+            return []
         keys = stored_orders.upsert_orders(self.db, self.account, [order for order, _ in buffer])
         self.result.touched.update((line.provider, line.provider_lot_id) for _, lines in buffer for line in lines
                                    if line.provider_lot_id)

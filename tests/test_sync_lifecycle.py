@@ -616,11 +616,54 @@ def test_disputed_order_stays_reserved_until_it_is_cancelled(shop, creds):
         assert shop.order("bricklink", order_id)["status"] == "disputed"
         assert shop.lot("A1") == (10, 3)
         assert shop.ledger_count() == 1
-    creds.bricklink.set_status(int(order_id), "PURGED")
+    creds.bricklink.set_status(int(order_id), "CANCELLED")
     shop.sync()
     assert shop.order("bricklink", order_id)["status"] == "cancelled"
     assert shop.lot("A1") == (10, 0)
     assert shop.ledger("bricklink", order_id)[-1][-1] == "cancelled"
+
+
+def test_a_purged_order_keeps_what_was_stored_and_is_never_fetched_again(shop, creds):
+    """BrickLink deletes an order's details about six months on (PURGED): the order and its
+    lines stay as they were, marked purged, nothing more is fetched, no stock moves, no error."""
+    shop.import_lots(*STOCK)
+    bl = BrickLinkMarket(creds)
+    order_id = bl.add_order("paid", [("3001", 11, 3, "A1")])
+    shop.sync()
+    creds.bricklink.set_status(int(order_id), "SHIPPED")
+    shop.sync()
+    assert shop.lot("A1") == (7, 0)
+    lines_before = shop.lines("bricklink", order_id)
+    creds.bricklink.set_status(int(order_id), "PURGED")
+    creds.reset_calls()
+    for _ in range(2):
+        assert shop.sync().stderr == ""
+    assert creds.calls[("bricklink", "GET /orders/{id}/items")] == 0
+    stored = shop.order("bricklink", order_id)
+    assert (stored["status"], stored["provider_status"]) == ("shipped", "PURGED")
+    assert shop.lines("bricklink", order_id) == lines_before and lines_before
+    assert shop.lot("A1") == (7, 0)
+    first_seen = bl.add_order("paid", [("3001", 11, 1, "A1")])
+    creds.bricklink.set_status(int(first_seen), "PURGED")
+    assert shop.sync().exit_code == 0
+    assert shop.order("bricklink", first_seen)["provider_status"] == "PURGED" and shop.lot("A1") == (7, 0)
+
+
+def test_an_open_brickowl_order_that_vanishes_is_reported_every_run_until_released(shop, creds):
+    shop.import_lots(*STOCK)
+    bo = BrickOwlMarket(creds)
+    order_id = bo.add_order("paid", [("3001", 11, 3, "A1")])
+    shop.sync()
+    creds.brickowl.orders.pop(str(order_id))
+    for _ in range(2):
+        result = shop.sync()
+        assert result.stderr.splitlines() == [
+            f"brickowl: order {order_id} is open here but BrickOwl no longer has it (not listed, view 404); its "
+            f"stock stays reserved until you run 'marketsync reserve --release brickowl:{order_id}'"]
+        assert shop.lot("A1") == (10, 3)
+    assert shop.run("reserve", "--release", f"brickowl:{order_id}", "--yes").exit_code == 0
+    # released: not open any more, so not looked for again
+    assert shop.sync().stderr == "" and shop.lot("A1") == (10, 0)
 
 
 def test_brickowl_on_hold_stays_reserved(shop, creds):

@@ -145,7 +145,9 @@ class BrickLink:
             try:
                 raw = self.client.get(f"/orders/{order_id}", endpoint="/orders/{id}")
             except NotFoundError:
-                warnings.append(f"order {order_id} is no longer listed by BrickLink; kept as it was")
+                warnings.append(f"order {order_id} is open here but BrickLink no longer has it (not listed, "
+                                f"GET /orders/{order_id} 404); its stock stays reserved until you run "
+                                f"'marketsync reserve --release bricklink:{order_id}'")
                 continue
             if isinstance(raw, dict) and raw.get("order_id") is not None:
                 summaries[order_id] = summary(raw)
@@ -153,7 +155,10 @@ class BrickLink:
 
     def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]:
         """The summary already carries everything the order row needs: one call for the items."""
-        return order_from(head.raw, head.is_filed), self.fetch_lines(head.order_id)
+        order = order_from(head.raw, head.is_filed)
+        if head.details_gone:
+            return order, []  # its items are gone: a stored order keeps its lines (see sync.OrderWriter)
+        return order, self.fetch_lines(head.order_id)
 
     def fetch_order(self, order_id: str) -> Order:
         data = self.client.get(f"/orders/{order_id}", endpoint="/orders/{id}")
@@ -232,6 +237,7 @@ def summary(raw: dict, filed: bool | None = None) -> OrderSummary:
         date_ordered=parse.bricklink_time(raw.get("date_ordered")),
         raw=raw,
         is_filed=is_filed,
+        details_gone=provider_status.upper() == "PURGED",  # ~6 months on: items deleted, nothing to fetch
     )
 
 
@@ -260,6 +266,7 @@ def order_from(raw: dict, filed: bool | None = None) -> Order:
         shipping_method=parse.unescaped(shipping.get("method")),
         tracking_number=parse.text(shipping.get("tracking_no")),
         is_filed=head.is_filed,
+        details_gone=head.details_gone,
         raw=raw,
     )
 

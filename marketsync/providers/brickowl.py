@@ -187,21 +187,32 @@ class BrickOwl:
 
     def list_for_sync(self, *, first: bool, open_ids: set[str], since: dt.datetime | None = None,
                       full: bool = False) -> SyncListing:
-        """One call in the steady state: orders updated since ``since``. A list cut short at the
-        API's limit is read again status by status. (``open_ids`` need no call of their own: the
-        window starts at the oldest open order.)"""
+        """One call in the steady state: orders updated since ``since`` (the window starts at the
+        oldest open order, so every open order is in it). A list cut short at the API's limit is
+        read again status by status. An open order missing from a complete list is looked up; one
+        BrickOwl no longer has is reported on every run until the seller releases it."""
         window, limit = None if first or full else since, self.list_limit
         listing = self.list_orders(since=window, limit=limit)
-        if not listing.truncated:
-            return SyncListing(listing.summaries)
         by_id = {s.order_id: s for s in listing.summaries}  # the newest, whatever their status
-        warnings, complete = [], True
-        for status_id, name in STATUS_IDS.items():
-            part = self.list_orders(since=window, status=status_id, limit=limit)
-            if part.truncated:
-                complete = False
-                warnings.append(f"more than {limit} {name} orders in the window; older ones were not listed")
-            by_id.update((s.order_id, s) for s in part.summaries)
+        warnings: list[str] = []
+        complete = True
+        if listing.truncated:
+            for status_id, name in STATUS_IDS.items():
+                part = self.list_orders(since=window, status=status_id, limit=limit)
+                if part.truncated:
+                    complete = False
+                    warnings.append(f"more than {limit} {name} orders in the window; older ones were not listed")
+                by_id.update((s.order_id, s) for s in part.summaries)
+        for order_id in sorted(open_ids - by_id.keys()) if complete else []:
+            try:
+                view = self.client.get("/order/view", {"order_id": order_id})
+            except NotFoundError:
+                warnings.append(f"order {order_id} is open here but BrickOwl no longer has it (not listed, view "
+                                f"404); its stock stays reserved until you run "
+                                f"'marketsync reserve --release brickowl:{order_id}'")
+                continue
+            if isinstance(view, dict):
+                by_id[order_id] = summary({**view, "order_id": order_id})
         return SyncListing(list(by_id.values()), warnings, complete)
 
     def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]:

@@ -110,6 +110,21 @@ def upsert_orders(db: Database, account: str, orders: list[Order]) -> list[tuple
     return [found[(o.provider, o.order_id)] for o in orders]
 
 
+def mark_details_gone(db: Database, account: str, orders: list[Order]) -> set[str]:
+    """Orders whose details the marketplace deleted: a stored one keeps its status, lines and
+    stock, and takes only the marketplace's word and fingerprint (so it is not fetched again).
+    Returns the order ids that were stored."""
+    now, kept = now_iso(), set()
+    for order in orders:
+        cursor = db.execute(
+            "update orders set provider_status = ?, fingerprint = ?, synced_at = ? "
+            "where business_account_id = ? and provider = ? and order_id = ?",
+            [order.provider_status, order.fingerprint, now, account, order.provider, order.order_id])
+        if cursor.rowcount:
+            kept.add(order.order_id)
+    return kept
+
+
 def stored_matches(db: Database, order_refs: list[int]) -> dict[int, dict[str, tuple[int | None, str | None]]]:
     """order_ref -> line_key -> (inventory_id, unmatched_reason) as stored now."""
     found: dict[int, dict[str, tuple[int | None, str | None]]] = {}
