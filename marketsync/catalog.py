@@ -40,6 +40,19 @@ def packaged_colours() -> tuple[tuple[int, str, int | None], ...]:
     return tuple(rows)
 
 
+@functools.lru_cache(maxsize=1)
+def bricklink_colour_names() -> dict[int, str]:
+    """BrickLink colour id -> BrickLink's name (from the packaged table)."""
+    text = resources.files("marketsync").joinpath("data/brickowl-colors.csv").read_text(encoding="utf-8")
+    names: dict[int, str] = {}
+    for record in csv.DictReader(io.StringIO(text)):
+        bl_id = parse.integer(record.get("bricklink_color_id"))
+        name = (record.get("bricklink_color_name") or "").strip()
+        if bl_id is not None and bl_id >= 0 and name:
+            names.setdefault(bl_id, name)
+    return names
+
+
 def _bricklink_colour(value: int | None) -> int | None:
     return value if value is not None and value >= 0 else None  # negative = placeholder for "none"
 

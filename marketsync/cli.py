@@ -31,7 +31,7 @@ from marketsync.config import (
     secret_values,
 )
 from marketsync.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MarketsyncError, NotFoundLocally
-from marketsync.model import PROVIDERS, STATUSES
+from marketsync.model import OPEN_STATUSES, PROVIDERS, STATUSES
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PROVIDER = click.Choice(PROVIDERS, case_sensitive=False)
@@ -531,6 +531,62 @@ def orders_show(order, fmt, db_path, account):
         ("Price", "right", lambda r: render.money(r["unit_price"])),
         ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else render.styled(f"unmatched: {r['unmatched_reason']}", "red")),
     ]))
+
+
+# --- pick list -------------------------------------------------------------------------------
+@cli.command()
+@logging_options
+@click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER, help="Only this marketplace (repeatable).")
+@click.option("--status", "-s", "statuses", multiple=True,
+              type=click.Choice([s for s in STATUSES if s in OPEN_STATUSES], case_sensitive=False),
+              help="Only orders in this status (repeatable).")
+@click.option("--order", "orders_wanted", multiple=True, metavar="PROVIDER:ORDER_ID", help="Only this order (repeatable).")
+@click.option("--printable", is_flag=True, help="A plain-text page to print and tick off, bin by bin.")
+@output_options
+@db_options
+def picklist(providers, statuses, orders_wanted, printable, fmt, db_path, account):
+    """What to pick for every open order, bin by bin in shelf order, with the orders to drop the
+    pieces into.
+
+    \b
+    Examples:
+        marketsync picklist
+        marketsync picklist --provider brickowl --status paid
+        marketsync picklist --printable > picklist.txt
+        marketsync picklist --csv
+    """
+    from marketsync import picklist as picking
+    from marketsync import render
+    from marketsync.catalog import bricklink_colour_names
+    from marketsync.store import queries
+
+    if printable and fmt != "table":
+        raise click.UsageError("--printable goes with neither --json nor --csv")
+    db = open_database(db_path)
+    rows = queries.pick_list(db, account, providers=tuple(p.lower() for p in providers),
+                             statuses=tuple(s.lower() for s in statuses),
+                             orders=tuple(order_ref_arg(o) for o in orders_wanted))
+    picks = picking.group(rows, bricklink_colour_names())
+    if printable:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        click.echo(picking.printable(picks, f"Pick list, {stamp}"), nl=False)
+    elif fmt == "json":
+        render.emit([p.as_dict() for p in picks], "json")
+    elif fmt == "csv":
+        render.emit([{**{k: v for k, v in p.as_dict().items() if k != "orders"}, **o}
+                     for p in picks for o in p.as_dict()["orders"]], "csv",
+                    fields=("bin", "part_number", "color_id", "color_name", "condition", "provider", "order_id",
+                            "quantity", "total"))
+    else:
+        render.emit([p.as_dict() for p in picks], "table", [
+            ("Bin", "left", lambda r: r["bin"], "bold"),
+            ("Part", "left", lambda r: r["part_number"]),
+            ("Colour", "left", lambda r: r["color_name"]),
+            ("Cond", "left", lambda r: r["condition"]),
+            ("Total", "right", lambda r: r["total"], "bold"),
+            ("Into orders", "left", lambda r: ", ".join(f"{o['provider']}:{o['order_id']} x{o['quantity']}"
+                                                        for o in r["orders"])),
+        ], title=None if picks else "Nothing to pick: no open order holds stock")
 
 
 # --- reserve ---------------------------------------------------------------------------------

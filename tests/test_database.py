@@ -110,12 +110,13 @@ def test_schema_tables_columns_and_unique_keys(run, tmp_path, stock):
                                                                                        "provider"]
     applied = conn.execute("select migration_set, name from _sqlite_migrations").fetchall()
     assert applied == [("marketsync", "m001_initial"), ("marketsync", "m002_catalog_checked_at"),
-                       ("marketsync", "m003_lines_without_raw_payloads"), ("marketsync", "m004_listings")]
+                       ("marketsync", "m003_lines_without_raw_payloads"), ("marketsync", "m004_listings"),
+                       ("marketsync", "m005_pick_list")]
     conn.close()
 
     assert run("inventory", "list", "--db", "shop.db").exit_code == 0  # reopening applies nothing again
     with sqlite3.connect(tmp_path / "shop.db") as again:
-        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 4
+        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 5
 
 
 # --- a database that is not there ----------------------------------------------------------

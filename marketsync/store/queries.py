@@ -239,3 +239,19 @@ def providers_with_history(db: Database, account: str) -> list[str]:
     return [p for (p,) in db.execute(
         "select provider from sync_state where business_account_id = ? and last_synced_at is not null "
         "union select distinct provider from orders where business_account_id = ? order by 1", [account, account])]
+
+
+def pick_list(db: Database, account: str, *, providers: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
+              orders: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
+    """The ``pick_list`` view's rows: reserved pieces per open order line and lot, with the bin."""
+    where, params = ["business_account_id = ?"], [account]  # type: list[str], list[Any]
+    if providers:
+        where.append(f"provider in ({', '.join('?' for _ in providers)})")
+        params += providers
+    if statuses:
+        where.append(f"status in ({', '.join('?' for _ in statuses)})")
+        params += statuses
+    if orders:
+        where.append("(" + " or ".join("(provider = ? and order_id = ?)" for _ in orders) + ")")
+        params += [value for pair in orders for value in pair]
+    return list(db.query(f"select * from pick_list where {' and '.join(where)}", params))

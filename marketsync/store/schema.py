@@ -317,3 +317,22 @@ def m004_listings(db: Database) -> None:
         not_null=["business_account_id", "inventory_id", "quantity", "reason", "created_at"],
     )
     db.table("adjustments").create_index(["inventory_id"], index_name="adjustments_by_lot")
+
+
+@migrations()
+def m005_pick_list(db: Database) -> None:
+    """What to pick for every open order: each order line's reserved pieces per lot, with its bin
+    (a view, so Datasette shows the same rows as ``marketsync picklist``)."""
+    open_statuses = "'pending', 'paid', 'processing', 'packed', 'disputed', 'unknown'"  # model.OPEN_STATUSES
+    db.execute(f"""
+        CREATE VIEW pick_list AS
+        SELECT r.business_account_id, i.location AS bin, i.part_number, i.color_id, i.condition, i.name,
+               o.provider, o.order_id, o.status, r.order_ref, r.line_key, r.inventory_id,
+               SUM(r.quantity) AS quantity
+        FROM reservations r
+        JOIN orders o ON o.id = r.order_ref
+        JOIN inventory i ON i.id = r.inventory_id
+        WHERE o.status IN ({open_statuses}) AND o.manual_release = 0
+        GROUP BY r.order_ref, r.line_key, r.inventory_id
+        HAVING SUM(r.quantity) > 0
+    """)
