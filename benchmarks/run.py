@@ -633,6 +633,40 @@ def _flush_big(conn, order_rows, line_rows) -> None:
     line_rows.clear()
 
 
+def build_open_db(path: Path, n_orders: int, lines_per_order: int) -> None:
+    """n_orders open orders over 500 lots, every line reserved (a ledger row each)."""
+    import random
+
+    from marketsync.store import open_db
+
+    open_db(path).conn.close()
+    rng = random.Random(3)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executemany("insert into inventory (business_account_id, part_number, color_id, condition, location, "
+                         "quantity, quantity_reserved) values ('default', ?, ?, 'new', ?, 10000, 0)",
+                         [(f"p{i}", i % 40, f"{'ABCDEFGH'[i % 8]}{i // 8}") for i in range(500)])
+        orders, lines, ledger = [], [], []
+        for i in range(1, n_orders + 1):
+            provider = "bricklink" if i % 2 else "brickowl"
+            orders.append((i, provider, str(20_000_000 + i), "paid", "PAID", "2026-11-01T00:00:00Z", "{}"))
+            for j in range(lines_per_order):
+                lot = rng.randrange(500) + 1
+                lines.append((i, provider, str(20_000_000 + i), f"1:{j}", f"p{lot - 1}", lot, "{}"))
+                ledger.append((lot, i, provider, str(20_000_000 + i), f"1:{j}"))
+        conn.executemany("insert into orders (id, business_account_id, provider, order_id, status, provider_status, "
+                         "date_ordered, raw) values (?, 'default', ?, ?, ?, ?, ?, ?)", orders)
+        conn.executemany("insert into order_items (order_ref, business_account_id, provider, order_id, line_key, "
+                         "part_number, color_id, condition, quantity, inventory_id, raw) "
+                         "values (?, 'default', ?, ?, ?, ?, 11, 'new', 3, ?, ?)", lines)
+        conn.executemany("insert into reservations (business_account_id, inventory_id, order_ref, provider, order_id, "
+                         "line_key, quantity, consumed, reason, created_at) "
+                         "values ('default', ?, ?, ?, ?, ?, 3, 0, 'reserve', '2026-11-01T00:00:00Z')", ledger)
+        conn.execute("update inventory set quantity_reserved = (select coalesce(sum(quantity), 0) from reservations "
+                     "r where r.inventory_id = inventory.id)")
+    conn.close()
+
+
 def timed_cli(env: dict, cwd: Path, args: list[str], repeat: int) -> Child:
     """The fastest of ``repeat`` runs (the least disturbed by other load on the machine)."""
     results = [child([PY, "-m", "marketsync", *args], env, cwd) for _ in range(repeat)]
@@ -680,6 +714,13 @@ def bench_local(args) -> Report:
         report.add("python -c pass / marketsync --version", f"{fmt_s(py)} / {fmt_s(r.wall)}")
         ms = import_time_ms("marketsync.cli")
         report.add("import marketsync.cli (-X importtime, cumulative)", f"{ms:.0f} ms", "< 60 ms", ms < 60)
+        picking = tmp / "open.db"
+        build_open_db(picking, args.pick_orders, 5)
+        pick_env = {**clean_environ(), "MARKETSYNC_DB": str(picking)}
+        for cmd in (["picklist"], ["picklist", "--printable"], ["picklist", "--json"]):
+            r = timed_cli(pick_env, tmp, cmd, args.repeat)
+            report.add(f"marketsync {' '.join(cmd)} ({args.pick_orders} open orders x 5 lines)",
+                       f"{fmt_s(r.wall)} (CPU {fmt_s(r.cpu)})", "< 1 s", r.wall < 1)
         heavy = [m for m in ("requests", "sqlite_utils", "rich", "marketsync.sync")
                  if subprocess.run([PY, "-c", f"import sys, marketsync.cli; sys.exit('{m}' in sys.modules)"],
                                    env=clean_environ(), cwd=tempfile.gettempdir()).returncode]
@@ -886,6 +927,7 @@ def main(argv=None) -> int:
     p.add_argument("--db-orders", type=int, default=100_000)
     p.add_argument("--db-lines", type=int, default=3)
     p.add_argument("--write-orders", type=int, default=1000, help="orders per marketplace for the write path")
+    p.add_argument("--pick-orders", type=int, default=2000, help="open orders for the pick list")
     p.add_argument("--lines", type=int, default=30)
     p.add_argument("--repeat", type=int, default=5)
 

@@ -584,9 +584,16 @@ def picklist(providers, statuses, orders_wanted, printable, fmt, db_path, accoun
             ("Colour", "left", lambda r: r["color_name"]),
             ("Cond", "left", lambda r: r["condition"]),
             ("Total", "right", lambda r: r["total"], "bold"),
-            ("Into orders", "left", lambda r: ", ".join(f"{o['provider']}:{o['order_id']} x{o['quantity']}"
-                                                        for o in r["orders"])),
-        ], title=None if picks else "Nothing to pick: no open order holds stock")
+            ("Into orders", "left", lambda r: _first_orders(r["orders"])),
+        ], title=None if picks else "Nothing to pick: no open order holds stock",
+            caption="every order of a bin: --printable, --json or --csv" if picks else None)
+
+
+def _first_orders(orders: list[dict], shown: int = 3) -> str:
+    """The first orders of a pick, and how many more (a table cell stays one line; the printable
+    page and the exports carry them all)."""
+    text = ", ".join(f"{o['provider']}:{o['order_id']} x{o['quantity']}" for o in orders[:shown])
+    return text + (f" +{len(orders) - shown} more" if len(orders) > shown else "")
 
 
 # --- reserve ---------------------------------------------------------------------------------
