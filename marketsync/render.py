@@ -15,11 +15,15 @@ STATUS_STYLE = {
 
 
 def money(value: Any, currency: str | None = None) -> str:
+    """At least two decimals, and every further one the marketplace gave: a per-piece price of
+    ``0.0340`` is ``0.034``, never ``0.03`` (BrickLink prices to 4 decimals, BrickOwl to 3)."""
     if value in (None, ""):
         return ""
     try:
-        text = f"{Decimal(str(value)).quantize(Decimal('0.01')):,}"
-    except (InvalidOperation, ValueError):
+        amount = Decimal(str(value))
+        places = max(2, -amount.normalize().as_tuple().exponent) if amount.is_finite() else 2
+        text = f"{amount.quantize(Decimal(1).scaleb(-places)):,}"
+    except (InvalidOperation, ValueError, TypeError):
         text = str(value)
     return f"{text} {currency}" if currency else text
 
