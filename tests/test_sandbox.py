@@ -15,7 +15,8 @@ import pytest
 import requests
 from requests_oauthlib import OAuth1
 
-from marketsync.providers.records import BRICKLINK_STATUS, BRICKOWL_STATUS_IDS
+from marketsync.providers.bricklink import STATUS as BRICKLINK_STATUS
+from marketsync.providers.brickowl import STATUS_IDS as BRICKOWL_STATUS_IDS
 from marketsync.sandbox import Sandbox, demo_inventory_rows, generate_store, write_demo_inventory_csv
 from marketsync.sandbox.demo import IDS_ONLY_PARTS, demo_lots
 
@@ -192,6 +193,7 @@ def test_items_array_of_arrays_batches_and_entities(sb, http):
     summary = bl(http, sb, "/orders").json()["data"][0]
     assert (summary["total_count"], summary["unique_count"]) == (14, 2)
     assert summary["date_ordered"] > first_date  # not immutable: resets when a batch is added
+    assert summary["status"] == "UPDATED" and summary["payment"]["status"] == "None"  # and payment is cleared
 
     store.remove_line(oid, 2, 200)
     assert bl(http, sb, f"/orders/{oid}/items").json()["data"] == [[data[0][0]], []]
@@ -267,6 +269,7 @@ def test_brickowl_view(sb, http):
     assert (view["sub_total"], view["ship_total"], view["base_order_total"]) == ("0.21", "4.50", "4.71")
     assert view["status"] == "Payment Received" and view["status_id"] == "2"
     assert view["buyer_name"] == "Ann Smith" and view["ship_first_name"] == "Ann" and "billing_city" in view
+    assert "customer_user_id" in view and "customer_id" not in view  # the real names (test_sandbox_strict.py)
     sb.brickowl.set_status(oid, "Processed")
     view = bo(http, sb, "/order/view", order_id=oid).json()
     assert view["processed_time"] is not None and view["status_id"] == "4"

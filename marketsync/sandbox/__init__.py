@@ -13,13 +13,30 @@ Used by the tests, by ``marketsync demo`` and by the benchmarks::
 
 Wire formats follow ``shared/marketplace-apis.md``. Faults: ``"500"``, ``"html503"``, ``"429"``
 (``retry_after=``), ``"reset"``, ``"hang"`` (``seconds=``), ``"malformed"``, ``"auth_in_200"``,
-``"ip_mismatch"`` (BrickLink), ``"error_string"`` (BrickOwl, ``message=``), ``"not_json"``.
+``"ip_mismatch"`` (BrickLink), ``"error_string"`` (BrickOwl, ``message=``), ``"not_json"``; on a
+write endpoint (``"PUT /inventories/{id}"``, ``"POST /inventory/update"``, ``"POST /bulk/batch"``)
+each of those means the change was NOT applied, while ``"applied_reset"``, ``"applied_500"`` and
+``"applied_hang"`` (``seconds=``) apply it and then lose the answer. ``sb.writes`` records every
+write's parsed body.
+
+Store lots (seller actions, no API call)::
+
+    inv = sb.bricklink.add_lot("3001", 11, 10, remarks="A01", is_retain=False)
+    sb.bricklink.get_lot(inv); sb.bricklink.all_lots(); sb.bricklink.set_lot_quantity(inv, 25)
+    lot = sb.brickowl.add_lot("487300-38", 10, external_id=inv, personal_note="A01")
+    sb.brickowl.get_lot(lot); sb.brickowl.all_lots(); sb.brickowl.set_lot_quantity(lot, 0)
+
+Orders act on lots: ``add_order`` / ``place_order`` (``reduce_stock=True``) and ``add_batch``
+take the lines' pieces off their lots (BrickLink: ``inventory_id``; BrickOwl: ``lot_id``);
+``set_status(..., cancelled)`` gives them back when the store's ``restock_on_cancel`` is true
+(BrickLink default True, BrickOwl default False); shipping changes nothing. A BrickLink lot
+reaching 0 disappears unless retained; a BrickOwl lot stays (inactive).
 """
 
 from marketsync.sandbox.bricklink import BLLot, BLOrder, BrickLinkStore
-from marketsync.sandbox.brickowl import BOOrder, BrickOwlStore
+from marketsync.sandbox.brickowl import BOLot, BOOrder, BrickOwlStore
 from marketsync.sandbox.demo import demo_inventory_rows, generate_store, write_demo_inventory_csv
-from marketsync.sandbox.server import FAULTS, Sandbox
+from marketsync.sandbox.server import APPLIED_FAULTS, FAULTS, Sandbox
 
 
 def serve_forever_cli(bricklink_port: int = 0, brickowl_port: int = 0, demo: bool = True, seed: int = 1) -> None:
@@ -40,9 +57,11 @@ def serve_forever_cli(bricklink_port: int = 0, brickowl_port: int = 0, demo: boo
 
 
 __all__ = [
+    "APPLIED_FAULTS",
     "FAULTS",
     "BLLot",
     "BLOrder",
+    "BOLot",
     "BOOrder",
     "BrickLinkStore",
     "BrickOwlStore",

@@ -1,13 +1,26 @@
-"""An emulated BrickLink Store API v1 store: data, OAuth 1.0a checks and GET handlers.
+"""An emulated BrickLink Store API v1 store: data, OAuth 1.0a checks, GET and PUT handlers.
 
 Formats follow ``shared/marketplace-apis.md``: the ``{"meta": ..., "data": ...}`` envelope,
 omitted nulls, money as 4-decimal strings, items as an array of arrays (one per batch),
 HTML entities in names and descriptions (the store keeps plain text, encodes on output).
+
+Store lots and orders interact like on the real marketplace: placing an order (``add_order``,
+``add_batch``) removes each line's pieces from the lot it was bought from (the line's
+``inventory_id``; clamped at what the lot holds); a lot that reaches 0 disappears unless it is
+retained (``is_retain``). Cancelling an order puts the pieces back when ``restock_on_cancel`` is
+true (the default; a sold-out lot that vanished comes back); removing a line puts that line's
+pieces back. Shipping changes no lot. Lazy (``factory``) benchmark orders never touch lots.
+
+``PUT /inventories/{id}`` takes a JSON body whose ``quantity`` is always a *change* (``"+3"``,
+``"-2"``, or a plain ``17`` that adds 17); a change below 0 is refused and nothing changes.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import datetime as dt
+import hashlib
 import hmac
 import re
 import secrets
@@ -44,6 +57,7 @@ ORDER_STATUSES = (
     "COMPLETED", "OCR", "NPB", "NPX", "NRS", "NSS", "CANCELLED", "PURGED", "PAID-PENDING",
 )  # fmt: skip
 
+_PAID = ("Received", "Completed", "Clearing")  # payment states that carry a date_paid
 _PAYMENT_STATUS = {
     "PENDING": "None", "UPDATED": "None", "PAID-PENDING": "Clearing", "NPB": "None", "NPX": "None",
     "CANCELLED": "None", "PURGED": "None", "COMPLETED": "Completed",
@@ -87,6 +101,9 @@ class BLLot:
     completeness: str | None = None
     date_created: dt.date = dt.date(2023, 1, 15)
     my_cost: Decimal = Decimal("0")
+    is_retain: bool = False  # kept in the store (not deleted) when its quantity reaches 0
+    bulk: int = 1
+    sale_rate: int = 0
 
     def to_json(self) -> dict:
         stock_room = self.status in ("S", "B", "C")
@@ -105,13 +122,13 @@ class BLLot:
             "bind_id": 0,
             "description": bl_entities(self.description),
             "remarks": self.remarks,
-            "bulk": 1,
-            "is_retain": False,
+            "bulk": self.bulk,
+            "is_retain": self.is_retain,
             "is_stock_room": stock_room,
-            "stock_room_id": self.status if stock_room else None,
+            "stock_room_id": {"S": "A", "B": "B", "C": "C"}[self.status] if stock_room else None,
             "date_created": bl_time(created),
             "my_cost": money(self.my_cost),
-            "sale_rate": 0,
+            "sale_rate": self.sale_rate,
             "tier_quantity1": 0, "tier_price1": "0.0000",
             "tier_quantity2": 0, "tier_price2": "0.0000",
             "tier_quantity3": 0, "tier_price3": "0.0000",
@@ -146,6 +163,10 @@ class BLOrder:
     country_code: str = "US"
     address: dict = field(default_factory=dict)
     buyer_order_count: int = 1
+    date_paid: dt.datetime | None = None
+    # pieces this order removed from store lots: inventory_id -> pieces (what a restock gives back)
+    taken: dict[int, int] = field(default_factory=dict, repr=False)
+    restocked: bool = False  # cancelled and its pieces given back
     _batches: Batches | None = field(default=None, repr=False)
     factory: Callable[[], Batches] | None = field(default=None, repr=False)
     _lazy_totals: tuple | None = field(default=None, repr=False)
@@ -189,7 +210,7 @@ class BLOrder:
 
     @property
     def payment_status(self) -> str:
-        return _PAYMENT_STATUS.get(self.status.upper(), "Received")
+        return _payment_status(self.status)
 
 
 class BrickLinkStore:
@@ -206,8 +227,10 @@ class BrickLinkStore:
         self.store_name = "Sandbox Bricks"
         self.auth_error_status = 200  # HTTP status of auth failures (meta.code stays 401)
         self.check_timestamps = True
+        self.restock_on_cancel = True  # a cancelled order's pieces go back to their lots
         self.orders: dict[int, BLOrder] = {}
         self.lots: dict[int, BLLot] = {}
+        self._vanished: dict[int, BLLot] = {}  # lots deleted at quantity 0 (a restock brings one back)
         self.notifications: list[dict] = []
         self._nonces: dict[str, float] = {}
         self._next_order_id = 23215046 + seed % 1000 * 1000
@@ -218,6 +241,7 @@ class BrickLinkStore:
             Route("GET", re.compile(r"/orders/(?P<id>[^/]+)/items"), "GET /orders/{id}/items", self._get_items),
             Route("GET", re.compile(r"/inventories"), "GET /inventories", self._get_inventories),
             Route("GET", re.compile(r"/inventories/(?P<id>[^/]+)"), "GET /inventories/{id}", self._get_inventory),
+            Route("PUT", re.compile(r"/inventories/(?P<id>[^/]+)"), "PUT /inventories/{id}", self._put_inventory),
             Route("GET", re.compile(r"/notifications"), "GET /notifications", self._get_notifications),
         ]
 
@@ -236,17 +260,96 @@ class BrickLinkStore:
         category_id: int = 0,
         description: str = "",
         status: str = "Y",
+        is_retain: bool = False,
     ) -> int:
+        """Add a lot to the seller's store (a seller action, not an API call); returns its id."""
+        if int(quantity) < 0:
+            raise ValueError("a lot's quantity cannot be negative")
         with self.lock:
             if inventory_id is None:
                 inventory_id = self._new_inventory_id()
+            self._vanished.pop(int(inventory_id), None)
             self.lots[int(inventory_id)] = BLLot(
                 inventory_id=int(inventory_id), no=str(no), color_id=int(color_id), quantity=int(quantity),
                 new_or_used=new_or_used, unit_price=dec(unit_price), remarks=remarks, name=name or f"Part {no}",
                 type=type, category_id=category_id, description=description, status=status,
-                completeness="C" if type == "SET" else None,
+                completeness="C" if type == "SET" else None, is_retain=bool(is_retain),
             )  # fmt: skip
             return int(inventory_id)
+
+    def get_lot(self, inventory_id: int) -> BLLot | None:
+        """The lot as the store holds it now (None when absent or vanished at quantity 0)."""
+        with self.lock:
+            return self.lots.get(int(inventory_id))
+
+    def all_lots(self) -> list[BLLot]:
+        """Every lot in the store, retained lots at quantity 0 included (vanished ones are gone)."""
+        with self.lock:
+            return list(self.lots.values())
+
+    def set_lot_quantity(self, inventory_id: int, quantity: int) -> None:
+        """The seller edits a lot's quantity on the website (an absolute value, no API call).
+
+        At 0 the lot disappears unless it is retained. Raises KeyError for an unknown lot.
+        """
+        if int(quantity) < 0:
+            raise ValueError("a lot's quantity cannot be negative")
+        with self.lock:
+            lot = self.lots.get(int(inventory_id))
+            if lot is None:
+                raise KeyError(f"no lot {inventory_id} in the BrickLink store")
+            lot.quantity = int(quantity)
+            self._vanish_if_empty(lot)
+
+    def set_lot_retain(self, inventory_id: int, retain: bool = True) -> None:
+        """The seller ticks (or unticks) "retain" on a lot; unticking at quantity 0 deletes it."""
+        with self.lock:
+            lot = self.lots.get(int(inventory_id))
+            if lot is None:
+                raise KeyError(f"no lot {inventory_id} in the BrickLink store")
+            lot.is_retain = bool(retain)
+            self._vanish_if_empty(lot)
+
+    def _vanish_if_empty(self, lot: BLLot) -> None:
+        if lot.quantity == 0 and not lot.is_retain:
+            self.lots.pop(lot.inventory_id, None)
+            self._vanished[lot.inventory_id] = lot
+
+    # ------------------------------------------------------------------ orders act on lots
+    def _take(self, order: BLOrder, lines: Iterable[dict]) -> None:
+        """Remove ``lines``' pieces from their lots (what the marketplace does on placement)."""
+        for line in lines:
+            inv = int(line.get("inventory_id") or 0)
+            lot = self.lots.get(inv)
+            if lot is None:
+                continue  # a lot the store does not (or no longer) list
+            pieces = min(int(line.get("quantity") or 0), lot.quantity)
+            if pieces <= 0:
+                continue
+            lot.quantity -= pieces
+            order.taken[inv] = order.taken.get(inv, 0) + pieces
+            self._vanish_if_empty(lot)
+
+    def _give_back(self, order: BLOrder, amounts: dict[int, int]) -> None:
+        for inv, pieces in amounts.items():
+            pieces = min(pieces, order.taken.get(inv, 0))
+            if pieces <= 0:
+                continue
+            lot = self.lots.get(inv)
+            if lot is None and inv in self._vanished:
+                lot = self.lots[inv] = self._vanished.pop(inv)  # a sold-out lot comes back
+            if lot is not None:
+                lot.quantity += pieces
+            order.taken[inv] -= pieces
+            if not order.taken[inv]:
+                del order.taken[inv]
+
+    def place(self, order_id: int) -> None:
+        """Remove an order's pieces from the store lots (``add_order`` does this by default;
+        for an order added with ``reduce_stock=False`` or whose batches were set by hand)."""
+        with self.lock:
+            order = self.orders[int(order_id)]
+            self._take(order, order.lines)
 
     def add_order(
         self,
@@ -257,12 +360,16 @@ class BrickLinkStore:
         date_ordered: dt.datetime | None = None,
         is_filed: bool = False,
         currency: str = "USD",
+        reduce_stock: bool = True,
         **extra: Any,
     ) -> int:
-        """Add a received order with one batch of ``lines`` (see module doc for line keys).
+        """Place a received order with one batch of ``lines`` (see module doc for line keys).
 
+        Each line's pieces leave the lot named by its ``inventory_id`` (``reduce_stock=False``:
+        leave the lots alone, e.g. for history whose pieces are already gone). An order added
+        as ``CANCELLED`` is placed and cancelled: its pieces come back if ``restock_on_cancel``.
         ``extra`` sets any other :class:`BLOrder` field (buyer_email, shipping_cost, remarks,
-        tracking_no, factory for lazy lines...).
+        tracking_no, date_paid, factory for lazy lines...).
         """
         with self.lock:
             if order_id is None:
@@ -272,6 +379,8 @@ class BrickLinkStore:
             when = date_ordered or utcnow()
             extra.setdefault("buyer_email", f"{buyer_name.lower()}@example.com" if buyer_name else None)
             extra.setdefault("address", _address(buyer_name))
+            if _payment_status(status) in _PAID:
+                extra.setdefault("date_paid", when + dt.timedelta(minutes=7))
             factory = extra.pop("factory", None)
             order = BLOrder(
                 order_id=order_id, status=status, date_ordered=when, date_status_changed=when,
@@ -281,8 +390,15 @@ class BrickLinkStore:
                 order.factory = factory
             else:
                 order.batches = [[self.make_line(line, currency) for line in lines]]
+                if reduce_stock:
+                    self._take(order, order.lines)
+                    if _is_cancelled(status) and self.restock_on_cancel:
+                        self._give_back(order, dict(order.taken))
+                        order.restocked = True
             self.orders[order_id] = order
             return order_id
+
+    place_order = add_order
 
     def make_line(self, line: dict, currency: str = "USD") -> dict:
         """Normalise a test-supplied line, filling defaults from a matching store lot."""
@@ -313,28 +429,60 @@ class BrickLinkStore:
         }  # fmt: skip
 
     def set_status(self, order_id: int, status: str) -> None:
+        """Change an order's status. Cancelling gives its pieces back when ``restock_on_cancel``;
+        leaving CANCELLED again takes them again. Shipping changes no lot."""
         with self.lock:
             order = self.orders[int(order_id)]
+            was_cancelled = _is_cancelled(order.status)
             order.status = status
             order.date_status_changed = _bump(order.date_status_changed)
+            if _payment_status(status) in _PAID and order.date_paid is None:
+                order.date_paid = order.date_status_changed
+            if order.factory is not None:
+                return  # lazy benchmark orders never touch lots
+            if _is_cancelled(status) and not was_cancelled and self.restock_on_cancel:
+                self._give_back(order, dict(order.taken))
+                order.restocked = True
+            elif was_cancelled and not _is_cancelled(status) and order.restocked:
+                order.restocked = False
+                self._take(order, order.lines)
 
     def add_batch(self, order_id: int, lines: Iterable[dict]) -> int:
-        """The buyer adds items: a new inner array. ``date_ordered`` resets (per the doc)."""
+        """The buyer adds items: a new inner array. As on BrickLink, the order becomes UPDATED,
+        its payment is cleared (status "None", no date_paid), and ``date_ordered`` and
+        ``date_status_changed`` both reset to now. The new pieces leave their lots."""
         with self.lock:
             order = self.orders[int(order_id)]
-            order.batches.append([self.make_line(line, order.currency) for line in lines])
-            order.date_ordered = _bump(order.date_ordered)
+            batch = [self.make_line(line, order.currency) for line in lines]
+            order.batches.append(batch)
+            if not order.restocked:
+                self._take(order, batch)
+            moment = max(utcnow(), order.date_ordered + _MS, order.date_status_changed + _MS)
+            order.date_ordered = order.date_status_changed = moment
+            order.status = "UPDATED"
+            order.date_paid = None
             return len(order.batches)
 
     def remove_line(self, order_id: int, batch: int, inventory_id: int) -> None:
-        """Remove a line by (1-based batch, inventory_id); an emptied batch stays (as ``[]``)."""
+        """Remove a line by (1-based batch, inventory_id); an emptied batch stays (as ``[]``).
+
+        The summary follows (counts and costs are derived from the lines) and
+        ``date_status_changed`` moves; the line's pieces go back to their lot.
+        """
         with self.lock:
             order = self.orders[int(order_id)]
             lines = order.batches[batch - 1]
             kept = [line for line in lines if line["inventory_id"] != int(inventory_id)]
             if len(kept) == len(lines):
                 raise KeyError(f"no line {batch}:{inventory_id} in order {order_id}")
+            removed = [line for line in lines if line["inventory_id"] == int(inventory_id)]
             lines[:] = kept
+            if not order.restocked:
+                back: dict[int, int] = {}
+                for line in removed:
+                    back[int(line["inventory_id"])] = back.get(int(line["inventory_id"]), 0) + int(line["quantity"])
+                self._give_back(order, back)
+            order.date_status_changed = _bump(order.date_status_changed)
 
     def set_filed(self, order_id: int, filed: bool = True) -> None:
         with self.lock:
@@ -367,6 +515,14 @@ class BrickLinkStore:
 
     def unknown_path(self) -> Response:
         return error(400, "INVALID_URI", "Invalid URI")
+
+    @staticmethod
+    def parsed_body(req: Request) -> Any:
+        """A write's body as recorded in ``Sandbox.writes``: the JSON value, or None."""
+        try:
+            return req.json()
+        except ValueError:
+            return None
 
 
     # ------------------------------------------------------------------ OAuth 1.0a
@@ -406,6 +562,13 @@ class BrickLinkStore:
         given = oauth_utils.unescape(oauth.get("oauth_signature", ""))
         if not hmac.compare_digest(expected.encode(), given.encode()):
             return self._deny("SIGNATURE_INVALID")
+        # A JSON body is not part of the OAuth signature (requests-oauthlib signs method, URL and
+        # query only); when a client adds oauth_body_hash it must match the body sent.
+        body_hash = oauth.get("oauth_body_hash")
+        if body_hash is not None:
+            actual = base64.b64encode(hashlib.sha1(req.body).digest()).decode("ascii")
+            if not hmac.compare_digest(actual.encode(), oauth_utils.unescape(body_hash).encode()):
+                return self._deny("SIGNATURE_INVALID")
         nonce = oauth.get("oauth_nonce", "")
         with self.lock:
             if not nonce or nonce in self._nonces:
@@ -471,6 +634,43 @@ class BrickLinkStore:
             return error(404, "RESOURCE_NOT_FOUND", f"Inventory not found: {raw}")
         return ok(lot.to_json())
 
+    def _put_inventory(self, req: Request) -> Response:
+        """``PUT /inventories/{id}``: ``quantity`` is a change; at 0 the lot goes unless retained."""
+        raw = req.params["id"]
+        lot = self.lots.get(int(raw)) if raw.isdigit() else None
+        if lot is None:
+            return error(404, "RESOURCE_NOT_FOUND", f"Inventory not found: {raw}")
+        if req.content_type != "application/json":
+            return error(415, "UNSUPPORTED_MEDIA_TYPE", f"Unsupported media type: {req.content_type or 'none'}")
+        try:
+            body = req.json()
+        except ValueError:
+            return error(400, "INVALID_REQUEST_BODY", "The request body is not valid JSON")
+        if not isinstance(body, dict):
+            return error(400, "INVALID_REQUEST_BODY", "The request body must be a JSON object")
+        changes: dict[str, Any] = {}
+        try:
+            for name, convert in _LOT_FIELDS.items():
+                if name in body:
+                    changes[name] = convert(body[name])
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            return error(400, "PARAMETER_MISSING_OR_INVALID", str(exc))
+        delta = changes.pop("quantity", 0)
+        if lot.quantity + delta < 0:
+            return error(400, "PARAMETER_MISSING_OR_INVALID",
+                         f"quantity: {lot.quantity} {delta:+d} would go below 0")  # fmt: skip
+        stock_room = changes.pop("is_stock_room", None)
+        room = changes.pop("stock_room_id", None)
+        if stock_room is True or (stock_room is None and room is not None and lot.status in ("S", "B", "C")):
+            changes["status"] = {"A": "S", "B": "B", "C": "C"}[room or "A"]
+        elif stock_room is False:
+            changes["status"] = "Y"
+        updated = dataclasses.replace(lot, quantity=lot.quantity + delta, **changes)
+        if not req.dry_run:
+            self.lots[lot.inventory_id] = updated
+            self._vanish_if_empty(updated)
+        return ok(updated.to_json())
+
     def _get_notifications(self, req: Request) -> Response:
         return ok(list(self.notifications))
 
@@ -489,7 +689,7 @@ class BrickLinkStore:
 
     def _summary(self, order: BLOrder, full: bool = False) -> dict:
         count, unique, _, _ = order.totals()
-        paid = order.payment_status in ("Received", "Completed", "Clearing")
+        paid = order.payment_status in _PAID
         return {
             "order_id": order.order_id,
             "date_ordered": bl_time(order.date_ordered),
@@ -513,7 +713,7 @@ class BrickLinkStore:
             "payment": {
                 "method": order.payment_method,
                 "currency_code": order.currency,
-                "date_paid": bl_time(order.date_ordered + dt.timedelta(minutes=7)) if paid else None,
+                "date_paid": bl_time(order.date_paid or order.date_ordered + dt.timedelta(minutes=7)) if paid else None,
                 "status": order.payment_status,
             },
             "cost": self._cost(order, full),
@@ -559,6 +759,93 @@ class BrickLinkStore:
             "disp_currency_code": currency,
             "weight": money(dec(line["weight"]) * int(line["quantity"]), 2),
         }
+
+
+_MS = dt.timedelta(milliseconds=1)
+
+
+def _delta(value: Any) -> int:
+    """BrickLink's quantity change: "+3", "-2", "17" or a JSON integer (which adds)."""
+    if isinstance(value, bool):
+        raise ValueError(f"quantity: {value!r} is not a quantity change")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    raise ValueError(f"quantity: {value!r} is not a quantity change (send \"+3\" or \"-2\")")
+
+
+def _flag(name: str) -> Callable[[Any], bool]:
+    def convert(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}: {value!r} is not true or false")
+        return value
+
+    return convert
+
+
+def _price(name: str) -> Callable[[Any], Decimal]:
+    def convert(value: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"{name}: {value!r} is not an amount")
+        amount = Decimal(str(value).strip())
+        if not amount.is_finite() or amount < 0:
+            raise ValueError(f"{name}: {value!r} is not an amount")
+        return amount
+
+    return convert
+
+
+def _text(name: str) -> Callable[[Any], str | None]:
+    def convert(value: Any) -> str | None:
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name}: {value!r} is not text")
+        return value
+
+    return convert
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return convert
+
+
+def _count(name: str, low: int, high: int) -> Callable[[Any], int]:
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name}: {value!r} is not a whole number from {low} to {high}")
+        return value
+
+    return convert
+
+
+# The lot fields a PUT may change (anything else in the body is ignored, like BrickLink does).
+_LOT_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "quantity": _delta,
+    "unit_price": _price("unit_price"),
+    "my_cost": _price("my_cost"),
+    "remarks": _text("remarks"),
+    "description": _text("description"),
+    "is_retain": _flag("is_retain"),
+    "is_stock_room": _flag("is_stock_room"),
+    "stock_room_id": _choice("stock_room_id", ("A", "B", "C")),
+    "new_or_used": _choice("new_or_used", ("N", "U")),
+    "completeness": _choice("completeness", ("C", "B", "S")),
+    "bulk": _count("bulk", 1, 1_000_000),
+    "sale_rate": _count("sale_rate", 0, 100),
+}
+
+
+def _payment_status(status: str) -> str:
+    return _PAYMENT_STATUS.get(str(status).upper(), "Received")
+
+
+def _is_cancelled(status: str) -> bool:
+    return str(status).upper() == "CANCELLED"
 
 
 def _bump(previous: dt.datetime) -> dt.datetime:

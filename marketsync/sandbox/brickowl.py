@@ -1,14 +1,27 @@
-"""An emulated BrickOwl API v1 store: data, key check, rate limit and GET handlers.
+"""An emulated BrickOwl API v1 store: data, key check, rate limits, GET and POST handlers.
 
 Bare JSON (no envelope), numbers mostly as strings with the odd raw number or null
 (``"color_id": 0``, ``"lot_id": null``), ``external_lot_ids`` ``[]`` when empty, errors as
 ``{"error": {"status": ...}}``. See ``shared/marketplace-apis.md``.
+
+The seller's lots (``inventory/list``, ``inventory/update``, ``bulk/batch``): placing an order
+removes each line's pieces from the lot named by its ``lot_id`` (clamped at what the lot holds);
+lots at quantity 0 stay in the store, just inactive (``active_only=1``, the default, hides them).
+Cancelling gives the pieces back only when ``restock_on_cancel`` is true: it defaults to
+**False** here (BrickLink's store defaults to True), so the default sandbox world shows both
+behaviours the marketplaces leave undocumented; a test flips either switch to cover the other.
+Shipping changes no lot. Lazy (``factory``) benchmark orders never touch lots.
+
+POSTs are form-encoded and carry ``key`` as a form field (a key in the query string of a POST
+is not accepted).
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
+import json
 import math
 import random
 import re
@@ -33,6 +46,7 @@ STATUSES = (
 )  # fmt: skip
 # (the index of a name is its status_id)
 _PROCESSED = {4, 5, 6}
+_CANCELLED = 8
 
 CONDITIONS = {
     "new": "New", "news": "New (Sealed)", "newc": "New (Complete)", "newi": "New (Incomplete)",
@@ -42,6 +56,10 @@ CONDITIONS = {
 
 MAX_LIMIT = 5000
 DEFAULT_LIMIT = 500
+MAX_BATCH = 50  # sub-requests per bulk/batch
+
+# BrickOwl catalog item types (catalog/id_lookup filters on them)
+ITEM_TYPES = ("Part", "Set", "Minifigure", "Gear", "Sticker", "Minibuild", "Instructions", "Packaging")
 
 
 def status_id(name_or_id: Any) -> int:
@@ -67,12 +85,82 @@ def _iso_london(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, LONDON).isoformat()
 
 
+def _whole(value: Any, signed: bool) -> int:
+    """A quantity from a form field ("+3", "-2", "7") or a JSON number inside a batch."""
+    if isinstance(value, bool):
+        raise ValueError(f"Invalid quantity {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        number = int(value)
+    else:
+        raise ValueError(f"Invalid quantity {value!r}")
+    if number < 0 and not signed:
+        raise ValueError(f"Invalid quantity {value!r}")
+    return number
+
+
 def err(message: Any, status: int = 200) -> Response:
     return json_response({"error": message}, status)
 
 
 def err_status(text: str, status: int) -> Response:
     return json_response({"error": {"status": text}}, status)
+
+
+def item_type(name: str) -> str:
+    """The canonical BrickOwl item type for ``name`` (any case); ValueError when unknown."""
+    for known in ITEM_TYPES:
+        if known.lower() == str(name).strip().lower():
+            return known
+    raise ValueError(f"unknown BrickOwl item type {name!r}; expected one of {ITEM_TYPES}")
+
+
+def short_con(full_con: str) -> str:
+    """``con`` of an inventory lot: "new" / "used" (``full_con`` carries the detail)."""
+    if full_con.startswith("new"):
+        return "new"
+    if full_con.startswith("used"):
+        return "used"
+    return full_con
+
+
+@dataclass
+class BOLot:
+    """One lot of the seller's BrickOwl store; ``external_id`` is ``external_lot_ids.other``
+    (the BrickLink lot it is linked to)."""
+
+    lot_id: str
+    boid: str
+    qty: int
+    type: str = "Part"
+    full_con: str = "new"
+    price: Decimal = Decimal("0.100")
+    for_sale: bool = True
+    personal_note: str = ""
+    public_note: str = ""
+    external_id: str | None = None
+    ids: list[dict] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.qty > 0 and self.for_sale
+
+    def to_json(self) -> dict:
+        return {
+            "lot_id": self.lot_id,
+            "boid": self.boid,
+            "type": self.type,
+            "con": short_con(self.full_con),
+            "full_con": self.full_con,
+            "qty": str(self.qty),
+            "price": money(self.price, 3),
+            "for_sale": "1" if self.for_sale else "0",
+            "personal_note": self.personal_note,
+            "public_note": self.public_note,
+            "external_lot_ids": {"other": self.external_id} if self.external_id else [],
+            "ids": [dict(x) for x in self.ids],
+        }
 
 
 def normalize_line(line: dict) -> dict:
@@ -124,6 +212,9 @@ class BOOrder:
     tracking_number: str = ""
     buyer_note: str = ""
     seller_note: str = ""
+    # pieces this order removed from store lots: lot_id -> pieces (what a restock gives back)
+    taken: dict[str, int] = field(default_factory=dict, repr=False)
+    restocked: bool = False  # cancelled and its pieces given back
     _lines: list[dict] | None = field(default=None, repr=False)
     factory: Callable[[], list[dict]] | None = field(default=None, repr=False)
     _lazy_totals: tuple | None = field(default=None, repr=False)
@@ -176,18 +267,25 @@ class BrickOwlStore:
         self.throttled = 0  # requests answered 429 by the rate limiter
         self.extra_colors: dict[int, tuple[str, int | None]] = {}
         self.orders: dict[str, BOOrder] = {}
-        self.id_lookup: dict[str, list[str]] = {}
+        self.lots: dict[str, BOLot] = {}
+        self.restock_on_cancel = False  # see the module docstring
+        self.catalog: dict[tuple[str, str], list[str]] = {}  # (BrickLink item no, BrickOwl type) -> BOIDs
         self._rng = random.Random(f"brickowl-ids:{seed}")
         self._next_item_id = 433711
         self._next_lot_id = 2726913
         self._window: collections.deque[float] = collections.deque()
         self._rate_limit: tuple[int, float] | None = (600, 60.0)
+        self._batch_window: collections.deque[float] = collections.deque()
+        self._batch_rate_limit: tuple[int, float] | None = (100, 60.0)
         self.routes = [
             Route("GET", re.compile(r"/order/list"), "GET /order/list", self._order_list),
             Route("GET", re.compile(r"/order/view"), "GET /order/view", self._order_view),
             Route("GET", re.compile(r"/order/items"), "GET /order/items", self._order_items),
             Route("GET", re.compile(r"/catalog/color_list"), "GET /catalog/color_list", self._color_list),
             Route("GET", re.compile(r"/catalog/id_lookup"), "GET /catalog/id_lookup", self._id_lookup),
+            Route("GET", re.compile(r"/inventory/list"), "GET /inventory/list", self._inventory_list),
+            Route("POST", re.compile(r"/inventory/update"), "POST /inventory/update", self._inventory_update),
+            Route("POST", re.compile(r"/bulk/batch"), "POST /bulk/batch", self._bulk_batch),
         ]
 
     @property
@@ -201,7 +299,129 @@ class BrickOwlStore:
             self._rate_limit = value
             self._window.clear()
 
-    # ------------------------------------------------------------------ seeding API
+    @property
+    def batch_rate_limit(self) -> tuple[int, float] | None:
+        """``bulk/batch``'s own, lower limit (default 100 per minute), independent of ``rate_limit``."""
+        return self._batch_rate_limit
+
+    @batch_rate_limit.setter
+    def batch_rate_limit(self, value: tuple[int, float] | None) -> None:
+        with self.lock:
+            self._batch_rate_limit = value
+            self._batch_window.clear()
+
+    @property
+    def id_lookup(self) -> dict[str, list[str]]:
+        """BrickLink item no -> BOIDs over every item type (a read-only snapshot of ``catalog``)."""
+        with self.lock:
+            merged: dict[str, list[str]] = {}
+            for (no, _), boids in self.catalog.items():
+                known = merged.setdefault(no, [])
+                for boid in boids:
+                    if boid not in known:
+                        known.append(boid)
+            return merged
+
+    # ------------------------------------------------------------------ seeding API: lots
+    def add_lot(
+        self,
+        boid: str,
+        qty: int,
+        lot_id: str | int | None = None,
+        type: str = "Part",
+        full_con: str = "new",
+        price: Any = "0.100",
+        for_sale: bool = True,
+        personal_note: str = "",
+        public_note: str = "",
+        external_id: str | int | None = None,
+        ids: Iterable[dict] | None = None,
+    ) -> str:
+        """Add a lot to the seller's store (a seller action, not an API call); returns its lot_id.
+
+        ``external_id`` is the linked BrickLink lot (``external_lot_ids.other``).
+        """
+        if int(qty) < 0:
+            raise ValueError("a lot's quantity cannot be negative")
+        with self.lock:
+            if lot_id is None:
+                while str(self._next_lot_id) in self.lots:
+                    self._next_lot_id += 1
+                lot_id, self._next_lot_id = self._next_lot_id, self._next_lot_id + 1
+            lot = BOLot(
+                lot_id=str(lot_id), boid=str(boid), qty=int(qty), type=item_type(type), full_con=full_con,
+                price=dec(price), for_sale=bool(for_sale), personal_note=personal_note, public_note=public_note,
+                external_id=None if external_id in (None, "") else str(external_id),
+                ids=[dict(x) for x in ids] if ids is not None else [{"id": str(boid), "type": "boid"}],
+            )  # fmt: skip
+            self.lots[lot.lot_id] = lot
+            return lot.lot_id
+
+    def get_lot(self, lot_id: str | int) -> BOLot | None:
+        with self.lock:
+            return self.lots.get(str(lot_id))
+
+    def all_lots(self) -> list[BOLot]:
+        """Every lot, inactive ones (quantity 0, not for sale) included."""
+        with self.lock:
+            return list(self.lots.values())
+
+    def set_lot_quantity(self, lot_id: str | int, qty: int) -> None:
+        """The seller edits a lot's quantity on the website (absolute; the lot stays at 0)."""
+        if int(qty) < 0:
+            raise ValueError("a lot's quantity cannot be negative")
+        with self.lock:
+            lot = self.lots.get(str(lot_id))
+            if lot is None:
+                raise KeyError(f"no lot {lot_id} in the BrickOwl store")
+            lot.qty = int(qty)
+
+    def set_lot_for_sale(self, lot_id: str | int, for_sale: bool) -> None:
+        with self.lock:
+            lot = self.lots.get(str(lot_id))
+            if lot is None:
+                raise KeyError(f"no lot {lot_id} in the BrickOwl store")
+            lot.for_sale = bool(for_sale)
+
+    # ------------------------------------------------------------------ orders act on lots
+    @staticmethod
+    def _needs(lines: Iterable[dict]) -> dict[str, int]:
+        need: dict[str, int] = {}
+        for line in lines:
+            if line.get("lot_id") is not None:
+                lot_id = str(line["lot_id"])
+                need[lot_id] = need.get(lot_id, 0) + int(line.get("ordered_quantity") or 0)
+        return need
+
+    def _take(self, order: BOOrder, need: dict[str, int]) -> None:
+        for lot_id, wanted in need.items():
+            lot = self.lots.get(lot_id)
+            if lot is None:
+                continue  # a lot the store does not list
+            pieces = min(wanted, lot.qty)
+            if pieces > 0:
+                lot.qty -= pieces
+                order.taken[lot_id] = order.taken.get(lot_id, 0) + pieces
+
+    def _give_back(self, order: BOOrder, amounts: dict[str, int]) -> None:
+        for lot_id, pieces in amounts.items():
+            pieces = min(pieces, order.taken.get(lot_id, 0))
+            if pieces <= 0:
+                continue
+            lot = self.lots.get(lot_id)
+            if lot is not None:
+                lot.qty += pieces
+            order.taken[lot_id] -= pieces
+            if not order.taken[lot_id]:
+                del order.taken[lot_id]
+
+    def place(self, order_id: str) -> None:
+        """Remove an order's pieces from the store lots (``add_order`` does this by default)."""
+        with self.lock:
+            order = self.orders[str(order_id)]
+            self._take(order, self._needs(order.lines))
+
+    # ------------------------------------------------------------------ seeding API: orders
     def add_order(
         self,
         status: Any = "Payment Received",
@@ -209,10 +429,15 @@ class BrickOwlStore:
         lines: Iterable[dict] = (),
         order_id: str | None = None,
         order_time: Any = None,
+        reduce_stock: bool = True,
         **extra: Any,
     ) -> str:
-        """Add an order; ``order_time`` is a datetime or Unix seconds. ``extra`` sets other
-        :class:`BOOrder` fields (updated_time, customer_email, ship_total, factory...)."""
+        """Place an order; ``order_time`` is a datetime or Unix seconds. ``extra`` sets other
+        :class:`BOOrder` fields (updated_time, customer_email, ship_total, factory...).
+
+        Each line's pieces leave the lot named by its ``lot_id`` (``reduce_stock=False``: leave
+        the lots alone). An order added as Cancelled is placed and cancelled: its pieces come
+        back if ``restock_on_cancel``."""
         with self.lock:
             if order_id is None:
                 order_id = self._new_order_id()
@@ -231,8 +456,15 @@ class BrickOwlStore:
                 order.factory = factory
             else:
                 order.lines = [self.make_line(line) for line in lines]
+                if reduce_stock:
+                    self._take(order, self._needs(order.lines))
+                    if sid == _CANCELLED and self.restock_on_cancel:
+                        self._give_back(order, dict(order.taken))
+                        order.restocked = True
             self.orders[order_id] = order
             return order_id
+
+    place_order = add_order
 
     def make_line(self, line: dict) -> dict:
         """Normalise a test-supplied line, allocating order_item_id / lot_id when absent."""
@@ -244,22 +476,45 @@ class BrickOwlStore:
         return normalize_line(line)
 
     def set_status(self, order_id: str, name_or_id: Any) -> None:
+        """Change an order's status. Cancelling gives its pieces back only when
+        ``restock_on_cancel``; leaving Cancelled again takes them again. Shipping changes no lot."""
         with self.lock:
             order = self.orders[str(order_id)]
+            was_cancelled = order.status_id == _CANCELLED
             order.status_id = status_id(name_or_id)
             order.updated_time = max(int(time.time()), order.updated_time + 1)
             if order.status_id in _PROCESSED and order.processed_time is None:
                 order.processed_time = order.updated_time
+            if order.factory is not None:
+                return  # lazy benchmark orders never touch lots
+            cancelled = order.status_id == _CANCELLED
+            if cancelled and not was_cancelled and self.restock_on_cancel:
+                self._give_back(order, dict(order.taken))
+                order.restocked = True
+            elif was_cancelled and not cancelled and order.restocked:
+                order.restocked = False
+                self._take(order, self._needs(order.lines))
 
     def set_lines(self, order_id: str, lines: Iterable[dict]) -> None:
+        """Replace an order's lines (items added, removed or refunded): lots follow the change."""
         with self.lock:
             order = self.orders[str(order_id)]
+            before = self._needs(order.lines) if order.factory is None else None
             order.lines = [self.make_line(line) for line in lines]
             order.updated_time = max(int(time.time()), order.updated_time + 1)
+            if before is None or order.restocked:
+                return
+            after = self._needs(order.lines)
+            more = {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
+            fewer = {k: v - after.get(k, 0) for k, v in before.items() if v > after.get(k, 0)}
+            self._give_back(order, fewer)
+            self._take(order, more)
 
-    def add_id_lookup(self, bl_item_no: str, boids: Iterable[str]) -> None:
+    def add_id_lookup(self, bl_item_no: str, boids: Iterable[str], type: str = "Part") -> None:
+        """Register a catalog item: ``catalog/id_lookup?id=<bl_item_no>&type=<type>`` answers
+        ``boids``; asked with another type it answers ``{"boids": []}`` like BrickOwl."""
         with self.lock:
-            self.id_lookup[str(bl_item_no)] = [str(b) for b in boids]
+            self.catalog[(str(bl_item_no), item_type(type))] = [str(b) for b in boids]
 
     def _new_order_id(self) -> str:
         """Random 7-digit ids: deliberately not chronological."""
@@ -270,15 +525,25 @@ class BrickOwlStore:
 
     # ------------------------------------------------------------------ HTTP
     def handle(self, req: Request, route: Route | None) -> Response:
-        throttled = self._throttle()
+        batch = route is not None and route.template == "POST /bulk/batch"
+        throttled = self._throttle(batch)
         if throttled is not None:
             return throttled
-        if req.query.get("key") != self.api_key:
+        if req.method == "GET":
+            key = req.query.get("key")
+        else:  # a form field on POST (never the query string)
+            key = (req.form() or {}).get("key")
+        if key != self.api_key:
             return err_status("Invalid API key", self.auth_error_status)
         if route is None:
             return err_status("Invalid method", 404)
         with self.lock:
             return route.handler(req)
+
+    @staticmethod
+    def parsed_body(req: Request) -> Any:
+        """A write's body as recorded in ``Sandbox.writes``: the form fields (None if not a form)."""
+        return req.form()
 
     def fault(self, kind: str, opts: dict) -> Response | None:
         if kind == "500":
@@ -293,19 +558,21 @@ class BrickOwlStore:
         return err_status("Invalid method", 404)
 
 
-    def _throttle(self) -> Response | None:
+    def _throttle(self, batch: bool = False) -> Response | None:
+        """A sliding window per limit: ``bulk/batch`` counts against its own, lower one."""
         with self.lock:
-            if self._rate_limit is None:
+            limit, calls = (self._batch_rate_limit, self._batch_window) if batch else (self._rate_limit, self._window)
+            if limit is None:
                 return None
-            count, window = self._rate_limit
+            count, window = limit
             now = time.monotonic()
-            while self._window and now - self._window[0] >= window:
-                self._window.popleft()
-            if len(self._window) >= count:
+            while calls and now - calls[0] >= window:
+                calls.popleft()
+            if len(calls) >= count:
                 self.throttled += 1
-                wait = window - (now - self._window[0]) if self._window else window
+                wait = window - (now - calls[0]) if calls else window
                 return html_response(429, {"Retry-After": str(max(1, math.ceil(wait)))})
-            self._window.append(now)
+            calls.append(now)
             return None
 
     # ------------------------------------------------------------------ handlers
@@ -367,6 +634,9 @@ class BrickOwlStore:
         return order
 
     def _order_view(self, req: Request) -> Response:
+        """``GET /order/view``: the real view's flat fields (names as captured by BrickOwl
+        clients: ``customer_user_id``, ``tax_amount``, ``coupon_discount``, flat ``ship_*`` /
+        ``billing_*`` address fields); nothing the real one lacks."""
         o = self._order_from(req)
         if isinstance(o, Response):
             return o
@@ -374,9 +644,9 @@ class BrickOwlStore:
         total = money(sub_total + o.ship_total, 2)
         first, _, last = o.buyer_name.partition(" ")
         address = {
-            "first_name": first, "last_name": last, "name": o.buyer_name, "company": "",
-            "street_1": "221B Baker Street", "street_2": "", "city": "London", "post_code": "NW1 6XE",
-            "region": "", "country_code": o.ship_country_code, "country": "United Kingdom", "phone": "",
+            "first_name": first, "last_name": last, "street_1": "221B Baker Street", "street_2": "",
+            "city": "London", "region": "", "post_code": "NW1 6XE", "country_code": o.ship_country_code,
+            "country": "United Kingdom", "phone": "", "tax": "",
         }  # fmt: skip
         view: dict[str, Any] = {
             "order_id": o.order_id,
@@ -389,30 +659,44 @@ class BrickOwlStore:
             "processed_time": None if o.processed_time is None else str(o.processed_time),
             "iso_processed_time": _iso_london(o.processed_time or 0),
             "buyer_name": o.buyer_name,
+            "customer_user_id": str(100000 + zlib.crc32(o.customer_username.encode()) % 900000),
             "customer_username": o.customer_username,
             "customer_email": o.customer_email,
-            "customer_id": str(100000 + zlib.crc32(o.customer_username.encode()) % 900000),
             "sub_total": money(sub_total, 2),
             "ship_total": money(o.ship_total, 2),
-            "tax_total": "0.00",
-            "coupon_total": "0.00",
-            "combined_shipping_discount": "0.00",
+            "coupon_discount": "0.00",
+            "tax_rate": "0",
+            "tax_amount": "0.00",
+            "tax_scheme_id": None,
             "base_order_total": total,
             "base_currency": o.base_currency,
             "payment_total": total,
             "payment_currency": o.payment_currency,
-            "payment_method": o.payment_method,
             "payment_method_type": "paypal",
+            "payment_method_note": "",
+            "payment_transaction_id": "",
             "total_quantity": str(quantity),
             "total_lots": str(lots),
             "weight": money(grams, 2),
             "ship_method_name": o.ship_method_name,
+            "ship_method_id": "1",
             "tracking_number": o.tracking_number,
-            "tracking_advice": "",
             "buyer_note": o.buyer_note,
             "seller_note": o.seller_note,
-            "affiliate_name": None,
+            "combine_with": None,
+            "refund_subtotal": "0.00",
+            "refund_shipping": "0.00",
+            "refund_adjustment": "0.00",
             "refund_total": "0.00",
+            "refund_note": None,
+            "customer_feedback_left": None,
+            "store_feedback_left": None,
+            "my_cost_total": "0.00",
+            "affiliate_fee": "0.00",
+            "brickowl_fee": "0.00",
+            "message_count": "0",
+            "utm_source": None,
+            "utm_medium": None,
         }
         for prefix in ("ship", "billing"):
             view.update({f"{prefix}_{k}": v for k, v in address.items()})
@@ -439,7 +723,7 @@ class BrickOwlStore:
             "full_con": line["full_con"],
             "ordered_quantity": str(line["ordered_quantity"]),
             "refunded_quantity": str(line["refunded_quantity"]),
-            "remaining_quantity": str(line["remaining_quantity"]),
+            "remaining_quantity": str(self.lots[line["lot_id"]].qty if line["lot_id"] in self.lots else line["remaining_quantity"]),
             "base_price": money(line["base_price"], 3),
             "weight": money(line["weight"], 3),
             "personal_note": line["personal_note"],
@@ -462,9 +746,136 @@ class BrickOwlStore:
         return json_response(table)
 
     def _id_lookup(self, req: Request) -> Response:
+        """``GET /catalog/id_lookup``: per item type, like BrickOwl (a Minifigure is not found
+        when asked as a Part)."""
         ident = req.query.get("id", "")
         if not ident:
             return err_status("Missing id", 400)
+        if not req.query.get("type"):
+            return err_status("Missing type", 400)
+        try:
+            wanted = item_type(req.query["type"])
+        except ValueError:
+            return err_status("Invalid type", 400)
         if req.query.get("id_type", "bl_item_no") != "bl_item_no":
             return json_response({"boids": []})
-        return json_response({"boids": list(self.id_lookup.get(ident, []))})
+        return json_response({"boids": list(self.catalog.get((ident, wanted), []))})
+
+    # ------------------------------------------------------------------ the seller's lots
+    def _inventory_list(self, req: Request) -> Response:
+        """``GET /inventory/list``: ``active_only`` defaults to 1 (lots at 0 or not for sale are
+        left out); ``lot_id=`` / ``external_id_1=`` / ``type=`` narrow the list."""
+        q = req.query
+        active_only = q.get("active_only", "1") not in ("0", "false")
+        lots = list(self.lots.values())
+        if q.get("lot_id", "") != "":
+            lots = [x for x in lots if x.lot_id == q["lot_id"]]
+        if q.get("external_id_1", "") != "":
+            lots = [x for x in lots if x.external_id == q["external_id_1"]]
+        if q.get("type", "") != "":
+            lots = [x for x in lots if x.type.lower() == q["type"].lower()]
+        if active_only:
+            lots = [x for x in lots if x.active]
+        return json_response([x.to_json() for x in lots])
+
+    def _inventory_update(self, req: Request) -> Response:
+        """``POST /inventory/update`` (form): one identifier, at least one change."""
+        form = req.form() or {}
+        result = self._update(form, {})
+        if isinstance(result, Response):
+            return result
+        if not req.dry_run:
+            self.lots.update(result)
+        return json_response({"status": "success"})
+
+    def _bulk_batch(self, req: Request) -> Response:
+        """``POST /bulk/batch``: up to 50 sub-requests, each answered on its own (others still
+        apply when one fails); ``req_num`` is the sub-request's 0-based position."""
+        raw = (req.form() or {}).get("requests", "")
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return err_status("Invalid requests: not JSON", 400)
+        subs = parsed.get("requests") if isinstance(parsed, dict) else None
+        if not isinstance(subs, list):
+            return err_status('Invalid requests: expected {"requests": [...]}', 400)
+        if len(subs) > MAX_BATCH:
+            return err_status(f"Too many requests: {len(subs)} (at most {MAX_BATCH} per batch)", 400)
+        changed: dict[str, BOLot] = {}
+        answers = []
+        for number, sub in enumerate(subs):
+            code, body = self._sub_request(sub, changed)
+            answers.append({"req_num": number, "code": code, "body": body})
+        if not req.dry_run:
+            self.lots.update(changed)
+        return json_response(answers)
+
+    def _sub_request(self, sub: Any, changed: dict[str, BOLot]) -> tuple[int, Any]:
+        if not isinstance(sub, dict):
+            return 400, {"error": {"status": "Invalid request"}}
+        endpoint = str(sub.get("endpoint", "")).strip("/")
+        method = str(sub.get("request_method", "")).upper()
+        if endpoint != "inventory/update":
+            return 404, {"error": {"status": "Invalid method"}}
+        if method != "POST":
+            return 405, {"error": {"status": f"inventory/update needs request_method POST, not {method or 'none'}"}}
+        params = sub.get("params")
+        if not (isinstance(params, list) and len(params) == 1 and isinstance(params[0], dict)):
+            return 400, {"error": {"status": "params must be a list holding one object"}}
+        result = self._update(params[0], changed)
+        if isinstance(result, Response):
+            return result.status, json.loads(result.body)
+        changed.update(result)
+        return 200, {"status": "success"}
+
+    def _update(self, params: dict, changed: dict[str, BOLot]) -> dict[str, BOLot] | Response:
+        """Validate one ``inventory/update`` against the lots (``changed`` overrides the store
+        for earlier sub-requests of a batch); returns the updated lot without storing it."""
+
+        def given(name: str) -> bool:
+            return params.get(name) not in (None, "")
+
+        idents = [name for name in ("lot_id", "external_id") if given(name)]
+        if len(idents) != 1:
+            return err_status("Exactly one of lot_id or external_id is required", 400)
+        view = {**self.lots, **changed}
+        if idents[0] == "lot_id":
+            matches = [view[str(params["lot_id"])]] if str(params["lot_id"]) in view else []
+        else:
+            matches = [x for x in view.values() if x.external_id == str(params["external_id"])]
+        if not matches:
+            return err_status("Lot not found", 404)
+        if len(matches) > 1:
+            return err_status("external_id matches more than one lot", 400)
+        lot = matches[0]
+        values = ("relative_quantity", "absolute_quantity", "for_sale", "price")
+        if not any(given(name) for name in values) and not any(n in params for n in ("personal_note", "public_note")):
+            return err_status("Nothing to update: send relative_quantity, absolute_quantity, for_sale, "
+                              "price, personal_note or public_note", 400)  # fmt: skip
+        if given("relative_quantity") and given("absolute_quantity"):
+            return err_status("Send relative_quantity or absolute_quantity, not both", 400)
+        changes: dict[str, Any] = {}
+        try:
+            if given("relative_quantity"):
+                qty = lot.qty + _whole(params["relative_quantity"], signed=True)
+                if qty < 0:
+                    return err_status(f"Quantity cannot go below 0 (lot {lot.lot_id} has {lot.qty})", 400)
+                changes["qty"] = qty
+            if given("absolute_quantity"):
+                changes["qty"] = _whole(params["absolute_quantity"], signed=False)
+            if given("for_sale"):
+                flag = str(params["for_sale"]).strip().lower()
+                if flag not in ("0", "1", "true", "false"):
+                    raise ValueError("for_sale must be 1 or 0")
+                changes["for_sale"] = flag in ("1", "true")
+            if given("price"):
+                price = dec(str(params["price"]).strip())
+                if not price.is_finite() or price < 0:
+                    raise ValueError("Invalid price")
+                changes["price"] = price
+            for note in ("personal_note", "public_note"):
+                if note in params:
+                    changes[note] = "" if params[note] is None else str(params[note])
+        except (ValueError, ArithmeticError) as exc:
+            return err_status(str(exc) or "Invalid value", 400)
+        return {lot.lot_id: dataclasses.replace(lot, **changes)}

@@ -77,6 +77,10 @@ BL_DEMO_STATUSES = (
 BL_RECENT = {"PENDING", "UPDATED", "PAID-PENDING", "PAID", "PROCESSING", "READY", "PACKED", "HOLDING"}
 BL_OPEN = ("PENDING", "PAID", "PROCESSING", "READY", "PACKED")
 BL_CLOSED = ("SHIPPED", "RECEIVED", "COMPLETED", "CANCELLED")
+# demo orders in these states hold no listed pieces: shipped ones already left the on-hand
+# quantity the lots are listed at, cancelled ones were given back (every other status is open)
+BL_NOT_HOLDING = {"SHIPPED", "RECEIVED", "COMPLETED", "CANCELLED", "PURGED"}
+BO_NOT_HOLDING = {5, 6, 8}
 BO_DEMO_STATUSES = tuple(range(9)) * 3 + (2, 3, 5)
 BO_RECENT = {0, 1, 2, 3, 7}
 BO_OPEN = (0, 1, 2, 3, 4, 7)
@@ -187,14 +191,34 @@ def bo_ids(part: str, boid: str, bo_color: int) -> list[dict[str, str]]:
     return ids + [{"id": boid, "type": "boid"}]
 
 
+def bo_lot_id(lot: Lot) -> str:
+    """The BrickOwl lot listing the same pieces as ``lot`` (order lines name it as ``lot_id``)."""
+    return str(2_700_000 + lot.index)
+
+
 def _install_inventory(sb: "Sandbox", lots: tuple[Lot, ...]) -> None:
+    """List every inventory lot on both marketplaces at its on-hand quantity (orders placed
+    afterwards take their pieces). The BrickOwl lots of the lots the seller linked carry
+    ``external_lot_ids.other`` = the BrickLink lot id. The BrickLink lots are retained (a seller
+    listing on two marketplaces keeps sold-out lots so a restock can bring them back), so
+    ``GET /inventories`` lists every inventory lot even where open orders took all its pieces
+    (the demo oversells one lot on purpose)."""
     bl, bo = sb.bricklink, sb.brickowl
     for lot in lots:
         if lot.inventory_id not in bl.lots:
             bl.add_lot(
                 lot.part_number, lot.color_id, lot.quantity, new_or_used=lot.new_or_used, remarks=lot.location,
                 unit_price=lot.price, inventory_id=lot.inventory_id, name=lot.name, category_id=lot.category_id,
-                description=DESCRIPTIONS.get(lot.part_number, ""),
+                description=DESCRIPTIONS.get(lot.part_number, ""), is_retain=True,
+            )  # fmt: skip
+        if bo_lot_id(lot) not in bo.lots:
+            bo_color = colors().bl_to_bo(lot.color_id) or 0
+            boid = f"{boid_base(lot.part_number)}-{bo_color}"
+            bo.add_lot(
+                boid, lot.quantity, lot_id=bo_lot_id(lot), type="Part", price=lot.price,
+                full_con="new" if lot.condition == "new" else USED_CONS[lot.index % len(USED_CONS)],
+                personal_note=lot.location, external_id=lot.bricklink_lot_id,
+                ids=bo_ids(lot.part_number, boid, bo_color),
             )  # fmt: skip
     by_part: dict[str, set[int]] = {}
     for lot in lots:
@@ -203,7 +227,7 @@ def _install_inventory(sb: "Sandbox", lots: tuple[Lot, ...]) -> None:
         if part in IDS_ONLY_PARTS:
             continue
         base = boid_base(part)
-        bo_colors = sorted({colors().bl_to_bo(c) for c in bl_colors} - {None}) + [162]
+        bo_colors = sorted({c for c in (colors().bl_to_bo(x) for x in bl_colors) if c is not None}) + [162]
         bo.add_id_lookup(part, [f"{base}-{c}" for c in bo_colors] + [str(base)])
 
 
@@ -232,7 +256,7 @@ def bo_line(lot: Lot, quantity: int, rng: random.Random, link: bool = False, **o
         "bl_lot_id": lot.bricklink_lot_id if link else None,
         "ids": bo_ids(lot.part_number, boid, bo_color),
         "name": f"LEGO {colors().bo_name(bo_color)} {lot.name} ({design_id(lot.part_number)})",
-        "type": "Part", "lot_id": str(2_700_000 + lot.index), "remaining_quantity": lot.quantity,
+        "type": "Part", "lot_id": bo_lot_id(lot), "remaining_quantity": lot.quantity,
         "weight": f"{Decimal(lot.weight):.3f}",
     }  # fmt: skip
     line.update(overrides)
@@ -258,7 +282,7 @@ def _demo_bricklink(sb: "Sandbox", lots: tuple[Lot, ...], seed: int) -> None:
     by_key = {(x.part_number, x.color_id, x.condition): x for x in lots}
     specs = [(status, _age_hours(rng, status in BL_RECENT)) for status in BL_DEMO_STATUSES]
     specs.sort(key=lambda s: -s[1])  # BrickLink ids are chronological
-    first = {}
+    first: dict[str, int] = {}
     for position, (status, _) in enumerate(specs):
         first.setdefault(status, position)
     store = sb.bricklink
@@ -302,6 +326,8 @@ def _demo_bricklink(sb: "Sandbox", lots: tuple[Lot, ...], seed: int) -> None:
         if position == first["PAID"]:  # the multi-batch order: the buyer came back for more
             extra_lots = [x for x in rng.sample(lots, 3) if x not in picked][:2]
             order.batches.append([bl_line(lot, rng.randint(1, 6)) for lot in extra_lots])
+        if status not in BL_NOT_HOLDING:  # an open order's pieces are off the listing
+            store.place(order_id)
 
 
 def _phantom(part: str, color: int, name: str) -> Lot:
@@ -337,7 +363,8 @@ def _demo_brickowl(sb: "Sandbox", lots: tuple[Lot, ...], seed: int) -> None:
         updated = placed if sid == 0 else placed + rng.randint(60, max(61, (now - placed) // 2))
         buyer = BUYERS[rng.randrange(len(BUYERS) - 1)] or "Brick Fan"
         note = "Thanks!" if position % 5 == 0 else ""
-        store.add_order(status=sid, buyer_name=buyer, lines=lines, order_time=placed, updated_time=updated, buyer_note=note)
+        store.add_order(status=sid, buyer_name=buyer, lines=lines, order_time=placed, updated_time=updated,
+                        buyer_note=note, reduce_stock=sid not in BO_NOT_HOLDING)  # fmt: skip
         seen.add(sid)
     assert seen == set(range(len(BO_STATUSES)))
 
@@ -386,9 +413,9 @@ def generate_store(
         seconds, recent = age()
         sid = rng.choice(BO_OPEN if recent else BO_CLOSED)
         placed = int(now - seconds)
-        factory = functools.partial(_bench_bo_lines, lots, seed, index, lines_per_order)
+        bo_factory = functools.partial(_bench_bo_lines, lots, seed, index, lines_per_order)
         bo_ids_.append(sb.brickowl.add_order(status=sid, buyer_name=f"Buyer {index % 997}", order_time=placed,
-                                             updated_time=placed + int(seconds // 4), factory=factory))  # fmt: skip
+                                             updated_time=placed + int(seconds // 4), factory=bo_factory))  # fmt: skip
     return {"bricklink": bl_ids, "brickowl": bo_ids_}
 
 

@@ -5,6 +5,17 @@ each on its own port with ``http.server.ThreadingHTTPServer`` (daemon threads, H
 keep-alive). Every request is counted in ``calls`` and logged in ``requests`` before anything
 else happens; then an injected fault (if one matches) is played on the wire; otherwise the
 store answers.
+
+Faults on write endpoints (``PUT /inventories/{id}``, ``POST /inventory/update``,
+``POST /bulk/batch``) keep a strict meaning: every ordinary fault (``"500"``, ``"reset"``,
+``"html503"``, ``"429"``, ``"hang"``, ``"malformed"``, ``"not_json"``, ``"auth_in_200"``,
+``"ip_mismatch"``, ``"error_string"``) is played *instead of* the store, so the change is NOT
+applied (``"malformed"`` truncates the answer the store would have given, computed without
+applying it; ``"hang"`` on a write resets the connection after ``seconds``). The ``applied_*``
+faults let the store apply the change and then lose the answer: ``"applied_reset"`` (connection
+reset, no byte of response), ``"applied_500"`` (the marketplace's 500 answer), ``"applied_hang"``
+(no answer for ``seconds``, then a reset). ``applied_*`` faults only exist for write endpoints;
+injected on ``"*"`` they wait for the next write and let reads pass.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from marketsync.sandbox.bricklink import BrickLinkStore
@@ -33,9 +44,12 @@ from marketsync.sandbox.wire import (
 )
 
 PROVIDERS = ("bricklink", "brickowl")
+# faults for any endpoint (on a write endpoint: the change is NOT applied)
 FAULTS = frozenset(
     {"500", "html503", "429", "reset", "hang", "malformed", "auth_in_200", "ip_mismatch", "error_string", "not_json"}
 )
+# faults of write endpoints only: the change IS applied, then the answer is lost
+APPLIED_FAULTS = frozenset({"applied_reset", "applied_500", "applied_hang"})
 _ONLY_FOR = {"ip_mismatch": "bricklink", "error_string": "brickowl"}
 
 
@@ -112,6 +126,9 @@ class Sandbox:
         self.brickowl = BrickOwlStore(seed)
         self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
         self.requests: list[tuple[str, str, str, dict[str, str]]] = []
+        # every write request's parsed body: (provider, "PUT /inventories/{id}", path, body)
+        # (BrickLink: the JSON body, or None when it was not JSON; BrickOwl: the form fields)
+        self.writes: list[tuple[str, str, str, Any]] = []
         self.errors: list[str] = []  # tracebacks of sandbox bugs (answered as 500)
         self.bricklink_url: str | None = None
         self.brickowl_url: str | None = None
@@ -189,22 +206,29 @@ class Sandbox:
         with self._lock:
             self.calls.clear()
             self.requests.clear()
+            self.writes.clear()
 
     def inject(self, provider: str, endpoint: str, fault: str, times: int | None = 1, **opts: Any) -> None:
         """Queue ``fault`` for the next ``times`` requests (None: forever) to ``endpoint``.
 
-        ``endpoint`` is a route template such as ``"GET /orders/{id}/items"`` or ``"*"``.
-        Faults are consumed in the order they were injected.
+        ``endpoint`` is a route template such as ``"GET /orders/{id}/items"``,
+        ``"PUT /inventories/{id}"``, ``"POST /bulk/batch"``, or ``"*"``. Faults are consumed in
+        the order they were injected. On a write endpoint an ordinary fault means the change was
+        NOT applied; ``"applied_reset"`` / ``"applied_500"`` / ``"applied_hang"`` apply it and then
+        lose the answer (see the module docstring).
         """
         if provider not in PROVIDERS:
             raise ValueError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(FAULTS)}")
+        if fault not in FAULTS | APPLIED_FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(FAULTS | APPLIED_FAULTS)}")
         if _ONLY_FOR.get(fault, provider) != provider:
             raise ValueError(f"fault {fault!r} only exists for {_ONLY_FOR[fault]}")
-        templates = {r.template for r in self._store(provider).routes}
-        if endpoint != "*" and endpoint not in templates:
-            raise ValueError(f"unknown {provider} endpoint {endpoint!r}; expected '*' or one of {sorted(templates)}")
+        routes = {r.template: r for r in self._store(provider).routes}
+        if endpoint != "*" and endpoint not in routes:
+            raise ValueError(f"unknown {provider} endpoint {endpoint!r}; expected '*' or one of {sorted(routes)}")
+        if fault in APPLIED_FAULTS and endpoint != "*" and not routes[endpoint].write:
+            writes = sorted(t for t, r in routes.items() if r.write)
+            raise ValueError(f"fault {fault!r} only exists for write endpoints: {writes}")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 or None")
         with self._lock:
@@ -217,9 +241,11 @@ class Sandbox:
     def _store(self, provider: str) -> Any:
         return self.bricklink if provider == "bricklink" else self.brickowl
 
-    def _take_fault(self, provider: str, template: str) -> Fault | None:
+    def _take_fault(self, provider: str, template: str, write: bool) -> Fault | None:
         with self._lock:
             for fault in self._faults:
+                if fault.kind in APPLIED_FAULTS and not write:
+                    continue  # an applied_* fault on "*" waits for the next write
                 if fault.provider == provider and fault.endpoint in ("*", template):
                     if fault.remaining is not None:
                         fault.remaining -= 1
@@ -231,8 +257,7 @@ class Sandbox:
     # ------------------------------------------------------------------ request handling
     def _dispatch(self, handler: _Handler, store: Any) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
-        if length:
-            handler.rfile.read(length)
+        body = handler.rfile.read(length) if length else b""
         method = handler.command
         split = urlsplit(handler.path)
         path = split.path
@@ -240,22 +265,35 @@ class Sandbox:
         route, params = _match(store.routes, method, rel)
         template = route.template if route else f"{method} {rel if rel is not None else path}"
         query = dict(parse_qsl(split.query, keep_blank_values=True))
-        host = handler.headers.get("Host") or "%s:%d" % handler.server.server_address[:2]
-        req = Request(method, rel or path, query, split.query, handler.headers, f"http://{host}{path}", params)
+        address = cast("tuple[str, int]", handler.server.server_address)
+        host = handler.headers.get("Host") or f"{address[0]}:{address[1]}"
+        req = Request(method, rel or path, query, split.query, handler.headers, f"http://{host}{path}", params, body)
+        write = route is not None and route.write
         with self._lock:
             self.calls[(store.provider, template)] += 1
             self.requests.append((store.provider, method, rel if rel is not None else path, query))
+            if write:
+                self.writes.append((store.provider, template, rel or path, store.parsed_body(req)))
 
         response = None
-        fault = self._take_fault(store.provider, template)
+        fault = self._take_fault(store.provider, template, write)
         if fault is not None:
             kind, opts = fault.kind, fault.opts
             if kind == "reset":
                 return _reset(handler)
             if kind == "hang":
-                if self._stopping.wait(float(opts.get("seconds", 5))):
+                if self._stopping.wait(float(opts.get("seconds", 5))) or write:
+                    return _reset(handler)  # a write that hung was never applied
+            elif kind in APPLIED_FAULTS:
+                self._serve(store, req, route, rel)  # the store applies the change ...
+                if kind == "applied_reset":
+                    return _reset(handler)  # ... and the answer is lost
+                if kind == "applied_hang":
+                    self._stopping.wait(float(opts.get("seconds", 5)))
                     return _reset(handler)
+                response = store.fault("500", opts)
             elif kind == "malformed":
+                req.dry_run = write  # the answer the store would give, without applying anything
                 body = self._serve(store, req, route, rel).body
                 response = Response(200, body[: max(1, len(body) // 2)], JSON_TYPE)
             elif kind == "html503":

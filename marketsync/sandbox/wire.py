@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
+from urllib.parse import parse_qsl
 
 UTC = dt.timezone.utc
 
@@ -25,6 +26,26 @@ class Request:
     headers: Any  # email.message.Message from http.server (case-insensitive .get)
     url: str  # absolute URL the client used, for the OAuth base string
     params: dict[str, str] = field(default_factory=dict)  # path template parameters
+    body: bytes = b""  # the raw request body (PUT/POST)
+    dry_run: bool = False  # a write handler must answer as if it applied the change, but apply nothing
+
+    @property
+    def content_type(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower() if self.headers else ""
+
+    def form(self) -> dict[str, str] | None:
+        """The ``application/x-www-form-urlencoded`` body fields (last value wins), or None when
+        the body is not form-encoded."""
+        if self.content_type != "application/x-www-form-urlencoded":
+            return None
+        try:
+            return dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+    def json(self) -> Any:
+        """The JSON body (raises ValueError when it is not JSON)."""
+        return json.loads(self.body.decode("utf-8"))
 
 
 @dataclass
@@ -41,6 +62,11 @@ class Route:
     pattern: Any  # compiled regex over the relative path
     template: str  # "GET /orders/{id}"
     handler: Callable[[Request], Response]
+
+    @property
+    def write(self) -> bool:
+        """Does this endpoint change the store (faults then distinguish applied / not applied)?"""
+        return self.method in ("PUT", "POST", "DELETE", "PATCH")
 
 
 def json_body(obj: Any) -> bytes:
