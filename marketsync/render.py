@@ -21,7 +21,8 @@ def money(value: Any, currency: str | None = None) -> str:
         return ""
     try:
         amount = Decimal(str(value))
-        places = max(2, -amount.normalize().as_tuple().exponent) if amount.is_finite() else 2
+        exponent = amount.normalize().as_tuple().exponent
+        places = max(2, -exponent) if isinstance(exponent, int) else 2
         text = f"{amount.quantize(Decimal(1).scaleb(-places)):,}"
     except (InvalidOperation, ValueError, TypeError):
         text = str(value)
