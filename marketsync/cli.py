@@ -43,9 +43,18 @@ class MarketsyncGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
+        stdout = sys.stdout
         try:
             load_dotenv_file()
-            return super().main(args=args, prog_name="marketsync", standalone_mode=False, **extra)
+            result = super().main(args=args, prog_name="marketsync", standalone_mode=False, **extra)
+            sys.stdout.flush()  # a reader gone before our last bytes: EPIPE here, not at exit
+            return result
+        except SystemExit as exc:
+            # click turns a closed pipe into exit 1 after swapping stdout for a quiet wrapper; a
+            # reader that stopped reading (`marketsync orders --csv | head -1`) is a success
+            if exc.code == 1 and (sys.stdout is not stdout or isinstance(exc.__context__, BrokenPipeError)):
+                _pipe_closed(stdout)
+            raise
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.Abort:
@@ -58,12 +67,26 @@ class MarketsyncGroup(click.Group):
             _fail(exc.message, exc.exit_code)
         except sqlite3.Error as exc:
             _fail(f"database error: {exc}", EXIT_FAILED)
+        except UnicodeError as exc:  # bytes that are not UTF-8 in an argument reach SQLite or a file
+            _fail(f"not valid UTF-8 text in an argument or a file name ({exc})", EXIT_USAGE)
         except OSError as exc:
             if exc.errno == 32:  # EPIPE: output piped into `head`
-                sys.exit(0)
+                _pipe_closed(stdout)
             _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_FAILED)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+
+
+def _pipe_closed(stdout) -> None:
+    """Whoever read our output went away: whatever is still buffered goes to /dev/null (so
+    nothing fails when Python flushes at exit), and the run exits 0, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (click's test runner)
+        pass
+    sys.exit(0)
 
 
 def _usage_message(exc: click.UsageError) -> str:
@@ -206,11 +229,13 @@ def http_options(func):
 
 
 def output_options(func):
-    @click.option("--json", "fmt", flag_value="json", help="Output JSON.")
-    @click.option("--csv", "fmt", flag_value="csv", help="Output CSV.")
+    @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+    @click.option("--csv", "as_csv", is_flag=True, help="Output CSV.")
     @functools.wraps(func)
-    def wrapper(*args, fmt, **kwargs):
-        return func(*args, fmt=fmt or "table", **kwargs)
+    def wrapper(*args, as_json, as_csv, **kwargs):
+        if as_json and as_csv:
+            raise click.UsageError("--json and --csv go one at a time")
+        return func(*args, fmt="json" if as_json else "csv" if as_csv else "table", **kwargs)
 
     return wrapper
 
@@ -238,15 +263,20 @@ def order_ref_arg(value: str) -> tuple[str, str]:
 def parse_since(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
+    import re
+
     text = value.strip().lower()
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    if text[:-1].isdigit() and text[-1:] in units:
-        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**{units[text[-1]]: int(text[:-1])})
+    age = re.fullmatch(r"([0-9]+)([mhdw])", text)
     try:
+        if age:
+            return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**{units[age[2]]: int(age[1])})
         parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+    except OverflowError:  # 99999999d, or year 1 east of UTC: before the first date there is
+        raise click.BadParameter(f"{value!r} reaches back before the year 1") from None
     except ValueError:
         raise click.BadParameter(f"{value!r} is neither a date (2024-05-01) nor an age (7d, 12h)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 RUN_LOG = logging.getLogger("marketsync.run")  # one line per run and per problem, to --log-file only
@@ -340,6 +370,7 @@ def sync(providers, full, push, dry_run, wait, db_path, account, settings):
         raise click.UsageError("--dry-run goes with --push")
     chosen = _chosen_providers(providers, db_path, account)
     with writer(db_path, wait):
+        _daily_backup(db_path)
         db = open_database(db_path, create=True)
         silent = [] if providers else _lost_credentials(db, account)
         for line in silent:
@@ -374,7 +405,7 @@ def _report_sync(results, exit_on_failure: bool = True) -> None:
         else:
             RUN_LOG.info("%s: %d listed, %d new or changed, %d API calls",
                          result.provider, result.listed, result.changed, result.calls)
-    if sys.stderr.isatty():
+    if _chatty():
         for result in results:
             if result.ok:
                 click.echo(f"{result.provider}: {result.listed} listed, {result.changed} new or changed, "
@@ -413,20 +444,41 @@ class _progress:
 
 
 # --- orders ----------------------------------------------------------------------------------
+SHORT_PROVIDER = {"bricklink": "BL", "brickowl": "BO"}
+
+
 def _order_columns():
+    return _order_variants()[0]
+
+
+def _order_variants() -> list[list[tuple]]:
+    """The orders table, richest first; each next one gives up the least useful width (the
+    marketplace's full name, the time of day, lots, the buyer, the currency) so 80 columns fit."""
     from marketsync import render
 
-    return [
-        ("Provider", "left", lambda r: r["provider"]),
-        ("Order", "right", lambda r: r["order_id"], "bold"),
-        ("Date (UTC)", "left", lambda r: render.when(r["date_ordered"])),
-        ("Buyer", "left", lambda r: r["buyer_name"]),
-        ("Status", "left", lambda r: render.status_text(r["status"])),
-        ("Lots", "right", lambda r: r["lot_count"]),
-        ("Pieces", "right", lambda r: r["piece_count"]),
-        ("Total", "right", lambda r: render.money(r["grand_total"], r["currency"])),
-        ("Unmatched", "right", lambda r: r["unmatched_lines"] or "", "bold red"),
-    ]
+    def columns(short: bool, lots: bool, buyer: bool, currency: bool) -> list[tuple]:
+        chosen = [
+            ("Mkt" if short else "Provider", "left",
+             lambda r: SHORT_PROVIDER.get(r["provider"], r["provider"]) if short else r["provider"], None, False),
+            ("Order", "right", lambda r: r["order_id"], "bold", False),
+            ("Date" if short else "Date (UTC)", "left",
+             lambda r: render.when(r["date_ordered"])[:10 if short else 16], None, False),
+        ]
+        if buyer:
+            chosen.append(("Buyer", "left", lambda r: r["buyer_name"], None, True))
+        chosen.append(("Status", "left", lambda r: render.status_text(r["status"]), None, False))
+        if lots:
+            chosen.append(("Lots", "right", lambda r: r["lot_count"], None, False))
+        chosen += [
+            ("Pieces", "right", lambda r: r["piece_count"], None, False),
+            ("Total", "right", lambda r: render.money(r["grand_total"], r["currency"] if currency else None), None,
+             False),
+            ("Unmatched" if not short else "Unm.", "right", lambda r: r["unmatched_lines"] or "", "bold red", False),
+        ]
+        return chosen
+
+    return [columns(False, True, True, True), columns(True, True, True, True), columns(True, False, True, True),
+            columns(True, False, True, False), columns(True, False, False, False)]
 
 
 @cli.group(invoke_without_command=True)
@@ -458,6 +510,11 @@ def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, f
     from marketsync import render
     from marketsync.store import queries
 
+    if watch and fmt == "csv":
+        raise click.UsageError("--watch goes with the table or --json (one JSON line per change), not --csv")
+    if watch and fmt == "table" and not sys.stdout.isatty():
+        raise click.UsageError("--watch draws a table on a terminal; off one, use --watch --json "
+                               "(one JSON line per order that changes)")
     db = open_database(db_path)
     if limit is None:
         limit = 100 if fmt == "table" else 0
@@ -466,10 +523,44 @@ def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, f
         statuses=tuple(s.lower() for s in statuses), since=parse_since(since), open_only=open_only, limit=limit or None,
     )
     if watch:
-        return _watch(query, interval)
+        return _watch_json(query, interval) if fmt == "json" else _watch(query, interval)
     rows = query()
-    render.emit(rows, fmt, _order_columns(), title=None if rows else "No orders yet",
-                fields=queries.ORDER_FIELDS)
+    if fmt != "table":
+        return render.emit(rows, fmt, fields=queries.ORDER_FIELDS)
+    matching = query(limit=None, count=True)[0]["count"] if rows and len(rows) == limit else len(rows)
+    caption = (f"showing {len(rows)} of {matching}; --limit 0 shows all, --json or --csv for every row"
+               if matching > len(rows) else None)
+    render.console().print(render.fitting_table(rows, _order_variants(), caption=caption) if rows
+                           else _nothing_matched(db, account, bool(providers or statuses or since or open_only)))
+
+
+def _nothing_matched(db, account: str, filtered: bool) -> str:
+    from marketsync.store import queries
+
+    total = queries.orders(db, account, count=True)[0]["count"]
+    if not total:
+        return "No orders yet: run 'marketsync sync' (or try 'marketsync demo')"
+    return f"No orders match these filters ({total} order{'s' if total != 1 else ''} in all)"
+
+
+def _watch_json(query, interval: float) -> None:
+    """One JSON line per order that appears or changes, polled every ``interval`` seconds: what
+    `orders --watch` shows, for a pipe or a log."""
+    import json
+
+    seen: dict[tuple[str, str], dict] = {}
+    encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    try:
+        while True:
+            for row in reversed(query()):
+                key = (row["provider"], row["order_id"])
+                if seen.get(key) != row:
+                    seen[key] = row
+                    sys.stdout.write(encode(row) + "\n")
+            sys.stdout.flush()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
 
 
 def _watch(query, interval: float) -> None:
@@ -511,8 +602,13 @@ def orders_show(order, fmt, db_path, account):
     detail = queries.order_detail(db, account, provider, order_id)
     if detail is None:
         raise NotFoundLocally(f"no {provider} order {order_id} in {db_path}")
-    if fmt != "table":
-        return render.emit([detail], fmt) if fmt == "json" else render.emit(detail["lines"], fmt)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(detail, ensure_ascii=False, default=str, indent=2))
+        return
+    if fmt == "csv":
+        return render.emit(detail["lines"], fmt)
     from rich.markup import escape  # buyer names and statuses come from the marketplace, never markup
 
     out = render.console()
@@ -520,17 +616,28 @@ def orders_show(order, fmt, db_path, account):
               f"buyer {escape(detail['buyer_name'] or '?')}  ", render.status_text(detail["status"]),
               f" ({escape(str(detail['provider_status']))})  total {render.money(detail['grand_total'], detail['currency'])}"
               + ("  [red]released by hand[/]" if detail["manual_release"] else ""))
-    out.print(render.table(detail["lines"], [
-        ("Bin", "left", lambda r: r["location"] or "", "bold"),
-        ("Part", "left", lambda r: r["part_number"] or r["boid"] or ""),
-        ("Colour", "left", lambda r: r["color_name"] or r["color_id"]),
-        ("Cond", "left", lambda r: r["condition"] or ""),
-        ("Name", "left", lambda r: r["name"]),
-        ("Qty", "right", lambda r: r["quantity"]),
-        ("Reserved", "right", lambda r: r["reserved"]),
-        ("Price", "right", lambda r: render.money(r["unit_price"])),
-        ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else render.styled(f"unmatched: {r['unmatched_reason']}", "red")),
-    ]))
+    unmatched = any(line["inventory_id"] is None for line in detail["lines"])
+
+    def columns(name: bool) -> list[tuple]:
+        chosen = [
+            ("Bin", "left", lambda r: r["location"] or "", "bold", False),
+            ("Part", "left", lambda r: r["part_number"] or r["boid"] or "", None, False),
+            ("Colour", "left", lambda r: r["color_name"] or r["color_id"], None, True),
+            ("Cond", "left", lambda r: r["condition"] or "", None, False),
+        ]
+        if name:
+            chosen.append(("Name", "left", lambda r: r["name"], None, True))
+        chosen += [
+            ("Qty", "right", lambda r: r["quantity"], None, False),
+            ("Reserved", "right", lambda r: r["reserved"], None, False),
+            ("Price", "right", lambda r: render.money(r["unit_price"]), None, False),
+            ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else "", None, False),
+        ]
+        if unmatched:
+            chosen.append(("Unmatched because", "left", lambda r: r["unmatched_reason"] or "", "red", True))
+        return chosen
+
+    out.print(render.fitting_table(detail["lines"], [columns(True), columns(False)]))
 
 
 # --- pick list -------------------------------------------------------------------------------
@@ -602,29 +709,39 @@ def _first_orders(orders: list[dict], shown: int = 3) -> str:
 @click.option("--check", is_flag=True, help="Verify every ledger invariant; exit 1 listing violations.")
 @click.option("--release", "release_order", metavar="PROVIDER:ORDER_ID", help="Release an order's stock by hand.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before --release.")
+@click.option("--unrelease", "unrelease_order", metavar="PROVIDER:ORDER_ID",
+              help="Undo --release: clear the mark and reserve the order's stock again if it is open.")
+@click.option("--repair", is_flag=True,
+              help="Set every lot's reserved count to the sum of its ledger rows (one line per lot changed), then reserve.")
 @click.option("--ledger", "ledger_order", is_flag=False, flag_value="*", default=None, metavar="[PROVIDER:ORDER_ID]",
               help="Show the ledger (of one order).")
 @wait_option
 @output_options
 @db_options
-def reserve(check, release_order, yes, ledger_order, wait, fmt, db_path, account):
+def reserve(check, release_order, yes, unrelease_order, repair, ledger_order, wait, fmt, db_path, account):
     """Reconcile reservations with the current inventory.
 
     Re-matches lines that were unmatched (after an inventory import, say), writes only the
     differences to the ledger and prints what changed. Running it twice changes nothing.
+
+    When a lot's reserved count disagrees with its ledger rows (see --check), nothing is booked
+    until --repair has set the counts to what the ledger says. A shipped, completed or cancelled
+    order holds no stock: --release leaves it alone and says so.
 
     \b
     Examples:
         marketsync reserve
         marketsync reserve --check
         marketsync reserve --release bricklink:23215046 --yes
+        marketsync reserve --unrelease bricklink:23215046
+        marketsync reserve --repair
         marketsync reserve --ledger brickowl:9277759
     """
     from marketsync import render, reserve as reservations
     from marketsync.store import queries
 
-    if sum(bool(x) for x in (check, release_order, ledger_order)) > 1:
-        raise click.UsageError("use one of --check, --release and --ledger at a time")
+    if sum(bool(x) for x in (check, release_order, unrelease_order, repair, ledger_order)) > 1:
+        raise click.UsageError("use one of --check, --release, --unrelease, --repair and --ledger at a time")
     if check:
         db = open_database(db_path)
         problems = reservations.check(db, account)
@@ -658,8 +775,14 @@ def reserve(check, release_order, yes, ledger_order, wait, fmt, db_path, account
     from marketsync.translate import Translator
 
     open_database(db_path)  # a missing or unusable database fails before a lock file is left beside it
+    note = None
     with writer(db_path, wait):
         db = open_database(db_path)
+        if repair:
+            for fix in reservations.repair(db, account):
+                click.echo(str(fix))
+        else:
+            reservations.require_no_drift(db, account)
         index = lot_index(db, account)
         if release_order:
             provider, order_id = order_ref_arg(release_order)
@@ -668,11 +791,16 @@ def reserve(check, release_order, yes, ledger_order, wait, fmt, db_path, account
                 if not sys.stdin.isatty():
                     raise click.UsageError("--release needs --yes when not run interactively")
                 click.confirm(f"Release all stock reserved by {provider} order {order_id}?", abort=True)
-            changes = reservations.release(db, account, index, provider, order_id)
+            changes, note = reservations.release(db, account, index, provider, order_id)
+        elif unrelease_order:
+            provider, order_id = order_ref_arg(unrelease_order)
+            changes, note = reservations.unrelease(db, account, index, provider, order_id)
         else:
             changes = reservations.rematch(db, account, index, Translator(catalog.known(db, account), index))
     for change in changes:
         click.echo(str(change))
+    if note:
+        _problem(note)
 
 
 # --- status ----------------------------------------------------------------------------------
@@ -726,6 +854,49 @@ def status(max_age, bricklink_budget, as_json, db_path, account):
         sys.exit(EXIT_FAILED)
 
 
+# --- backup ----------------------------------------------------------------------------------
+@cli.command()
+@logging_options
+@click.argument("path", required=False, type=click.Path())
+@db_options
+def backup(path, db_path, account):
+    """Copy the database into one owner-only file while it is in use (SQLite's backup API: a
+    consistent copy even while a sync writes). The database is only read.
+
+    Without PATH the copy goes beside the database as DB.backup-YYYYMMDDTHHMMSSZ and the newest 7
+    of those are kept; 'sync' makes one there at most once a day, and a schema upgrade makes one
+    before it changes anything. With PATH (a new file, or a directory to put one in) the copy goes
+    there. A backup never replaces a file. Prints the path written.
+
+    \b
+    Restore, with no marketsync running (stop cron first):
+        mkdir damaged && mv marketsync.db marketsync.db-wal marketsync.db-shm damaged/
+        cp -p marketsync.db.backup-20261125T090000Z marketsync.db
+        marketsync reserve --check && marketsync sync --full
+
+    The -wal and -shm files must leave with the old database (SQLite would apply them to the
+    restored one). 'sync --full' fetches every order that changed since the backup; inventory
+    imports and pins made since then must be made again.
+
+    \b
+    Examples:
+        marketsync backup
+        marketsync backup /mnt/usb/shop-backup.db
+    """
+    from marketsync import backup as backups
+
+    click.echo(str(backups.make(db_path, path)))
+
+
+def _daily_backup(db_path: str) -> None:
+    """sync's backup beside the database, at most once a day: a failure is one problem line."""
+    from marketsync import backup as backups
+
+    problem = backups.daily(db_path)
+    if problem:
+        _problem(problem)
+
+
 # --- inventory -------------------------------------------------------------------------------
 @cli.group()
 @logging_options
@@ -762,9 +933,9 @@ def inventory_import(file, wait, db_path, account):
     with writer(db_path, wait):
         db = open_database(db_path, create=True)
         with db.atomic():
-            inserted, updated = upsert_lots(db, account, lots)
-    if sys.stderr.isatty():
-        click.echo(f"{inserted} lots added, {updated} updated from {file}", err=True)
+            inserted, changed, unchanged = upsert_lots(db, account, lots)
+    if _chatty():
+        click.echo(f"{file}: {inserted} lots added, {changed} changed, {unchanged} unchanged", err=True)
 
 
 INVENTORY_FIELDS = ("id", "part_number", "color_id", "condition", "location", "quantity", "quantity_reserved",
@@ -774,7 +945,7 @@ INVENTORY_FIELDS = ("id", "part_number", "color_id", "condition", "location", "q
 @inventory.command("list")
 @logging_options
 @click.option("--part", help="Only this BrickLink part number.")
-@click.option("--color", "color_id", type=int, help="Only this BrickLink colour id.")
+@click.option("--color", "color_id", type=click.IntRange(0, 2**31 - 1), help="Only this BrickLink colour id.")
 @click.option("--condition", type=click.Choice(["new", "used"], case_sensitive=False), help="Only new or only used lots.")
 @click.option("--location", help="Only this bin.")
 @click.option("--reserved", "reserved_only", is_flag=True, help="Only lots with reserved stock.")
@@ -850,9 +1021,9 @@ def inventory_pull(provider, zero_missing, wait, db_path, account, settings):
     _report_sync(results, exit_on_failure=False)
     for problem in pulled.problems:
         _problem(problem)
-    if sys.stderr.isatty():
-        click.echo(f"{pulled.inserted} lots added, {pulled.updated} updated, {pulled.adjusted} adjusted "
-                   f"from {provider}", err=True)
+    if _chatty():
+        click.echo(f"{provider}: {pulled.inserted} lots added, {pulled.updated} changed, {pulled.adjusted} adjusted",
+                   err=True)
     if any(not result.ok for result in results):
         sys.exit(EXIT_FAILED)
 
@@ -906,6 +1077,13 @@ class _Wiring:
         return results, again
 
 
+def _chatty() -> bool:
+    """Summaries go to a terminal, or anywhere with -v (cron's mail, a log): off a terminal a
+    clean run is silent unless asked."""
+    ctx = click.get_current_context(silent=True)
+    return sys.stderr.isatty() or bool(ctx and ctx.find_root().meta.get("marketsync.verbose"))
+
+
 def _problem(line: str) -> None:
     line = one_line(mask_secrets(line))
     click.echo(line, err=True)
@@ -936,7 +1114,7 @@ def _report_push(results, dry_run: bool, fmt: str = "table") -> None:
         elif not dry_run:
             applied = sum(1 for c in result.changes if c.outcome == "applied")
             RUN_LOG.info("%s: %d lots read, %d listing changes applied", result.provider, result.lots_read, applied)
-            if sys.stderr.isatty():
+            if _chatty():
                 click.echo(f"{result.provider}: {result.lots_read} lots read, {applied} listing change(s) applied",
                            err=True)
 
@@ -1059,7 +1237,7 @@ def _decide(listing: str, decision: str, wait: float, db_path: str, account: str
         wiring = _Wiring(db, account, [provider], settings)
         message = decisions.decide(db, account, wiring.adapters[0], remote_lot_id, decision,
                                    calls=wiring.counter)
-    if sys.stderr.isatty():
+    if _chatty():
         click.echo(message, err=True)
 
 
@@ -1115,6 +1293,11 @@ def map_command(boid, part_number, remove, fmt, db_path, account):
             ("Source", "left", lambda r: r["source"]),
             ("Since (UTC)", "left", lambda r: render.when(r["created_at"])),
         ])
+    if not boid.strip():
+        raise click.BadParameter("the BOID is blank", param_hint="BOID")
+    if not remove and not (part_number or "").strip():
+        raise click.UsageError("give the BrickLink PART_NUMBER to pin BOID to" if part_number is None
+                               else "the BrickLink PART_NUMBER is blank")
     with writer(db_path):
         db = open_database(db_path, create=True)
         if remove:
@@ -1122,8 +1305,6 @@ def map_command(boid, part_number, remove, fmt, db_path, account):
                 if not catalog.unpin(db, account, boid):
                     raise NotFoundLocally(f"no mapping for BOID {boid}")
             return
-        if not part_number:
-            raise click.UsageError("give the BrickLink PART_NUMBER to pin BOID to")
         with db.atomic():
             catalog.pin(db, account, boid, part_number)
 

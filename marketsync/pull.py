@@ -79,7 +79,7 @@ def pull(db: Database, account: str, provider: str, lots: list[RemoteLot], index
         stocked = {(l.part_number, l.color_id, l.condition, l.location): l.id
                    for l in index.by_id.values() if l.id in observed_lots}
         new_lots = [l for key, l in keyed.items() if key not in stocked]
-        result.inserted, result.updated = inventory.upsert_lots(db, account, new_lots)
+        result.inserted, result.updated, _ = inventory.upsert_lots(db, account, new_lots)
         index.reload()
 
         links = link(provider, fresh, existing, index, translator)

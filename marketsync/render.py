@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Sequence
@@ -38,25 +39,49 @@ def console(stderr: bool = False):
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    wide = None if stream.isatty() else 200
+    # Off a terminal: 200 columns (a log, a pipe), unless COLUMNS says otherwise.
+    wide = None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
     return Console(file=stream, width=wide, soft_wrap=False, highlight=False)
 
 
-Column = tuple[str, str, Callable[[dict], Any]] | tuple[str, str, Callable[[dict], Any], str]
+# (header, justify, value-of-row[, style[, wraps]]): a column that does not wrap keeps its words
+# whole (a cell too long for it ends in an ellipsis); one that wraps folds long text over lines.
+Column = tuple[Any, ...]
 
 
-def table(rows: Sequence[dict], columns: Sequence[Column], *, title: str | None = None, caption: str | None = None):
-    """A rich Table; a column is (header, justify, value-of-row[, style])."""
+def table(rows: Sequence[dict], columns: Sequence[Column], *, title: str | None = None, caption: str | None = None,
+          compact: bool = False):
+    """A rich Table of ``rows``; ``compact``: lighter borders, for narrow terminals."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
-    out = Table(title=title and escape(title), caption=caption and escape(caption), header_style="bold", expand=False)
+    out = Table(title=title and escape(title), caption=caption and escape(caption), header_style="bold", expand=False,
+                box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, pad_edge=not compact)
     for column in columns:
-        out.add_column(column[0], justify=column[1],  # type: ignore[arg-type]  # "left" or "right"
-                       style=column[3] if len(column) > 3 else None, overflow="fold")
+        wraps = column[4] if len(column) > 4 else True
+        out.add_column(column[0], justify=column[1], style=column[3] if len(column) > 3 else None,
+                       no_wrap=not wraps, overflow="fold" if wraps else "ellipsis")
     for row in rows:
         out.add_row(*[_cell(column[2](row)) for column in columns])
     return out
+
+
+def fitting_table(rows: Sequence[dict], variants: Sequence[Sequence[Column]], *, title: str | None = None,
+                  caption: str | None = None):
+    """The first of ``variants`` (richest first) whose table fits the console's width, tried with
+    full then compact borders; the last one otherwise."""
+    from rich.measure import Measurement
+
+    out = console()
+    unbounded = out.options.update_width(100_000)  # the width the table wants, not what it is given
+    last = None
+    for compact in (False, True):
+        for columns in variants:
+            last = table(rows, columns, title=title, caption=caption, compact=compact)
+            if Measurement.get(out, unbounded, last).maximum <= out.width:
+                return last
+    return last
 
 
 def _cell(value: Any):

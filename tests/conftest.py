@@ -27,7 +27,7 @@ FAST = {
 def clean_env(monkeypatch, tmp_path):
     """Every test starts in an empty working directory with no marketsync configuration."""
     for name in list(os.environ):
-        if name.startswith(CONFIG_PREFIXES):
+        if name.startswith(CONFIG_PREFIXES) or name in ("COLUMNS", "LINES"):  # widths: set by the tests that test them
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     for name, value in FAST.items():

@@ -23,3 +23,68 @@ def test_orders_show_prints_per_piece_prices_as_sellers_read_them(run, creds):
     lines = json.loads(run("orders", "show", f"bricklink:{order}", "--json").stdout)
     detail = lines[0] if isinstance(lines, list) else lines
     assert detail["lines"][0]["unit_price"] == "0.0340"  # stored exactly as sent
+
+
+def test_json_and_csv_together_is_a_usage_error(run, creds):
+    assert run("sync").exit_code == 0
+    for command in (("orders",), ("inventory", "list"), ("stock",), ("picklist",)):
+        result = run(*command, "--json", "--csv")
+        assert result.exit_code == 2 and "--json and --csv go one at a time" in result.stderr, command
+
+
+def test_orders_show_json_is_one_object(run, creds):
+    order = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 1}])
+    assert run("sync").exit_code == 0
+    detail = json.loads(run("orders", "show", f"bricklink:{order}", "--json").stdout)
+    assert isinstance(detail, dict) and detail["order_id"] == str(order) and len(detail["lines"]) == 1
+
+
+def test_empty_results_say_what_they_mean(run, creds):
+    empty = run("orders")
+    assert empty.exit_code == 1  # no database yet: one line
+    assert run("sync").exit_code == 0
+    assert "No orders yet" in run("orders").stdout
+    creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 1}])
+    creds.bricklink.add_order("SHIPPED", lines=[{"no": "3001", "color_id": 11, "quantity": 1}])
+    assert run("sync").exit_code == 0
+    none = run("orders", "--status", "cancelled")
+    assert "No orders match these filters (2 orders in all)" in none.stdout
+    cut = run("orders", "--limit", "1")
+    assert "showing 1 of 2" in cut.stdout and "--limit 0" in cut.stdout
+
+
+def test_the_orders_table_fits_the_terminal(run, creds, monkeypatch):
+    for n in range(3):
+        creds.bricklink.add_order("PAID", buyer_name="a-rather-long-buyer-name", lines=[
+            {"no": "3001", "color_id": 11, "quantity": n + 1}])
+        creds.brickowl.add_order("Payment Received", lines=[{"boid": "771344-38", "ordered_quantity": 1}])
+    assert run("sync").exit_code == 0
+    for width in (80, 100, 200):
+        monkeypatch.setenv("COLUMNS", str(width))
+        lines = run("orders").stdout.splitlines()
+        assert max(len(line) for line in lines) <= width, width
+        text = "\n".join(lines)
+        assert "brickl\n" not in text and "a-rather-long-buyer-name" in text.replace("\n", "") or width == 80
+        if width == 80:
+            assert " BL " in text and " BO " in text  # abbreviated, never cut mid-word
+        if width == 200:
+            assert "bricklink" in text and "USD" in text
+
+
+def test_verbose_prints_the_run_summary_off_a_terminal(run, creds):
+    quiet = run("sync")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    loud = run("sync", "-v")
+    assert loud.exit_code == 0
+    assert "bricklink: 0 listed, 0 new or changed, 1 API calls" in loud.stderr
+
+
+def test_re_importing_an_unchanged_file_says_0_changed(run, tmp_path):
+    path = tmp_path / "inv.csv"
+    path.write_text("part_number,color_id,condition,location,quantity\n3001,11,new,A1,5\n3002,11,new,A2,5\n")
+    first = run("-v", "inventory", "import", path)
+    assert f"{path}: 2 lots added, 0 changed, 0 unchanged" in first.stderr
+    again = run("inventory", "import", path, "-v")
+    assert f"{path}: 0 lots added, 0 changed, 2 unchanged" in again.stderr
+    path.write_text("part_number,color_id,condition,location,quantity\n3001,11,new,A1,6\n3002,11,new,A2,5\n")
+    assert f"{path}: 0 lots added, 1 changed, 1 unchanged" in run("inventory", "import", path, "-v").stderr

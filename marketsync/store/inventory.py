@@ -12,16 +12,17 @@ from marketsync.model import InventoryLot, now_iso
 from marketsync.store.orders import money
 
 
-def upsert_lots(db: Database, account: str, lots: Iterable[InventoryLot]) -> tuple[int, int]:
-    """Insert or update lots by their unique key (reservations are never touched); returns (inserted, updated)."""
+def upsert_lots(db: Database, account: str, lots: Iterable[InventoryLot]) -> tuple[int, int, int]:
+    """Insert or update lots by their unique key (reservations are never touched); returns
+    (inserted, changed, unchanged): a lot whose figures are the same is left alone."""
     now = now_iso()
-    count = "select count(*) from inventory where business_account_id = ?"
-    before = db.execute(count, [account]).fetchone()[0]
     rows = [
         (account, lot.part_number, lot.color_id, lot.condition, lot.location or "", lot.quantity,
          lot.bricklink_lot_id, lot.name, lot.item_type, money(lot.price), now, now)
         for lot in lots
     ]
+    count = "select count(*) from inventory where business_account_id = ?"
+    before, changes = db.execute(count, [account]).fetchone()[0], db.conn.total_changes
     db.conn.executemany(
         "insert into inventory (business_account_id, part_number, color_id, condition, location, quantity, "
         "quantity_reserved, bricklink_lot_id, name, item_type, price, created_at, updated_at) "
@@ -30,11 +31,16 @@ def upsert_lots(db: Database, account: str, lots: Iterable[InventoryLot]) -> tup
         "quantity = excluded.quantity, "
         "bricklink_lot_id = coalesce(excluded.bricklink_lot_id, bricklink_lot_id), "
         "name = coalesce(excluded.name, name), item_type = coalesce(excluded.item_type, item_type), "
-        "price = coalesce(excluded.price, price), updated_at = excluded.updated_at",
+        "price = coalesce(excluded.price, price), updated_at = excluded.updated_at "
+        "where quantity is not excluded.quantity "
+        "or bricklink_lot_id is not coalesce(excluded.bricklink_lot_id, bricklink_lot_id) "
+        "or name is not coalesce(excluded.name, name) or item_type is not coalesce(excluded.item_type, item_type) "
+        "or price is not coalesce(excluded.price, price)",
         rows,
     )
     inserted = db.execute(count, [account]).fetchone()[0] - before
-    return inserted, len(rows) - inserted
+    changed = db.conn.total_changes - changes - inserted
+    return inserted, changed, len(rows) - inserted - changed
 
 
 def lots(db: Database, account: str) -> list[Lot]:
@@ -59,3 +65,11 @@ def move_counters(db: Database, totals: dict[int, tuple[int, int]]) -> None:
         "quantity = max(0, quantity - ?), updated_at = ? where id = ?",
         [(reserved, consumed, now, lot) for lot, (reserved, consumed) in totals.items()],
     )
+
+
+def set_reserved(db: Database, reserved: dict[int, int]) -> None:
+    """lot -> its new ``quantity_reserved``: only ``reserve --repair`` sets a counter outright
+    (through :func:`marketsync.store.ledger.repair_counters`, to what the ledger sums to)."""
+    now = now_iso()
+    db.conn.executemany("update inventory set quantity_reserved = ?, updated_at = ? where id = ?",
+                        [(value, now, lot) for lot, value in reserved.items()])

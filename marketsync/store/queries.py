@@ -29,7 +29,9 @@ def orders(
     since: dt.datetime | None = None,
     open_only: bool = False,
     limit: int | None = None,
+    count: bool = False,
 ) -> list[dict[str, Any]]:
+    """The orders matching the filters, newest first (``count``: one row, ``{"count": n}``)."""
     where, params = ["o.business_account_id = ?"], [account]  # type: list[str], list[Any]
     if providers:
         where.append(f"o.provider in ({_in(providers)})")
@@ -43,6 +45,8 @@ def orders(
     if since is not None:
         where.append("o.date_ordered >= ?")
         params.append(iso(since))
+    if count:
+        return list(db.query(f"select count(*) as count from orders o where {' and '.join(where)}", params))
     sql = (
         "select o.provider, o.order_id, o.date_ordered, o.buyer_name, o.status, o.provider_status, o.lot_count, "
         "o.piece_count, o.grand_total, o.currency, "
