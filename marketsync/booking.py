@@ -28,6 +28,7 @@ class OrderState:
     status: str
     manual_release: bool
     lines: list[OrderLine]
+    was_open: bool = False  # stored open before this write: followed, even with nothing matched
 
 
 @dataclass
@@ -55,7 +56,7 @@ def book(db: Database, account: str, index: LotIndex, orders: list[OrderState]) 
         deltas = ledger.plan(
             order.status, order.manual_release,
             [ledger.LineTarget(line.line_key, m.inventory_id, line.quantity) for line, m in zip(lines, matches)],
-            held.get(order.order_ref, {}),
+            held.get(order.order_ref, {}), was_open=order.was_open,
         )
         ledger.move_index(index, deltas)
         results.append(Booked(order, matches, before, deltas, oversold_by(index, deltas)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from marketsync.matching import LotIndex
-from marketsync.model import is_open, is_shipped
+from marketsync.model import PRE_SHIPMENT_STATUSES, is_open, is_shipped
 
 
 @dataclass
@@ -29,8 +29,13 @@ class Delta:
     inventory_id: int
     line_key: str
     quantity: int  # signed change of quantity_reserved
-    consumed: int  # pieces that left the building (on-hand reduced)
+    consumed: int  # pieces of the line that left the building
     reason: str
+    taken: int | None = None  # pieces that left on hand (no more than it had); None: all consumed ones
+
+    def __post_init__(self) -> None:
+        if self.taken is None:
+            self.taken = self.consumed
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Holding:
     held: dict[int, int]  # lot -> reserved pieces
     consumed: int
     consumed_on: dict[int, int] = field(default_factory=dict)  # lot -> pieces shipped from it
+    taken_on: dict[int, int] | None = None  # lot -> pieces that left its on hand (None: as consumed_on)
 
 
 @dataclass
@@ -52,13 +58,17 @@ class Booking:
 
 _NOTHING_HELD = Holding({}, 0)  # a line with no ledger rows (read only, never mutated)
 
-def plan(status: str, manual_release: bool, targets: list[LineTarget], state: dict[str, Holding]) -> list[Delta]:
-    """The ledger rows that bring every line of one order to what its status asks for."""
+def plan(status: str, manual_release: bool, targets: list[LineTarget], state: dict[str, Holding], *,
+         was_open: bool = False) -> list[Delta]:
+    """The ledger rows that bring every line of one order to what its status asks for.
+    ``was_open``: the order was stored open before (it was followed, even if nothing matched)."""
     open_ = is_open(status, manual_release)
-    shipped = is_shipped(status, manual_release)
+    # Pieces that ship leave the building whether or not the order was released by hand (a
+    # hand-released order that ships anyway takes its pieces off on hand, once).
+    shipped = is_shipped(status)
     # Only an order we followed while it was open consumes stock when it ships; one first seen
     # shipped is history the inventory already reflects.
-    followed = bool(state)
+    followed = bool(state) or was_open
     deltas: list[Delta] = []
     present = {t.line_key: t for t in targets}
     for line_key in list(present) + [k for k in state if k not in present]:
@@ -67,10 +77,11 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
         if shipped and followed and target is not None:
             deltas += _ship(line_key, target, holding)
             continue
-        if open_ and target is not None and holding.consumed > 0:
-            # A shipment taken back (shipped -> packed, completed -> open): its pieces return to
-            # on hand on the lots they left, and are reserved again below.
-            returned = [Delta(lot, line_key, 0, -pieces, "unshipped")
+        if open_ and status in PRE_SHIPMENT_STATUSES and target is not None and holding.consumed > 0:
+            # A shipment taken back (shipped -> packed, completed -> paid): the pieces return to on
+            # hand on the lots they left (no more than left them), and are reserved again below.
+            taken_on = holding.consumed_on if holding.taken_on is None else holding.taken_on
+            returned = [Delta(lot, line_key, 0, -pieces, "unshipped", taken=-taken_on.get(lot, 0))
                         for lot, pieces in sorted(holding.consumed_on.items()) if pieces > 0]
             deltas += returned
             holding = Holding(dict(holding.held), holding.consumed - sum(-d.consumed for d in returned), {})
@@ -120,9 +131,15 @@ def _ship(line_key: str, target: LineTarget, holding: Holding) -> list[Delta]:
 
 
 def move_index(index: LotIndex, deltas: list[Delta]) -> None:
-    """The in-memory side of store.ledger.record(): the lots' counters as the deltas leave them."""
+    """The in-memory side of store.ledger.record(): the lots' counters as the deltas leave them.
+    A shipment takes off on hand no more than the lot has (an oversold lot ends at 0, and taking
+    the shipment back returns only what it took): each delta's ``taken`` is bounded here, in
+    order, so a batch of orders records exactly what they would one by one."""
     for d in deltas:
         lot = index.by_id.get(d.inventory_id)
-        if lot is not None:
-            lot.reserved += d.quantity
-            lot.quantity = max(0, lot.quantity - d.consumed)
+        if lot is None:
+            continue
+        if d.taken and d.taken > 0:
+            d.taken = min(d.taken, max(0, lot.quantity))
+        lot.reserved += d.quantity
+        lot.quantity -= d.taken or 0

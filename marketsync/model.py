@@ -17,6 +17,9 @@ PROVIDERS = ("bricklink", "brickowl")
 STATUSES = ("pending", "paid", "processing", "packed", "shipped", "completed", "disputed", "cancelled", "unknown")
 OPEN_STATUSES = ("pending", "paid", "processing", "packed", "disputed", "unknown")
 SHIPPED_STATUSES = ("shipped", "completed")
+# Open statuses an order can only be in before it ships: one that comes back to them after shipping
+# had its shipment taken back. (disputed and unknown can follow a shipment: they take nothing back.)
+PRE_SHIPMENT_STATUSES = ("pending", "paid", "processing", "packed")
 CANCELLED_STATUSES = ("cancelled",)
 
 

@@ -179,10 +179,12 @@ class OrderWriter:
         buffer = [(o, lines) for o, lines in buffer if not (o.details_gone and o.order_id in kept)]
         if not buffer:
             return []
+        was_open = stored_orders.stored_open(self.db, self.account, [order for order, _ in buffer])
         keys = stored_orders.upsert_orders(self.db, self.account, [order for order, _ in buffer])
         self.result.touched.update((line.provider, line.provider_lot_id) for _, lines in buffer for line in lines
                                    if line.provider_lot_id)
-        states = [booking.OrderState(ref, order.provider, order.order_id, order.status, manual_release, lines)
+        states = [booking.OrderState(ref, order.provider, order.order_id, order.status, manual_release, lines,
+                                     was_open=(order.provider, order.order_id) in was_open)
                   for (order, lines), (ref, manual_release) in zip(buffer, keys)]
         problems: list[str] = []
         for (order, _), booked in zip(buffer, booking.book(self.db, self.account, self.index, states)):
@@ -192,11 +194,12 @@ class OrderWriter:
     def problems(self, order: Order, booked: booking.Booked) -> list[str]:
         """One line per thing the seller should know about a just-written order."""
         return order_problems(order.provider, order.order_id, order.status, order.provider_status, booked,
-                              self.oversold_seen)
+                              self.oversold_seen,
+                              self.translator.first_report if self.translator is not None else None)
 
 
 def order_problems(provider: str, order_id: str, status: str, provider_status: str, booked: booking.Booked,
-                   oversold_seen: set[int]) -> list[str]:
+                   oversold_seen: set[int], first_report: Callable[[OrderLine], bool] | None = None) -> list[str]:
     problems = []
     if status == "unknown":
         problems.append(f"{provider} order {order_id} has an unknown status {provider_status!r}; "
@@ -211,6 +214,8 @@ def order_problems(provider: str, order_id: str, status: str, provider_status: s
             if match.kind == Unmatched.COLOUR_UNKNOWN:
                 continue  # reported once per colour, after the table is refreshed
             if match.inventory_id is None and (was is None or was != (None, match.reason)):
+                if first_report is not None and not first_report(line):
+                    continue  # an unknown BOID is named once per run, with its fix (Translator.first_report)
                 problems.append(f"{provider} order {order_id}: {line_label(line)} unmatched: {match.reason}")
     for lot in booked.oversold:
         if lot.id not in oversold_seen:

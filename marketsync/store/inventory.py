@@ -58,7 +58,7 @@ def lot_index(db: Database, account: str) -> LotIndex:
 
 
 def move_counters(db: Database, totals: dict[int, tuple[int, int]]) -> None:
-    """lot -> (change of quantity_reserved, pieces consumed): consumed pieces leave on hand, never below 0."""
+    """lot -> (change of quantity_reserved, pieces taken off on hand): negative ones return."""
     now = now_iso()
     db.conn.executemany(
         "update inventory set quantity_reserved = quantity_reserved + ?, "

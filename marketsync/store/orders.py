@@ -110,6 +110,19 @@ def upsert_orders(db: Database, account: str, orders: list[Order]) -> list[tuple
     return [found[(o.provider, o.order_id)] for o in orders]
 
 
+def stored_open(db: Database, account: str, orders: list[Order]) -> set[tuple[str, str]]:
+    """(provider, order id) of these orders that the database holds as open now."""
+    found: set[tuple[str, str]] = set()
+    for provider in {o.provider for o in orders}:
+        ids = [o.order_id for o in orders if o.provider == provider]
+        for part in chunks(ids):
+            found.update((provider, order_id) for (order_id,) in db.execute(
+                f"select order_id from orders where business_account_id = ? and provider = ? and order_id in "
+                f"({_in(part)}) and status in ({_in(OPEN_STATUSES)}) and manual_release = 0",
+                [account, provider, *part, *OPEN_STATUSES]))
+    return found
+
+
 def mark_details_gone(db: Database, account: str, orders: list[Order]) -> set[str]:
     """Orders whose details the marketplace deleted: a stored one keeps its status, lines and
     stock, and takes only the marketplace's word and fingerprint (so it is not fetched again).

@@ -336,3 +336,22 @@ def m005_pick_list(db: Database) -> None:
         GROUP BY r.order_ref, r.line_key, r.inventory_id
         HAVING SUM(r.quantity) > 0
     """)
+
+
+@migrations()
+def m006_id_lookups_per_item_type(db: Database) -> None:
+    """``catalog/id_lookup`` answers per item type: BrickOwl's lookup is asked with the line's own
+    type (Part, Minifigure, Set...), so a cached answer is keyed by the type asked too. Every
+    answer cached before was asked as a Part."""
+    db.table("_id_lookups").add_column("item_type", str, not_null_default="Part")
+    db.table("_id_lookups").transform(pk=("business_account_id", "part_number", "item_type"),
+                                      column_order=["business_account_id", "part_number", "item_type"])
+
+
+@migrations()
+def m007_reservations_taken(db: Database) -> None:
+    """``taken``: the pieces a ledger row took off on hand, which a shipment from an oversold lot
+    leaves below ``consumed`` (the line's pieces shipped); a shipment taken back returns exactly
+    what it took. Rows before this migration took what they consumed."""
+    db.table("reservations").add_column("taken", int, not_null_default=0)
+    db.execute("update reservations set taken = consumed")

@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from marketsync.ledger import Delta, Holding, LineTarget, plan
-from marketsync.model import STATUSES, is_open, is_shipped
+from marketsync.model import STATUSES, is_open, is_shipped, PRE_SHIPMENT_STATUSES
 
 
 def T(key: str, lot: int | None, quantity: int) -> LineTarget:  # noqa: N802 - reads like a row
@@ -213,7 +213,7 @@ def test_planning_again_from_what_the_deltas_leave_plans_nothing(history):
             if is_shipped(status, manual_release) and target is not None:
                 wanted = 0
             assert sum(holding.held.values()) == wanted, (key, holding, target, status)
-            if target is not None and is_open(status, manual_release):
+            if target is not None and is_open(status, manual_release) and status in PRE_SHIPMENT_STATUSES:
                 assert holding.consumed == 0  # a shipment taken back returned every piece
             assert holding.consumed == sum(holding.consumed_on.values()) >= 0
             assert set(holding.held) <= ({target.inventory_id} if target is not None else set())
@@ -233,3 +233,26 @@ def test_a_followed_order_consumes_each_line_quantity_once(open_run, quantities)
         expected = target.quantity if target.inventory_id is not None else 0
         assert holding.consumed == expected
     assert plan("shipped", False, shipped_targets, state) == []
+
+
+def test_a_dispute_after_a_shipment_takes_nothing_back():
+    shipped = {"a": Holding({}, 3, {1: 3}, {1: 3})}
+    assert plan("disputed", False, [LineTarget("a", 1, 3)], shipped) == []
+    assert plan("unknown", False, [LineTarget("a", 1, 3)], shipped) == []
+    back = plan("packed", False, [LineTarget("a", 1, 3)], shipped)
+    assert [(d.reason, d.quantity, d.consumed, d.taken) for d in back] == [("unshipped", 0, -3, -3), ("reserve", 3, 0, 0)]
+
+
+def test_a_shipment_taken_back_returns_only_what_it_took():
+    """Shipped from an oversold lot, 3 pieces were consumed but only 1 left on hand: taking the
+    shipment back returns 1, never creating stock."""
+    shipped = {"a": Holding({}, 3, {1: 3}, {1: 1})}
+    back = plan("paid", False, [LineTarget("a", 1, 3)], shipped)
+    assert back[0].reason == "unshipped" and (back[0].consumed, back[0].taken) == (-3, -1)
+
+
+def test_an_order_followed_while_open_consumes_when_it_ships_even_if_nothing_was_matched_then():
+    targets = [LineTarget("a", 1, 2)]
+    assert plan("shipped", False, targets, {}) == []  # first seen shipped: history
+    deltas = plan("shipped", False, targets, {}, was_open=True)
+    assert [(d.reason, d.consumed) for d in deltas] == [("shipped", 2)]
