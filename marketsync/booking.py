@@ -13,7 +13,7 @@ from sqlite_utils import Database
 
 from marketsync import ledger
 from marketsync.matching import Lot, LotIndex, Match
-from marketsync.model import OrderLine
+from marketsync.model import OrderLine, is_open
 from marketsync.store import ledger as stored_ledger
 from marketsync.store import orders as stored_orders
 
@@ -53,11 +53,18 @@ def book(db: Database, account: str, index: LotIndex, orders: list[OrderState]) 
         before = stored.get(order.order_ref, {})
         lines = unique_keys(order.lines)
         matches = [index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
-        deltas = ledger.plan(
-            order.status, order.manual_release,
-            [ledger.LineTarget(line.line_key, m.inventory_id, line.quantity) for line, m in zip(lines, matches)],
-            held.get(order.order_ref, {}), was_open=order.was_open,
-        )
+        holdings = held.get(order.order_ref, {})
+        targets, claimed = [], {}  # type: list[ledger.LineTarget], dict[int, int]
+        for line, m in zip(lines, matches):
+            holding = holdings.get(line.line_key)
+            lots = None
+            if m.inventory_id is not None and is_open(order.status, order.manual_release):
+                need = max(0, line.quantity - (holding.consumed if holding else 0))
+                lots = index.allocate(m.inventory_id, need, holding.held if holding else {}, claimed)
+                for lot, pieces in lots.items():
+                    claimed[lot] = claimed.get(lot, 0) + pieces - (holding.held.get(lot, 0) if holding else 0)
+            targets.append(ledger.LineTarget(line.line_key, m.inventory_id, line.quantity, lots))
+        deltas = ledger.plan(order.status, order.manual_release, targets, holdings, was_open=order.was_open)
         ledger.move_index(index, deltas)
         results.append(Booked(order, matches, before, deltas, oversold_by(index, deltas)))
     stored_orders.replace_lines(db, account, [(b.order.order_ref, b.order.lines, b.matches) for b in results])

@@ -488,7 +488,7 @@ def _order_variants() -> list[list[tuple]]:
               help="Only orders in this unified status (repeatable).")
 @click.option("--since", help="Only orders placed since a date (2024-05-01) or an age (7d, 12h).")
 @click.option("--open", "open_only", is_flag=True, help="Only orders whose stock is still reserved.")
-@click.option("--limit", "-n", type=click.IntRange(0), default=None,
+@click.option("--limit", "-n", type=click.IntRange(0, 10**9), default=None,
               help="At most this many orders, newest first (table default 100; 0 for all).")
 @click.option("--watch", is_flag=True, help="Keep the table on screen, refreshed as syncs land.")
 @click.option("--interval", type=click.FloatRange(0.2), default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
@@ -630,6 +630,7 @@ def orders_show(order, fmt, db_path, account):
         chosen += [
             ("Qty", "right", lambda r: r["quantity"], None, False),
             ("Reserved", "right", lambda r: r["reserved"], None, False),
+            ("In bins", "left", lambda r: r["reserved_in"] or "", None, True),
             ("Price", "right", lambda r: render.money(r["unit_price"]), None, False),
             ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else "", None, False),
         ]
@@ -869,8 +870,9 @@ def backup(path, db_path, account):
     there. A backup never replaces a file. Prints the path written.
 
     \b
-    Restore, with no marketsync running (stop cron first):
-        mkdir damaged && mv marketsync.db marketsync.db-wal marketsync.db-shm damaged/
+    Restore, with no marketsync running (stop cron first), in the database's directory:
+        mkdir damaged
+        for f in marketsync.db marketsync.db-wal marketsync.db-shm; do [ ! -e $f ] || mv $f damaged/; done
         cp -p marketsync.db.backup-20261125T090000Z marketsync.db
         marketsync reserve --check && marketsync sync --full
 
@@ -1396,16 +1398,36 @@ def demo(db_path, force):
 @click.option("--brickowl-port", type=click.IntRange(0, 65535), default=8802, show_default=True,
               help="Port of the emulated BrickOwl API on 127.0.0.1 (0: any free port).")
 @click.option("--empty", is_flag=True, help="Start with empty stores instead of the demo store.")
-def sandbox(bricklink_port, brickowl_port, empty):
+@click.option("--quirks", is_flag=True,
+              help="Answer with the messier shapes of real captured payloads (nulls, missing fields...).")
+def sandbox(bricklink_port, brickowl_port, empty, quirks):
     """Run the sandbox marketplaces in the foreground and print the .env lines to use them.
 
+    While it serves, it reads one command per line on standard input (a terminal or a pipe) and
+    answers each on one line of standard output (of standard error when the output goes to a
+    file), so you can play the marketplaces' part and watch 'marketsync sync' reserve, release
+    and consume stock. The end of the input stops the commands, not the marketplaces: they serve
+    until Ctrl-C.
+
     \b
-    Example:
+    Commands:
+        orders [PROVIDER]                   the sandbox's orders: id, status, lines
+        lots PROVIDER [PART|BOID]           the marketplace's store lots
+        order bricklink PART COLOUR QTY [BIN]   place a paid order (BIN: the remarks)
+        order brickowl BOID [COLOUR] QTY [BIN]  the same on BrickOwl
+        status PROVIDER ORDER_ID STATUS     e.g. status bricklink 23216046 SHIPPED,
+                                            status brickowl 9277759 Cancelled
+        delete PROVIDER ORDER_ID            the order vanishes (not listed, detail 404)
+        help                                list the commands
+
+    \b
+    Examples:
         marketsync sandbox > sandbox.env
+        marketsync sandbox --empty --bricklink-port 0 --brickowl-port 0
     """
     from marketsync.sandbox import serve_forever_cli
 
-    serve_forever_cli(bricklink_port, brickowl_port, demo=not empty)
+    serve_forever_cli(bricklink_port, brickowl_port, demo=not empty, quirks=quirks)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,8 +20,9 @@ from marketsync.model import PRE_SHIPMENT_STATUSES, is_open, is_shipped
 @dataclass
 class LineTarget:
     line_key: str
-    inventory_id: int | None
+    inventory_id: int | None  # the lot the line names (matching's choice)
     quantity: int
+    lots: dict[int, int] | None = None  # where its open pieces are taken from (a split line); None: all on inventory_id
 
 
 @dataclass
@@ -88,9 +89,11 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
         wanted: dict[int, int] = {}
         if target is not None and open_ and target.inventory_id is not None:
             pieces = max(0, target.quantity - holding.consumed)
-            if pieces:
+            if pieces and target.lots:
+                wanted = {lot: n for lot, n in target.lots.items() if n}
+            elif pieces:
                 wanted[target.inventory_id] = pieces
-        if not holding.held:  # nothing held yet (every line of a new order): at most one reservation
+        if not holding.held:  # nothing held yet (every line of a new order): a reservation per lot
             deltas += [Delta(lot, line_key, pieces, 0, "reserve") for lot, pieces in wanted.items()]
             continue
         for lot in sorted(set(wanted) | set(holding.held)):

@@ -77,6 +77,36 @@ class LotIndex:
             return part_number in self.part_numbers
         return bool(self.candidates(part_number, color_id, condition))
 
+    def allocate(self, primary: int, need: int, holds: dict[int, int], claimed: dict[int, int]) -> dict[int, int]:
+        """Where a line's ``need`` pieces come from: the lot it names up to what that lot has
+        available, then the lots it already holds, then the other lots of the same part, colour and
+        condition, most available first (ties: the older lot) -- so a line never oversells a bin
+        while another holds the pieces. What cannot be covered stays on the named lot (oversold
+        only when the whole stock of that part is short). ``holds``: what the line holds now (its
+        own pieces count as available to it); ``claimed``: what earlier lines of the same order
+        took in this plan."""
+        lot = self.by_id.get(primary)
+        if lot is None or need <= 0:
+            return {primary: need} if need > 0 else {}
+
+        def free(candidate: Lot) -> int:
+            return max(0, candidate.available + holds.get(candidate.id, 0) - claimed.get(candidate.id, 0))
+
+        siblings = [c for c in self.candidates(lot.part_number, lot.color_id, lot.condition) if c.id != lot.id]
+        siblings.sort(key=lambda c: (c.id not in holds, -free(c), c.id))
+        plan: dict[int, int] = {}
+        remaining = need
+        for candidate in [lot, *siblings]:
+            take = min(remaining, free(candidate))
+            if take:
+                plan[candidate.id] = take
+                remaining -= take
+            if not remaining:
+                break
+        if remaining:
+            plan[lot.id] = plan.get(lot.id, 0) + remaining
+        return plan
+
     def match(self, line: OrderLine, previous_lot: int | None = None) -> Match:
         linked = self.by_link.get(line.bricklink_lot_id) if line.bricklink_lot_id else None
         if line.part_number is None and linked is None:

@@ -1,5 +1,6 @@
 """``marketsync reserve``: re-match lines against the current inventory, book only the ledger
-deltas, verify every invariant, and release orders by hand."""
+deltas, verify every invariant, release orders by hand (and undo that), and repair counters
+that drifted from the ledger."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from marketsync import booking
-from marketsync.errors import NotFoundLocally
+from marketsync.errors import MarketsyncError, NotFoundLocally
 from marketsync.matching import LotIndex
 from marketsync.model import is_open
 from marketsync.store import catalog as stored_catalog
+from marketsync.store import ledger as stored_ledger
 from marketsync.store import orders as stored_orders
 from marketsync.store import queries
 from marketsync.translate import Translator
@@ -59,12 +61,72 @@ def find_order(db: Database, account: str, provider: str, order_id: str) -> dict
     return order
 
 
-def release(db: Database, account: str, index: LotIndex, provider: str, order_id: str) -> list[Change]:
-    """Release an order's stock by hand; later syncs keep it released."""
+def release(db: Database, account: str, index: LotIndex, provider: str, order_id: str
+            ) -> tuple[list[Change], str | None]:
+    """Release an order's stock by hand; later syncs keep it released (``unrelease`` undoes it).
+
+    Returns the ledger changes and, when there was nothing to do, why: a closed order (shipped,
+    completed, cancelled) holds no stock and is not marked, and a released one stays released.
+    """
     order = find_order(db, account, provider, order_id)
+    if order["manual_release"]:
+        return [], (f"{provider} order {order_id} is already released by hand "
+                    f"(undo: marketsync reserve --unrelease {provider}:{order_id})")
+    if not is_open(order["status"]):
+        return [], (f"{provider} order {order_id} is {order['status']}: it holds no stock, nothing was released")
     with db.atomic():  # the mark and the released stock commit together (rematch nests a savepoint)
         stored_orders.set_manual_release(db, order["id"], True)
-        return rematch(db, account, index, order_ref=order["id"])
+        return rematch(db, account, index, order_ref=order["id"]), None
+
+
+def unrelease(db: Database, account: str, index: LotIndex, provider: str, order_id: str
+              ) -> tuple[list[Change], str | None]:
+    """Undo a release by hand: clear the mark and book what the order's status asks for (an open
+    order is reserved again; one that shipped meanwhile has already taken its pieces off on hand).
+    Returns the ledger changes and, when the order was not released by hand, why nothing changed."""
+    order = find_order(db, account, provider, order_id)
+    if not order["manual_release"]:
+        return [], f"{provider} order {order_id} is not released by hand: nothing to undo"
+    with db.atomic():  # the cleared mark and the new reservations commit together
+        stored_orders.set_manual_release(db, order["id"], False)
+        return rematch(db, account, index, order_ref=order["id"]), None
+
+
+# --- counters that drifted from the ledger ------------------------------------------------------
+@dataclass
+class CounterFix:
+    """One lot whose ``quantity_reserved`` was set to what its ledger rows sum to."""
+
+    inventory_id: int
+    part_number: str
+    color_id: int
+    condition: str
+    location: str
+    before: int
+    after: int
+
+    def __str__(self) -> str:
+        where = f", bin {self.location}" if self.location else ""
+        return (f"lot {self.inventory_id} ({self.part_number} colour {self.color_id} {self.condition}{where}): "
+                f"reserved {self.before} -> {self.after}, the sum of its ledger rows")
+
+
+def require_no_drift(db: Database, account: str) -> None:
+    """Refuse to book anything while a lot's counter disagrees with its ledger rows: every delta
+    would be added to a wrong counter and the drift would only grow (``reserve --repair`` first)."""
+    drift = queries.counters_off_ledger(db, account)
+    if drift:
+        lot, counter, total = drift[0]
+        more = f" and {len(drift) - 1} more" if len(drift) > 1 else ""
+        raise MarketsyncError(
+            f"the reserved count of lot {lot} is {counter} but its ledger rows sum to {total}{more}; "
+            "nothing was changed: run 'marketsync reserve --repair' (the ledger is the truth)")
+
+
+def repair(db: Database, account: str) -> list[CounterFix]:
+    """Make every lot's reserved count agree with the ledger, in one transaction; the lots changed."""
+    with db.atomic():
+        return [CounterFix(*row) for row in stored_ledger.repair_counters(db, account)]
 
 
 def check(db: Database, account: str) -> list[str]:
@@ -87,15 +149,18 @@ def check(db: Database, account: str) -> list[str]:
             if total:
                 held.setdefault((ref, key), {})[lot] = total
             consumed[(ref, key)] = consumed.get((ref, key), 0) + (used or 0)
+        kinds = queries.lot_keys(db, account)
         for ref, provider, order_id, status, manual, key, lot, quantity in queries.all_lines(db, account):
             holding = held.pop((ref, key), {})
-            wanted = {}
+            pieces = 0
             if is_open(status, bool(manual)) and lot is not None:
                 pieces = max(0, quantity - consumed.get((ref, key), 0))
-                wanted = {lot: pieces} if pieces else {}
-            if holding != wanted:
+            # a line may take its pieces from several lots of its part, colour and condition (a split line)
+            same_part = all(kinds.get(other) == kinds.get(lot) for other in holding)
+            if sum(holding.values()) != pieces or not same_part:
+                wanted = f"{pieces} on lot {lot}"  # (or on lots of its part, colour and condition)
                 problems.append(f"{provider} order {order_id} line {key} ({status}): reserved {_fmt(holding)}, "
-                                f"expected {_fmt(wanted)}")
+                                f"expected {wanted if pieces else 'nothing'}")
         for (ref, key), holding in held.items():
             problems.append(f"order row {ref} line {key}: no such line, yet it holds {_fmt(holding)}")
     return problems

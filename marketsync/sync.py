@@ -435,4 +435,15 @@ def run(
             db, account, adapter, counter=counter, index=index, translator=translator, catalog=catalog,
             full=full, concurrency=concurrency, progress=progress,
         ))
+    replan_short_lines(db, account, index)
     return results
+
+
+def replan_short_lines(db: Database, account: str, index: LotIndex) -> None:
+    """Lines left short on an oversold lot get another plan once the run's releases are in: they
+    take the rest from another bin of the part where one has it (a cancelled order freed it)."""
+    from marketsync import reserve
+    from marketsync.store.queries import orders_short_of_stock
+
+    for ref in orders_short_of_stock(db, account):
+        reserve.rematch(db, account, index, order_ref=ref)

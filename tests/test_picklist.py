@@ -55,3 +55,33 @@ def test_the_pick_list_prints_and_exports(run, creds, tmp_path):
     assert csv_rows[0] == "bin,part_number,color_id,color_name,condition,provider,order_id,quantity,total"
     assert len(csv_rows) == 1 + 6
     assert run("picklist", "--printable", "--json").exit_code == 2
+
+
+def test_a_line_larger_than_its_bin_is_reserved_across_two_bins_and_never_oversold(run, creds, tmp_path):
+    (tmp_path / "inv.csv").write_text("part_number,color_id,condition,location,quantity\n"
+                                      "3001,11,new,A1,3\n3001,11,new,A9,4\n3001,11,new,B2,2\n")
+    assert run("inventory", "import", tmp_path / "inv.csv").exit_code == 0
+    other = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 4, "remarks": "A9"}])
+    order = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 5, "remarks": "A1"}])
+    first = run("sync")
+    assert first.exit_code == 0
+    stock = {r["location"]: (r["quantity"], r["quantity_reserved"]) for r in json.loads(run("inventory", "list", "--json").stdout)}
+    assert stock == {"A1": (3, 3), "A9": (4, 4), "B2": (2, 2)}  # 9 pieces for 9 ordered: nothing oversold
+    assert "oversold" not in first.stderr
+    shown = run("orders", "show", f"bricklink:{order}").stdout
+    assert "A1 x3, " in shown  # each part of the split line with its bin: its own bin first
+    picks = json.loads(run("picklist", "--json", "--order", f"bricklink:{order}").stdout)
+    assert picks[0]["bin"] == "A1" and picks[0]["total"] == 3 and sum(p["total"] for p in picks) == 5
+    assert len(picks) == 2
+
+    # another order beyond the whole stock of the part:
+    bigger = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 3, "remarks": "B2"}])
+    short = run("sync")
+    assert "oversold: lot" in short.stderr  # only now: the whole stock of the part cannot cover it
+    creds.bricklink.set_status(other, "CANCELLED")  # ... until another order releases its pieces
+    assert run("sync").exit_code == 0
+    stock = {r["location"]: (r["quantity"], r["quantity_reserved"]) for r in json.loads(run("inventory", "list", "--json").stdout)}
+    assert all(reserved <= on_hand for on_hand, reserved in stock.values()), stock
+    assert sum(r for _, r in stock.values()) == 5 + 3
+    assert run("reserve", "--check").exit_code == 0
+    assert bigger

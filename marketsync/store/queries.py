@@ -73,7 +73,11 @@ def order_detail(db: Database, account: str, provider: str, order_id: str) -> di
         "l.inventory_id, l.match_method, l.unmatched_reason, l.boid, "
         "coalesce(i.location, l.location) as location, "
         "(select coalesce(sum(r.quantity), 0) from reservations r where r.order_ref = l.order_ref "
-        " and r.line_key = l.line_key) as reserved "
+        " and r.line_key = l.line_key) as reserved, "
+        "(select group_concat(bin || ' x' || held, ', ') from (select ri.location as bin, sum(r.quantity) as held "
+        " from reservations r join inventory ri on ri.id = r.inventory_id where r.order_ref = l.order_ref "
+        " and r.line_key = l.line_key group by r.inventory_id having sum(r.quantity) > 0 order by ri.location)) "
+        " as reserved_in "
         "from order_items l left join inventory i on i.id = l.inventory_id where l.order_ref = ? "
         "order by coalesce(i.location, l.location, ''), l.part_number, l.id",
         [order["id"]],
@@ -259,3 +263,19 @@ def pick_list(db: Database, account: str, *, providers: tuple[str, ...] = (), st
         where.append("(" + " or ".join("(provider = ? and order_id = ?)" for _ in orders) + ")")
         params += [value for pair in orders for value in pair]
     return list(db.query(f"select * from pick_list where {' and '.join(where)}", params))
+
+
+def orders_short_of_stock(db: Database, account: str) -> list[int]:
+    """Open orders holding pieces on a lot that has more reserved than on hand: re-planned, they
+    may take the rest from another bin of the part (or from stock that arrived)."""
+    return [ref for (ref,) in db.execute(
+        "select distinct r.order_ref from reservations r join inventory i on i.id = r.inventory_id "
+        "join orders o on o.id = r.order_ref where i.business_account_id = ? and i.quantity_reserved > i.quantity "
+        f"and o.status in ({_in(OPEN_STATUSES)}) and o.manual_release = 0 order by r.order_ref",
+        [account, *OPEN_STATUSES])]
+
+
+def lot_keys(db: Database, account: str) -> dict[int, tuple[str, int, str]]:
+    """lot -> (part, colour, condition)."""
+    return {lot: (part, colour, condition) for lot, part, colour, condition in db.execute(
+        "select id, part_number, color_id, condition from inventory where business_account_id = ?", [account])}
