@@ -19,10 +19,36 @@ Per line, :class:`Translator` works out
   2. the cached BOID map (``_boid_map``; also rebuilt from cached ``_id_lookups`` answers);
   3. ``id_lookup`` BrickOwl's ``catalog/id_lookup`` for the inventory part numbers plausible for
                    the line (its alternative ids themselves, then inventory parts that extend one
-                   of them, ``3069`` -> ``3069b``). Each BrickLink number is asked about at most
-                   once ever; every BOID of an answer is mapped, so one call serves many lines;
+                   of them, ``3069`` -> ``3069b``);
   4. ``ids``       the first alternative id the inventory holds in the line's colour and
-                   condition (cached only because the inventory confirms it).
+                   condition (cached only because the inventory confirms it);
+  5. ``stock``     when neither names a part: candidates from the seller's own stock, each
+                   confirmed by ``catalog/id_lookup`` (its answer must name the line's BOID; a
+                   candidate is never taken on trust): first the lots in the line's bin (its
+                   personal note) in the line's colour and condition, then the inventory's other
+                   parts in that colour and condition; in each, most likely first: parts no other
+                   BOID is mapped to, then numbers sharing the most leading characters (at least
+                   three) with one of the line's ids or a number in its name, then the most pieces
+                   in stock. A part BrickOwl was already asked about is never asked again.
+
+``catalog/id_lookup`` is asked with the line's own BrickOwl item type (``Part``, ``Minifigure``,
+``Set``...; ``Part`` when the line has none) and, when BrickOwl knows nothing of that type under
+the number, with the fallback types BrickSync uses (:data:`TYPE_FALLBACKS`: Part and Minifigure
+-> Minibuild, Set <-> Gear). Every answer is cached per (BrickLink number, type asked) in
+``_id_lookups`` and asked at most once ever; every BOID an answer names is mapped, so one call
+serves many lines.
+
+Bounds on the stock route (route 5), in calls of ``catalog/id_lookup`` (a fallback type is a
+call too): at most :data:`STOCK_LOOKUPS_PER_LINE` per line and :data:`STOCK_LOOKUPS_PER_RUN` per
+translator (one sync run), both within the translator's overall ``lookup_budget`` (200 by
+default). A line whose candidates run out, or that spent its share, waits unmatched until the
+seller pins its BOID (re-matching it from the database searches no further); one that met the
+run's bound is retried on the next run. Lines of the same BOID, bin, colour and condition are
+searched once per run.
+
+A line no route translates says in its reason what fixes it (``marketsync map BOID
+PART_NUMBER``); :meth:`Translator.first_report` lets the unmatched report say it once per run per
+BOID rather than once per line.
 
 The translator has no SQL: it starts from a :class:`Known` snapshot of the stored catalogue data
 and hands what it learned to the caller (:meth:`Translator.take_learned`), who stores it in the
@@ -33,9 +59,11 @@ main thread writes.
 from __future__ import annotations
 
 import bisect
+import heapq
 import logging
+import re
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -49,6 +77,14 @@ log = logging.getLogger("marketsync.translate")
 PROVIDER = "brickowl"
 NOT_APPLICABLE = 0  # BrickOwl colour 0 "Not Applicable" is BrickLink colour 0 (colourless items)
 MAX_PREFIX_CANDIDATES = 6  # inventory parts extending one alternative id, per id (closest first)
+STOCK_LOOKUPS_PER_LINE = 5  # catalog/id_lookup calls one line may spend on candidates from the seller's stock
+STOCK_LOOKUPS_PER_RUN = 50  # ... and all the lines of one translator (one run) together
+
+# BrickOwl's catalog item types; catalog/id_lookup answers per type. On a miss (an empty answer)
+# the fallback types are asked in turn, as BrickSync does.
+ITEM_TYPES = ("Part", "Minifigure", "Set", "Gear", "Sticker", "Minibuild", "Instructions", "Packaging")
+DEFAULT_ITEM_TYPE = "Part"
+TYPE_FALLBACKS = {"Part": ("Minibuild",), "Minifigure": ("Minibuild",), "Set": ("Gear",), "Gear": ("Set",)}
 
 # Sources of a BOID -> part mapping, weakest first. A stronger source replaces a weaker one;
 # equal or weaker never replaces (first answer wins, no flip-flopping), and 'manual' only ever
@@ -70,6 +106,21 @@ def brickowl_condition(value: Any) -> str | None:
         return "used"
     word = text.split("(", 1)[0].split()[:1]
     return {"new": "new", "used": "used"}.get(word[0]) if word else None
+
+
+def brickowl_item_type(value: Any) -> str:
+    """A line's BrickOwl item type as the catalog is asked with it: BrickOwl's spelling, ``Part``
+    when the line has none; a type newer than :data:`ITEM_TYPES` is passed on as BrickOwl named it."""
+    text = parse.text(value)
+    if text is None:
+        return DEFAULT_ITEM_TYPE
+    return next((known for known in ITEM_TYPES if known.lower() == text.lower()), text)
+
+
+def lookup_types(value: Any) -> tuple[str, ...]:
+    """The types ``catalog/id_lookup`` is asked with for a line of type ``value``, in order."""
+    item_type = brickowl_item_type(value)
+    return (item_type, *TYPE_FALLBACKS.get(item_type, ()))
 
 
 # --- BOIDs ----------------------------------------------------------------------------------
@@ -99,7 +150,8 @@ class Learned:
     """What translation learned in a run and has not stored yet."""
 
     mappings: dict[str, tuple[str, str]] = field(default_factory=dict)  # base BOID -> (part, source)
-    answers: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)  # part -> (BOIDs, when)
+    # (BrickLink part, BrickOwl type asked) -> (BOIDs, when)
+    answers: dict[tuple[str, str], tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.mappings or self.answers)
@@ -110,34 +162,74 @@ class Known:
     """The stored catalogue data a translator starts from."""
 
     colours: dict[int, int | None]  # BrickOwl colour -> BrickLink colour (None: no equivalent)
-    answers: dict[str, list[str]] = field(default_factory=dict)  # BrickLink part -> BOIDs (id_lookup)
+    # (BrickLink part, BrickOwl type asked) -> BOIDs (cached catalog/id_lookup answers)
+    answers: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     mappings: list[tuple[str, str, str]] = field(default_factory=list)  # (base BOID, part, source)
+
+
+# What one attempt to have a candidate confirmed came to.
+FOUND = "found"  # the line's BOID is mapped now
+ANSWERED = "answered"  # BrickOwl's answer for a (number, type) is known (it may name other items)
+OTHER = "other"  # BrickOwl's answer for the candidate does not name the line's BOID
+UNAVAILABLE = "unavailable"  # no lookup possible now (budget, outage, refusal, the run's stock bound)
+LINE_SPENT = "line-spent"  # the line spent its share of stock lookups
+
+_NUMBER = re.compile(r"[0-9][0-9a-z]*")
+MIN_CLOSENESS = 3  # leading characters shared with one of the line's numbers before it counts
+
+
+@dataclass
+class _Allowance:
+    """Stock lookups one line may still make."""
+
+    left: int
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class Translator:
     """Translates BrickOwl lines for one account during one run (thread-safe ``translate``)."""
 
     def __init__(self, known: Known, index: LotIndex, catalog: Catalog | None = None, *, lookup_budget: int = 200,
-                 beyond_inventory: bool = False):
+                 beyond_inventory: bool = False, stock_lookups_per_line: int | None = None,
+                 stock_lookups_per_run: int | None = None):
         self.index, self.catalog = index, catalog
         # Ask about alternative ids the inventory does not hold yet (a pull filling an empty
         # inventory); every answer is still BrickOwl's own confirmation, never a guess.
         self.beyond_inventory = beyond_inventory
         self.lookup_budget = max(0, int(lookup_budget))
+        self.stock_per_line = max(0, int(STOCK_LOOKUPS_PER_LINE if stock_lookups_per_line is None
+                                         else stock_lookups_per_line))
+        self.stock_per_run = max(0, int(STOCK_LOOKUPS_PER_RUN if stock_lookups_per_run is None
+                                        else stock_lookups_per_run))
         self.lookups_made = 0  # catalog/id_lookup calls made by this translator
+        self.stock_lookups_made = 0  # ... of them for candidates from the seller's stock
         self.lookups_deferred = 0  # lines left for a later run because lookups were unavailable
         self.lookup_error: str | None = None  # why lookups stopped early in this run, if they did
         self.routes: Counter[str] = Counter()  # translated lines per part-number route
         self.colors = dict(known.colours)
         self.unknown_colours: set[int] = set()  # seen on lines, absent from the table
+        self.unknown_boids: set[str] = set()  # base BOIDs of lines no route could translate in this run
         # A snapshot: reading the live set while another thread adds to it could fail.
         self._parts = sorted(index.part_numbers)
         self._part_set = frozenset(self._parts)
         self._lock = threading.Lock()
         self._map: dict[str, Mapping] = {}
-        self._answers: dict[str, tuple[str, ...]] = {}  # BrickLink part -> BOIDs (cached id_lookup answers)
-        self._inflight: dict[str, threading.Event] = {}
+        # (BrickLink part, BrickOwl type asked) -> BOIDs (cached id_lookup answers)
+        self._answers: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._inflight: dict[tuple[str, str], threading.Event] = {}
         self._lookups_stopped = False
+        self._stock: dict[tuple[int, str], Counter[str]] | None = None  # (colour, condition) -> part -> pieces
+        self._bins: dict[tuple[str, int, str], list[str]] = {}  # (bin, colour, condition) -> parts
+        self._searched: set[tuple[str, str, str, int, str]] = set()  # stock searches that found nothing
+        self._reported: dict[str, tuple[str, str]] = {}  # unknown BOID -> the line that named it in this run
         self._pending = Learned()
         self._load(known)
 
@@ -147,9 +239,9 @@ class Translator:
         self.unknown_colours.clear()
 
     def _load(self, known: Known) -> None:
-        for part, boids in known.answers.items():
-            self._answers[part] = tuple(str(b) for b in boids if parse.text(b))
-        for part, answer in self._answers.items():
+        for (part, item_type), boids in known.answers.items():
+            self._answers[(part, item_type)] = tuple(str(b) for b in boids if parse.text(b))
+        for (part, _type), answer in self._answers.items():
             self._learn_answer(part, answer, pending=False)
         for boid, part, source in known.mappings:
             if boid and part:
@@ -176,6 +268,20 @@ class Translator:
                 line.unmatched(Unmatched.UNREADABLE,
                                f"BrickOwl line cannot be translated ({exc.__class__.__name__}: {exc})")
 
+    def first_report(self, line: OrderLine) -> bool:
+        """Should the unmatched report name this line? A line waiting for a BOID that no route
+        could translate is named once per run per BOID (its reason says how to pin the BOID);
+        every other line always."""
+        if getattr(line, "provider", None) != PROVIDER or line.unmatched_kind != Unmatched.NO_PART:
+            return True
+        base = base_boid(line.boid)
+        this = (str(line.order_id), str(line.line_key))
+        with self._lock:
+            if base is None or base not in self.unknown_boids:
+                return True
+            # Asking again about the line named first says yes again (a batch written again order by order).
+            return self._reported.setdefault(base, this) == this
+
     def take_learned(self) -> Learned:
         """The mappings and lookup answers learned since the last call, for the caller to store;
         should storing fail, :meth:`keep_learned` hands them back."""
@@ -187,8 +293,8 @@ class Translator:
         with self._lock:
             for boid, mapping in learned.mappings.items():
                 self._pending.mappings.setdefault(boid, mapping)
-            for part, answer in learned.answers.items():
-                self._pending.answers.setdefault(part, answer)
+            for key, answer in learned.answers.items():
+                self._pending.answers.setdefault(key, answer)
 
     # -- one line ------------------------------------------------------------------------------
     def _translate(self, line: OrderLine) -> None:
@@ -218,7 +324,7 @@ class Translator:
         elif known is not None:
             part, route = known.part_number, known.source
         else:
-            part, route, part_kind, part_reason = self._find_part(base, alts, color, cond)
+            part, route, part_kind, part_reason = self._find_part(line, base, alts, color, cond)
 
         if linked is not None and part == linked.part_number:
             # The link is the seller's own statement about this lot: it settles colour and condition.
@@ -273,38 +379,47 @@ class Translator:
                 alts.append(text)
         return alts
 
-    # -- routes 3 and 4 -----------------------------------------------------------------------
-    def _find_part(self, base: str | None, alts: list[str], color: int | None,
+    # -- routes 3, 4 and 5 --------------------------------------------------------------------
+    def _find_part(self, line: OrderLine, base: str | None, alts: list[str], color: int | None,
                    cond: str | None) -> tuple[str | None, str | None, str | None, str | None]:
-        """(part, route, unmatched kind, reason) through id_lookup, then the alternative ids."""
+        """(part, route, unmatched kind, reason) through id_lookup, the alternative ids, then the
+        seller's stock."""
+        types = lookup_types(line.item_type)
         deferred = False
         if base and self.catalog is not None:
             for candidate in self._candidates(alts):
-                with self._lock:
-                    known = self._map.get(base)
-                if known is not None:
+                outcome = self._confirm(candidate, types, base)
+                if outcome == FOUND:
                     break
-                if not self._ensure_answer(candidate):
+                if outcome != OTHER:
                     deferred = True
                     break
-            with self._lock:
-                known = self._map.get(base)
-            if known is not None:
-                return known.part_number, known.source, None, None
+            found = self._mapped(base)
+            if found is not None:
+                return found.part_number, found.source, None, None
 
         contradicted: list[str] = []
         if color is not None and cond is not None:
             for alt in alts:
                 if not self.index.has(alt, color, cond):
                     continue
-                with self._lock:
-                    answer = self._answers.get(alt)
+                answer = self._known_answer(alt, types)
                 if base and answer and base not in {base_boid(b) for b in answer}:
                     contradicted.append(alt)  # BrickOwl's catalog says this number is another item
                     continue
                 if base:
                     self._remember(base, Mapping(alt, "ids"))
                 return alt, "ids", None, None
+
+        # A line given up on when it was first translated (re-matched from the database) is not
+        # searched again: its share was spent then, and its BOID waits for the seller's pin.
+        if (base and not deferred and self.catalog is not None and color is not None and cond is not None
+                and line.unmatched_kind != Unmatched.NO_PART):
+            outcome = self._search_stock(line, base, types, alts, color, cond)
+            found = self._mapped(base) if outcome == FOUND else None
+            if found is not None:
+                return found.part_number, "stock", None, None
+            deferred = outcome == UNAVAILABLE
 
         ids = f" (ids {', '.join(alts)})" if alts else " (no alternative ids)"
         item = f"BrickOwl item {base}" if base else "BrickOwl line without a BOID"
@@ -315,7 +430,15 @@ class Translator:
             with self._lock:
                 self.lookups_deferred += 1
             reason += "; id lookup deferred to a later run"
+        elif base:
+            with self._lock:
+                self.unknown_boids.add(base)
+            reason += f"; pin it with 'marketsync map {base} PART_NUMBER'"
         return None, None, Unmatched.LOOKUP_DEFERRED if deferred else Unmatched.NO_PART, reason
+
+    def _mapped(self, base: str) -> Mapping | None:
+        with self._lock:
+            return self._map.get(base)
 
     def _candidates(self, alts: list[str]) -> list[str]:
         """Inventory part numbers plausible for the line: its alternative ids, then their extensions."""
@@ -335,37 +458,136 @@ class Translator:
                     found.append(part)
         return found
 
-    def _ensure_answer(self, part: str) -> bool:
-        """Make sure BrickOwl's answer for ``part`` is known; False when no lookup is possible now."""
+    # -- route 5: candidates from the seller's stock --------------------------------------------
+    def _search_stock(self, line: OrderLine, base: str, types: tuple[str, ...], alts: list[str], color: int,
+                      cond: str) -> str:
+        """Ask BrickOwl about the seller's own parts in the line's bin, then in its colour and
+        condition, until one answer names the line's BOID (FOUND), the candidates or the line's
+        share run out (OTHER), or no lookup is possible now (UNAVAILABLE)."""
+        key = (base, types[0], line.location or "", color, cond)
+        with self._lock:
+            if key in self._searched:
+                return OTHER
+            if (self._lookups_stopped or self.lookups_made >= self.lookup_budget
+                    or self.stock_lookups_made >= self.stock_per_run):
+                return UNAVAILABLE  # every answer already cached is mapped: only a new call could help
+        allowance = _Allowance(self.stock_per_line)
+        for part in self._stock_candidates(line, base, types, alts, color, cond, allowance.left):
+            outcome = self._confirm(part, types, base, allowance)
+            if outcome == FOUND:
+                return FOUND
+            if outcome == LINE_SPENT:
+                break
+            if outcome == UNAVAILABLE:
+                return UNAVAILABLE
+        with self._lock:
+            self._searched.add(key)
+        return OTHER
+
+    def _stock_candidates(self, line: OrderLine, base: str, types: tuple[str, ...], alts: list[str], color: int,
+                          cond: str, limit: int) -> list[str]:
+        """Up to ``limit`` parts BrickOwl has not yet been asked about for lines of these types:
+        those in the line's bin, then the others, in the line's colour and condition, each tier
+        most likely first. (A part already asked about is left out: had its answer named the
+        line's BOID, the BOID would be mapped.)"""
+        with self._lock:
+            if self._stock is None:
+                stock: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+                bins: dict[tuple[str, int, str], list[str]] = defaultdict(list)
+                for lot in list(self.index.by_id.values()):  # a copy: the writer may add lots meanwhile
+                    stock[(lot.color_id, lot.condition)][lot.part_number] += max(0, lot.quantity)
+                    if lot.location and lot.part_number not in bins[(lot.location, lot.color_id, lot.condition)]:
+                        bins[(lot.location, lot.color_id, lot.condition)].append(lot.part_number)
+                self._stock, self._bins = dict(stock), dict(bins)
+            pieces = self._stock.get((color, cond), Counter())
+            in_bin = self._bins.get((line.location, color, cond), []) if line.location else []
+            claimed = {m.part_number for boid, m in self._map.items() if boid != base}
+            first = [part for part in in_bin if self._cached_answer(part, types) is None]
+            rest = [part for part in pieces if part not in in_bin and self._cached_answer(part, types) is None]
+        hints = [h.lower() for h in alts] + [h for h in _NUMBER.findall((line.name or "").lower()) if len(h) >= 3]
+
+        def likelihood(part: str) -> tuple:
+            close = max((_shared_prefix(part.lower(), hint) for hint in hints), default=0)
+            return (part in claimed, -(close if close >= MIN_CLOSENESS else 0), -pieces.get(part, 0), len(part), part)
+
+        ranked = heapq.nsmallest(limit, first, key=likelihood)
+        return ranked + heapq.nsmallest(max(0, limit - len(ranked)), rest, key=likelihood)
+
+    # -- asking BrickOwl --------------------------------------------------------------------------
+    def _confirm(self, part: str, types: tuple[str, ...], base: str, allowance: _Allowance | None = None) -> str:
+        """Does BrickOwl name ``base`` for ``part``? Asked with the line's type, then each
+        fallback type while the answers are empty (a miss)."""
+        for item_type in types:
+            if self._mapped(base) is not None:
+                return FOUND
+            outcome = self._ensure_answer(part, item_type, allowance)
+            if outcome != ANSWERED:
+                return outcome
+            with self._lock:
+                if base in self._map:
+                    return FOUND
+                if self._answers[(part, item_type)]:
+                    return OTHER  # BrickOwl knows the number as another item of this type: no fallback
+        return OTHER
+
+    def _known_answer(self, part: str, types: tuple[str, ...]) -> tuple[str, ...] | None:
+        with self._lock:
+            return self._cached_answer(part, types)
+
+    def _cached_answer(self, part: str, types: tuple[str, ...]) -> tuple[str, ...] | None:
+        """BrickOwl's cached word on ``part`` for a line of these types: the first non-empty answer
+        in order, ``()`` when every type answered empty, None while one is still to be asked
+        (the caller holds the lock)."""
+        for item_type in types:
+            answer = self._answers.get((part, item_type))
+            if answer is None:
+                return None
+            if answer:
+                return answer
+        return ()
+
+    def _ensure_answer(self, part: str, item_type: str, allowance: _Allowance | None = None) -> str:
+        """Make sure BrickOwl's answer for ``part`` asked as ``item_type`` is known (ANSWERED);
+        UNAVAILABLE when no lookup is possible now, LINE_SPENT when the line's share of stock
+        lookups is spent. A lookup for the stock route (``allowance`` given) counts against the
+        line's share and the run's."""
+        key = (part, item_type)
         while True:
             with self._lock:
-                if part in self._answers:
-                    return True
-                waiting = self._inflight.get(part)
+                if key in self._answers:
+                    return ANSWERED
+                waiting = self._inflight.get(key)
                 if waiting is None:
                     if self._lookups_stopped or self.lookups_made >= self.lookup_budget:
-                        return False
+                        return UNAVAILABLE
+                    if allowance is not None:
+                        if allowance.left <= 0:
+                            return LINE_SPENT
+                        if self.stock_lookups_made >= self.stock_per_run:
+                            return UNAVAILABLE
+                        allowance.left -= 1
+                        self.stock_lookups_made += 1
                     self.lookups_made += 1
-                    done = self._inflight[part] = threading.Event()
+                    done = self._inflight[key] = threading.Event()
             if waiting is not None:
                 waiting.wait()
                 continue  # answered, or failed: look again
             try:
-                boids = self._lookup(part)
+                boids = self._lookup(part, item_type)
             finally:
                 with self._lock:
-                    self._inflight.pop(part, None)
+                    self._inflight.pop(key, None)
                 done.set()
-            return boids is not None
+            return ANSWERED if boids is not None else UNAVAILABLE
 
-    def _lookup(self, part: str) -> tuple[str, ...] | None:
+    def _lookup(self, part: str, item_type: str) -> tuple[str, ...] | None:
         try:
-            answer = self.catalog.id_lookup(part)  # type: ignore[union-attr]  # set: see _find_part
+            answer = self.catalog.id_lookup(part, item_type)  # type: ignore[union-attr]  # set: see _find_part
         except NotFoundError as exc:
-            log.debug("brickowl: id_lookup %s: %s (no answer)", part, exc)
+            log.debug("brickowl: id_lookup %s (%s): %s (no answer)", part, item_type, exc)
             answer = []
         except RequestRejectedError as exc:  # BrickOwl's plain-string errors too: not an answer, never cached
-            log.debug("brickowl: id_lookup %s refused (%s); asked again on a later run", part, exc)
+            log.debug("brickowl: id_lookup %s (%s) refused (%s); asked again on a later run", part, item_type, exc)
             return None
         except ProviderError as exc:
             with self._lock:
@@ -378,8 +600,8 @@ class Translator:
             return None
         boids = tuple(str(b) for b in answer if parse.text(b))
         with self._lock:
-            self._answers[part] = boids
-            self._pending.answers[part] = (boids, now_iso())
+            self._answers[(part, item_type)] = boids
+            self._pending.answers[(part, item_type)] = (boids, now_iso())
             self._learn_answer(part, boids, pending=True)
         return boids
 

@@ -209,7 +209,9 @@ def test_lot_link_is_authoritative_and_cached(db, sb, adapter):
     stray = bo_line(boid="900200-38", bl_lot_id="1", ids=[])
     t.translate([stray])
     assert stray.part_number is None
-    assert stray.unmatched_reason == "BrickOwl item 900200 (no alternative ids) has no BrickLink part number in the inventory"
+    assert stray.unmatched_reason == ("BrickOwl item 900200 (no alternative ids) has no BrickLink part number in the "
+                                      "inventory; pin it with 'marketsync map 900200 PART_NUMBER'")
+    assert sum(lookups(sb).values()) == 0  # no part of the inventory is black and new: nothing to ask about
 
 
 def test_cached_map_needs_no_call(db, sb, adapter):
@@ -221,10 +223,13 @@ def test_cached_map_needs_no_call(db, sb, adapter):
     t = Translator(db, adapter)
     line = bo_line(ids=[])  # nothing to look up with: only the cache can answer
     other = bo_line(boid="555-38", ids=[])
-    t.translate([line, other])
+    t.translate([line])
     assert translated(line) == ("3069b", BLACK_BL, "new", None)
-    assert other.part_number is None  # another account's mapping is not ours
     assert sum(lookups(sb).values()) == 0 and t.lookups_made == 0
+    t.translate([other])
+    assert other.part_number is None  # another account's mapping is not ours ...
+    # ... and the only part in stock in its colour and condition is asked about, not taken on trust
+    assert lookups(sb) == Counter({"3069b": 2}) and t.stock_lookups_made == 2
 
 
 def test_id_lookup_design_id_prefix_and_one_call_serves_many(db, sb, adapter):
@@ -242,7 +247,8 @@ def test_id_lookup_design_id_prefix_and_one_call_serves_many(db, sb, adapter):
     assert t.lookups_made == 1 and t.routes["id_lookup"] == 2
     persist(db, t)
     assert {m["boid"]: m["source"] for m in mappings(db, ACCOUNT)} == {"487300": "id_lookup"}
-    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3069b"))["boids"]) == ["487300-38", "487300-92", "487300"]
+    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3069b", "Part"))["boids"]) == \
+        ["487300-38", "487300-92", "487300"]
 
 
 def test_id_lookup_query_is_the_documented_one(db, sb, adapter):
@@ -262,13 +268,15 @@ def test_ids_fallback_cached_only_when_inventory_confirms(db, sb, adapter):
     assert translated(grille) == ("2412b", DBG_BL, "used", None)
     assert t.routes["ids"] == 1
     assert wrong_colour.part_number is None
-    assert wrong_colour.unmatched_reason == \
-        "BrickOwl item 600200 (ids 3023) has no BrickLink part number in the inventory"
-    assert lookups(sb) == Counter({"2412b": 1, "3023": 1})  # asked once each, both unknown
+    assert wrong_colour.unmatched_reason == ("BrickOwl item 600200 (ids 3023) has no BrickLink part number in the "
+                                             "inventory; pin it with 'marketsync map 600200 PART_NUMBER'")
+    # asked once each as a Part and, both unknown (a miss), once as the fallback type Minibuild
+    assert lookups(sb) == Counter({"2412b": 2, "3023": 2})
     persist(db, t)
     assert {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)} == \
         {"600100": ("2412b", "ids")}
-    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3023"))["boids"]) == []
+    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3023", "Part"))["boids"]) == []
+    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3023", "Minibuild"))["boids"]) == []
 
 
 def test_ids_fallback_refused_when_brickowl_maps_the_number_elsewhere(db, sb, adapter):
@@ -286,8 +294,12 @@ def test_prefix_candidates_are_bounded(db, sb, adapter):
     t = Translator(db, adapter)
     line = bo_line(boid="123-38", ids=ids(design="30"))
     t.translate([line])
-    assert lookups(sb) == Counter({"30b": 1})
-    assert line.part_number is None
+    asked = lookups(sb)
+    assert asked["30b"] == 2  # the only extension of '30' (as a Part, then Minibuild on the miss)
+    # the stock route then asks about the line's colour and condition, within the line's bound
+    assert t.stock_lookups_made == translate.STOCK_LOOKUPS_PER_LINE
+    assert sum(asked.values()) == 2 + translate.STOCK_LOOKUPS_PER_LINE
+    assert line.part_number is None and line.unmatched_kind == "no_part"
 
 
 # --- caches across runs, budget, errors -----------------------------------------------------
@@ -300,14 +312,14 @@ def test_second_translator_uses_the_caches(db, sb, adapter):
     first.translate(run1)
     with db.atomic():
         persist(db, first)
-    assert first.lookups_made == 2 and sum(lookups(sb).values()) == 2
+    assert first.lookups_made == 3 and sum(lookups(sb).values()) == 3  # 3069b; 3023 as Part, then Minibuild
 
     second = Translator(db, adapter)
     run2 = lines()
     second.translate(run2)
     assert [translated(a) for a in run1] == [translated(b) for b in run2]
     assert run2[0].part_number == "3069b" and run2[1].part_number == "3023"
-    assert second.lookups_made == 0 and sum(lookups(sb).values()) == 2
+    assert second.lookups_made == 0 and sum(lookups(sb).values()) == 3
     # an empty answer is cached too: a new BOID whose only candidate was already asked costs nothing
     third = bo_line(boid="600300-38", ids=ids(ldraw="3023"))
     second.translate([third])
@@ -430,7 +442,9 @@ def test_odd_lines_get_a_reason_and_never_raise(db, sb, adapter):
     assert garbage.unmatched_reason.startswith("BrickOwl line has no colour; BrickOwl condition 'weird'")
     assert listed.part_number is None and listed.color_id == BLACK_BL and listed.unmatched_reason
     assert (bricklink.part_number, bricklink.color_id, bricklink.unmatched_reason) == ("3001", 5, "keep")
-    assert t.lookups_made == 0
+    # only the line with a BOID, a colour and a condition had the part in stock asked about (and not
+    # named by BrickOwl, so not taken)
+    assert lookups(sb) == Counter({"3069b": 2}) and t.lookups_made == t.stock_lookups_made == 2
 
 
 def test_translate_lines_fetched_from_the_marketplace(db, sb, adapter):
@@ -589,3 +603,138 @@ def test_split_boid():
     assert translate.split_boid(487300) == ("487300", None)
     assert translate.split_boid("-38") == ("-38", None)
     assert translate.split_boid(None) == (None, None)
+
+
+# --- issue 13: item types, candidates from stock, conditions from display text -----------------
+def typed_lookups(sb) -> list[tuple[str, str]]:
+    """(BrickLink number, type) of every id_lookup the server answered, in order."""
+    return [(q.get("id"), q.get("type")) for provider, _m, path, q in sb.requests
+            if provider == "brickowl" and path == "/catalog/id_lookup"]
+
+
+@pytest.mark.parametrize("line_type, listed_as, asked", [
+    ("Part", "Minibuild", [("10197", "Part"), ("10197", "Minibuild")]),
+    ("Minifigure", "Minibuild", [("10197", "Minifigure"), ("10197", "Minibuild")]),
+    ("Set", "Gear", [("10197", "Set"), ("10197", "Gear")]),
+    ("Gear", "Set", [("10197", "Gear"), ("10197", "Set")]),
+    ("Minifigure", "Minifigure", [("10197", "Minifigure")]),
+    ("minifigure", "Minifigure", [("10197", "Minifigure")]),  # asked in BrickOwl's spelling
+])
+def test_id_lookup_asks_with_the_line_type_then_its_fallback(db, sb, adapter, line_type, listed_as, asked):
+    add_lots(db, ("10197", 0, "new", "A1"))
+    sb.brickowl.add_id_lookup("10197", ["610610"], type=listed_as)
+    line = bo_line(boid="610610", color_id=0, ids=ids(ldraw="10197"), type=line_type)
+    t = Translator(db, adapter)
+    t.translate([line])
+    assert typed_lookups(sb) == asked
+    assert translated(line) == ("10197", 0, "new", None) and t.routes == Counter({"id_lookup": 1})
+
+
+def test_a_type_without_fallback_is_asked_once_and_a_line_without_type_as_a_part(db, sb, adapter):
+    add_lots(db, ("10197", 0, "new", "A1"), ("3069b", BLACK_BL, "new", "A2"))
+    sb.brickowl.add_id_lookup("3069b", ["487300-38"])
+    sticker = bo_line(boid="610610", color_id=0, ids=ids(ldraw="10197"), type="Sticker", full_con="other")
+    untyped = bo_line(type=None)
+    Translator(db, adapter).translate([sticker, untyped])
+    assert typed_lookups(sb) == [("10197", "Sticker"), ("3069b", "Part")]
+    assert untyped.part_number == "3069b" and sticker.part_number is None
+
+
+def test_answers_are_cached_per_type(db, sb, adapter):
+    add_lots(db, ("sw0001", 0, "used", "M01"))
+    sb.brickowl.add_id_lookup("sw0001", ["547141"], type="Minifigure")
+    first = Translator(db, adapter)
+    part_line = bo_line(boid="990001", color_id=0, ids=ids(ldraw="sw0001"), full_con="other")  # a Part line
+    first.translate([part_line])
+    persist(db, first)
+    stored = {(r["part_number"], r["item_type"]): json.loads(r["boids"]) for r in db["_id_lookups"].rows}
+    assert stored == {("sw0001", "Part"): [], ("sw0001", "Minibuild"): []}
+
+    # The answers cached for a Part do not answer for a Minifigure: asked again with its own type.
+    second = Translator(db, adapter)
+    figure = bo_line(boid="547141", color_id=0, ids=ids(ldraw="sw0001"), full_con="usedn", type="Minifigure")
+    second.translate([figure])
+    assert translated(figure) == ("sw0001", 0, "used", None)
+    assert typed_lookups(sb)[2:] == [("sw0001", "Minifigure")] and second.lookups_made == 1
+    persist(db, second)
+
+    third = Translator(db, adapter)  # a later run: every answer is cached, per type
+    again = [bo_line(boid="547141", color_id=0, ids=ids(ldraw="sw0001"), full_con="usedn", type="Minifigure"),
+             bo_line(boid="990001", color_id=0, ids=ids(ldraw="sw0001"), full_con="other")]
+    third.translate(again)
+    assert third.lookups_made == 0 and len(typed_lookups(sb)) == 3
+    assert again[0].part_number == "sw0001" and again[1].part_number is None
+
+
+def test_answers_cached_before_item_types_mean_part(tmp_path):
+    """A database of the version before: its _id_lookups rows were all asked as a Part."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+    from marketsync.store import schema
+
+    path = tmp_path / "old.db"
+    old = Database(path)
+    before = Migrations("marketsync")
+    before._migrations = [m for m in schema.migrations._migrations if m.name < "m006"]
+    before.apply(old)
+    old["_id_lookups"].insert({"business_account_id": ACCOUNT, "part_number": "3069b",
+                               "boids": json.dumps(["487300-38"]), "looked_up_at": "2024-01-01T00:00:00Z"})
+    old.conn.close()
+    db = open_db(path)  # migrates
+    try:
+        assert stored_catalog.lookup_answers(db, ACCOUNT) == {("3069b", "Part"): ["487300-38"]}
+        assert db["_id_lookups"].pks == ["business_account_id", "part_number", "item_type"]
+        add_lots(db, ("3069b", BLACK_BL, "new", "A1"))
+        line = bo_line(ids=[])
+        t = Translator(db)
+        t.translate([line])
+        assert line.part_number == "3069b" and t.lookups_made == 0
+    finally:
+        db.conn.close()
+
+
+def test_stock_candidates_bin_first_confirmed_and_stored(db, sb, adapter):
+    add_lots(db, ("3024", BLACK_BL, "new", "B07"), ("3023", BLACK_BL, "new", "B07"), ("3023", BLACK_BL, "used", "B07"),
+             ("3020", BLACK_BL, "new", "B08"), ("3023", WHITE_BL, "new", "B07"))
+    sb.brickowl.add_id_lookup("3024", ["771600-38"])
+    sb.brickowl.add_id_lookup("3023", ["771500-38", "771500-92", "771500"])
+    sb.brickowl.add_id_lookup("3020", ["771500-38"])  # would also "confirm"; never reached: the bin comes first
+    t = Translator(db, adapter)
+    line = bo_line(boid="771500-38", ids=ids(design="28653"), personal_note="B07", name="LEGO Black Plate 1 x 2 (3023)")
+    white = bo_line(boid="771500-92", color_id=WHITE_BO, ids=ids(design="28653"), personal_note="B07")
+    t.translate([line, white])
+    # the name's 3023 ranks it before the bin's other black new part: one call
+    assert typed_lookups(sb) == [("3023", "Part")]
+    assert translated(line) == ("3023", BLACK_BL, "new", None) and translated(white) == ("3023", WHITE_BL, "new", None)
+    assert t.routes == Counter({"stock": 1, "id_lookup": 1}) and t.stock_lookups_made == 1
+    persist(db, t)
+    assert {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)} == \
+        {"771500": ("3023", "id_lookup")}
+    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3023", "Part"))["boids"]) == \
+        ["771500-38", "771500-92", "771500"]
+
+
+def test_a_line_without_full_con_takes_its_condition_from_the_display_text(db, sb, adapter):
+    """Real captures lack ``full_con`` at times; the display text ("Used (Good)") then decides."""
+    add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3069b", BLACK_BL, "used", "A2"))
+    sb.brickowl.add_id_lookup("3069b", ["487300-38"])
+    sb.quirks = {"no_full_con"}  # order items carry only the display text
+    order_id = sb.brickowl.add_order(lines=[{"boid": "487300-38", "full_con": "usedg", "ids": ids(ldraw="3069b")},
+                                            {"boid": "487300-38", "full_con": "newc", "ids": ids(ldraw="3069b")}])
+    used, new = adapter.fetch_lines(order_id)
+    assert "full_con" not in used.raw and used.raw["condition"] == "Used (Good)"
+    assert (used.provider_condition, used.condition) == ("Used (Good)", "used")
+    assert (new.provider_condition, new.condition) == ("New (Complete)", "new")
+    Translator(db, adapter).translate([used, new])
+    assert translated(used) == ("3069b", BLACK_BL, "used", None)
+    assert translated(new) == ("3069b", BLACK_BL, "new", None)
+
+
+def test_line_from_reads_the_display_text_when_full_con_is_missing_or_null():
+    for raw in ({"condition": "Used (Good)"}, {"condition": "Used (Good)", "full_con": None},
+                {"condition": "Used (Good)", "full_con": ""}):
+        line = brickowl.line_from("1", 0, {"order_item_id": "1", "boid": "487300-38", **raw})
+        assert (line.provider_condition, line.condition) == ("Used (Good)", "used")
+    line = brickowl.line_from("1", 0, {"order_item_id": "1", "boid": "487300-38", "condition": "Used (Good)",
+                                       "full_con": "newc"})
+    assert (line.provider_condition, line.condition) == ("newc", "new")  # full_con wins when present

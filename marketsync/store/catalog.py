@@ -1,6 +1,7 @@
 """Writes and reads BrickOwl's catalogue data: ``_brickowl_colors`` (the colour table as last
 fetched), ``_boid_map`` (BOID -> BrickLink part, with the source that established it) and
-``_id_lookups`` (cached ``catalog/id_lookup`` answers). ``sync_state.catalog_checked_at`` is
+``_id_lookups`` (cached ``catalog/id_lookup`` answers, per BrickLink number and BrickOwl item type
+asked). ``sync_state.catalog_checked_at`` is
 written through :mod:`marketsync.store.state`."""
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ _UPSERT_MAPPING = (
     "and _boid_map.source != 'manual'"
 )
 _UPSERT_LOOKUP = (
-    "insert into _id_lookups (business_account_id, part_number, boids, looked_up_at) values (?, ?, ?, ?) "
-    "on conflict (business_account_id, part_number) do update set boids = excluded.boids, "
-    "looked_up_at = excluded.looked_up_at"
+    "insert into _id_lookups (business_account_id, part_number, item_type, boids, looked_up_at) "
+    "values (?, ?, ?, ?, ?) on conflict (business_account_id, part_number, item_type) do update set "
+    "boids = excluded.boids, looked_up_at = excluded.looked_up_at"
 )
 
 
@@ -47,18 +48,19 @@ def replace_colours(db: Database, rows: list[tuple[int, str | None, int | None]]
         )
 
 
-def lookup_answers(db: Database, account: str) -> dict[str, list[str]]:
-    """Cached id_lookup answers: BrickLink part -> BOIDs (unreadable ones are left out: asked again)."""
+def lookup_answers(db: Database, account: str) -> dict[tuple[str, str], list[str]]:
+    """Cached id_lookup answers: (BrickLink part, BrickOwl item type asked) -> BOIDs (unreadable
+    ones are left out: asked again)."""
     answers = {}
-    for part, boids in db.execute(
-        "select part_number, boids from _id_lookups where business_account_id = ?", [account]
+    for part, item_type, boids in db.execute(
+        "select part_number, item_type, boids from _id_lookups where business_account_id = ?", [account]
     ):
         try:
             answer = json.loads(boids) if boids else []
         except ValueError:
             continue
-        if part and isinstance(answer, list):
-            answers[part] = [str(b) for b in answer if b not in (None, "")]
+        if part and item_type and isinstance(answer, list):
+            answers[(part, item_type)] = [str(b) for b in answer if b not in (None, "")]
     return answers
 
 
@@ -77,7 +79,8 @@ def save(db: Database, account: str, learned: Learned) -> None:
     if learned.answers:
         db.conn.executemany(
             _UPSERT_LOOKUP,
-            [(account, part, json.dumps(list(boids)), at) for part, (boids, at) in learned.answers.items()],
+            [(account, part, item_type, json.dumps(list(boids)), at)
+             for (part, item_type), (boids, at) in learned.answers.items()],
         )
     if learned.mappings:
         now = now_iso()
