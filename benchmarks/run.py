@@ -196,7 +196,7 @@ def fetched_twice(sb: Sandbox) -> list[str]:
         elif provider == "brickowl" and path in ("/order/view", "/order/items"):
             key = f"brickowl {path}?order_id={query.get('order_id')}"
         elif provider == "brickowl" and path == "/catalog/id_lookup":
-            key = f"brickowl {path}?id={query.get('id')}"
+            key = f"brickowl {path}?id={query.get('id')}&type={query.get('type')}"
         else:
             continue
         seen[key] = seen.get(key, 0) + 1
