@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from marketsync.errors import DatabaseError
+from marketsync.store import backup
 from marketsync.store.schema import migrations
 
 BUSY_TIMEOUT_MS = 10_000
@@ -49,6 +50,8 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
         if migrations.pending(db):
             if not os.access(path, os.W_OK):
                 raise DatabaseError(f"database {path} is read-only and needs upgrading")
+            if migrations.applied(db):  # a database with data: copied beside it first (store/backup.py)
+                backup.before_upgrade(db.conn, path)
             if db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.enable_wal()
             # Under a write lock, so a reader opening a brand-new file while `sync` creates it

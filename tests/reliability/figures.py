@@ -25,9 +25,11 @@ START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 
 
 def figures() -> dict[str, int]:
+    import test_backup as backups  # tests/test_backup.py (tests/ is on the path: see above)
     from reliability import test_bad_input as bad
     from reliability import test_crash as crash
     from reliability import test_faults as faults
+    from reliability import test_generated_input as generated
     from reliability import test_hang as hang
     from reliability import test_overlap as overlap
     from reliability import test_properties as props
@@ -64,6 +66,14 @@ def figures() -> dict[str, int]:
         "unknown providers and statuses": len(bad.UNKNOWN_PROVIDER_COMMANDS) + len(bad.UNKNOWN_STATUSES),
         "absurd marketplace payloads": len(bad.ABSURD_PAYLOADS),
         "secret scenarios x verbosity levels": len(secrets.SECRET_CASES),
+        "commands given generated command lines (every one but the sandbox server)": len(generated.COMMANDS),
+        "— their options and arguments, each given generated values in turn": len(generated.TARGETS),
+        "— edge-value command lines (each parameter, each edge value of its kind)": sum(
+            len(generated.edge_lines(path, index)) for path, index in generated.TARGETS if path not in generated.FEWER),
+        "— generated command lines per parameter, at most (hypothesis, derandomised)": generated.EXAMPLES,
+        "output piped into a reader that stops early (head -1, pipefail)": len(bad.PIPE_CASES),
+        "backups restored with the documented steps and verified": len(backups.RESTORED),
+        "backups that cannot be written (full disk, read-only directory)": len(backups.FAILURES),
         "random event histories (hypothesis, derandomised)": props.MAX_EXAMPLES,
         "— steps per history, at most": props.STEPS,
         "— kinds of event": len(props.EVENTS),

@@ -477,3 +477,43 @@ def test_absurd_payload_is_stored_safely(creds, run, unicode_stock, name):
     assert again.exit_code == 0
     assert query(unicode_stock, "select coalesce(sum(quantity), 0) from reservations where order_id = ?",
                  [str(order_id)])[0][0] == reserved
+
+
+# --- a reader that stops reading (issue 12, item 10) -----------------------------------------------
+PIPE_ORDERS = 4000
+# (the table is not among them: rich renders it whole before writing, which for a table this size takes
+# seconds, and it always ended well)
+PIPE_CASES = [("orders", "--csv"), ("orders", "--json")]
+
+
+@pytest.fixture(scope="module")
+def many_orders(tmp_path_factory) -> Path:
+    """A database whose orders table, printed, is far larger than a pipe's buffer."""
+    from marketsync.store import open_db
+
+    db_path = tmp_path_factory.mktemp("pipe") / "ms.db"
+    db = open_db(db_path)
+    with db.atomic():
+        db.conn.executemany(
+            "insert into orders (business_account_id, provider, order_id, status, buyer_name, date_ordered, "
+            "lot_count, piece_count, grand_total, currency) values ('default', ?, ?, 'paid', ?, ?, 3, 12, '9.99', 'EUR')",
+            [("bricklink" if n % 2 else "brickowl", str(10_000 + n), f"Buyer number {n}",
+              f"2026-01-{1 + n % 28:02d}T10:00:00Z") for n in range(PIPE_ORDERS)])
+    db.conn.close()
+    return db_path
+
+
+@pytest.mark.parametrize("command", PIPE_CASES, ids=" ".join)
+def test_output_into_a_pipe_closed_early_exits_0_quietly(many_orders, command):
+    """`marketsync orders --csv | head -1` under `set -o pipefail`: a reader that had enough is
+    not a failure -- exit 0, nothing on stderr (no 'Broken pipe', no 'Exception ignored')."""
+    args = [sys.executable, "-m", "marketsync", *command, "--db", str(many_orders)]
+    whole = subprocess.run(args, capture_output=True, timeout=120)
+    assert whole.returncode == 0 and len(whole.stdout) > 4 * 65536, "the output must overflow a pipe buffer"
+
+    script = 'set -o pipefail; "$@" 2>stderr.txt | head -1'
+    piped = subprocess.run(["bash", "-c", script, "bash", *args], capture_output=True, text=True, timeout=120,
+                           cwd=many_orders.parent)
+    assert piped.returncode == 0, (piped.returncode, (many_orders.parent / "stderr.txt").read_text())
+    assert (many_orders.parent / "stderr.txt").read_text() == ""
+    assert piped.stdout == whole.stdout.decode().splitlines(keepends=True)[0]
