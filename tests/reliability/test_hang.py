@@ -21,7 +21,7 @@ TIMEOUT = 0.3  # MARKETSYNC_HTTP_TIMEOUT for these runs
 RETRIES = 2  # MARKETSYNC_HTTP_RETRIES
 BACKOFF = 0.01  # MARKETSYNC_RETRY_BACKOFF (doubled per retry, capped at 8 s)
 HANG = 120.0  # how long the marketplace stays silent: far beyond every bound
-STARTUP = 3.0  # interpreter start, imports, database, the other marketplace's sync
+STARTUP = 4.0  # interpreter start, imports, database and its daily backup, the other marketplace's sync
 
 
 def per_request_bound(timeout=TIMEOUT, retries=RETRIES, backoff=BACKOFF, cap=8.0) -> float:

@@ -74,8 +74,9 @@ def test_concurrent_syncs_while_one_holds_the_lock(world, run, tmp_path, runs, w
     assert snapshot(db) == world.reference, diff(snapshot(db), world.reference)
     assert ledger_count(db) == ledger_count(world.reference_db)
     # the latecomers fetched nothing twice: each order's items were asked for exactly once
-    assert world.sb.calls[("bricklink", "GET /orders/{id}/items")] == 30
-    assert world.sb.calls[("brickowl", "GET /order/items")] == 30
+    for endpoint in (("bricklink", "GET /orders/{id}/items"), ("brickowl", "GET /order/items")):
+        # (as many as one clean run fetches: not every order has items to fetch, a purged one has none)
+        assert world.sb.calls[endpoint] == world.reference_calls[endpoint] > 0
     assert_invariants(run, db)
 
 
@@ -89,7 +90,8 @@ def test_syncs_started_at_the_same_instant_equal_one(world, run, tmp_path, runs)
         assert proc.returncode == 0, err
     assert snapshot(db) == world.reference, diff(snapshot(db), world.reference)
     assert ledger_count(db) == ledger_count(world.reference_db)
-    assert world.sb.calls[("bricklink", "GET /orders/{id}/items")] == 30
+    endpoint = ("bricklink", "GET /orders/{id}/items")
+    assert world.sb.calls[endpoint] == world.reference_calls[endpoint] > 0
     assert_invariants(run, db)
 
 
