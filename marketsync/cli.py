@@ -60,6 +60,9 @@ class MarketsyncGroup(click.Group):
         except click.Abort:
             _fail("aborted", 130)
         except click.UsageError as exc:
+            if exc.ctx is not None and _asked_for_help(exc):  # `marketsync`, `marketsync inventory`
+                click.echo(exc.ctx.get_help())
+                sys.exit(0)
             _fail(_usage_message(exc), EXIT_USAGE)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
@@ -89,8 +92,15 @@ def _pipe_closed(stdout) -> None:
     sys.exit(0)
 
 
+def _asked_for_help(exc: click.UsageError) -> bool:
+    """A group given no command at all (the newcomer's first command): click 8.2+ says so with its
+    own error; 8.1 printed the help by itself."""
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
+    return no_args is not None and isinstance(exc, no_args)
+
+
 def _usage_message(exc: click.UsageError) -> str:
-    message = exc.format_message()
+    message = " ".join(exc.format_message().split())  # click's multi-line messages ("Choose from:\n\t...")
     param = getattr(exc, "param", None)
     ctx = exc.ctx
     if param is not None and ctx is not None and getattr(param, "envvar", None):

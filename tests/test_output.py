@@ -88,3 +88,17 @@ def test_re_importing_an_unchanged_file_says_0_changed(run, tmp_path):
     assert f"{path}: 0 lots added, 0 changed, 2 unchanged" in again.stderr
     path.write_text("part_number,color_id,condition,location,quantity\n3001,11,new,A1,6\n3002,11,new,A2,5\n")
     assert f"{path}: 0 lots added, 1 changed, 1 unchanged" in run("inventory", "import", path, "-v").stderr
+
+
+def test_the_first_command_prints_the_help(run):
+    for args in ((), ("inventory",), ("stock", "--help")):
+        result = run(*args)
+        assert result.exit_code == 0 and result.stdout.startswith("Usage: marketsync") and "\\n" not in result.stdout
+        assert result.stderr == ""
+
+
+def test_a_choice_error_is_one_readable_line(run):
+    result = run("api")
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: Missing argument '{bricklink|brickowl}'. Choose from: bricklink, brickowl "
+                             "(see 'marketsync api -h')\n")
