@@ -45,7 +45,8 @@ class MarketsyncGroup(click.Group):
         extra.pop("standalone_mode", None)
         stdout = sys.stdout
         try:
-            load_dotenv_file()
+            for warning in load_dotenv_file():
+                click.echo(one_line(warning), err=True)
             result = super().main(args=args, prog_name="marketsync", standalone_mode=False, **extra)
             sys.stdout.flush()  # a reader gone before our last bytes: EPIPE here, not at exit
             return result

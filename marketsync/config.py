@@ -35,14 +35,15 @@ URL_VARS = {"bricklink": "BRICKLINK_API_URL", "brickowl": "BRICKOWL_API_URL"}
 DEFAULT_URLS = {"bricklink": DEFAULT_BRICKLINK_URL, "brickowl": DEFAULT_BRICKOWL_URL}
 
 
-def load_dotenv_file(path: Path | None = None) -> None:
-    """Load ``.env`` from the working directory; a line that cannot be parsed is an error."""
+def load_dotenv_file(path: Path | None = None) -> list[str]:
+    """Load ``.env`` from the working directory; a line that cannot be parsed is an error.
+    Returns warnings (a file others may read: it holds the marketplace keys)."""
     from dotenv import load_dotenv
     from dotenv.parser import parse_stream
 
     path = path or Path.cwd() / ".env"
     if not path.is_file():
-        return
+        return []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -53,6 +54,13 @@ def load_dotenv_file(path: Path | None = None) -> None:
         if binding.error:
             raise ConfigError(f"{path} line {binding.original.line}: not a NAME=value line")  # "KEY=..." would be masked as a secret
     load_dotenv(path, override=False)
+    try:
+        readable = path.stat().st_mode & 0o077
+    except OSError:
+        readable = 0
+    if readable:
+        return [f"warning: {path} can be read by other users and holds your marketplace keys; run: chmod 600 {path}"]
+    return []
 
 
 def credentials(provider: str, environ: os._Environ | dict | None = None) -> dict[str, str] | None:

@@ -252,8 +252,21 @@ def _read_bytes(path: str | os.PathLike, name: str) -> bytes:
     return data
 
 
+_XML_ENCODING = re.compile(rb"""\A\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
 def _decode(data: bytes, name: str) -> str:
     skip = len(_BOM) if data.startswith(_BOM) else 0
+    declared = _XML_ENCODING.match(data[skip:])
+    if declared and declared.group(1).decode("ascii").lower().replace("_", "-") not in ("utf-8", "utf8"):
+        encoding = declared.group(1).decode("ascii")  # BrickStore and older exports say ISO-8859-1
+        try:
+            return data[skip:].decode(encoding)
+        except LookupError:
+            _fail(name, 1, f"the XML declares an unknown encoding {_escape(encoding, 40)!r}")
+        except UnicodeDecodeError as exc:
+            _fail(name, None, f"not {encoding} text as the XML declares (byte 0x{data[exc.start + skip]:02x} "
+                              f"at offset {exc.start + skip})")
     try:
         return data[skip:].decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -27,6 +27,7 @@ def one_line_error(result, code: int = 2) -> str:
 
 def dotenv(tmp_path, *lines: str) -> None:
     (tmp_path / ".env").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / ".env").chmod(0o600)  # as the README says
 
 
 @pytest.fixture
@@ -247,3 +248,14 @@ def test_every_command_has_help_with_an_example(run, path):
         assert result.exit_code == 0, result.stderr
         assert result.stdout.startswith(f"Usage: marketsync {' '.join(path)}".rstrip())
         assert "Example" in result.stdout
+
+
+def test_a_world_readable_env_file_gets_one_warning_line(run, tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("MARKETSYNC_ACCOUNT=shop\n")
+    env.chmod(0o644)
+    result = run("orders", "--json")
+    assert result.stderr.splitlines()[0] == (f"warning: {env} can be read by other users and holds your "
+                                             f"marketplace keys; run: chmod 600 {env}")
+    env.chmod(0o600)
+    assert "warning" not in run("orders", "--json").stderr

@@ -552,3 +552,17 @@ def test_garbage_never_gives_a_traceback(tmp_path, content):
         assert "\n" not in exc.message and exc.message.startswith(f"{path}")
     else:
         assert all(isinstance(found, InventoryLot) for found in result)
+
+
+def test_xml_declaring_iso_8859_1_with_accents_is_read_not_refused(tmp_path):
+    """BrickStore and older BrickLink exports declare ISO-8859-1: the declaration is honoured."""
+    content = ('<?xml version="1.0" encoding="ISO-8859-1"?>\n<INVENTORY><ITEM><ITEMTYPE>P</ITEMTYPE>'
+               '<ITEMID>3001</ITEMID><COLOR>11</COLOR><QTY>5</QTY><CONDITION>N</CONDITION>'
+               '<REMARKS>Café Ä1</REMARKS></ITEM></INVENTORY>\n').encode("iso-8859-1")
+    path = tmp_path / "latin.xml"
+    path.write_bytes(content)
+    [lot] = read_inventory_file(path)
+    assert (lot.part_number, lot.location, lot.quantity) == ("3001", "Café Ä1", 5)
+    path.write_bytes(content.replace(b"ISO-8859-1", b"KLINGON-1"))
+    with pytest.raises(InputFileError, match="unknown encoding 'KLINGON-1'"):
+        read_inventory_file(path)

@@ -317,6 +317,7 @@ def test_bad_env_value_is_one_line_naming_it_and_contacts_nothing(creds, proc, t
     lines = [f"{k}={v}".encode() for k, v in creds.env().items()]
     lines.append(line if isinstance(line, bytes) else line.encode())
     (tmp_path / ".env").write_bytes(b"\n".join(lines) + b"\n")
+    (tmp_path / ".env").chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_"))}
     result = subprocess.run([sys.executable, "-m", "marketsync", "sync"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
