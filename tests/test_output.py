@@ -102,3 +102,22 @@ def test_a_choice_error_is_one_readable_line(run):
     assert result.exit_code == 2
     assert result.stderr == ("Error: Missing argument '{bricklink|brickowl}'. Choose from: bricklink, brickowl "
                              "(see 'marketsync api -h')\n")
+
+
+def test_the_database_answers_sellers_questions_for_datasette(run, creds):
+    import sqlite3
+
+    creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2, "unit_price": "0.0340"},
+                                             {"no": "9999", "color_id": 11, "quantity": 1}])
+    (creds_csv := __import__("pathlib").Path("inv.csv")).write_text(
+        "part_number,color_id,condition,location,quantity,price\n3001,11,new,A1,10,0.05\n")
+    assert run("inventory", "import", creds_csv).exit_code == 0
+    assert run("sync").exit_code == 0
+    with sqlite3.connect("marketsync.db") as conn:
+        total, summed = conn.execute("select grand_total, grand_total_amount from orders").fetchone()
+        assert isinstance(summed, float) and summed == float(total)
+        assert conn.execute("select sum(unit_price_amount) from order_items").fetchone()[0] > 0
+        assert conn.execute("select pieces_reserved, unmatched_lines from open_orders").fetchone() == (2, 1)
+        assert conn.execute("select bin, on_hand, reserved, available, should_list from lot_stock").fetchall() == [
+            ("A1", 10, 2, 8, 8)]
+        assert conn.execute("select part_number, unmatched_kind from unmatched_lines").fetchall() == [("9999", "no_lot")]

@@ -355,3 +355,40 @@ def m007_reservations_taken(db: Database) -> None:
     what it took. Rows before this migration took what they consumed."""
     db.table("reservations").add_column("taken", int, not_null_default=0)
     db.execute("update reservations set taken = consumed")
+
+
+@migrations()
+def m008_datasette_money_and_views(db: Database) -> None:
+    """Money Datasette can sort and sum (numbers beside the exact decimal text the marketplaces
+    sent), and views for the questions sellers ask: open orders with what they hold, each lot's
+    available stock, unmatched lines of open orders."""
+    for table, column in (("orders", "subtotal"), ("orders", "grand_total"), ("order_items", "unit_price"),
+                          ("inventory", "price")):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}_amount REAL "
+                   f"GENERATED ALWAYS AS (CAST({column} AS REAL)) VIRTUAL")
+    open_statuses = "'pending', 'paid', 'processing', 'packed', 'disputed', 'unknown'"  # model.OPEN_STATUSES
+    db.execute(f"""
+        CREATE VIEW open_orders AS
+        SELECT o.business_account_id, o.provider, o.order_id, o.status, o.provider_status, o.date_ordered,
+               o.buyer_name, o.grand_total_amount, o.currency, o.lot_count, o.piece_count,
+               (SELECT COALESCE(SUM(r.quantity), 0) FROM reservations r WHERE r.order_ref = o.id) AS pieces_reserved,
+               (SELECT COUNT(*) FROM order_items l WHERE l.order_ref = o.id AND l.inventory_id IS NULL)
+                   AS unmatched_lines
+        FROM orders o
+        WHERE o.status IN ({open_statuses}) AND o.manual_release = 0
+    """)
+    db.execute("""
+        CREATE VIEW lot_stock AS
+        SELECT i.business_account_id, i.id AS lot, i.location AS bin, i.part_number, i.color_id, i.condition, i.name,
+               i.quantity AS on_hand, i.quantity_reserved AS reserved, i.quantity - i.quantity_reserved AS available,
+               MAX(0, i.quantity - i.quantity_reserved) AS should_list, i.price_amount
+        FROM inventory i
+    """)
+    db.execute(f"""
+        CREATE VIEW unmatched_lines AS
+        SELECT l.business_account_id, l.provider, l.order_id, o.status, l.line_key, l.part_number, l.boid,
+               l.color_id, l.color_name, l.condition, l.quantity, l.provider_location AS bin_named,
+               l.unmatched_kind, l.unmatched_reason
+        FROM order_items l JOIN orders o ON o.id = l.order_ref
+        WHERE l.inventory_id IS NULL AND o.status IN ({open_statuses}) AND o.manual_release = 0
+    """)
