@@ -16,6 +16,7 @@ from marketsync.matching import Lot, LotIndex, Match
 from marketsync.model import OrderLine, is_open
 from marketsync.store import ledger as stored_ledger
 from marketsync.store import orders as stored_orders
+from marketsync.store import picks as stored_picks
 
 
 @dataclass
@@ -48,6 +49,7 @@ def book(db: Database, account: str, index: LotIndex, orders: list[OrderState]) 
     refs = [order.order_ref for order in orders]
     stored = stored_orders.stored_matches(db, refs)
     held = stored_ledger.holdings(db, refs)
+    picked = stored_picks.picked(db, refs)
     results = []
     for order in orders:
         before = stored.get(order.order_ref, {})
@@ -58,7 +60,9 @@ def book(db: Database, account: str, index: LotIndex, orders: list[OrderState]) 
         for line, m in zip(lines, matches):
             holding = holdings.get(line.line_key)
             lots = None
-            if m.inventory_id is not None and is_open(order.status, order.manual_release):
+            if (order.order_ref, line.line_key) in picked and holding and holding.held:
+                lots = dict(holding.held)  # picked: its pieces are in the seller's hands, never moved
+            elif m.inventory_id is not None and is_open(order.status, order.manual_release):
                 need = max(0, line.quantity - (holding.consumed if holding else 0))
                 lots = index.allocate(m.inventory_id, need, holding.held if holding else {}, claimed)
                 for lot, pieces in lots.items():

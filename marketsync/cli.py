@@ -486,6 +486,9 @@ def _order_variants() -> list[list[tuple]]:
              False),
             ("Unmatched" if not short else "Unm.", "right", lambda r: r["unmatched_lines"] or "", "bold red", False),
         ]
+        if not short:
+            chosen.append(("Picked", "right", lambda r: f"{r['picked_lines']}/{r['line_count']}"
+                           if r.get("picked_lines") else "", None, False))
         return chosen
 
     return [columns(False, True, True, True), columns(True, True, True, True), columns(True, False, True, True),
@@ -713,6 +716,45 @@ def _first_orders(orders: list[dict], shown: int = 3) -> str:
     page and the exports carry them all)."""
     text = ", ".join(f"{o['provider']}:{o['order_id']} x{o['quantity']}" for o in orders[:shown])
     return text + (f" +{len(orders) - shown} more" if len(orders) > shown else "")
+
+
+@cli.command()
+@logging_options
+@click.argument("order", metavar="PROVIDER:ORDER_ID")
+@click.argument("lines", nargs=-1, metavar="[LINE_KEY]...")
+@click.option("--undo", is_flag=True, help="Put the lines back on the pick list.")
+@click.option("--short", "missing", type=click.IntRange(1, 1_000_000), metavar="N",
+              help="The bin had N pieces fewer than recorded: on hand goes down by N (recorded), and the "
+                   "line takes the rest from other bins. Needs exactly one LINE_KEY.")
+@wait_option
+@db_options
+def pick(order, lines, undo, missing, wait, db_path, account):
+    """Mark an order's lines picked (all of them without LINE_KEY): they leave the pick list, and
+    their pieces are never moved to another bin again.
+
+    \b
+    Examples:
+        marketsync pick bricklink:23215046
+        marketsync pick brickowl:9277759 433711 --undo
+        marketsync pick bricklink:23215046 1:349372975 --short 2
+    """
+    from marketsync import pick as picking
+    from marketsync.store.inventory import lot_index
+
+    provider, order_id = order_ref_arg(order)
+    if missing is not None and (undo or len(lines) != 1):
+        raise click.UsageError("--short takes exactly one LINE_KEY, and not --undo")
+    open_database(db_path)  # a missing database fails before a lock file is left beside it
+    with writer(db_path, wait):
+        db = open_database(db_path)
+        if missing is not None:
+            for change in picking.short(db, account, lot_index(db, account), provider, order_id, lines[0], missing):
+                click.echo(str(change))
+            return
+        count = picking.pick(db, account, provider, order_id, list(lines), undo=undo)
+    if _chatty():
+        click.echo(f"{provider} order {order_id}: {count} line(s) {'back on the pick list' if undo else 'picked'}",
+                   err=True)
 
 
 # --- reserve ---------------------------------------------------------------------------------

@@ -112,12 +112,13 @@ def test_schema_tables_columns_and_unique_keys(run, tmp_path, stock):
     assert applied == [("marketsync", "m001_initial"), ("marketsync", "m002_catalog_checked_at"),
                        ("marketsync", "m003_lines_without_raw_payloads"), ("marketsync", "m004_listings"),
                        ("marketsync", "m005_pick_list"), ("marketsync", "m006_id_lookups_per_item_type"),
-                       ("marketsync", "m007_reservations_taken"), ("marketsync", "m008_datasette_money_and_views")]
+                       ("marketsync", "m007_reservations_taken"), ("marketsync", "m008_datasette_money_and_views"),
+                       ("marketsync", "m009_picks")]
     conn.close()
 
     assert run("inventory", "list", "--db", "shop.db").exit_code == 0  # reopening applies nothing again
     with sqlite3.connect(tmp_path / "shop.db") as again:
-        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 8
+        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 9
 
 
 # --- a database that is not there ----------------------------------------------------------

@@ -85,3 +85,41 @@ def test_a_line_larger_than_its_bin_is_reserved_across_two_bins_and_never_overso
     assert sum(r for _, r in stock.values()) == 5 + 3
     assert run("reserve", "--check").exit_code == 0
     assert bigger
+
+
+def test_picked_lines_leave_the_list_and_a_short_pick_adjusts_once_and_replans(run, creds, tmp_path):
+    (tmp_path / "inv.csv").write_text("part_number,color_id,condition,location,quantity\n"
+                                      "3001,11,new,A1,5\n3001,11,new,B7,10\n3004,11,new,C1,5\n")
+    assert run("inventory", "import", tmp_path / "inv.csv").exit_code == 0
+    order = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 4, "remarks": "A1"},
+                                                     {"no": "3004", "color_id": 11, "quantity": 2, "remarks": "C1"}])
+    assert run("sync").exit_code == 0
+    keys = [l["line_key"] for l in json.loads(run("orders", "show", f"bricklink:{order}", "--json").stdout)["lines"]]
+    line_3001 = next(k for k in keys if json.loads(run("orders", "show", f"bricklink:{order}", "--json").stdout)[
+        "lines"][keys.index(k)]["part_number"] == "3001")
+
+    short = run("pick", f"bricklink:{order}", line_3001, "--short", "2")  # A1 had only 3 of its 5
+    assert short.exit_code == 0, short.stderr
+    stock = {r["location"]: (r["quantity"], r["quantity_reserved"]) for r in json.loads(run("inventory", "list", "--json").stdout)}
+    assert stock["A1"] == (3, 3) and stock["B7"] == (10, 1)  # on hand down by 2 once; 1 more from B7
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select quantity, reason from adjustments").fetchall() == [(-2, "short-pick")]
+    assert run("reserve", "--check").exit_code == 0
+
+    other = next(k for k in keys if k != line_3001)
+    assert run("pick", f"bricklink:{order}", other).exit_code == 0
+    picks = json.loads(run("picklist", "--json").stdout)
+    assert {p["bin"] for p in picks} == {"A1", "B7"}  # C1's line was picked: off the list
+    assert "1/2" in run("orders").stdout  # picking progress
+    assert run("pick", f"bricklink:{order}", other, "--undo").exit_code == 0
+    assert {p["bin"] for p in json.loads(run("picklist", "--json").stdout)} == {"A1", "B7", "C1"}
+    assert run("pick", f"bricklink:{order}").exit_code == 0
+    assert json.loads(run("picklist", "--json").stdout) == []
+    # picked pieces are in the seller's hands: a stock change never moves them to another bin
+    (tmp_path / "inv.csv").write_text("part_number,color_id,condition,location,quantity\n3001,11,new,A1,0\n")
+    assert run("inventory", "import", tmp_path / "inv.csv").exit_code == 0
+    assert run("reserve").stdout == ""
+    stock = {r["location"]: r["quantity_reserved"] for r in json.loads(run("inventory", "list", "--json").stdout)}
+    assert (stock["A1"], stock["B7"]) == (3, 1)
+    bad = run("pick", f"bricklink:{order}", "no-such-line")
+    assert bad.exit_code == 1 and "has no line no-such-line" in bad.stderr

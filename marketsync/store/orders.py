@@ -223,6 +223,13 @@ def orders_to_retry(db: Database, account: str, provider: str) -> list[int]:
     )]
 
 
+def line_lot(db: Database, order_ref: int, line_key: str) -> int | None:
+    """The lot a line is matched to (its named bin)."""
+    row = db.execute("select inventory_id from order_items where order_ref = ? and line_key = ?",
+                     [order_ref, line_key]).fetchone()
+    return row[0] if row else None
+
+
 def find_order(db: Database, account: str, provider: str, order_id: str) -> dict[str, Any] | None:
     rows = list(db.query(
         "select * from orders where business_account_id = ? and provider = ? and order_id = ?",

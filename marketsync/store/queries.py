@@ -50,7 +50,9 @@ def orders(
     sql = (
         "select o.provider, o.order_id, o.date_ordered, o.buyer_name, o.status, o.provider_status, o.lot_count, "
         "o.piece_count, o.grand_total, o.currency, "
-        "(select count(*) from order_items l where l.order_ref = o.id and l.inventory_id is null) as unmatched_lines "
+        "(select count(*) from order_items l where l.order_ref = o.id and l.inventory_id is null) as unmatched_lines, "
+        "(select count(*) from picks p where p.order_ref = o.id) as picked_lines, "
+        "(select count(*) from order_items l where l.order_ref = o.id) as line_count "
         f"from orders o where {' and '.join(where)} order by o.date_ordered desc, o.id desc"
     )
     if limit:

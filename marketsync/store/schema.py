@@ -392,3 +392,30 @@ def m008_datasette_money_and_views(db: Database) -> None:
         FROM order_items l JOIN orders o ON o.id = l.order_ref
         WHERE l.inventory_id IS NULL AND o.status IN ({open_statuses}) AND o.manual_release = 0
     """)
+
+
+@migrations()
+def m009_picks(db: Database) -> None:
+    """Order lines the seller has picked (they leave the pick list; their pieces are never moved
+    to another bin again), kept apart from ``order_items``, whose rows a re-sync replaces."""
+    db.table("picks").create(
+        {"id": int, "business_account_id": str, "order_ref": int, "line_key": str, "picked_at": str},
+        pk="id", foreign_keys=[("order_ref", "orders", "id")],
+        not_null=["business_account_id", "order_ref", "line_key", "picked_at"],
+    )
+    db.table("picks").create_index(["order_ref", "line_key"], index_name="picks_line", unique=True)
+    open_statuses = "'pending', 'paid', 'processing', 'packed', 'disputed', 'unknown'"  # model.OPEN_STATUSES
+    db.execute("DROP VIEW pick_list")
+    db.execute(f"""
+        CREATE VIEW pick_list AS
+        SELECT r.business_account_id, i.location AS bin, i.part_number, i.color_id, i.condition, i.name,
+               o.provider, o.order_id, o.status, r.order_ref, r.line_key, r.inventory_id,
+               SUM(r.quantity) AS quantity
+        FROM reservations r
+        JOIN orders o ON o.id = r.order_ref
+        JOIN inventory i ON i.id = r.inventory_id
+        WHERE o.status IN ({open_statuses}) AND o.manual_release = 0
+          AND NOT EXISTS (SELECT 1 FROM picks p WHERE p.order_ref = r.order_ref AND p.line_key = r.line_key)
+        GROUP BY r.order_ref, r.line_key, r.inventory_id
+        HAVING SUM(r.quantity) > 0
+    """)
