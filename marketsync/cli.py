@@ -112,8 +112,15 @@ def _usage_message(exc: click.UsageError) -> str:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"Error: {one_line(mask_secrets(message))}", err=True)
+    click.echo(f"Error: {cut_long_words(one_line(mask_secrets(message)))}", err=True)
     sys.exit(code)
+
+
+def cut_long_words(text: str, limit: int = 200) -> str:
+    """An overlong argument echoed in a message is cut, so the one line stays readable."""
+    import re
+
+    return re.sub(r"\S{%d,}" % (limit + 1), lambda m: f"{m.group(0)[:limit - 20]}...({len(m.group(0))} chars)", text)
 
 
 def one_line(text: str) -> str:
@@ -320,7 +327,9 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
                 os.chmod(log_file, info.st_mode & 0o700)
             file_handler = logging.FileHandler(log_file, encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"MARKETSYNC_LOG_FILE: cannot write {log_file}: {exc.strerror}") from None
+            where = os.path.dirname(os.path.abspath(log_file))
+            reason = f"directory {where} does not exist" if not os.path.isdir(where) else exc.strerror
+            raise ConfigError(f"--log-file / MARKETSYNC_LOG_FILE: cannot write {log_file}: {reason}") from None
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
         formatter.converter = time.gmtime
         file_handler.setFormatter(formatter)

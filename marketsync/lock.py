@@ -27,10 +27,12 @@ def lock_path(db_path: str | os.PathLike) -> Path:
 @contextmanager
 def writer_lock(db_path: str | os.PathLike, wait: float = 0.0) -> Iterator[None]:
     path = lock_path(db_path)
+    if not path.parent.is_dir():
+        raise DatabaseError(f"directory {path.parent} does not exist (for the database {db_path})")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise DatabaseError(f"cannot create lock file {path}: {exc.strerror}") from None
+        raise DatabaseError(f"cannot create lock file {path} beside the database {db_path}: {exc.strerror}") from None
     try:
         deadline = time.monotonic() + max(0.0, wait)
         while True:

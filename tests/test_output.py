@@ -121,3 +121,16 @@ def test_the_database_answers_sellers_questions_for_datasette(run, creds):
         assert conn.execute("select bin, on_hand, reserved, available, should_list from lot_stock").fetchall() == [
             ("A1", 10, 2, 8, 8)]
         assert conn.execute("select part_number, unmatched_kind from unmatched_lines").fetchall() == [("9999", "no_lot")]
+
+
+def test_errors_name_the_file_and_cut_overlong_arguments(run, tmp_path):
+    missing = tmp_path / "nowhere" / "shop.db"
+    (tmp_path / "inv.csv").write_text("part_number,color_id,condition,location,quantity\n3001,11,new,A1,5\n")
+    result = run("inventory", "import", "inv.csv", "--db", missing)
+    assert result.stderr == f"Error: directory {missing.parent} does not exist (for the database {missing})\n"
+    logged = run("--log-file", tmp_path / "nowhere" / "log", "orders")
+    assert logged.stderr.startswith("Error: --log-file / MARKETSYNC_LOG_FILE: cannot write")
+    assert "does not exist" in logged.stderr
+    assert run("inventory", "import", "inv.csv").exit_code == 0
+    long = run("orders", "show", "bricklink:" + "9" * 5000)
+    assert long.exit_code in (1, 2) and len(long.stderr) < 400 and "(5000 chars)" in long.stderr
