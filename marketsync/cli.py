@@ -808,8 +808,13 @@ def reserve(check, release_order, yes, unrelease_order, repair, ledger_order, wa
     if check:
         db = open_database(db_path)
         problems = reservations.check(db, account)
-        for problem in problems:
-            click.echo(problem)
+        if fmt == "json":
+            import json
+
+            click.echo(json.dumps({"ok": not problems, "problems": problems}, indent=2))
+        else:
+            for problem in problems:
+                click.echo(problem)
         if problems:
             raise MarketsyncError(f"{len(problems)} invariant violation(s)")
         if sys.stdout.isatty():
@@ -1359,6 +1364,11 @@ def map_command(boid, part_number, remove, fmt, db_path, account):
         ])
     if not boid.strip():
         raise click.BadParameter("the BOID is blank", param_hint="BOID")
+    import re
+
+    if not re.fullmatch(r"\d+(-\d+)?", boid.strip()):
+        raise click.BadParameter(f"{boid.strip()!r} is not a BrickOwl item id (digits, as 487300 or 487300-38)",
+                                 param_hint="BOID")
     if not remove and not (part_number or "").strip():
         raise click.UsageError("give the BrickLink PART_NUMBER to pin BOID to" if part_number is None
                                else "the BrickLink PART_NUMBER is blank")

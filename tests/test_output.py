@@ -134,3 +134,11 @@ def test_errors_name_the_file_and_cut_overlong_arguments(run, tmp_path):
     assert run("inventory", "import", "inv.csv").exit_code == 0
     long = run("orders", "show", "bricklink:" + "9" * 5000)
     assert long.exit_code in (1, 2) and len(long.stderr) < 400 and "(5000 chars)" in long.stderr
+
+
+def test_reserve_check_json_and_a_malformed_boid(run, creds):
+    assert run("sync").exit_code == 0
+    assert json.loads(run("reserve", "--check", "--json").stdout) == {"ok": True, "problems": []}
+    bad = run("map", "abc", "3001")
+    assert bad.exit_code == 2 and "'abc' is not a BrickOwl item id" in bad.stderr
+    assert run("map", "487300-38", "3069b").exit_code == 0
