@@ -186,16 +186,17 @@ def _send(db: Database, account: str, adapter: Listings, planned: list[rules.Pla
                 (p.listing.id, p.listing.remote_lot_id, p.before, p.after) for p in batch])
         outcomes = adapter.change_quantities([
             QuantityChange(p.listing.remote_lot_id, p.delta, retain=p.after == 0) for p in batch])
-        stop = False
+        not_sent = 0
         for change_id, p, outcome in zip(ids, batch, outcomes):
             with db.atomic():
                 state = _record_outcome(db, adapter, change_id, p, outcome.outcome, outcome.detail, result)
             result.changes.append(Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0,
                                          p.before, p.after, state))
-            stop = stop or outcome.outcome == Outcome.NOT_SENT
-        if stop:
-            result.problems.append(f"{provider}: daily API budget used up; {len(planned) - start - len(batch)} "
-                                   "more listing change(s) wait for the next run")
+            not_sent += outcome.outcome == Outcome.NOT_SENT
+        if not_sent:  # orders come first: the listings the budget leaves out wait for tomorrow's runs
+            waiting = not_sent + len(planned) - start - len(batch)
+            result.problems.append(f"{provider}: daily API budget used up; {waiting} listing change(s) wait for "
+                                   "the next run")
             return
 
 

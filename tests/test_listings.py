@@ -334,3 +334,26 @@ def test_filed_orders_are_stored_as_filed(run, shop):
     with sqlite3.connect("marketsync.db") as conn:
         filed = dict(conn.execute("select order_id, is_filed from orders"))
     assert filed == {str(order): 1, str(other): 0}
+
+
+def test_pushes_count_against_the_daily_budget_after_the_orders(run, creds):
+    for n in range(3):
+        creds.bricklink.add_lot(f"30{n}1", 11, 10, remarks=f"B{n}", inventory_id=600 + n)
+        creds.brickowl.add_lot(f"77{n}-38", 10, lot_id=str(9500 + n), personal_note=f"B{n}", external_id=600 + n)
+    assert run("inventory", "pull").exit_code == 0
+    push(run)
+    for n in range(3):
+        creds.brickowl.add_order("Payment Received", lines=[{"lot_id": str(9500 + n), "boid": f"77{n}-38",
+                                                             "color_id": 38, "ordered_quantity": 1,
+                                                             "personal_note": f"B{n}", "bl_lot_id": str(600 + n)}])
+    used = json.loads(run("status", "--json").stdout)["providers"][0]["calls_today"]
+    # today so far, then this run's order list, lots and second order list, and room for one change
+    budget = used + 3 + 1
+    creds.reset_calls()
+    cut = run("sync", "--push", "--bricklink-budget", str(budget))
+    assert cut.exit_code == 0, cut.stderr
+    assert "bricklink: daily API budget used up; 2 listing change(s) wait for the next run" in cut.stderr
+    assert creds.calls[("bricklink", "PUT /inventories/{id}")] == 1
+    assert sorted(creds.bricklink.get_lot(600 + n).quantity for n in range(3)) == [9, 10, 10]
+    push(run)  # with budget to spare (the default): the rest follows, nothing twice
+    assert [creds.bricklink.get_lot(600 + n).quantity for n in range(3)] == [9, 9, 9]
