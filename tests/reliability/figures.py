@@ -27,7 +27,10 @@ START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 def figures() -> dict[str, int]:
     import test_backup as backups  # tests/test_backup.py (tests/ is on the path: see above)
     from reliability import test_bad_input as bad
+    import test_status as status  # tests/test_status.py
     from reliability import test_crash as crash
+    from reliability import test_deadline as deadline
+    from reliability import test_push_crash as push_crash
     from reliability import test_faults as faults
     from reliability import test_generated_input as generated
     from reliability import test_hang as hang
@@ -53,7 +56,11 @@ def figures() -> dict[str, int]:
         "later-run failures (last_synced_at kept, recovery equals a twin)": len(faults.LATER_SYNC_CASES),
         "half-way failures (poisoned order, daily budget)": len(faults.MIDWAY_CASES) + 1,
         "hung-marketplace scenarios": hang.HANG_SCENARIOS,
+        "dripping-marketplace runs (request and run deadlines held, the other marketplace synced)": _cases(deadline),
         "kill -9 points (sync), CI default": crash.DEFAULT_KILL_POINTS,
+        "kill -9 points during pushes to both marketplaces (every listing exact after)": 3 * (push_crash.KILLS // 2),
+        "lost-credential scenarios (sync loud, status keeps the row)": _cases(status, "credential")
+        + _cases(status, "never_set_up"),
         "kill -9 points (inventory import creating a database)": crash.IMPORT_KILL_POINTS,
         "concurrent marketsync processes started": sum(n for n, _ in overlap.CONCURRENT_SYNC_CASES)
         + sum(overlap.SIMULTANEOUS_CASES) + len(overlap.MIXED_WRITERS) + overlap.ALIASED_SYNCS
@@ -82,6 +89,21 @@ def figures() -> dict[str, int]:
                               + f["bad configuration values"] + f["unknown providers and statuses"]
                               + f["absurd marketplace payloads"])
     return f
+
+
+def _cases(module, word: str = "") -> int:
+    """The test cases of ``module`` (whose name holds ``word``): each parametrized case counts."""
+    count = 0
+    for name in dir(module):
+        test = getattr(module, name)
+        if not name.startswith("test_") or word not in name or not callable(test):
+            continue
+        marks = [m for m in getattr(test, "pytestmark", []) if m.name == "parametrize"]
+        cases = 1
+        for mark in marks:
+            cases *= len(mark.args[1])
+        count += cases
+    return count
 
 
 def table() -> str:
