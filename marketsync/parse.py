@@ -49,8 +49,26 @@ def money(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def flag(value: Any) -> bool | None:
+    """A yes/no sent as a JSON boolean, a number or a string ("1", "true", "Y", "0", "false")."""
+    if isinstance(value, bool):
+        return value
+    word = (text(value) or "").lower()
+    if word in ("1", "true", "yes", "y"):
+        return True
+    if word in ("0", "false", "no", "n"):
+        return False
+    return None
+
+
 def bricklink_time(value: Any) -> dt.datetime | None:
     """``2013-12-01T18:05:46.123Z`` (UTC, milliseconds) to an aware datetime."""
+    return iso_time(value)
+
+
+def iso_time(value: Any) -> dt.datetime | None:
+    """An ISO-8601 instant (``Z`` or an offset such as BrickOwl's ``+01:00``) in UTC; a time
+    without an offset is taken as UTC."""
     value = text(value)
     if not value:
         return None

@@ -446,3 +446,51 @@ def test_an_auth_hint_is_found_by_its_code_word_when_detail_follows():
         decode("GET /orders", response)
     assert "0.0.0.0" in str(caught.value)  # the hint, though the description carries more than the code
 
+
+
+# ---------------------------------------------------------------------- tolerant parsing of real captures
+@pytest.mark.parametrize("link, number", [
+    ("https://tools.usps.com/go/TrackConfirmAction?tLabels=9400111899223197428490", "9400111899223197428490"),
+    ("https://www.royalmail.com/track-your-item#/tracking-results/RM123456785GB", "RM123456785GB"),
+    ("https://www.ups.com/track?loc=en_US&tracknum=1Z999", "1Z999"),
+    ("https://www.dhl.com/en/express/tracking.html?AWB=1234567890&brand=DHL", "1234567890"),
+    ("https://t.17track.net/en#nums=LX123456789CN", "LX123456789CN"),
+    ("https://parcels.example/shipments/CP123456789DE/", "CP123456789DE"),
+])  # fmt: skip
+def test_a_tracking_link_without_a_number_gives_the_number_in_it(link, number):
+    from marketsync.providers.bricklink import order_from
+
+    raw = {"order_id": 1, "status": "SHIPPED", "shipping": {"tracking_link": link.replace("&", "&amp;")}}
+    assert order_from(raw).tracking_number == number  # entities decoded first, as in every BrickLink text
+
+
+def test_a_tracking_link_with_no_recognisable_number_is_kept_whole_and_a_number_wins():
+    from marketsync.providers.bricklink import order_from
+
+    link = "https://carrier.example/track"
+    assert order_from({"order_id": 1, "shipping": {"tracking_link": link}}).tracking_number == link
+    both = {"order_id": 1, "shipping": {"tracking_no": "1Z999", "tracking_link": "https://x.example/?tracknum=2"}}
+    assert order_from(both).tracking_number == "1Z999"
+    assert order_from({"order_id": 1, "shipping": {"tracking_link": None}}).tracking_number is None
+    assert order_from({"order_id": 1, "shipping": []}).tracking_number is None
+
+
+def test_lines_without_colour_names_are_named_from_the_colour_table():
+    from marketsync.providers.bricklink import line_from
+
+    def named(**raw):
+        return line_from("1", 1, 0, {"inventory_id": 5, "item": {"no": "3001", "categoryID": 5}, **raw}).color_name
+
+    assert named(color_id=11) == "Black" and named(color_id="85") == "Dark Bluish Gray"
+    assert named(color_id=0) == "(Not Applicable)" and named(color_id=99999) is None
+    assert named(color_id=11, color_name="Black &#40;Solid&#41;") == "Black (Solid)"  # what is sent wins
+
+
+def test_summaries_read_flags_and_currency_tolerantly():
+    from marketsync.providers.bricklink import order_from, summary
+
+    assert summary({"order_id": 1, "is_filed": "false"}).is_filed is False
+    assert summary({"order_id": 1, "is_filed": "true"}).is_filed is True
+    assert summary({"order_id": 1, "is_filed": 1}).is_filed is True
+    order = order_from({"order_id": 1, "cost": {"grand_total": "4.1000"}, "payment": {"currency_code": "EUR"}})
+    assert order.currency == "EUR" and order.grand_total == Decimal("4.1000")  # no final_total needed

@@ -416,3 +416,37 @@ def test_the_real_rate_limiter_429_is_retried_after_its_retry_after(sb):
         adapter.list_orders()
     assert caught.value.retry_after is not None and caught.value.retry_after >= 1
     assert sb.brickowl.throttled == 2
+
+
+# ---------------------------------------------------------------------- tolerant parsing of real captures
+def test_color_list_entries_without_an_id_are_keyed_by_the_object_key(sb):
+    adapter = make(sb)
+    sb.quirks = sb.quirks | {"color_list_placeholders"}
+    table = adapter.color_list()
+    assert table[38] == ("Black", 11) and table[162][1] is None
+    assert table[9001] == ("Speckle Black-Gold", None) and table[9002][1] is None and table[9003][1] is None
+
+    from marketsync.providers import brickowl
+
+    class Canned:
+        def get(self, path, params=None, **kw):
+            return {"38": {"name": "Black", "bl_ids": ["11"]}, "50": {"id": "50", "bl_ids": "85"},
+                    "9": "not an object", "x": {"name": "no id at all"}}
+
+    canned = brickowl.BrickOwl(Canned())  # type: ignore[arg-type]
+    assert canned.color_list() == {38: ("Black", 11), 50: (None, 85)}
+
+
+def test_a_view_without_unix_times_reads_the_iso_order_time():
+    from marketsync.providers.brickowl import order_from
+
+    order = order_from("5", {"status": "Pending", "iso_order_time": "2014-05-01T15:37:17+01:00"})
+    assert order.date_ordered == dt.datetime(2014, 5, 1, 14, 37, 17, tzinfo=UTC) and is_utc(order.date_ordered)
+    assert order.date_status_changed is None and order.buyer_email is None
+    raw = {"status_id": 3, "order_time": 1398955037, "total_quantity": 3, "total_lots": 1, "base_order_total": 4.81,
+           "buyer_name": [], "customer_username": "zoe", "tracking_number": [], "base_currency": "GBP",
+           "payment_currency": "EUR"}  # fmt: skip
+    order = order_from("5", raw)
+    assert (order.status, order.piece_count, order.lot_count, order.grand_total) == ("processing", 3, 1, Decimal("4.81"))
+    assert (order.buyer_name, order.tracking_number, order.currency) == ("zoe", None, "GBP")
+    assert order.fingerprint == "processing|3|1|4.81"

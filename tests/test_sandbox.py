@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import html
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -372,6 +374,113 @@ def test_hang_times_out_and_stop_does_not_wait():
     assert time.monotonic() - started < 2
 
 
+def _raw_get(sb: Sandbox, path: str) -> socket.socket:
+    """A GET to BrickOwl on a plain socket (to watch the bytes arrive)."""
+    host, port = sb.brickowl_url.split("//")[1].split("/")[0].split(":")
+    conn = socket.create_connection((host, int(port)), timeout=5)
+    conn.sendall(f"GET /v1{path}?key={sb.brickowl.api_key} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    return conn
+
+
+def _read_until(conn: socket.socket, marker: bytes, got: bytearray) -> float:
+    """Read into ``got`` until ``marker`` is in it; the moment it arrived."""
+    while marker not in got:
+        chunk = conn.recv(65536)
+        assert chunk, f"connection closed before {marker!r}: {bytes(got)!r}"
+        got += chunk
+    return time.monotonic()
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers-too"])
+def test_drip_sends_the_real_answer_one_byte_at_a_time(sb, http, headers_too):
+    sb.brickowl.add_order(lines=[BO_LINE])
+    expected = bo(http, sb, "/order/list").content
+    interval = 0.01
+    sb.inject("brickowl", "GET /order/list", "drip", interval=interval, headers_too=headers_too)
+    started = time.monotonic()
+    with _raw_get(sb, "/order/list") as conn:
+        got = bytearray()
+        head_at = _read_until(conn, b"\r\n\r\n", got)
+        head = bytes(got).split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        while len(got) < len(head) + length:
+            chunk = conn.recv(65536)
+            assert chunk, "the drip stopped early"
+            got += chunk
+        done_at = time.monotonic()
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and bytes(got[len(head):]) == expected  # the real answer
+    assert length == len(expected) > 50
+    if headers_too:  # from the status line on, a byte per interval: never faster
+        assert head_at - started >= (len(head) - 1) * interval * 0.9
+        assert done_at - started >= (len(head) + length - 1) * interval * 0.9
+    else:  # the head at once, then the body a byte per interval
+        assert done_at - head_at >= (length - 1) * interval * 0.9
+        assert head_at - started < (done_at - head_at) / 2
+    assert bo(http, sb, "/order/list").content == expected  # one fault, then plain answers
+
+
+def test_a_drip_ends_when_the_sandbox_stops():
+    sandbox = Sandbox().start()
+    sandbox.brickowl.add_order(lines=[BO_LINE])
+    with requests.Session() as http:
+        full = len(bo(http, sandbox, "/order/list").content)
+    sandbox.inject("brickowl", "*", "drip", times=None)  # one byte every 0.5 s: over a minute for this answer
+    with _raw_get(sandbox, "/order/list") as conn:
+        got = bytearray()
+        _read_until(conn, b"\r\n\r\n", got)
+        started = time.monotonic()
+        sandbox.stop()
+        with contextlib.suppress(ConnectionResetError):  # reset, or closed: either way it ended
+            while chunk := conn.recv(65536):
+                got += chunk
+        assert time.monotonic() - started < 3
+    body = bytes(got).split(b"\r\n\r\n", 1)[1]
+    assert full > 100 and len(body) < 10  # a few bytes at most: cut off, not finished
+    assert not sandbox.errors
+
+
+def test_a_drip_on_a_write_applies_the_change(sb):
+    lot = sb.brickowl.add_lot("487300-38", 10)
+    sb.inject("brickowl", "POST /inventory/update", "drip", interval=0.001)
+    r = requests.post(sb.brickowl_url + "/inventory/update", timeout=5,
+                      data={"key": sb.brickowl.api_key, "lot_id": lot, "relative_quantity": "-3"})
+    assert r.json() == {"status": "success"} and sb.brickowl.get_lot(lot).qty == 7
+    with pytest.raises(ValueError, match="interval"):
+        sb.inject("brickowl", "*", "drip", interval=0)
+
+
+def test_delete_order_bricklink(sb, http):
+    store = sb.bricklink
+    kept = store.add_order(lines=[LINE])
+    gone = store.add_order(lines=[dict(LINE, inventory_id=store.add_lot("3001", 11, 10))])
+    filed = store.add_order(lines=[LINE], is_filed=True)
+    lots_before = [(x.inventory_id, x.quantity) for x in store.all_lots()]
+    store.delete_order(gone)
+    store.delete_order(filed)
+    assert [o["order_id"] for o in bl(http, sb, "/orders").json()["data"]] == [kept]
+    assert bl(http, sb, "/orders", params={"filed": "true"}).json()["data"] == []
+    for path in (f"/orders/{gone}", f"/orders/{gone}/items", f"/orders/{filed}"):
+        r = bl(http, sb, path)
+        assert r.status_code == 404 and r.json()["meta"]["message"] == "RESOURCE_NOT_FOUND"
+    assert [(x.inventory_id, x.quantity) for x in store.all_lots()] == lots_before  # lots are left alone
+    with pytest.raises(KeyError):
+        store.delete_order(gone)
+
+
+def test_delete_order_brickowl(sb, http):
+    store = sb.brickowl
+    kept = store.add_order(lines=[BO_LINE])
+    gone = store.add_order(lines=[BO_LINE])
+    store.delete_order(gone)
+    assert [o["order_id"] for o in bo(http, sb, "/order/list").json()] == [kept]
+    for path in ("/order/view", "/order/items"):
+        r = bo(http, sb, path, order_id=gone)
+        assert r.status_code == 404 and r.json() == {"error": {"status": "Order not found"}}
+    assert bo(http, sb, "/order/view", order_id=kept).json()["order_id"] == kept
+    with pytest.raises(KeyError):
+        store.delete_order(gone)
+
+
 def test_hang_then_answers(sb, http):
     sb.inject("brickowl", "*", "hang", seconds=0.05)
     assert _call(sb, http, "brickowl").json() == []
@@ -515,7 +624,8 @@ def test_generate_store_is_lazy_and_stable(http):
 
 
 def test_module_entry_point_prints_env_and_serves():
-    proc = subprocess.Popen([sys.executable, "-m", "marketsync.sandbox"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "marketsync.sandbox"], stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
     try:
         env = {}
         while "BRICKOWL_API_URL" not in env:

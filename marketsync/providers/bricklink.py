@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import functools
+import io
 import re
+from importlib import resources
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
@@ -226,7 +231,7 @@ def summary(raw: dict, filed: bool | None = None) -> OrderSummary:
     """``filed``: which list the entry came from (the list's entries carry no ``is_filed``; a
     full order does)."""
     provider_status = parse.text(raw.get("status")) or ""
-    is_filed = bool(raw.get("is_filed")) if filed is None else filed
+    is_filed = bool(parse.flag(raw.get("is_filed"))) if filed is None else filed
     return OrderSummary(
         provider=NAME,
         order_id=str(raw["order_id"]),
@@ -261,14 +266,67 @@ def order_from(raw: dict, filed: bool | None = None) -> Order:
         piece_count=parse.integer(raw.get("total_count")),
         subtotal=parse.money(cost.get("subtotal")),
         grand_total=parse.money(cost.get("grand_total")),
-        currency=parse.text(cost.get("currency_code")),
+        currency=parse.text(cost.get("currency_code")) or parse.text(payment.get("currency_code")),
         payment_status=parse.text(payment.get("status")),
         shipping_method=parse.unescaped(shipping.get("method")),
-        tracking_number=parse.text(shipping.get("tracking_no")),
+        tracking_number=tracking_number(shipping),
         is_filed=head.is_filed,
         details_gone=head.details_gone,
         raw=raw,
     )
+
+
+# query parameters that carry the parcel number in carriers' tracking links (lower case)
+_TRACKING_PARAMS = ("tracking_no", "tracking_number", "trackingnumber", "trackingnumbers", "tracknum", "tracknums",
+                    "tlabels", "inquirynumber1", "trackingid", "parcelnumber", "awb", "nums", "id")
+_PARCEL = re.compile(r"(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{8,40}")
+
+
+def tracking_number(shipping: dict) -> str | None:
+    """``tracking_no``; failing that (a shipment entered as a link only) the number the
+    ``tracking_link`` carries, or the link itself when no number can be told apart in it."""
+    number = parse.text(shipping.get("tracking_no"))
+    if number:
+        return number
+    link = parse.unescaped(shipping.get("tracking_link"))
+    if not link:
+        return None
+    return number_in_link(link) or link
+
+
+def number_in_link(link: str) -> str | None:
+    """The parcel number in a carrier's tracking link: a known query parameter, else the last
+    path or fragment segment that looks like one (8-40 letters and digits, at least one digit)."""
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return None
+    fragment_path, _, fragment_query = parts.fragment.partition("?")
+    if "=" in fragment_path and not fragment_query:
+        fragment_path, fragment_query = "", fragment_path  # "#nums=LX123456789CN"
+    for query in (parts.query, fragment_query):
+        for name, value in parse_qsl(query):
+            if name.lower() in _TRACKING_PARAMS and value.strip():
+                return value.split(",")[0].strip()
+    segments = [*parts.path.split("/"), *fragment_path.split("/")]
+    for segment in reversed(segments):
+        if _PARCEL.fullmatch(segment.strip()):
+            return segment.strip()
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def colour_names() -> dict[int, str]:
+    """BrickLink colour id -> BrickLink's name, from the packaged colour table: for lines and
+    lots that come without ``color_name`` (seen in real captures)."""
+    text = resources.files("marketsync").joinpath("data/brickowl-colors.csv").read_text(encoding="utf-8")
+    names = {0: "(Not Applicable)"}
+    for record in csv.DictReader(io.StringIO(text)):
+        colour = parse.integer(record.get("bricklink_color_id"))
+        name = parse.text(record.get("bricklink_color_name"))
+        if colour is not None and colour > 0 and name:
+            names.setdefault(colour, name)
+    return names
 
 
 def lines_from(order_id: str, batches: list) -> list[OrderLine]:
@@ -284,6 +342,7 @@ def lines_from(order_id: str, batches: list) -> list[OrderLine]:
 def line_from(order_id: str, batch: int, index: int, raw: dict) -> OrderLine:
     item = parse.obj(raw.get("item"))
     lot_id = parse.text(raw.get("inventory_id"))
+    color_id = parse.integer(raw.get("color_id")) or 0
     return OrderLine(
         provider=NAME,
         order_id=str(order_id),
@@ -291,12 +350,12 @@ def line_from(order_id: str, batch: int, index: int, raw: dict) -> OrderLine:
         batch=batch,
         quantity=parse.integer(raw.get("quantity")) or 0,
         part_number=parse.unescaped(item.get("no")),
-        color_id=parse.integer(raw.get("color_id")) or 0,
+        color_id=color_id,
         condition=CONDITIONS.get((parse.text(raw.get("new_or_used")) or "").upper()),
         location=parse.unescaped(raw.get("remarks")),
         name=parse.unescaped(item.get("name")),
         item_type=parse.text(item.get("type")),
-        color_name=parse.unescaped(raw.get("color_name")),
+        color_name=parse.unescaped(raw.get("color_name")) or colour_names().get(color_id),
         unit_price=parse.money(raw.get("unit_price_final") or raw.get("unit_price")),
         currency=parse.text(raw.get("currency_code")),
         provider_lot_id=lot_id,

@@ -246,10 +246,14 @@ class BrickOwl:
         """BrickOwl colour id -> (BrickOwl's name, BrickLink colour id or None where BrickLink has
         no equivalent: negative placeholders and nulls in ``bl_ids``)."""
         data = self.client.get("/catalog/color_list")
-        rows = data.values() if isinstance(data, dict) else data if isinstance(data, list) else []
+        rows = list(data.items()) if isinstance(data, dict) else list(enumerate(data)) if isinstance(data, list) else []
         table: dict[int, tuple[str | None, int | None]] = {}
-        for row in rows:
-            colour = parse.integer(row.get("id")) if isinstance(row, dict) else None
+        for key, row in rows:
+            if not isinstance(row, dict):
+                continue
+            colour = parse.integer(row.get("id"))
+            if colour is None and isinstance(data, dict):
+                colour = parse.integer(key)  # an entry without its own id: the object's key names it
             if colour is None:
                 continue
             listed = row.get("bl_ids")
@@ -295,7 +299,7 @@ def summary(raw: dict) -> OrderSummary:
         status=status,
         provider_status=provider_status,
         fingerprint=fingerprint(raw),
-        date_ordered=parse.unix_time(raw.get("order_date") or raw.get("order_time")),
+        date_ordered=parse.unix_time(raw.get("order_date")) or parse.unix_time(raw.get("order_time")),
         raw=raw,
     )
 
@@ -308,8 +312,9 @@ def order_from(order_id: str, raw: dict) -> Order:
         status=status,
         provider_status=provider_status,
         fingerprint=fingerprint(raw),
-        date_ordered=parse.unix_time(raw.get("order_time") or raw.get("order_date")),
-        date_status_changed=parse.unix_time(raw.get("updated_time")),
+        date_ordered=(parse.unix_time(raw.get("order_time")) or parse.unix_time(raw.get("order_date"))
+                      or parse.iso_time(raw.get("iso_order_time"))),
+        date_status_changed=parse.unix_time(raw.get("updated_time")),  # absent from some real views: unknown
         buyer_name=parse.text(raw.get("buyer_name")) or parse.text(raw.get("customer_username")),
         buyer_email=parse.text(raw.get("customer_email")),
         lot_count=parse.integer(raw.get("total_lots")),

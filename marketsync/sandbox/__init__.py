@@ -16,8 +16,21 @@ Wire formats follow ``shared/marketplace-apis.md``. Faults: ``"500"``, ``"html50
 ``"ip_mismatch"`` (BrickLink), ``"error_string"`` (BrickOwl, ``message=``), ``"not_json"``; on a
 write endpoint (``"PUT /inventories/{id}"``, ``"POST /inventory/update"``, ``"POST /bulk/batch"``)
 each of those means the change was NOT applied, while ``"applied_reset"``, ``"applied_500"`` and
-``"applied_hang"`` (``seconds=``) apply it and then lose the answer. ``sb.writes`` records every
-write's parsed body.
+``"applied_hang"`` (``seconds=``) apply it and then lose the answer. ``"drip"`` sends the real
+answer one byte every ``interval=`` seconds (default 0.5; the body only, or from the status line
+on with ``headers_too=True``) until the sandbox stops. ``sb.writes`` records every write's parsed
+body.
+
+Quirks: ``Sandbox(quirks=True)`` (or names from ``QUIRKS``; ``sb.quirks = ...`` at any time)
+makes both stores send the messier shapes of real captures: BrickOwl items without ``full_con``,
+``type`` or ``refunded_quantity``, views without ``updated_time`` or ``customer_email``, nulls,
+raw numbers and ``[]`` among the strings, a payment in another currency, colour placeholders,
+mixed ``id_lookup`` answers; BrickLink ``categoryID``, no ``color_name``, no ``final_total``, a
+tracking link without a number, error envelopes without ``data``. Off by default; the test
+fixtures switch them on.
+
+``sb.bricklink.delete_order(id)`` / ``sb.brickowl.delete_order(id)``: the order vanishes (not
+listed, its detail answers 404), as when a marketplace removes one.
 
 Store lots (seller actions, no API call)::
 
@@ -36,19 +49,28 @@ reaching 0 disappears unless retained; a BrickOwl lot stays (inactive).
 from marketsync.sandbox.bricklink import BLLot, BLOrder, BrickLinkStore
 from marketsync.sandbox.brickowl import BOLot, BOOrder, BrickOwlStore
 from marketsync.sandbox.demo import demo_inventory_rows, generate_store, write_demo_inventory_csv
-from marketsync.sandbox.server import APPLIED_FAULTS, FAULTS, Sandbox
+from marketsync.sandbox.server import APPLIED_FAULTS, FAULTS, QUIRKS, SLOW_FAULTS, Sandbox
 
 
-def serve_forever_cli(bricklink_port: int = 0, brickowl_port: int = 0, demo: bool = True, seed: int = 1) -> None:
-    """Run a sandbox in the foreground, print its environment, serve until Ctrl-C."""
+def serve_forever_cli(bricklink_port: int = 0, brickowl_port: int = 0, demo: bool = True, seed: int = 1,
+                      quirks: bool = False, commands: bool = True) -> None:
+    """Run a sandbox in the foreground, print its environment, then (``commands``) answer the
+    commands read on standard input (see :mod:`marketsync.sandbox.commands`) until it ends, and
+    serve until Ctrl-C."""
     import sys
     import threading
 
-    sb = Sandbox(demo=demo, seed=seed).start(bricklink_port=bricklink_port, brickowl_port=brickowl_port)
+    from marketsync.sandbox.commands import answers_to, reads_commands, serve_commands
+
+    sb = Sandbox(demo=demo, seed=seed, quirks=quirks).start(bricklink_port=bricklink_port, brickowl_port=brickowl_port)
     try:
         for name, value in sb.env().items():
             print(f"{name}={value}", flush=True)
-        print("# sandbox running; Ctrl-C to stop", file=sys.stderr, flush=True)
+        if commands and reads_commands(sys.stdin):
+            print("# sandbox running; type 'help' for commands; Ctrl-C to stop", file=sys.stderr, flush=True)
+            serve_commands(sb, sys.stdin, answers_to(sys.stdout, sys.stderr))
+        else:
+            print("# sandbox running; Ctrl-C to stop", file=sys.stderr, flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
@@ -59,6 +81,8 @@ def serve_forever_cli(bricklink_port: int = 0, brickowl_port: int = 0, demo: boo
 __all__ = [
     "APPLIED_FAULTS",
     "FAULTS",
+    "QUIRKS",
+    "SLOW_FAULTS",
     "BLLot",
     "BLOrder",
     "BOLot",

@@ -13,6 +13,13 @@ pieces back. Shipping changes no lot. Lazy (``factory``) benchmark orders never 
 
 ``PUT /inventories/{id}`` takes a JSON body whose ``quantity`` is always a *change* (``"+3"``,
 ``"-2"``, or a plain ``17`` that adds 17); a change below 0 is refused and nothing changes.
+
+``delete_order`` makes an order vanish: it is listed no more (filed or not) and
+``GET /orders/{id}`` and its items answer 404 ``RESOURCE_NOT_FOUND``; its lots are left alone.
+
+Quirks (``store.quirks``, see :data:`QUIRKS`) add the shapes of real captured payloads that the
+documented format leaves out. Whatever the quirks, sets carry ``completeness`` and names and
+descriptions carry HTML entities (``&#39;``, ``&#40;``), as every real capture does.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -65,6 +73,16 @@ _PAYMENT_STATUS = {
 # any other status: payment "Received"
 
 TIMESTAMP_TOLERANCE = 300  # seconds
+
+# Shapes seen in real captures that the plain sandbox does not send (shared/marketplace-apis.md,
+# "Lessons from the field"); ``Sandbox(quirks=...)`` switches them on by name.
+QUIRKS = {
+    "category_id_camel": "items and lots name their category `categoryID` (camelCase), not `category_id`",
+    "no_color_name": "items and lots carry no `color_name`",
+    "no_final_total": "`cost` and `disp_cost` carry no `final_total`",
+    "tracking_link_only": "a shipment's `shipping` has a `tracking_link` and no `tracking_no`",
+    "error_without_data": "an error answer is `meta` alone, with no `data`",
+}
 
 
 def _envelope(code: int, message: str, description: str, data: Any = None, with_data: bool = True) -> dict:
@@ -228,6 +246,7 @@ class BrickLinkStore:
         self.auth_error_status = 200  # HTTP status of auth failures (meta.code stays 401)
         self.check_timestamps = True
         self.restock_on_cancel = True  # a cancelled order's pieces go back to their lots
+        self.quirks: frozenset[str] = frozenset()  # names from QUIRKS (Sandbox(quirks=...) sets them)
         self.orders: dict[int, BLOrder] = {}
         self.lots: dict[int, BLLot] = {}
         self._vanished: dict[int, BLLot] = {}  # lots deleted at quantity 0 (a restock brings one back)
@@ -488,6 +507,14 @@ class BrickLinkStore:
         with self.lock:
             self.orders[int(order_id)].is_filed = filed
 
+    def delete_order(self, order_id: int) -> None:
+        """The order vanishes from the store: no list shows it (filed or not) and
+        ``GET /orders/{id}`` and ``GET /orders/{id}/items`` answer 404 ``RESOURCE_NOT_FOUND``.
+        Its lots stay as they are. KeyError for an unknown order."""
+        with self.lock:
+            if self.orders.pop(int(order_id), None) is None:
+                raise KeyError(f"no order {order_id} in the BrickLink store")
+
     def _new_inventory_id(self) -> int:
         while self._next_inventory_id in self.lots:
             self._next_inventory_id += 1
@@ -496,6 +523,9 @@ class BrickLinkStore:
 
     # ------------------------------------------------------------------ HTTP
     def handle(self, req: Request, route: Route | None) -> Response:
+        return self._shape_error(self._handle(req, route))
+
+    def _handle(self, req: Request, route: Route | None) -> Response:
         denied = self.authenticate(req)
         if denied is not None:
             return denied
@@ -506,15 +536,29 @@ class BrickLinkStore:
 
     def fault(self, kind: str, opts: dict) -> Response | None:
         if kind == "500":
-            return error(500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred")
+            return self._shape_error(error(500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred"))
         if kind == "auth_in_200":
             return error(401, "BAD_OAUTH_REQUEST", "SIGNATURE_INVALID", http_status=200, with_data=False)
         if kind == "ip_mismatch":
-            return error(401, "BAD_OAUTH_REQUEST", "TOKEN_IP_MISMATCHED", http_status=200)
+            return self._shape_error(error(401, "BAD_OAUTH_REQUEST", "TOKEN_IP_MISMATCHED", http_status=200))
         return None
 
     def unknown_path(self) -> Response:
-        return error(400, "INVALID_URI", "Invalid URI")
+        return self._shape_error(error(400, "INVALID_URI", "Invalid URI"))
+
+    def _shape_error(self, response: Response) -> Response:
+        """The ``error_without_data`` quirk: an error envelope loses its ``data``."""
+        if "error_without_data" not in self.quirks or len(response.body) > 4096:
+            return response  # (error envelopes are small: a large body is data)
+        try:
+            body = json.loads(response.body)
+        except ValueError:
+            return response
+        meta = body.get("meta") if isinstance(body, dict) else None
+        if not isinstance(meta, dict) or meta.get("code") == 200 or "data" not in body:
+            return response
+        del body["data"]
+        return json_response(body, response.status, response.headers)
 
     @staticmethod
     def parsed_body(req: Request) -> Any:
@@ -625,14 +669,14 @@ class BrickLinkStore:
             and passes(lot.category_id, *filters["category_id"])
             and passes(lot.color_id, *filters["color_id"])
         ]
-        return ok([lot.to_json() for lot in lots])
+        return ok([self._lot_json(lot) for lot in lots])
 
     def _get_inventory(self, req: Request) -> Response:
         raw = req.params["id"]
         lot = self.lots.get(int(raw)) if raw.isdigit() else None
         if lot is None:
             return error(404, "RESOURCE_NOT_FOUND", f"Inventory not found: {raw}")
-        return ok(lot.to_json())
+        return ok(self._lot_json(lot))
 
     def _put_inventory(self, req: Request) -> Response:
         """``PUT /inventories/{id}``: ``quantity`` is a change; at 0 the lot goes unless retained."""
@@ -669,17 +713,31 @@ class BrickLinkStore:
         if not req.dry_run:
             self.lots[lot.inventory_id] = updated
             self._vanish_if_empty(updated)
-        return ok(updated.to_json())
+        return ok(self._lot_json(updated))
 
     def _get_notifications(self, req: Request) -> Response:
         return ok(list(self.notifications))
 
     # ------------------------------------------------------------------ serialisation
+    def _lot_json(self, lot: BLLot) -> dict:
+        return self._item_quirks(lot.to_json())
+
+    def _item_quirks(self, data: dict) -> dict:
+        """The quirks of an order item or a store lot (both carry ``item`` and ``color_name``)."""
+        if "category_id_camel" in self.quirks:
+            item = data["item"]
+            data["item"] = {("categoryID" if k == "category_id" else k): v for k, v in item.items()}
+        if "no_color_name" in self.quirks:
+            data.pop("color_name", None)
+        return data
+
     def _cost(self, order: BLOrder, full: bool) -> dict:
         _, _, subtotal, _ = order.totals()
         grand = subtotal + order.shipping_cost
         cost: dict[str, Any] = {"currency_code": order.currency, "subtotal": money(subtotal),
                                 "grand_total": money(grand), "final_total": money(grand)}  # fmt: skip
+        if "no_final_total" in self.quirks:
+            del cost["final_total"]
         if full:
             cost.update(
                 etc1="0.0000", etc2="0.0000", insurance="0.0000", shipping=money(order.shipping_cost),
@@ -726,8 +784,8 @@ class BrickLinkStore:
         data["shipping"] = {
             "method": order.shipping_method,
             "method_id": order.shipping_method_id,
-            "tracking_no": order.tracking_no,
-            "tracking_link": f"https://tracking.example/{order.tracking_no}" if order.tracking_no else None,
+            "tracking_no": None if "tracking_link_only" in self.quirks else order.tracking_no,
+            "tracking_link": tracking_link(order.tracking_no) if order.tracking_no else None,
             "date_shipped": bl_time(order.date_status_changed) if shipped else None,
             "address": order.address,
         }
@@ -739,7 +797,7 @@ class BrickLinkStore:
     def _item(self, line: dict, order: BLOrder) -> dict:
         price = money(line["unit_price"])
         currency = line.get("currency_code") or order.currency
-        return {
+        return self._item_quirks({
             "inventory_id": line["inventory_id"],
             "item": {"no": line["no"], "name": bl_entities(line["name"]), "type": line["type"],
                      "category_id": line["category_id"]},  # fmt: skip
@@ -758,7 +816,16 @@ class BrickLinkStore:
             "currency_code": currency,
             "disp_currency_code": currency,
             "weight": money(dec(line["weight"]) * int(line["quantity"]), 2),
-        }
+        })
+
+
+def tracking_link(number: str) -> str:
+    """The carrier's tracking page for a parcel, as BrickLink links it."""
+    if number.isdigit() and number.startswith("94"):
+        return f"https://tools.usps.com/go/TrackConfirmAction?tLabels={number}"
+    if number.upper().endswith("GB"):
+        return f"https://www.royalmail.com/track-your-item#/tracking-results/{number}"
+    return f"https://www.ups.com/track?loc=en_US&tracknum={number}"
 
 
 _MS = dt.timedelta(milliseconds=1)

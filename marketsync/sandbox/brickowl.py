@@ -14,6 +14,13 @@ Shipping changes no lot. Lazy (``factory``) benchmark orders never touch lots.
 
 POSTs are form-encoded and carry ``key`` as a form field (a key in the query string of a POST
 is not accepted).
+
+``delete_order`` makes an order vanish: ``order/list`` leaves it out and ``order/view`` and
+``order/items`` answer 404 ``{"error": {"status": "Order not found"}}``; its lots are left alone.
+
+Quirks (``store.quirks``, see :data:`QUIRKS`) add the shapes of real captured payloads that the
+documented format leaves out: missing fields, nulls and raw numbers among the strings, a payment
+in another currency, colour placeholders, mixed ``id_lookup`` answers.
 """
 
 from __future__ import annotations
@@ -61,6 +68,36 @@ MAX_BATCH = 50  # sub-requests per bulk/batch
 # BrickOwl catalog item types (catalog/id_lookup filters on them)
 ITEM_TYPES = ("Part", "Set", "Minifigure", "Gear", "Sticker", "Minibuild", "Instructions", "Packaging")
 
+# Shapes seen in real captures that the plain sandbox does not send (shared/marketplace-apis.md,
+# "Lessons from the field"); ``Sandbox(quirks=...)`` switches them on by name.
+QUIRKS = {
+    "no_full_con": "order items carry only the condition's display text (`condition`), no `full_con`",
+    "no_type": "order items carry no `type`",
+    "no_refunded_quantity": "order items with nothing refunded carry no `refunded_quantity`",
+    "no_updated_time": "order/view carries no `updated_time`",
+    "no_customer_email": "order/view carries no `customer_email`",
+    "nulls": "`null` where the plain sandbox sends an empty string",
+    "raw_numbers": "quantities, ids and weights as raw JSON numbers; some empty text fields as `[]`",
+    "payment_currency": "the buyer paid in another currency: `payment_currency` is not `base_currency`",
+    "color_list_placeholders": "catalog/color_list adds colours whose `bl_ids` hold negatives other than -9 and `[null]`",
+    "id_lookup_mixed": "catalog/id_lookup answers lead with the bare BOID among the colour-suffixed ones",
+}
+# Colours catalog/color_list adds under the ``color_list_placeholders`` quirk (BrickLink has none
+# of them): BrickOwl id -> (name, bl_ids as served)
+PLACEHOLDER_COLORS: dict[int, tuple[str, list[str | None]]] = {
+    9001: ("Speckle Black-Gold", [None]),
+    9002: ("Satin Trans-Purple", ["-13"]),
+    9003: ("Opal Trans-Dark Blue", ["-2", None]),
+}
+# (currency paid in, units of it per unit of the store's currency) under ``payment_currency``
+PAID_IN = {"USD": ("EUR", Decimal("0.92")), "GBP": ("EUR", Decimal("1.17")), "EUR": ("USD", Decimal("1.09"))}
+# ``raw_numbers``: the fields served as raw JSON numbers, and the empty text fields served as []
+_RAW_INT_ITEM = ("ordered_quantity", "refunded_quantity", "remaining_quantity", "color_id")
+_RAW_INT_VIEW = ("store_id", "customer_user_id", "status_id", "total_quantity", "total_lots")
+_RAW_INT_LIST = ("total_quantity", "total_lots", "status_id")
+_EMPTY_AS_ARRAY = ("public_note", "payment_method_note", "payment_transaction_id", "ship_phone", "billing_phone",
+                   "ship_tax", "billing_tax")
+
 
 def status_id(name_or_id: Any) -> int:
     """Resolve a status given by name (any case) or id (int or numeric string)."""
@@ -98,6 +135,22 @@ def _whole(value: Any, signed: bool) -> int:
     if number < 0 and not signed:
         raise ValueError(f"Invalid quantity {value!r}")
     return number
+
+
+def _as_ints(data: dict, names: Iterable[str]) -> None:
+    """The ``raw_numbers`` quirk: these whole-number strings become JSON numbers."""
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, str) and value.isdigit():
+            data[name] = int(value)
+
+
+def _number(value: Any) -> Any:
+    """A decimal string as a raw JSON number ("0.820" -> 0.82, "10.000" -> 10)."""
+    if not isinstance(value, str):
+        return value
+    number = Decimal(value)
+    return int(number) if number == number.to_integral_value() else float(number)
 
 
 def err(message: Any, status: int = 200) -> Response:
@@ -269,6 +322,7 @@ class BrickOwlStore:
         self.orders: dict[str, BOOrder] = {}
         self.lots: dict[str, BOLot] = {}
         self.restock_on_cancel = False  # see the module docstring
+        self.quirks: frozenset[str] = frozenset()  # names from QUIRKS (Sandbox(quirks=...) sets them)
         self.catalog: dict[tuple[str, str], list[str]] = {}  # (BrickLink item no, BrickOwl type) -> BOIDs
         self._rng = random.Random(f"brickowl-ids:{seed}")
         self._next_item_id = 433711
@@ -510,6 +564,14 @@ class BrickOwlStore:
             self._give_back(order, fewer)
             self._take(order, more)
 
+    def delete_order(self, order_id: str) -> None:
+        """The order vanishes from the store: ``order/list`` leaves it out and ``order/view`` and
+        ``order/items`` answer 404 "Order not found". Its lots stay as they are. KeyError for an
+        unknown order."""
+        with self.lock:
+            if self.orders.pop(str(order_id), None) is None:
+                raise KeyError(f"no order {order_id} in the BrickOwl store")
+
     def add_id_lookup(self, bl_item_no: str, boids: Iterable[str], type: str = "Part") -> None:
         """Register a catalog item: ``catalog/id_lookup?id=<bl_item_no>&type=<type>`` answers
         ``boids``; asked with another type it answers ``{"boids": []}`` like BrickOwl."""
@@ -614,7 +676,7 @@ class BrickOwlStore:
 
     def _list_entry(self, o: BOOrder) -> dict:
         quantity, lots, sub_total, _ = o.totals()
-        return {
+        entry = {
             "order_id": o.order_id,
             "order_date": str(o.order_time),
             "total_quantity": str(quantity),
@@ -623,6 +685,9 @@ class BrickOwlStore:
             "status": o.status,
             "status_id": str(o.status_id),
         }
+        if "raw_numbers" in self.quirks:
+            _as_ints(entry, _RAW_INT_LIST)
+        return entry
 
     def _order_from(self, req: Request) -> BOOrder | Response:
         order_id = req.query.get("order_id", "")
@@ -642,6 +707,10 @@ class BrickOwlStore:
             return o
         quantity, lots, sub_total, grams = o.totals()
         total = money(sub_total + o.ship_total, 2)
+        paid_in, paid = o.payment_currency, total
+        if "payment_currency" in self.quirks and paid_in == o.base_currency:
+            paid_in, rate = PAID_IN.get(o.base_currency, ("USD", Decimal("1.10")))
+            paid = money((sub_total + o.ship_total) * rate, 2)
         first, _, last = o.buyer_name.partition(" ")
         address = {
             "first_name": first, "last_name": last, "street_1": "221B Baker Street", "street_2": "",
@@ -670,8 +739,8 @@ class BrickOwlStore:
             "tax_scheme_id": None,
             "base_order_total": total,
             "base_currency": o.base_currency,
-            "payment_total": total,
-            "payment_currency": o.payment_currency,
+            "payment_total": paid,
+            "payment_currency": paid_in,
             "payment_method_type": "paypal",
             "payment_method_note": "",
             "payment_transaction_id": "",
@@ -700,13 +769,49 @@ class BrickOwlStore:
         }
         for prefix in ("ship", "billing"):
             view.update({f"{prefix}_{k}": v for k, v in address.items()})
-        return json_response(view)
+        if "no_updated_time" in self.quirks:
+            del view["updated_time"]
+        if "no_customer_email" in self.quirks:
+            del view["customer_email"]
+        if "raw_numbers" in self.quirks:
+            _as_ints(view, _RAW_INT_VIEW)
+            view["weight"] = _number(view["weight"])
+        return json_response(self._text_quirks(view))
 
     def _order_items(self, req: Request) -> Response:
         o = self._order_from(req)
         if isinstance(o, Response):
             return o
-        return json_response([self._item(line) for line in o.current_lines()])
+        return json_response([self._item_quirks(self._item(line)) for line in o.current_lines()])
+
+    def _item_quirks(self, item: dict) -> dict:
+        """The quirks of one order item (applied to what ``_item`` serves)."""
+        quirks = self.quirks
+        if not quirks:
+            return item
+        if "no_full_con" in quirks:
+            item.pop("full_con", None)
+        if "no_type" in quirks:
+            item.pop("type", None)
+        if "no_refunded_quantity" in quirks and str(item.get("refunded_quantity")) == "0":
+            del item["refunded_quantity"]
+        if "raw_numbers" in quirks:
+            _as_ints(item, _RAW_INT_ITEM)
+            if "weight" in item:
+                item["weight"] = _number(item["weight"])
+        return self._text_quirks(item)
+
+    def _text_quirks(self, data: dict) -> dict:
+        """Empty text as ``[]`` (``raw_numbers``) for a few fields, then as ``null`` (``nulls``)."""
+        if "raw_numbers" in self.quirks:
+            for name in _EMPTY_AS_ARRAY:
+                if data.get(name) == "":
+                    data[name] = []
+        if "nulls" in self.quirks:
+            for name, value in data.items():
+                if value == "":
+                    data[name] = None
+        return data
 
     def _item(self, line: dict) -> dict:
         color = int(line["color_id"])
@@ -718,7 +823,7 @@ class BrickOwlStore:
             "type": line["type"],
             "name": line["name"],
             "color_id": 0 if color == 0 else str(color),  # the documented raw-number quirk
-            "color_name": colors().bo_name(color),
+            "color_name": self._colour_name(color),
             "condition": CONDITIONS.get(line["full_con"], line["full_con"]),
             "full_con": line["full_con"],
             "ordered_quantity": str(line["ordered_quantity"]),
@@ -738,9 +843,19 @@ class BrickOwlStore:
         with self.lock:
             self.extra_colors[bo_id] = (name, bl_id)
 
+    def _colour_name(self, bo_id: int) -> str:
+        if bo_id in self.extra_colors:
+            return self.extra_colors[bo_id][0]
+        if bo_id in PLACEHOLDER_COLORS and bo_id not in colors().by_bo:
+            return PLACEHOLDER_COLORS[bo_id][0]
+        return colors().bo_name(bo_id)
+
     def _color_list(self, req: Request) -> Response:
         table = colors().color_list()
         with self.lock:
+            if "color_list_placeholders" in self.quirks:
+                for bo_id, (name, bl_ids) in PLACEHOLDER_COLORS.items():
+                    table.setdefault(str(bo_id), {"id": str(bo_id), "name": name, "bl_ids": list(bl_ids)})
             for bo_id, (name, bl_id) in self.extra_colors.items():
                 table[str(bo_id)] = {"id": str(bo_id), "name": name, "bl_ids": [None if bl_id is None else str(bl_id)]}
         return json_response(table)
@@ -759,7 +874,11 @@ class BrickOwlStore:
             return err_status("Invalid type", 400)
         if req.query.get("id_type", "bl_item_no") != "bl_item_no":
             return json_response({"boids": []})
-        return json_response({"boids": list(self.catalog.get((ident, wanted), []))})
+        boids = list(self.catalog.get((ident, wanted), []))
+        if "id_lookup_mixed" in self.quirks:
+            bare = [b.rsplit("-", 1)[0] for b in boids if "-" in b]
+            boids = list(dict.fromkeys([*bare, *boids]))  # the bare item first, each once
+        return json_response({"boids": boids})
 
     # ------------------------------------------------------------------ the seller's lots
     def _inventory_list(self, req: Request) -> Response:
@@ -776,7 +895,13 @@ class BrickOwlStore:
             lots = [x for x in lots if x.type.lower() == q["type"].lower()]
         if active_only:
             lots = [x for x in lots if x.active]
-        return json_response([x.to_json() for x in lots])
+        return json_response([self._lot_json(x) for x in lots])
+
+    def _lot_json(self, lot: BOLot) -> dict:
+        data = lot.to_json()
+        if "raw_numbers" in self.quirks:
+            _as_ints(data, ("qty",))
+        return self._text_quirks(data)
 
     def _inventory_update(self, req: Request) -> Response:
         """``POST /inventory/update`` (form): one identifier, at least one change."""

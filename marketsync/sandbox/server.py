@@ -16,11 +16,22 @@ faults let the store apply the change and then lose the answer: ``"applied_reset
 reset, no byte of response), ``"applied_500"`` (the marketplace's 500 answer), ``"applied_hang"``
 (no answer for ``seconds``, then a reset). ``applied_*`` faults only exist for write endpoints;
 injected on ``"*"`` they wait for the next write and let reads pass.
+
+``"drip"`` is the store's real answer, sent one byte every ``interval`` seconds (default 0.5):
+the body only (status line and headers at once), or everything from the status line on with
+``headers_too=True``. A read timeout never fires on it; only a total deadline ends it. It stops
+(the connection is reset) when the sandbox stops. On a write endpoint the change IS applied:
+the answer is real, only slow.
+
+Quirks (``Sandbox(quirks=True)``, or a collection of names from :data:`QUIRKS`, or the
+``quirks`` property at any time) make both stores send the shapes of real captured payloads
+(``shared/marketplace-apis.md``, "Lessons from the field"); off by default.
 """
 
 from __future__ import annotations
 
 import collections
+import email.utils
 import socket
 import struct
 import sys
@@ -28,10 +39,12 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any, Iterable, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from marketsync.sandbox.bricklink import QUIRKS as BRICKLINK_QUIRKS
 from marketsync.sandbox.bricklink import BrickLinkStore
+from marketsync.sandbox.brickowl import QUIRKS as BRICKOWL_QUIRKS
 from marketsync.sandbox.brickowl import BrickOwlStore
 from marketsync.sandbox.wire import (
     HTML_TYPE,
@@ -50,7 +63,29 @@ FAULTS = frozenset(
 )
 # faults of write endpoints only: the change IS applied, then the answer is lost
 APPLIED_FAULTS = frozenset({"applied_reset", "applied_500", "applied_hang"})
+# faults for any endpoint that play the store's real answer slowly (on a write: applied)
+SLOW_FAULTS = frozenset({"drip"})
 _ONLY_FOR = {"ip_mismatch": "bricklink", "error_string": "brickowl"}
+DRIP_INTERVAL = 0.5  # seconds between two bytes of a "drip" answer
+
+# every quirk by name -> (the marketplace that has it, what it does)
+QUIRKS: dict[str, tuple[str, str]] = {
+    **{name: ("bricklink", text) for name, text in BRICKLINK_QUIRKS.items()},
+    **{name: ("brickowl", text) for name, text in BRICKOWL_QUIRKS.items()},
+}
+
+
+def resolve_quirks(value: bool | str | Iterable[str] | None) -> frozenset[str]:
+    """``True``: every quirk; ``False``/``None``: none; a name or names from :data:`QUIRKS`."""
+    if value is True:
+        return frozenset(QUIRKS)
+    if not value:
+        return frozenset()
+    names = frozenset([value] if isinstance(value, str) else value)
+    unknown = sorted(names - QUIRKS.keys())
+    if unknown:
+        raise ValueError(f"unknown quirk(s) {', '.join(map(repr, unknown))}; expected some of {sorted(QUIRKS)}")
+    return names
 
 
 @dataclass
@@ -120,10 +155,11 @@ class _Handler(BaseHTTPRequestHandler):
 class Sandbox:
     """Both marketplaces on loopback. See the package docstring for the full API."""
 
-    def __init__(self, demo: bool = False, seed: int = 1):
+    def __init__(self, demo: bool = False, seed: int = 1, quirks: bool | str | Iterable[str] = False):
         self.seed = seed
         self.bricklink = BrickLinkStore(seed)
         self.brickowl = BrickOwlStore(seed)
+        self.quirks = quirks  # the setter resolves True / False / names
         self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
         self.requests: list[tuple[str, str, str, dict[str, str]]] = []
         # every write request's parsed body: (provider, "PUT /inventories/{id}", path, body)
@@ -181,6 +217,17 @@ class Sandbox:
     def running(self) -> bool:
         return bool(self._servers)
 
+    @property
+    def quirks(self) -> frozenset[str]:
+        """The quirks both stores play now (names from :data:`QUIRKS`)."""
+        return self.bricklink.quirks | self.brickowl.quirks
+
+    @quirks.setter
+    def quirks(self, value: bool | str | Iterable[str]) -> None:
+        names = resolve_quirks(value)
+        self.bricklink.quirks = frozenset(n for n in names if QUIRKS[n][0] == "bricklink")
+        self.brickowl.quirks = frozenset(n for n in names if QUIRKS[n][0] == "brickowl")
+
     def __enter__(self) -> "Sandbox":
         return self.start()
 
@@ -215,12 +262,15 @@ class Sandbox:
         ``"PUT /inventories/{id}"``, ``"POST /bulk/batch"``, or ``"*"``. Faults are consumed in
         the order they were injected. On a write endpoint an ordinary fault means the change was
         NOT applied; ``"applied_reset"`` / ``"applied_500"`` / ``"applied_hang"`` apply it and then
-        lose the answer (see the module docstring).
+        lose the answer (see the module docstring). ``"drip"`` sends the real answer one byte every
+        ``interval`` seconds (default 0.5), the body only or, with ``headers_too=True``, from the
+        status line on.
         """
         if provider not in PROVIDERS:
             raise ValueError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
-        if fault not in FAULTS | APPLIED_FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(FAULTS | APPLIED_FAULTS)}")
+        known = FAULTS | APPLIED_FAULTS | SLOW_FAULTS
+        if fault not in known:
+            raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(known)}")
         if _ONLY_FOR.get(fault, provider) != provider:
             raise ValueError(f"fault {fault!r} only exists for {_ONLY_FOR[fault]}")
         routes = {r.template: r for r in self._store(provider).routes}
@@ -231,6 +281,8 @@ class Sandbox:
             raise ValueError(f"fault {fault!r} only exists for write endpoints: {writes}")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 or None")
+        if fault == "drip" and float(opts.get("interval", DRIP_INTERVAL)) <= 0:
+            raise ValueError("a drip's interval must be > 0 seconds")
         with self._lock:
             self._faults.append(Fault(provider, endpoint, fault, times, dict(opts)))
 
@@ -292,6 +344,10 @@ class Sandbox:
                     self._stopping.wait(float(opts.get("seconds", 5)))
                     return _reset(handler)
                 response = store.fault("500", opts)
+            elif kind == "drip":
+                response = self._serve(store, req, route, rel)
+                interval = float(opts.get("interval", DRIP_INTERVAL))
+                return self._drip(handler, response, interval, bool(opts.get("headers_too", False)))
             elif kind == "malformed":
                 req.dry_run = write  # the answer the store would give, without applying anything
                 body = self._serve(store, req, route, rel).body
@@ -319,6 +375,37 @@ class Sandbox:
                 self.errors.append(text)
             print(text, file=sys.stderr)
             return store.fault("500", {})
+
+
+    def _drip(self, handler: _Handler, response: Response, interval: float, headers_too: bool) -> None:
+        """Send ``response`` one byte every ``interval`` seconds (the head at once unless
+        ``headers_too``); reset the connection when the sandbox stops."""
+        head = _head(handler, response)
+        body = b"" if handler.command == "HEAD" else response.body
+        slow = head + body if headers_too else body
+        try:
+            if not headers_too:
+                handler.wfile.write(head)
+            for position in range(len(slow)):
+                if self._stopping.wait(interval):
+                    return _reset(handler)
+                handler.wfile.write(slow[position : position + 1])
+        except OSError:  # the client gave up (its deadline): nothing more to send
+            handler.close_connection = True
+
+
+def _head(handler: _Handler, response: Response) -> bytes:
+    """The status line and headers :func:`_write` would send, as bytes."""
+    reason = handler.responses.get(response.status, ("",))[0]
+    lines = [
+        f"{handler.protocol_version} {response.status} {reason}",
+        f"Server: {handler.version_string()}",
+        f"Date: {email.utils.formatdate(usegmt=True)}",
+        f"Content-Type: {response.content_type}",
+        f"Content-Length: {len(response.body)}",
+        *(f"{name}: {value}" for name, value in response.headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _match(routes: list[Route], method: str, rel: str | None) -> tuple[Route | None, dict[str, str]]:

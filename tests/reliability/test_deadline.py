@@ -96,3 +96,37 @@ def test_the_run_deadline_stops_requests_and_says_so(creds, run, monkeypatch, tm
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("Error: bricklink:") and "run's 3s for bricklink" in line, line
     assert drip.requests <= 3
+
+
+# --- the same, with the sandbox's own "drip" fault instead of the tiny server above --------------
+def bricklink_requests(sb) -> int:
+    return sum(count for (provider, _), count in sb.calls.items() if provider == "bricklink")
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body-drips", "headers-drip"])
+def test_the_sandbox_drip_fault_is_cut_at_the_deadline_and_the_other_still_syncs(creds, run, monkeypatch, tmp_path,
+                                                                                 headers_too):
+    creds.brickowl.add_order("Payment Received", lines=[{"boid": "771344-38", "ordered_quantity": 1}])
+    creds.inject("bricklink", "*", "drip", times=None, interval=0.5, headers_too=headers_too)
+    monkeypatch.setenv("MARKETSYNC_HTTP_TIMEOUT", "2")
+    started = time.monotonic()
+    result = run("sync", "--http-deadline", "3", "--run-deadline", "16", "--retries", "1")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and errors[0].startswith("Error: bricklink:"), result.stderr
+    assert "within 3s (the request deadline)" in errors[0] or "8s for bricklink" in errors[0], errors[0]
+    assert elapsed < 14, elapsed  # BrickLink's share (8 s) and a last request: never the drip's minutes
+    assert bricklink_requests(creds) >= 1 and creds.calls[("brickowl", "GET /order/list")] >= 1
+    synced = query(tmp_path / "marketsync.db", "select provider from sync_state where last_synced_at is not null")
+    assert synced == [("brickowl",)]
+
+
+def test_the_run_deadline_stops_requests_to_the_dripping_sandbox_and_says_so(creds, run):
+    creds.inject("bricklink", "*", "drip", times=None)  # the default: one byte every 0.5 s
+    result = run("sync", "--provider", "bricklink", "--http-deadline", "2", "--run-deadline", "3",
+                 "--retries", "5", "--retry-backoff", "0")
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: bricklink:") and "run's 3s for bricklink" in line, line
+    assert 1 <= bricklink_requests(creds) <= 3
