@@ -673,9 +673,11 @@ def orders_show(order, fmt, db_path, account):
               help="Only orders in this status (repeatable).")
 @click.option("--order", "orders_wanted", multiple=True, metavar="PROVIDER:ORDER_ID", help="Only this order (repeatable).")
 @click.option("--printable", is_flag=True, help="A plain-text page to print and tick off, bin by bin.")
+@click.option("--limit", "-n", type=click.IntRange(0, 1_000_000_000), default=100, show_default=True,
+              help="At most this many rows in the table (0 for all); --printable, --json and --csv have them all.")
 @output_options
 @db_options
-def picklist(providers, statuses, orders_wanted, printable, fmt, db_path, account):
+def picklist(providers, statuses, orders_wanted, printable, limit, fmt, db_path, account):
     """What to pick for every open order, bin by bin in shelf order, with the orders to drop the
     pieces into.
 
@@ -709,7 +711,8 @@ def picklist(providers, statuses, orders_wanted, printable, fmt, db_path, accoun
                     fields=("bin", "part_number", "color_id", "color_name", "condition", "provider", "order_id",
                             "quantity", "total"))
     else:
-        render.emit([p.as_dict() for p in picks], "table", [
+        shown = picks[:limit] if limit else picks
+        render.emit([p.as_dict() for p in shown], "table", [
             ("Bin", "left", lambda r: r["bin"], "bold"),
             ("Part", "left", lambda r: r["part_number"]),
             ("Colour", "left", lambda r: r["color_name"]),
@@ -717,7 +720,8 @@ def picklist(providers, statuses, orders_wanted, printable, fmt, db_path, accoun
             ("Total", "right", lambda r: r["total"], "bold"),
             ("Into orders", "left", lambda r: _first_orders(r["orders"])),
         ], title=None if picks else "Nothing to pick: no open order holds stock",
-            caption="every order of a bin: --printable, --json or --csv" if picks else None)
+            caption=(f"showing {len(shown)} of {len(picks)} rows; --limit 0 shows all" if len(shown) < len(picks)
+                     else "every order of a bin: --printable, --json or --csv") if picks else None)
 
 
 def _first_orders(orders: list[dict], shown: int = 3) -> str:
