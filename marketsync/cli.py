@@ -398,8 +398,14 @@ def sync(providers, full, push, dry_run, wait, db_path, account, settings):
         wiring = _Wiring(db, account, chosen, settings)
         results = wiring.sync(full=full)
         pushed, again = wiring.push(dry_run=dry_run) if push and all(r.ok for r in results) else ([], [])
+        from marketsync.store.queries import oversold
+
+        oversold_now = len(oversold(db, account))  # as the run leaves them, not as any order found them
     _report_sync(results + again, exit_on_failure=False)
     _report_push(pushed, dry_run)
+    if _chatty() and oversold_now:
+        click.echo(f"{oversold_now} lot(s) oversold at the end of the run: see 'marketsync inventory list --oversold'",
+                   err=True)
     if silent or any(not result.ok for result in results + again + pushed):
         sys.exit(EXIT_FAILED)
 

@@ -142,3 +142,37 @@ def test_reserve_check_json_and_a_malformed_boid(run, creds):
     bad = run("map", "abc", "3001")
     assert bad.exit_code == 2 and "'abc' is not a BrickOwl item id" in bad.stderr
     assert run("map", "487300-38", "3069b").exit_code == 0
+
+
+def test_the_summarys_oversold_figure_is_the_figure_at_the_end_of_the_run(run, creds, tmp_path):
+    (tmp_path / "inv.csv").write_text("part_number,color_id,condition,location,quantity\n3001,11,new,A1,2\n")
+    assert run("inventory", "import", tmp_path / "inv.csv").exit_code == 0
+    first = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 3, "remarks": "A1"}])
+    creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 1, "remarks": "A1"}])
+    assert "1 lot(s) oversold at the end of the run" in run("sync", "-v").stderr
+    creds.bricklink.set_status(first, "CANCELLED")
+    assert "oversold at the end of the run" not in run("sync", "-v").stderr  # the cancel cleared it
+
+
+def test_watch_json_streams_one_line_per_change_off_a_terminal(run, creds, proc, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 1}])
+    assert run("sync").exit_code == 0
+    refused = run("orders", "--watch")
+    assert refused.exit_code == 2 and "--watch --json" in refused.stderr
+    watcher = subprocess.Popen([sys.executable, "-m", "marketsync", "orders", "--watch", "--json", "--interval", "0.2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                               env={**os.environ})
+    try:
+        first = json.loads(watcher.stdout.readline())
+        assert first["provider"] == "bricklink" and first["status"] == "paid"
+        order = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2}])
+        assert run("sync").exit_code == 0
+        second = json.loads(watcher.stdout.readline())  # the new order, and nothing else repeated
+        assert second["order_id"] == str(order)
+    finally:
+        watcher.kill()
+        watcher.communicate(timeout=10)
