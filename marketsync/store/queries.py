@@ -20,6 +20,19 @@ def _in(values) -> str:
     return ", ".join("?" for _ in values)
 
 
+def _filter(prefix: str, account: str, providers: tuple[str, ...],
+            statuses: tuple[str, ...]) -> tuple[list[str], list[Any]]:
+    """The where-clauses (and their values) the listings share: account, marketplaces, statuses."""
+    where, params = [f"{prefix}business_account_id = ?"], [account]  # type: list[str], list[Any]
+    if providers:
+        where.append(f"{prefix}provider in ({_in(providers)})")
+        params += providers
+    if statuses:
+        where.append(f"{prefix}status in ({_in(statuses)})")
+        params += statuses
+    return where, params
+
+
 def orders(
     db: Database,
     account: str,
@@ -32,13 +45,7 @@ def orders(
     count: bool = False,
 ) -> list[dict[str, Any]]:
     """The orders matching the filters, newest first (``count``: one row, ``{"count": n}``)."""
-    where, params = ["o.business_account_id = ?"], [account]  # type: list[str], list[Any]
-    if providers:
-        where.append(f"o.provider in ({_in(providers)})")
-        params += providers
-    if statuses:
-        where.append(f"o.status in ({_in(statuses)})")
-        params += statuses
+    where, params = _filter("o.", account, providers, statuses)
     if open_only:
         where.append(f"o.status in ({_in(OPEN_STATUSES)}) and o.manual_release = 0")
         params += OPEN_STATUSES
@@ -254,13 +261,7 @@ def providers_with_history(db: Database, account: str) -> list[str]:
 def pick_list(db: Database, account: str, *, providers: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
               orders: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
     """The ``pick_list`` view's rows: reserved pieces per open order line and lot, with the bin."""
-    where, params = ["business_account_id = ?"], [account]  # type: list[str], list[Any]
-    if providers:
-        where.append(f"provider in ({', '.join('?' for _ in providers)})")
-        params += providers
-    if statuses:
-        where.append(f"status in ({', '.join('?' for _ in statuses)})")
-        params += statuses
+    where, params = _filter("", account, providers, statuses)
     if orders:
         where.append("(" + " or ".join("(provider = ? and order_id = ?)" for _ in orders) + ")")
         params += [value for pair in orders for value in pair]
