@@ -216,16 +216,22 @@ class RemoteLot:
     provider_color_id: int | None = None
     provider_condition: str | None = None
     alt_part_numbers: list[str] = field(default_factory=list)
+    description: str | None = None  # BrickLink's public description exactly as read (entities and all)
+    retained: bool = False  # BrickLink's is_retain: kept in the store at quantity 0
+    for_sale: bool = True  # buyers can see it (BrickLink status Y and not a stockroom; BrickOwl for_sale)
 
 
 @dataclass
 class QuantityChange:
-    """A relative change of one listing: ``delta`` pieces (signed); ``retain`` keeps a lot that
-    reaches 0 listed (BrickLink deletes it otherwise)."""
+    """A relative change of one listing: ``delta`` pieces (signed). ``description`` is the lot's
+    own public description as read (BrickLink refuses a quantity change without one, and an empty
+    one wipes it); ``retain`` True keeps a lot that reaches 0 listed (BrickLink deletes it
+    otherwise), False puts the seller's setting back, None leaves it alone."""
 
     remote_lot_id: str
     delta: int
-    retain: bool = False
+    retain: bool | None = None
+    description: str | None = None
 
 
 class Outcome:

@@ -185,7 +185,7 @@ def _send(db: Database, account: str, adapter: Listings, planned: list[rules.Pla
             ids = stored.record_intents(db, account, provider, [
                 (p.listing.id, p.listing.remote_lot_id, p.before, p.after) for p in batch])
         outcomes = adapter.change_quantities([
-            QuantityChange(p.listing.remote_lot_id, p.delta, retain=p.after == 0) for p in batch])
+            QuantityChange(p.listing.remote_lot_id, p.delta, retain=True if p.after == 0 else None) for p in batch])
         not_sent = 0
         for change_id, p, outcome in zip(ids, batch, outcomes):
             with db.atomic():
