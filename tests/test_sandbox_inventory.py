@@ -76,21 +76,22 @@ def batch(*params, endpoint="inventory/update", method="POST"):
 # ---------------------------------------------------------------------- BrickLink: PUT /inventories/{id}
 def test_bricklink_quantity_is_always_a_change(sb, http):
     lot = sb.bricklink.add_lot("3001", 11, 10, remarks="A01")
-    answers = [bl_put(http, sb, lot, {"quantity": change}) for change in ("+3", "-2", 17, "5")]
+    answers = [bl_put(http, sb, lot, {"quantity": change, "description": ""}) for change in ("+3", "-2", 17, "5")]
     assert [r.status_code for r in answers] == [200] * 4
     assert [r.json()["meta"]["code"] for r in answers] == [200] * 4
     assert [r.json()["data"]["quantity"] for r in answers] == [13, 11, 28, 33]  # a plain 17 ADDS 17
     assert bl_quantity(http, sb, lot) == 33 == sb.bricklink.get_lot(lot).quantity
     assert answers[0].json()["data"]["inventory_id"] == lot and answers[0].json()["data"]["remarks"] == "A01"
-    assert [w[3] for w in sb.writes] == [{"quantity": "+3"}, {"quantity": "-2"}, {"quantity": 17}, {"quantity": "5"}]
+    assert [w[3]["quantity"] for w in sb.writes] == ["+3", "-2", 17, "5"]
     assert sb.calls[("bricklink", "PUT /inventories/{id}")] == 4
 
 
 def test_bricklink_change_below_zero_is_refused_and_changes_nothing(sb, http):
     lot = sb.bricklink.add_lot("3001", 11, 4, remarks="A01")
-    r = bl_put(http, sb, lot, {"quantity": "-5", "remarks": "B02", "is_retain": True})
+    r = bl_put(http, sb, lot, {"quantity": "-5", "description": "", "remarks": "B02", "is_retain": True})
     assert r.status_code == 400
     assert r.json()["meta"]["code"] == 400 and r.json()["meta"]["message"] == "PARAMETER_MISSING_OR_INVALID"
+    assert "below 0" in r.json()["meta"]["description"]  # refused for going below 0, not for anything else
     kept = sb.bricklink.get_lot(lot)
     assert (kept.quantity, kept.remarks, kept.is_retain) == (4, "A01", False)
     assert bl_quantity(http, sb, lot) == 4
@@ -100,7 +101,7 @@ def test_bricklink_change_below_zero_is_refused_and_changes_nothing(sb, http):
                                  {"is_retain": "yes"}, {"unit_price": "-1"}, {"stock_room_id": "D"}])  # fmt: skip
 def test_bricklink_invalid_fields_are_refused(sb, http, bad):
     lot = sb.bricklink.add_lot("3001", 11, 4, unit_price="0.1000")
-    r = bl_put(http, sb, lot, {"remarks": "ZZ", **bad})
+    r = bl_put(http, sb, lot, {"remarks": "ZZ", "description": "", **bad})
     assert r.status_code == 400 and r.json()["meta"]["message"] == "PARAMETER_MISSING_OR_INVALID"
     assert sb.bricklink.get_lot(lot).remarks == "" and sb.bricklink.get_lot(lot).quantity == 4
 
@@ -109,17 +110,19 @@ def test_bricklink_lot_vanishes_at_zero_unless_retained(sb, http):
     store = sb.bricklink
     plain = store.add_lot("3001", 11, 3)
     kept = store.add_lot("3003", 5, 3)
-    r = bl_put(http, sb, plain, {"quantity": "-3"})
+    r = bl_put(http, sb, plain, {"quantity": "-3", "description": ""})
     assert r.status_code == 200 and r.json()["data"]["quantity"] == 0  # the answer still shows the lot
     assert bl_quantity(http, sb, plain) is None and store.get_lot(plain) is None
     assert plain not in [x["inventory_id"] for x in bl_get(http, sb, "/inventories").json()["data"]]
-    assert bl_put(http, sb, plain, {"quantity": "+1"}).json()["meta"]["code"] == 404  # gone for good
+    assert bl_put(http, sb, plain, {"quantity": "+1", "description": ""}).json()["meta"]["code"] == 404  # gone for good
 
-    r = bl_put(http, sb, kept, {"quantity": "-3", "is_retain": True})  # retain in the same call
+    r = bl_put(http, sb, kept, {"quantity": "-3", "description": "", "is_retain": True})  # retain in the same call
     assert r.json()["data"]["quantity"] == 0 and r.json()["data"]["is_retain"] is True
     assert bl_quantity(http, sb, kept) == 0
     assert [x.inventory_id for x in store.all_lots()] == [kept]
-    assert bl_put(http, sb, kept, {"quantity": "+2"}).json()["data"]["quantity"] == 2  # a release brings it back
+    assert bl_put(http, sb, kept, {"quantity": "+2", "description": ""}).json()["data"]["quantity"] == 2  # a release brings it back
+    r = bl_put(http, sb, kept, {"quantity": "-2", "description": "", "is_retain": False})  # retain put back at 0
+    assert r.json()["data"]["is_retain"] is False and bl_quantity(http, sb, kept) is None
 
 
 def test_bricklink_put_stores_other_fields_and_ignores_unknown_ones(sb, http):
@@ -147,12 +150,12 @@ def test_bricklink_get_one_lot(sb, http):
 
 def test_bricklink_put_checks_oauth_and_the_body_type(sb, http):
     lot = sb.bricklink.add_lot("3001", 11, 4)
-    r = bl_put(http, sb, lot, {"quantity": "+1"}, auth=auth_for(sb, token_secret="wrong"))
+    r = bl_put(http, sb, lot, {"quantity": "+1", "description": ""}, auth=auth_for(sb, token_secret="wrong"))
     assert r.status_code == 200 and r.json()["meta"]["description"] == "SIGNATURE_INVALID"
-    r = http.put(f"{sb.bricklink_url}/inventories/{lot}", json={"quantity": "+1"}, timeout=5)  # unsigned
+    r = http.put(f"{sb.bricklink_url}/inventories/{lot}", json={"quantity": "+1", "description": ""}, timeout=5)  # unsigned
     assert r.json()["meta"]["code"] == 401
     # a JSON text sent without a JSON content type is not accepted
-    r = http.put(f"{sb.bricklink_url}/inventories/{lot}", data='{"quantity": "+1"}', auth=auth_for(sb), timeout=5)
+    r = http.put(f"{sb.bricklink_url}/inventories/{lot}", data='{"quantity": "+1", "description": ""}', auth=auth_for(sb), timeout=5)
     assert r.status_code == 415 and r.json()["meta"]["code"] == 415
     r = http.put(f"{sb.bricklink_url}/inventories/{lot}", data="{not json", auth=auth_for(sb), timeout=5,
                  headers={"Content-Type": "application/json"})  # fmt: skip
@@ -163,13 +166,13 @@ def test_bricklink_put_checks_oauth_and_the_body_type(sb, http):
 def test_bricklink_body_hash_must_match_when_sent(sb, http):
     lot = sb.bricklink.add_lot("3001", 11, 4)
     signed = auth_for(sb, force_include_body=True)  # oauthlib then adds oauth_body_hash for the JSON body
-    prep = http.prepare_request(requests.Request("PUT", f"{sb.bricklink_url}/inventories/{lot}", json={"quantity": "+1"}, auth=signed))
+    prep = http.prepare_request(requests.Request("PUT", f"{sb.bricklink_url}/inventories/{lot}", json={"quantity": "+1", "description": ""}, auth=signed))
     assert "oauth_body_hash" in prep.headers["Authorization"].decode()
-    prep.body = b'{"quantity": "+9"}'  # tampered after signing
+    prep.body = b'{"quantity": "+9", "description": ""}'  # tampered after signing
     prep.headers["Content-Length"] = str(len(prep.body))
     assert http.send(prep, timeout=5).json()["meta"]["description"] == "SIGNATURE_INVALID"
     assert sb.bricklink.get_lot(lot).quantity == 4
-    r = http.put(f"{sb.bricklink_url}/inventories/{lot}", json={"quantity": "+1"}, auth=auth_for(sb, force_include_body=True), timeout=5)
+    r = http.put(f"{sb.bricklink_url}/inventories/{lot}", json={"quantity": "+1", "description": ""}, auth=auth_for(sb, force_include_body=True), timeout=5)
     assert r.json()["meta"]["code"] == 200 and sb.bricklink.get_lot(lot).quantity == 5
 
 
@@ -354,7 +357,7 @@ def test_brickowl_batch_mixed_success(sb, http):
     r = bo_post(http, sb, "/bulk/batch", requests=batch(*subs))
     assert r.status_code == 200
     answers = r.json()
-    assert [a["req_num"] for a in answers] == [0, 1, 2, 3, 4]
+    assert [a["req_num"] for a in answers] == [1, 2, 3, 4, 5]  # the default shape numbers from 1
     assert [a["code"] for a in answers] == [200, 400, 404, 200, 200]
     assert answers[0]["body"] == {"status": "success"} and "error" in answers[1]["body"] and "error" in answers[2]["body"]
     assert (bo_qty(http, sb, tile), bo_qty(http, sb, empty)) == (3, 9)

@@ -43,7 +43,7 @@ class Shop:
             if self.provider == "bricklink":
                 bl = self.sb.bricklink
                 auth = OAuth1(bl.consumer_key, bl.consumer_secret, bl.token_value, bl.token_secret)
-                return http.put(f"{self.sb.bricklink_url}/inventories/{self.lot}", json={"quantity": "-1"},
+                return http.put(f"{self.sb.bricklink_url}/inventories/{self.lot}", json={"quantity": "-1", "description": ""},
                                 auth=auth, timeout=timeout)  # fmt: skip
             form = {"key": self.sb.brickowl.api_key}
             change = {"lot_id": self.lot, "relative_quantity": "-1"}

@@ -179,14 +179,17 @@ class BrickLink:
 
     # --- the seller's lots ---------------------------------------------------------------
     write_batch_size = 1  # one PUT per lot: BrickLink has no batch update
+    deletes_empty_lots = True  # a lot at 0 is deleted unless is_retain
 
     def list_lots(self) -> list[RemoteLot]:
-        """Every lot of the store (one call; BrickLink has no paging). Lots at 0 that are not
-        retained do not exist any more."""
-        data = self.client.get("/inventories", endpoint="/inventories")
+        """The lots buyers can see (one call; BrickLink has no paging): ``status=Y`` only, as
+        BrickSync reads it. Without the filter stockroom, unavailable and reserved lots come back
+        looking like lots for sale. Lots at 0 that are not retained do not exist any more."""
+        data = self.client.get("/inventories", {"status": "Y"}, endpoint="/inventories")
         if not isinstance(data, list):
             raise error_for_status(NAME, 502, "GET /inventories answered with no lot list")
-        return [lot for lot in map(remote_lot, data) if lot is not None]
+        # a stockroom lot is never for sale, whatever the filter let through
+        return [lot for lot in map(remote_lot, data) if lot is not None and lot.for_sale]
 
     def read_lot(self, remote_lot_id: str) -> RemoteLot | None:
         try:
@@ -197,12 +200,25 @@ class BrickLink:
 
     def change_quantities(self, changes: list[QuantityChange]) -> list[ChangeResult]:
         """``PUT /inventories/{id}`` with a signed quantity (BrickLink reads every quantity as a
-        change, "+3" / "-2"), one lot at a time; a lot pushed to 0 is retained in the same call."""
+        change, "+3" / "-2"), one lot at a time, always with the lot's own description exactly as
+        read (since 2024-02-01 BrickLink refuses a quantity change without one, and ``""`` wipes
+        it): a change that carries none costs one ``GET /inventories/{id}`` first. ``retain``
+        True sets ``is_retain``, False sends it false, None leaves it out."""
         results = []
         for number, change in enumerate(changes):
-            body: dict[str, Any] = {"quantity": f"{change.delta:+d}"}
-            if change.retain:
-                body["is_retain"] = True
+            description = change.description
+            if description is None:
+                try:
+                    description = self._description_for(change)
+                except BudgetExhaustedError as error:
+                    results += [ChangeResult(c.remote_lot_id, Outcome.NOT_SENT, error.detail) for c in changes[number:]]
+                    break
+                except _NotSent as refusal:
+                    results.append(ChangeResult(change.remote_lot_id, Outcome.REFUSED, str(refusal)))
+                    continue
+            body: dict[str, Any] = {"quantity": f"{change.delta:+d}", "description": description}
+            if change.retain is not None:
+                body["is_retain"] = change.retain
             try:
                 self.client.write("PUT", f"/inventories/{change.remote_lot_id}", json_body=body,
                                   endpoint="/inventories/{id}")
@@ -216,6 +232,33 @@ class BrickLink:
             else:
                 results.append(ChangeResult(change.remote_lot_id, Outcome.APPLIED))
         return results
+
+    def _description_for(self, change: QuantityChange) -> str:
+        """The lot's description as BrickLink serves it, read now; raises :class:`_NotSent` (with
+        why) when the change must not be sent, BudgetExhaustedError when the budget ran out."""
+        lot_id = change.remote_lot_id
+        try:
+            data = self.client.get(f"/inventories/{lot_id}", endpoint="/inventories/{id}")
+        except NotFoundError:
+            raise _NotSent(f"not sent: lot {lot_id} is gone from BrickLink (GET /inventories/{lot_id} 404: "
+                           "sold out and not retained, or deleted)") from None
+        except (RequestRejectedError, PermissionDeniedError, RateLimitedError, TransientError,
+                BadResponseError) as error:  # auth failures and the run's deadline stop the run, as for the PUT
+            raise _NotSent(f"not sent: its description could not be read first ({error.detail}); BrickLink "
+                           "refuses a quantity change without it") from None
+        lot = remote_lot(data)
+        if lot is None:
+            raise _NotSent(f"not sent: GET /inventories/{lot_id} answered with no lot")
+        if not lot.for_sale:
+            raise _NotSent(f"not sent: lot {lot_id} is in a stockroom (buyers cannot see it)")
+        if lot.quantity + change.delta < 0:
+            raise _NotSent(f"not sent: lot {lot_id} holds {lot.quantity}, a change of {change.delta:+d} would "
+                           "take it below 0")
+        return lot.description or ""
+
+
+class _NotSent(Exception):
+    """A change the adapter did not send (nothing changed); the message says why."""
 
 
 def fingerprint(raw: dict) -> str:
@@ -380,4 +423,15 @@ def remote_lot(raw: Any) -> RemoteLot | None:
         name=parse.unescaped(item.get("name")),
         item_type=parse.text(item.get("type")),
         price=parse.money(raw.get("unit_price")),
+        description=raw_text(raw.get("description")),
+        retained=parse.flag(raw.get("is_retain")) is True,
+        for_sale=parse.flag(raw.get("is_stock_room")) is not True,  # a stockroom lot is the seller's alone
     )
+
+
+def raw_text(value: Any) -> str:
+    """A text field exactly as BrickLink sent it: no unescaping, no stripping (``""`` when absent).
+    BrickLink's description is sent back in every quantity change, so it must survive unchanged."""
+    if value is None or isinstance(value, (list, dict)):
+        return ""
+    return value if isinstance(value, str) else str(value)

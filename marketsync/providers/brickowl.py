@@ -121,6 +121,7 @@ class BrickOwl:
 
     # --- the seller's lots ---------------------------------------------------------------
     write_batch_size = BATCH_LIMIT
+    deletes_empty_lots = False  # a lot at 0 stays, inactive
 
     def list_lots(self) -> list[RemoteLot]:
         """Every lot, the empty and not-for-sale ones too (``active_only`` defaults to 1)."""
@@ -153,20 +154,20 @@ class BrickOwl:
         params = [{"lot_id": c.remote_lot_id, "relative_quantity": str(c.delta)} for c in changes]
         try:
             if len(changes) == 1:
-                answers: list[Any] = [self.client.write("POST", "/inventory/update", form=params[0])]
+                outcomes = [body_outcome(self.client.write("POST", "/inventory/update", form=params[0]))]
             else:
                 requests_json = json.dumps({"requests": [
                     {"endpoint": "inventory/update", "request_method": "POST", "params": [p]} for p in params]})
                 data = self.client.write("POST", "/bulk/batch", form={"requests": requests_json},
                                          pacer=self.batch_pacer)
-                answers = _batch_answers(data, len(changes))
+                outcomes = batch_outcomes(data, len(changes))
         except BudgetExhaustedError as error:
             return [ChangeResult(c.remote_lot_id, Outcome.NOT_SENT, error.detail) for c in changes]
         except (RequestRejectedError, NotFoundError, PermissionDeniedError, RateLimitedError) as error:
             return [ChangeResult(c.remote_lot_id, Outcome.REFUSED, error.detail) for c in changes]
         except (TransientError, BadResponseError) as error:
             return [ChangeResult(c.remote_lot_id, Outcome.UNKNOWN, error.detail) for c in changes]
-        return [ChangeResult(c.remote_lot_id, *_outcome(answer)) for c, answer in zip(changes, answers)]
+        return [ChangeResult(c.remote_lot_id, *outcome) for c, outcome in zip(changes, outcomes)]
 
     def list_orders(
         self, *, since: dt.datetime | None = None, status: str | None = None, limit: int = LIST_LIMIT
@@ -371,33 +372,114 @@ def line_from(order_id: str, index: int, raw: dict) -> OrderLine:
     )
 
 
-def _batch_answers(data: Any, count: int) -> list[Any]:
-    """bulk/batch's array, one element per sub-request, put in request order by ``req_num``
-    (a missing element is an unknown outcome)."""
-    items = list(data.values()) if isinstance(data, dict) else data if isinstance(data, list) else []
-    by_number: dict[int, Any] = {}
-    for position, item in enumerate(items):
-        number = parse.integer(item.get("req_num")) if isinstance(item, dict) else None
-        by_number[position if number is None else number] = item
-    first = min(by_number) if by_number else 0  # req_num counts from 0 or from 1: both seen
-    return [by_number.get(first + i, {"code": None}) for i in range(count)]
+# --- bulk/batch answers ------------------------------------------------------------------------
+# The answer's shape is not documented (shared/marketplace-apis.md, "The seller's lots"). Exactly
+# three shapes are recognised, those clients model:
+#   (a) [{"req_num": n, "code": c, "body": {...}}, ...] numbered from 1 (the only mock found) or 0;
+#   (b) {"responses": [{"endpoint": ..., "status_code": c, "body": {...}}, ...]} in request order
+#       (BrickOwlSharp's BulkBatchResponse);
+#   (c) [{...body...}, ...] in request order ({"status": "success"} or a body with "error").
+# Each element is classified strictly: applied only on an explicit 2xx code or a body saying
+# "status": "success"; refused on a 4xx code or an "error" body; anything else -- a 5xx, a missing
+# element, a shape or element not recognised -- is unknown (the core reads the lot back), never
+# applied: a change wrongly taken as applied is never looked at again.
+Result = tuple[str, "str | None"]
 
 
-def _outcome(answer: Any) -> tuple[str, str | None]:
-    """One sub-request's (or inventory/update's) answer: applied, refused, or unknown."""
-    if not isinstance(answer, dict):
-        return Outcome.UNKNOWN, "no answer for this change"
-    if "req_num" in answer or "code" in answer:
-        code = parse.integer(answer.get("code"))
-        body = answer.get("body")
-        if code is None or code >= 500:
-            return Outcome.UNKNOWN, f"answered {code}"
-        if code >= 300 or (isinstance(body, dict) and body.get("error") is not None):
-            error = body.get("error") if isinstance(body, dict) else None
-            detail = error.get("status") if isinstance(error, dict) else error
-            return Outcome.REFUSED, parse.text(detail) or f"answered {code}"
+def batch_outcomes(data: Any, count: int) -> list[Result]:
+    """One outcome per sub-request, in request order, from a ``bulk/batch`` answer."""
+    if isinstance(data, dict) and isinstance(data.get("responses"), list):
+        return _in_order(data["responses"], count, _response_outcome, "responses")
+    if isinstance(data, list) and data and all(isinstance(x, dict) and "req_num" in x for x in data):
+        return _numbered(data, count)
+    if isinstance(data, list) and not any(isinstance(x, dict) and "req_num" in x for x in data):
+        return _in_order(data, count, body_outcome, "answers")
+    kind = type(data).__name__ if not isinstance(data, list) else "array mixing numbered and unnumbered answers"
+    return [(Outcome.UNKNOWN, f"bulk/batch answered in a shape not recognised ({kind})")] * count
+
+
+def _in_order(items: list, count: int, classify: Any, what: str) -> list[Result]:
+    """Answers matched to sub-requests by position: only when there is exactly one per change
+    (with one missing or one too many, no position can be trusted)."""
+    if len(items) != count:
+        return [(Outcome.UNKNOWN, f"bulk/batch answered {len(items)} {what} for {count} changes")] * count
+    return [classify(item) for item in items]
+
+
+def _numbered(items: list[dict], count: int) -> list[Result]:
+    """Shape (a): matched by ``req_num``, counted from 1 or from 0 (told apart by the smallest
+    number; an answer that leaves the start ambiguous is unknown throughout)."""
+    by_number: dict[int, dict] = {}
+    for item in items:
+        number = parse.integer(item.get("req_num"))
+        if number is None or number in by_number:
+            return [(Outcome.UNKNOWN, f"bulk/batch answered a bad or repeated req_num {item.get('req_num')!r}")] * count
+        by_number[number] = item
+    low, high = min(by_number), max(by_number)
+    if low == 0:
+        first = 0
+    elif low == 1 and (len(by_number) == count or high == count):
+        first = 1  # complete, or the last request's number shows the count starts at 1
+    else:
+        return [(Outcome.UNKNOWN, f"bulk/batch answered req_num {low}..{high} for {count} changes: "
+                                  "cannot tell which answer is whose")] * count
+    if high - first >= count:
+        return [(Outcome.UNKNOWN, f"bulk/batch answered req_num {high} for {count} changes")] * count
+    return [_code_outcome(by_number[first + i], "code") if first + i in by_number
+            else (Outcome.UNKNOWN, "bulk/batch gave no answer for this change") for i in range(count)]
+
+
+def _response_outcome(item: Any) -> Result:
+    """Shape (b)'s element: ``status_code`` and ``body`` (an ``endpoint`` other than ours is unknown)."""
+    if not isinstance(item, dict):
+        return Outcome.UNKNOWN, f"bulk/batch answered {item!r} for this change"
+    endpoint = item.get("endpoint")
+    if endpoint is not None and str(endpoint).strip("/") != "inventory/update":
+        return Outcome.UNKNOWN, f"bulk/batch answered for endpoint {endpoint!r}, not inventory/update"
+    return _code_outcome(item, "status_code")
+
+
+def _code_outcome(item: dict, field: str) -> Result:
+    """An element carrying an HTTP-like code and a body."""
+    code = parse.integer(item.get(field))
+    body = item.get("body")
+    error = _error_detail(body)
+    if code is not None and 400 <= code < 500:
+        return Outcome.REFUSED, error or f"answered {code}"
+    if code is not None and 200 <= code < 300:
+        if error is not None:  # BrickOwl puts errors inside 2xx answers
+            return Outcome.REFUSED, error
         return Outcome.APPLIED, None
-    return Outcome.APPLIED, None  # inventory/update's {"status": "success"}; errors were raised
+    if code is None:  # no code: only the body can say
+        outcome = body_outcome(body)
+        if outcome[0] != Outcome.UNKNOWN:
+            return outcome
+    return Outcome.UNKNOWN, f"answered {item.get(field)!r}" + (f": {error}" if error else "")
+
+
+def body_outcome(body: Any) -> Result:
+    """A body alone (shape (c)'s element, or ``inventory/update``'s answer): ``{"status":
+    "success"}`` is applied, one with ``error`` refused, anything else unknown."""
+    error = _error_detail(body)
+    if error is not None:
+        return Outcome.REFUSED, error
+    if isinstance(body, dict) and str(body.get("status", "")).strip().lower() == "success":
+        return Outcome.APPLIED, None
+    return Outcome.UNKNOWN, f"answered {_short(body)}"
+
+
+def _error_detail(body: Any) -> str | None:
+    """The error a body carries (``{"error": {"status": ...}}`` or ``{"error": "..."}``), or None."""
+    if not isinstance(body, dict) or body.get("error") is None:
+        return None
+    error = body["error"]
+    detail = (error.get("status") or error.get("message")) if isinstance(error, dict) else error
+    return parse.text(detail) or "error"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def remote_lot(raw: Any) -> RemoteLot | None:
@@ -421,4 +503,5 @@ def remote_lot(raw: Any) -> RemoteLot | None:
         condition=brickowl_condition(full_con),
         provider_condition=full_con,
         alt_part_numbers=alternative_ids(raw.get("ids")),
+        for_sale=parse.flag(raw.get("for_sale")) is not False,  # "1"/"0", 1/0, true/false; missing: for sale
     )

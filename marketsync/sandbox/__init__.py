@@ -16,7 +16,9 @@ Wire formats follow ``shared/marketplace-apis.md``. Faults: ``"500"``, ``"html50
 ``"ip_mismatch"`` (BrickLink), ``"error_string"`` (BrickOwl, ``message=``), ``"not_json"``; on a
 write endpoint (``"PUT /inventories/{id}"``, ``"POST /inventory/update"``, ``"POST /bulk/batch"``)
 each of those means the change was NOT applied, while ``"applied_reset"``, ``"applied_500"`` and
-``"applied_hang"`` (``seconds=``) apply it and then lose the answer. ``"drip"`` sends the real
+``"applied_hang"`` (``seconds=``) apply it and then lose the answer; ``"late"`` applies nothing
+now, drops the connection, and the store applies the write when ``sb.bricklink.apply_late_writes()``
+/ ``sb.brickowl.apply_late_writes()`` (or ``sb.apply_late_writes()``) is called. ``"drip"`` sends the real
 answer one byte every ``interval=`` seconds (default 0.5; the body only, or from the status line
 on with ``headers_too=True``) until the sandbox stops. ``sb.writes`` records every write's parsed
 body.
@@ -31,6 +33,15 @@ fixtures switch them on.
 
 ``sb.bricklink.delete_order(id)`` / ``sb.brickowl.delete_order(id)``: the order vanishes (not
 listed, its detail answers 404), as when a marketplace removes one.
+
+Switches for what no source documents (``docs/sandbox-rules.md``): ``store.below_zero`` on both
+stores (``"refuse"``, the default, or ``"clamp"``: a relative change that would go below 0 leaves
+the lot at 0), and ``sb.brickowl.batch_answer_shape`` (``"req_num_1"``, the default, ``"req_num_0"``,
+``"responses"`` or ``"bare"``: the shape of a ``bulk/batch`` answer).
+
+BrickLink refuses a ``PUT /inventories/{id}`` quantity change without ``description`` (400
+``PARAMETER_MISSING_OR_INVALID`` "String input must not be null"); a description sent replaces
+the lot's.
 
 Store lots (seller actions, no API call)::
 
@@ -49,7 +60,9 @@ reaching 0 disappears unless retained; a BrickOwl lot stays (inactive).
 from marketsync.sandbox.bricklink import BLLot, BLOrder, BrickLinkStore
 from marketsync.sandbox.brickowl import BOLot, BOOrder, BrickOwlStore
 from marketsync.sandbox.demo import demo_inventory_rows, generate_store, write_demo_inventory_csv
-from marketsync.sandbox.server import APPLIED_FAULTS, FAULTS, QUIRKS, SLOW_FAULTS, Sandbox
+from marketsync.sandbox.brickowl import BATCH_ANSWER_SHAPES
+from marketsync.sandbox.server import APPLIED_FAULTS, FAULTS, LATE_FAULTS, QUIRKS, SLOW_FAULTS, Sandbox
+from marketsync.sandbox.wire import BELOW_ZERO
 
 
 def serve_forever_cli(bricklink_port: int = 0, brickowl_port: int = 0, demo: bool = True, seed: int = 1,
@@ -80,7 +93,10 @@ def serve_forever_cli(bricklink_port: int = 0, brickowl_port: int = 0, demo: boo
 
 __all__ = [
     "APPLIED_FAULTS",
+    "BATCH_ANSWER_SHAPES",
+    "BELOW_ZERO",
     "FAULTS",
+    "LATE_FAULTS",
     "QUIRKS",
     "SLOW_FAULTS",
     "BLLot",

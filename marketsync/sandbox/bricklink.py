@@ -12,7 +12,14 @@ true (the default; a sold-out lot that vanished comes back); removing a line put
 pieces back. Shipping changes no lot. Lazy (``factory``) benchmark orders never touch lots.
 
 ``PUT /inventories/{id}`` takes a JSON body whose ``quantity`` is always a *change* (``"+3"``,
-``"-2"``, or a plain ``17`` that adds 17); a change below 0 is refused and nothing changes.
+``"-2"``, or a plain ``17`` that adds 17). A quantity change without ``description`` (or with a
+null one) is refused: 400 ``PARAMETER_MISSING_OR_INVALID`` "String input must not be null", as
+BrickLink has done since 2024-02-01. A description that is sent replaces the lot's (``""`` wipes
+it); sent back exactly as GET returned it, GET returns it byte-for-byte unchanged. A change that
+would go below 0 follows ``store.below_zero``: ``"refuse"`` (default: 400, nothing changes) or
+``"clamp"`` (the lot ends at 0). ``is_retain`` true/false is stored; a lot at 0 without it goes.
+
+Every rule below names its source in a comment; ``docs/sandbox-rules.md`` lists them all.
 
 ``delete_order`` makes an order vanish: it is listed no more (filed or not) and
 ``GET /orders/{id}`` and its items answer 404 ``RESOURCE_NOT_FOUND``; its lots are left alone.
@@ -29,6 +36,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import html
 import json
 import re
 import secrets
@@ -44,10 +52,13 @@ from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
 from marketsync.sandbox.colors import colors
 from marketsync.sandbox.wire import (
+    LateWrites,
     Request,
     Response,
     Route,
+    below_zero_mode,
     bl_entities,
+    bl_entities_once,
     bl_time,
     dec,
     drop_nones,
@@ -114,7 +125,8 @@ class BLLot:
     name: str = ""
     type: str = "PART"
     category_id: int = 0
-    description: str = ""
+    description: str = ""  # plain text (encoded on output) ...
+    description_wire: str | None = None  # ... unless a PUT set it: then served exactly as stored
     status: str = "Y"  # Y available, S/B/C stockroom, N unavailable, R reserved
     completeness: str | None = None
     date_created: dt.date = dt.date(2023, 1, 15)
@@ -138,7 +150,8 @@ class BLLot:
             "completeness": self.completeness,
             "unit_price": money(self.unit_price),
             "bind_id": 0,
-            "description": bl_entities(self.description),
+            "description": self.description_wire if self.description_wire is not None
+            else bl_entities(self.description),
             "remarks": self.remarks,
             "bulk": self.bulk,
             "is_retain": self.is_retain,
@@ -231,7 +244,7 @@ class BLOrder:
         return _payment_status(self.status)
 
 
-class BrickLinkStore:
+class BrickLinkStore(LateWrites):
     provider = "bricklink"
     prefix = PREFIX
 
@@ -247,6 +260,8 @@ class BrickLinkStore:
         self.check_timestamps = True
         self.restock_on_cancel = True  # a cancelled order's pieces go back to their lots
         self.quirks: frozenset[str] = frozenset()  # names from QUIRKS (Sandbox(quirks=...) sets them)
+        self._below_zero = "refuse"  # see the below_zero property
+        self._init_late()
         self.orders: dict[int, BLOrder] = {}
         self.lots: dict[int, BLLot] = {}
         self._vanished: dict[int, BLLot] = {}  # lots deleted at quantity 0 (a restock brings one back)
@@ -263,6 +278,16 @@ class BrickLinkStore:
             Route("PUT", re.compile(r"/inventories/(?P<id>[^/]+)"), "PUT /inventories/{id}", self._put_inventory),
             Route("GET", re.compile(r"/notifications"), "GET /notifications", self._get_notifications),
         ]
+
+    @property
+    def below_zero(self) -> str:
+        """A ``PUT`` whose change would take a lot below 0: ``"refuse"`` (400, nothing changes;
+        the default) or ``"clamp"`` (the lot ends at 0). BrickLink does not document it."""
+        return self._below_zero
+
+    @below_zero.setter
+    def below_zero(self, value: str) -> None:
+        self._below_zero = below_zero_mode(value)
 
     # ------------------------------------------------------------------ seeding API
     def add_lot(
@@ -692,6 +717,11 @@ class BrickLinkStore:
             return error(400, "INVALID_REQUEST_BODY", "The request body is not valid JSON")
         if not isinstance(body, dict):
             return error(400, "INVALID_REQUEST_BODY", "The request body must be a JSON object")
+        # Since 2024-02-01 a quantity change without a description is refused, with exactly this
+        # answer (BrickSync issues #40/#41, fixed by commit 810de3b "always send the description");
+        # "must not be null": a null one too.
+        if ("quantity" in body and "description" not in body) or ("description" in body and body["description"] is None):
+            return error(400, "PARAMETER_MISSING_OR_INVALID", "String input must not be null")
         changes: dict[str, Any] = {}
         try:
             for name, convert in _LOT_FIELDS.items():
@@ -699,10 +729,19 @@ class BrickLinkStore:
                     changes[name] = convert(body[name])
         except (ValueError, TypeError, ArithmeticError) as exc:
             return error(400, "PARAMETER_MISSING_OR_INVALID", str(exc))
+        if "description" in changes:
+            # What is sent replaces the description ("" wipes it: marketplace-apis.md, BrickSync #40);
+            # entities already there are kept, so what GET returned comes back byte-for-byte.
+            wire = bl_entities_once(changes.pop("description"))
+            changes.update(description_wire=wire, description=html.unescape(wire))
+        # quantity is always a change (BrickLink's update-inventory page; BrickSync sends "%d")
         delta = changes.pop("quantity", 0)
         if lot.quantity + delta < 0:
-            return error(400, "PARAMETER_MISSING_OR_INVALID",
-                         f"quantity: {lot.quantity} {delta:+d} would go below 0")  # fmt: skip
+            # undocumented (marketplace-apis.md; BrickSync clamps before sending): the below_zero switch
+            if self.below_zero == "refuse":
+                return error(400, "PARAMETER_MISSING_OR_INVALID",
+                             f"quantity: {lot.quantity} {delta:+d} would go below 0")  # fmt: skip
+            delta = -lot.quantity
         stock_room = changes.pop("is_stock_room", None)
         room = changes.pop("stock_room_id", None)
         if stock_room is True or (stock_room is None and room is not None and lot.status in ("S", "B", "C")):

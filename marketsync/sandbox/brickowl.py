@@ -15,6 +15,15 @@ Shipping changes no lot. Lazy (``factory``) benchmark orders never touch lots.
 POSTs are form-encoded and carry ``key`` as a form field (a key in the query string of a POST
 is not accepted).
 
+``bulk/batch``'s answer has no documented shape: ``store.batch_answer_shape`` picks one of the three
+that clients model (:data:`BATCH_ANSWER_SHAPES`): ``"req_num_1"`` (default: an array of
+``{"req_num", "code", "body"}`` numbered from 1, as the only mock found), ``"req_num_0"`` (the same
+from 0), ``"responses"`` (``{"responses": [{"endpoint", "status_code", "body"}]}``) or ``"bare"``
+(the bodies alone, in request order). A relative change that would go below 0 follows
+``store.below_zero``: ``"refuse"`` (default) or ``"clamp"`` (the lot ends at 0).
+
+Every rule below names its source in a comment; ``docs/sandbox-rules.md`` lists them all.
+
 ``delete_order`` makes an order vanish: ``order/list`` leaves it out and ``order/view`` and
 ``order/items`` answer 404 ``{"error": {"status": "Order not found"}}``; its lots are left alone.
 
@@ -42,7 +51,17 @@ from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from marketsync.sandbox.colors import colors
-from marketsync.sandbox.wire import Request, Response, Route, dec, html_response, json_response, money
+from marketsync.sandbox.wire import (
+    LateWrites,
+    Request,
+    Response,
+    Route,
+    below_zero_mode,
+    dec,
+    html_response,
+    json_response,
+    money,
+)
 
 PREFIX = "/v1"
 LONDON = ZoneInfo("Europe/London")
@@ -63,7 +82,13 @@ CONDITIONS = {
 
 MAX_LIMIT = 5000
 DEFAULT_LIMIT = 500
-MAX_BATCH = 50  # sub-requests per bulk/batch
+MAX_BATCH = 50  # sub-requests per bulk/batch (BrickOwl's API page: "Batch up to 50 requests in one go")
+
+# bulk/batch answer shapes (undocumented; marketplace-apis.md "The seller's lots"):
+# "req_num_1"/"req_num_0": [{"req_num", "code", "body"}] numbered from 1 (the only mock found) or 0;
+# "responses": {"responses": [{"endpoint", "status_code", "body"}]} (BrickOwlSharp's
+# BulkBatchResponse / BulkBatchResponseItem); "bare": the bodies alone (brickops' storeClient.ts).
+BATCH_ANSWER_SHAPES = ("req_num_1", "req_num_0", "responses", "bare")
 
 # BrickOwl catalog item types (catalog/id_lookup filters on them)
 ITEM_TYPES = ("Part", "Set", "Minifigure", "Gear", "Sticker", "Minibuild", "Instructions", "Packaging")
@@ -309,7 +334,7 @@ class BOOrder:
         return result
 
 
-class BrickOwlStore:
+class BrickOwlStore(LateWrites):
     provider = "brickowl"
     prefix = PREFIX
 
@@ -323,6 +348,9 @@ class BrickOwlStore:
         self.lots: dict[str, BOLot] = {}
         self.restock_on_cancel = False  # see the module docstring
         self.quirks: frozenset[str] = frozenset()  # names from QUIRKS (Sandbox(quirks=...) sets them)
+        self._below_zero = "refuse"  # see the below_zero property
+        self._batch_answer_shape = "req_num_1"  # see the batch_answer_shape property
+        self._init_late()
         self.catalog: dict[tuple[str, str], list[str]] = {}  # (BrickLink item no, BrickOwl type) -> BOIDs
         self._rng = random.Random(f"brickowl-ids:{seed}")
         self._next_item_id = 433711
@@ -352,6 +380,27 @@ class BrickOwlStore:
         with self.lock:
             self._rate_limit = value
             self._window.clear()
+
+    @property
+    def below_zero(self) -> str:
+        """A ``relative_quantity`` that would take a lot below 0: ``"refuse"`` (an error answer,
+        nothing changes; the default) or ``"clamp"`` (the lot ends at 0). BrickOwl does not document it."""
+        return self._below_zero
+
+    @below_zero.setter
+    def below_zero(self, value: str) -> None:
+        self._below_zero = below_zero_mode(value)
+
+    @property
+    def batch_answer_shape(self) -> str:
+        """How ``bulk/batch`` answers (one of :data:`BATCH_ANSWER_SHAPES`; default ``"req_num_1"``)."""
+        return self._batch_answer_shape
+
+    @batch_answer_shape.setter
+    def batch_answer_shape(self, value: str) -> None:
+        if value not in BATCH_ANSWER_SHAPES:
+            raise ValueError(f"batch_answer_shape must be one of {BATCH_ANSWER_SHAPES}, not {value!r}")
+        self._batch_answer_shape = value
 
     @property
     def batch_rate_limit(self) -> tuple[int, float] | None:
@@ -900,7 +949,7 @@ class BrickOwlStore:
     def _lot_json(self, lot: BOLot) -> dict:
         data = lot.to_json()
         if "raw_numbers" in self.quirks:
-            _as_ints(data, ("qty",))
+            _as_ints(data, ("qty", "for_sale"))
         return self._text_quirks(data)
 
     def _inventory_update(self, req: Request) -> Response:
@@ -915,7 +964,7 @@ class BrickOwlStore:
 
     def _bulk_batch(self, req: Request) -> Response:
         """``POST /bulk/batch``: up to 50 sub-requests, each answered on its own (others still
-        apply when one fails); ``req_num`` is the sub-request's 0-based position."""
+        apply when one fails), in the shape ``batch_answer_shape`` names."""
         raw = (req.form() or {}).get("requests", "")
         try:
             parsed = json.loads(raw)
@@ -927,13 +976,19 @@ class BrickOwlStore:
         if len(subs) > MAX_BATCH:
             return err_status(f"Too many requests: {len(subs)} (at most {MAX_BATCH} per batch)", 400)
         changed: dict[str, BOLot] = {}
-        answers = []
-        for number, sub in enumerate(subs):
-            code, body = self._sub_request(sub, changed)
-            answers.append({"req_num": number, "code": code, "body": body})
+        answers = [self._sub_request(sub, changed) for sub in subs]
         if not req.dry_run:
             self.lots.update(changed)
-        return json_response(answers)
+        shape = self.batch_answer_shape
+        if shape == "bare":
+            return json_response([body for _, body in answers])
+        if shape == "responses":
+            return json_response({"responses": [
+                {"endpoint": str(sub.get("endpoint", "")) if isinstance(sub, dict) else "", "status_code": code,
+                 "body": body} for sub, (code, body) in zip(subs, answers)]})
+        first = 1 if shape == "req_num_1" else 0
+        return json_response([{"req_num": first + number, "code": code, "body": body}
+                              for number, (code, body) in enumerate(answers)])
 
     def _sub_request(self, sub: Any, changed: dict[str, BOLot]) -> tuple[int, Any]:
         if not isinstance(sub, dict):
@@ -981,10 +1036,13 @@ class BrickOwlStore:
             return err_status("Send relative_quantity or absolute_quantity, not both", 400)
         changes: dict[str, Any] = {}
         try:
-            if given("relative_quantity"):
+            if given("relative_quantity"):  # signed (BrickOwl's API page; BrickSync sends "%d")
                 qty = lot.qty + _whole(params["relative_quantity"], signed=True)
                 if qty < 0:
-                    return err_status(f"Quantity cannot go below 0 (lot {lot.lot_id} has {lot.qty})", 400)
+                    # undocumented (marketplace-apis.md; BrickSync clamps before sending): a switch
+                    if self.below_zero == "refuse":
+                        return err_status(f"Quantity cannot go below 0 (lot {lot.lot_id} has {lot.qty})", 400)
+                    qty = 0
                 changes["qty"] = qty
             if given("absolute_quantity"):
                 changes["qty"] = _whole(params["absolute_quantity"], signed=False)

@@ -17,6 +17,11 @@ reset, no byte of response), ``"applied_500"`` (the marketplace's 500 answer), `
 (no answer for ``seconds``, then a reset). ``applied_*`` faults only exist for write endpoints;
 injected on ``"*"`` they wait for the next write and let reads pass.
 
+``"late"`` (write endpoints only, like ``applied_*``) holds the write back: nothing is applied now
+and the connection is dropped without an answer; the store applies it when the test calls
+``store.apply_late_writes()`` (or ``Sandbox.apply_late_writes()``) -- a write that lands after the
+client gave up on it and perhaps read the lot back.
+
 ``"drip"`` is the store's real answer, sent one byte every ``interval`` seconds (default 0.5):
 the body only (status line and headers at once), or everything from the status line on with
 ``headers_too=True``. A read timeout never fires on it; only a total deadline ends it. It stops
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import email.utils
+import functools
 import socket
 import struct
 import sys
@@ -63,8 +69,12 @@ FAULTS = frozenset(
 )
 # faults of write endpoints only: the change IS applied, then the answer is lost
 APPLIED_FAULTS = frozenset({"applied_reset", "applied_500", "applied_hang"})
+# faults of write endpoints only: the change is NOT applied now, the answer is lost, and the store
+# applies it when apply_late_writes() is called
+LATE_FAULTS = frozenset({"late"})
 # faults for any endpoint that play the store's real answer slowly (on a write: applied)
 SLOW_FAULTS = frozenset({"drip"})
+WRITE_ONLY_FAULTS = APPLIED_FAULTS | LATE_FAULTS
 _ONLY_FOR = {"ip_mismatch": "bricklink", "error_string": "brickowl"}
 DRIP_INTERVAL = 0.5  # seconds between two bytes of a "drip" answer
 
@@ -262,13 +272,14 @@ class Sandbox:
         ``"PUT /inventories/{id}"``, ``"POST /bulk/batch"``, or ``"*"``. Faults are consumed in
         the order they were injected. On a write endpoint an ordinary fault means the change was
         NOT applied; ``"applied_reset"`` / ``"applied_500"`` / ``"applied_hang"`` apply it and then
-        lose the answer (see the module docstring). ``"drip"`` sends the real answer one byte every
+        lose the answer (see the module docstring); ``"late"`` applies nothing now, drops the
+        connection, and the store applies the write at ``apply_late_writes()``. ``"drip"`` sends the real answer one byte every
         ``interval`` seconds (default 0.5), the body only or, with ``headers_too=True``, from the
         status line on.
         """
         if provider not in PROVIDERS:
             raise ValueError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
-        known = FAULTS | APPLIED_FAULTS | SLOW_FAULTS
+        known = FAULTS | APPLIED_FAULTS | LATE_FAULTS | SLOW_FAULTS
         if fault not in known:
             raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(known)}")
         if _ONLY_FOR.get(fault, provider) != provider:
@@ -276,7 +287,7 @@ class Sandbox:
         routes = {r.template: r for r in self._store(provider).routes}
         if endpoint != "*" and endpoint not in routes:
             raise ValueError(f"unknown {provider} endpoint {endpoint!r}; expected '*' or one of {sorted(routes)}")
-        if fault in APPLIED_FAULTS and endpoint != "*" and not routes[endpoint].write:
+        if fault in WRITE_ONLY_FAULTS and endpoint != "*" and not routes[endpoint].write:
             writes = sorted(t for t, r in routes.items() if r.write)
             raise ValueError(f"fault {fault!r} only exists for write endpoints: {writes}")
         if times is not None and times < 1:
@@ -285,6 +296,11 @@ class Sandbox:
             raise ValueError("a drip's interval must be > 0 seconds")
         with self._lock:
             self._faults.append(Fault(provider, endpoint, fault, times, dict(opts)))
+
+    def apply_late_writes(self, provider: str | None = None) -> list[Response]:
+        """Apply the writes a ``"late"`` fault held back (one marketplace's, or both)."""
+        providers = PROVIDERS if provider is None else (provider,)
+        return [answer for name in providers for answer in self._store(name).apply_late_writes()]
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -296,8 +312,8 @@ class Sandbox:
     def _take_fault(self, provider: str, template: str, write: bool) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.kind in APPLIED_FAULTS and not write:
-                    continue  # an applied_* fault on "*" waits for the next write
+                if fault.kind in WRITE_ONLY_FAULTS and not write:
+                    continue  # an applied_* or late fault on "*" waits for the next write
                 if fault.provider == provider and fault.endpoint in ("*", template):
                     if fault.remaining is not None:
                         fault.remaining -= 1
@@ -344,6 +360,9 @@ class Sandbox:
                     self._stopping.wait(float(opts.get("seconds", 5)))
                     return _reset(handler)
                 response = store.fault("500", opts)
+            elif kind in LATE_FAULTS:
+                store.hold_late_write(functools.partial(self._serve, store, req, route, rel))
+                return _reset(handler)  # nothing applied yet, no answer
             elif kind == "drip":
                 response = self._serve(store, req, route, rel)
                 interval = float(opts.get("interval", DRIP_INTERVAL))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import threading
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
@@ -128,6 +130,61 @@ def bl_entities(text: str | None) -> str | None:
     if text is None:
         return None
     return "".join(_ENTITIES.get(ch, ch) for ch in text)
+
+
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+
+
+def bl_entities_once(text: str) -> str:
+    """Encode text a client sends BrickLink the way BrickLink serves it, leaving entities already
+    there alone: a description sent back exactly as GET returned it stays byte-for-byte the same
+    (what BrickSync's round trip relies on: it sends back the description it read, JSON-unescaped
+    only -- bricksync bricklink.c/bsapplydiff.c), and plain text gets the entities GET shows."""
+    out, position = [], 0
+    for match in _ENTITY.finditer(text):
+        out.append(bl_entities(text[position:match.start()]) or "")
+        out.append(match.group(0))
+        position = match.end()
+    out.append(bl_entities(text[position:]) or "")
+    return "".join(out)
+
+
+# What a store does with a relative change that would take a lot below 0. Neither marketplace
+# documents it (shared/marketplace-apis.md; BrickSync clamps before sending, bssync.c "Negative
+# quantity clamped to zero", so it never finds out): a switch, "refuse" by default.
+BELOW_ZERO = ("refuse", "clamp")
+
+
+def below_zero_mode(value: str) -> str:
+    if value not in BELOW_ZERO:
+        raise ValueError(f"below_zero must be one of {BELOW_ZERO}, not {value!r}")
+    return value
+
+
+class LateWrites:
+    """Writes held back by the ``"late"`` fault: the client got no answer (the connection was
+    dropped) and nothing changed yet; :meth:`apply_late_writes` applies them now, in the order they
+    arrived, as the marketplace would have on its own time."""
+
+    def _init_late(self) -> None:
+        self._late: list[Callable[[], Response]] = []
+        self._late_lock = threading.Lock()
+
+    def hold_late_write(self, apply: Callable[[], Response]) -> None:
+        with self._late_lock:
+            self._late.append(apply)
+
+    @property
+    def late_writes(self) -> int:
+        """How many held-back writes wait to be applied."""
+        with self._late_lock:
+            return len(self._late)
+
+    def apply_late_writes(self) -> list[Response]:
+        """Apply every held-back write (oldest first); returns the answers nobody received."""
+        with self._late_lock:
+            pending, self._late = self._late, []
+        return [apply() for apply in pending]
 
 
 def drop_nones(obj: Any) -> Any:
