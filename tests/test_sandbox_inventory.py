@@ -9,7 +9,7 @@ import pytest
 import requests
 from requests_oauthlib import OAuth1
 
-from marketsync.sandbox import Sandbox
+from marketsync.sandbox import BATCH_ANSWER_SHAPES, BELOW_ZERO, Sandbox
 
 
 @pytest.fixture
@@ -363,6 +363,44 @@ def test_brickowl_batch_mixed_success(sb, http):
     assert (bo_qty(http, sb, tile), bo_qty(http, sb, empty)) == (3, 9)
     assert sb.brickowl.get_lot(fig).for_sale is True
     assert sb.calls[("brickowl", "POST /bulk/batch")] == 1
+
+
+@pytest.mark.parametrize("shape", BATCH_ANSWER_SHAPES)
+def test_brickowl_batch_answers_in_the_shape_switched_on(sb, http, shape):
+    tile, _, _ = seed_bo(sb)
+    sb.brickowl.batch_answer_shape = shape
+    subs = [{"lot_id": tile, "relative_quantity": -2}, {"lot_id": "999", "relative_quantity": -1}]
+    answer = bo_post(http, sb, "/bulk/batch", requests=batch(*subs)).json()
+    ok, missing = {"status": "success"}, {"error": {"status": "Lot not found"}}
+    expected = {
+        "req_num_1": [{"req_num": 1, "code": 200, "body": ok}, {"req_num": 2, "code": 404, "body": missing}],
+        "req_num_0": [{"req_num": 0, "code": 200, "body": ok}, {"req_num": 1, "code": 404, "body": missing}],
+        "responses": {"responses": [{"endpoint": "inventory/update", "status_code": 200, "body": ok},
+                                    {"endpoint": "inventory/update", "status_code": 404, "body": missing}]},
+        "bare": [ok, missing],
+    }[shape]
+    assert answer == expected
+    assert bo_qty(http, sb, tile) == 3  # applied whatever the shape
+
+
+@pytest.mark.parametrize("mode", BELOW_ZERO)
+def test_below_zero_is_refused_or_clamped_on_both_stores(sb, http, mode):
+    sb.bricklink.below_zero = sb.brickowl.below_zero = mode
+    plain = sb.bricklink.add_lot("3001", 11, 3)
+    kept = sb.bricklink.add_lot("3003", 5, 3, is_retain=True)
+    tile, _, _ = seed_bo(sb)  # 5 pieces
+    for lot in (plain, kept):
+        r = bl_put(http, sb, lot, {"quantity": "-9", "description": ""})
+        assert r.status_code == (400 if mode == "refuse" else 200)
+    one = bo_post(http, sb, "/inventory/update", lot_id=tile, relative_quantity="-9").json()
+    many = bo_post(http, sb, "/bulk/batch", requests=batch({"lot_id": tile, "relative_quantity": -9})).json()
+    if mode == "refuse":
+        assert "error" in one and many[0]["code"] == 400
+        assert (bl_quantity(http, sb, plain), bl_quantity(http, sb, kept), bo_qty(http, sb, tile)) == (3, 3, 5)
+    else:
+        assert one == {"status": "success"} and many[0]["code"] == 200
+        # at 0: the BrickLink lot goes unless retained, the BrickOwl lot stays
+        assert (bl_quantity(http, sb, plain), bl_quantity(http, sb, kept), bo_qty(http, sb, tile)) == (None, 0, 0)
 
 
 def test_brickowl_batch_bad_sub_requests_are_answered_one_by_one(sb, http):

@@ -165,3 +165,32 @@ def test_write_and_single_lot_endpoints_are_addressable(sb):
         sb.inject("bricklink", "PUT /inventories", "500")
     sb.inject("brickowl", "POST /bulk/batch", "applied_500")  # accepted
     sb.clear_faults()
+
+
+@pytest.mark.parametrize("provider, endpoint", WRITES)
+def test_late_applies_nothing_now_drops_the_answer_and_lands_when_applied(sb, provider, endpoint):
+    shop = Shop(sb, provider, endpoint)
+    store = sb.bricklink if provider == "bricklink" else sb.brickowl
+    sb.inject(provider, endpoint, "late")
+    with pytest.raises(requests.ConnectionError):
+        shop.write()
+    assert shop.quantity() == 10 and store.late_writes == 1  # held back, not applied
+    assert shop.succeeded(shop.write()) and shop.quantity() == 9  # the fault was consumed: a retry applies
+    [answer] = store.apply_late_writes()  # the held write lands after the retry
+    assert answer.status == 200 and shop.quantity() == 8 and store.late_writes == 0
+    assert sb.calls[(provider, endpoint)] == 2  # counted once, when it arrived
+
+
+def test_late_waits_for_a_write_and_exists_only_for_writes(sb):
+    shop = Shop(sb, "bricklink", "PUT /inventories/{id}")
+    sb.inject("bricklink", "*", "late")
+    bl = sb.bricklink
+    auth = OAuth1(bl.consumer_key, bl.consumer_secret, bl.token_value, bl.token_secret)
+    r = requests.get(f"{sb.bricklink_url}/inventories/{shop.lot}", auth=auth, timeout=5)
+    assert r.status_code == 200  # reads pass
+    with pytest.raises(requests.ConnectionError):
+        shop.write()
+    assert shop.quantity() == 10 and sb.apply_late_writes("brickowl") == []
+    assert len(sb.apply_late_writes()) == 1 and shop.quantity() == 9
+    with pytest.raises(ValueError, match="only exists for write endpoints"):
+        sb.inject("bricklink", "GET /inventories/{id}", "late")

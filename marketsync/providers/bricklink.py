@@ -179,6 +179,7 @@ class BrickLink:
 
     # --- the seller's lots ---------------------------------------------------------------
     write_batch_size = 1  # one PUT per lot: BrickLink has no batch update
+    deletes_empty_lots = True  # a lot at 0 vanishes unless is_retain is set
     deletes_empty_lots = True  # a lot at 0 is deleted unless is_retain
 
     def list_lots(self) -> list[RemoteLot]:
@@ -216,7 +217,10 @@ class BrickLink:
                 except _NotSent as refusal:
                     results.append(ChangeResult(change.remote_lot_id, Outcome.REFUSED, str(refusal)))
                     continue
-            body: dict[str, Any] = {"quantity": f"{change.delta:+d}", "description": description}
+            # a change of 0 (only is_retain to set or put back) sends no quantity at all; the
+            # description goes with every PUT, as BrickSync sends it since 2024-02-02
+            body: dict[str, Any] = {"quantity": f"{change.delta:+d}"} if change.delta else {}
+            body["description"] = description
             if change.retain is not None:
                 body["is_retain"] = change.retain
             try:

@@ -121,6 +121,7 @@ class BrickOwl:
 
     # --- the seller's lots ---------------------------------------------------------------
     write_batch_size = BATCH_LIMIT
+    deletes_empty_lots = False  # a lot at 0 stays (inactive)
     deletes_empty_lots = False  # a lot at 0 stays, inactive
 
     def list_lots(self) -> list[RemoteLot]:
@@ -408,7 +409,7 @@ def _in_order(items: list, count: int, classify: Any, what: str) -> list[Result]
 
 def _numbered(items: list[dict], count: int) -> list[Result]:
     """Shape (a): matched by ``req_num``, counted from 1 or from 0 (told apart by the smallest
-    number; an answer that leaves the start ambiguous is unknown throughout)."""
+    and largest numbers; an answer that leaves the start ambiguous is unknown throughout)."""
     by_number: dict[int, dict] = {}
     for item in items:
         number = parse.integer(item.get("req_num"))
@@ -418,9 +419,9 @@ def _numbered(items: list[dict], count: int) -> list[Result]:
     low, high = min(by_number), max(by_number)
     if low == 0:
         first = 0
-    elif low == 1 and (len(by_number) == count or high == count):
-        first = 1  # complete, or the last request's number shows the count starts at 1
-    else:
+    elif high == count:
+        first = 1  # counted from 0, no number reaches the count of changes
+    else:  # e.g. req_num 1 alone for two changes: the first of 1..2 or the second of 0..1
         return [(Outcome.UNKNOWN, f"bulk/batch answered req_num {low}..{high} for {count} changes: "
                                   "cannot tell which answer is whose")] * count
     if high - first >= count:
@@ -444,16 +445,16 @@ def _code_outcome(item: dict, field: str) -> Result:
     code = parse.integer(item.get(field))
     body = item.get("body")
     error = _error_detail(body)
+    if field in item and code is None:  # a code that is not a number: not a shape we know
+        return Outcome.UNKNOWN, f"answered {field} {item.get(field)!r}" + (f": {error}" if error else "")
     if code is not None and 400 <= code < 500:
         return Outcome.REFUSED, error or f"answered {code}"
     if code is not None and 200 <= code < 300:
         if error is not None:  # BrickOwl puts errors inside 2xx answers
             return Outcome.REFUSED, error
         return Outcome.APPLIED, None
-    if code is None:  # no code: only the body can say
-        outcome = body_outcome(body)
-        if outcome[0] != Outcome.UNKNOWN:
-            return outcome
+    if code is None:  # no code at all: only the body can say
+        return body_outcome(body)
     return Outcome.UNKNOWN, f"answered {item.get(field)!r}" + (f": {error}" if error else "")
 
 
