@@ -30,6 +30,7 @@ class OrderState:
     manual_release: bool
     lines: list[OrderLine]
     was_open: bool = False  # stored open before this write: followed, even with nothing matched
+    date_ordered: str | None = None  # ISO UTC
 
 
 @dataclass
@@ -67,7 +68,8 @@ def book(db: Database, account: str, index: LotIndex, orders: list[OrderState]) 
                 lots = index.allocate(m.inventory_id, need, holding.held if holding else {}, claimed)
                 for lot, pieces in lots.items():
                     claimed[lot] = claimed.get(lot, 0) + pieces - (holding.held.get(lot, 0) if holding else 0)
-            targets.append(ledger.LineTarget(line.line_key, m.inventory_id, line.quantity, lots))
+            targets.append(ledger.LineTarget(line.line_key, m.inventory_id, line.quantity, lots,
+                                             after_stocked=_after_stocked(order, index, m.inventory_id)))
         deltas = ledger.plan(order.status, order.manual_release, targets, holdings, was_open=order.was_open)
         ledger.move_index(index, deltas)
         results.append(Booked(order, matches, before, deltas, oversold_by(index, deltas)))
@@ -75,6 +77,13 @@ def book(db: Database, account: str, index: LotIndex, orders: list[OrderState]) 
     stored_ledger.record(db, account, [ledger.Booking(b.order.order_ref, b.order.provider, b.order.order_id, b.deltas)
                                         for b in results])
     return results
+
+
+def _after_stocked(order: OrderState, index: LotIndex, lot_id: int | None) -> bool:
+    """Was the order placed after the lot's on hand was last established? (Both are second-precision
+    UTC ISO text; the same second counts as after: the count cannot have seen that sale.)"""
+    lot = index.by_id.get(lot_id) if lot_id is not None else None
+    return bool(lot and lot.stocked_at and order.date_ordered and order.date_ordered >= lot.stocked_at)
 
 
 def oversold_by(index: LotIndex, deltas: list[ledger.Delta]) -> list[Lot]:

@@ -1088,9 +1088,10 @@ def inventory_pull(provider, zero_missing, wait, db_path, account, settings):
     require_credentials(provider)
     with writer(db_path, wait):
         db = open_database(db_path, create=True)
-        wiring = _Wiring(db, account, [provider], settings)
+        # Every marketplace's orders first: what the listing shows is judged against all of them.
+        wiring = _Wiring(db, account, sorted(set(configured_providers()) | {provider}), settings)
         results = wiring.sync()
-        lots = wiring.adapters[0].list_lots()
+        lots = next(a for a in wiring.adapters if a.name == provider).list_lots()
         index = lot_index(db, account)
         translator = (Translator(catalog.known(db, account), index, wiring.catalog, beyond_inventory=True)
                       if provider == "brickowl" else None)
@@ -1141,9 +1142,10 @@ class _Wiring:
 
         again: list = []
 
-        def sync_again() -> set[tuple[str, str]]:
+        def sync_again() -> tuple[set[tuple[str, str]], set[str]]:
             again.extend(self.sync())
-            return set().union(*(result.touched for result in again))
+            return (set().union(*(result.touched for result in again)),
+                    {result.provider for result in again if not result.ok})
 
         index = lot_index(self.db, self.account)
         translator = Translator(catalog.known(self.db, self.account), index, self.catalog) if self.catalog else None
@@ -1303,6 +1305,57 @@ def stock_override(listing, wait, db_path, account, settings):
         marketsync stock override brickowl:2726913
     """
     _decide(listing, "override", wait, db_path, account, settings)
+
+
+@stock.command("link")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@click.argument("lot", metavar="LOT_ID", type=click.IntRange(min=1))
+@wait_option
+@db_options
+@http_options
+def stock_link(listing, lot, wait, db_path, account, settings):
+    """Link a for-sale listing to a local lot by hand (LOT_ID from 'marketsync inventory list').
+    The lot's listings on that marketplace then show what is available, together.
+
+    \b
+    Example:
+        marketsync stock link bricklink:349372990 12
+    """
+    from marketsync import stock as decisions
+
+    provider, remote_lot_id = order_ref_arg(listing)
+    require_credentials(provider)
+    open_database(db_path)
+    with writer(db_path, wait):
+        db = open_database(db_path)
+        wiring = _Wiring(db, account, [provider], settings)
+        message = decisions.link_by_hand(db, account, wiring.adapters[0], remote_lot_id, lot, calls=wiring.counter)
+    if _chatty():
+        click.echo(message, err=True)
+
+
+@stock.command("unlink")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@wait_option
+@db_options
+def stock_unlink(listing, wait, db_path, account):
+    """Unlink a listing from its local lot: marketsync stops changing it (and never links it again
+    by itself; 'marketsync stock link' does).
+
+    \b
+    Example:
+        marketsync stock unlink brickowl:2726913
+    """
+    from marketsync import stock as decisions
+
+    provider, remote_lot_id = order_ref_arg(listing)
+    open_database(db_path)
+    with writer(db_path, wait):
+        message = decisions.unlink_by_hand(open_database(db_path), account, provider, remote_lot_id)
+    if _chatty():
+        click.echo(message, err=True)
 
 
 def _decide(listing: str, decision: str, wait: float, db_path: str, account: str, settings: HttpSettings) -> None:

@@ -50,6 +50,10 @@ class NotFoundLocally(MarketsyncError):
     """Something named on the command line (an order, a mapping, a lot) is not in the database."""
 
 
+class NotSafe(MarketsyncError):
+    """Doing what was asked could invent or lose pieces; the message names what to do instead."""
+
+
 # --- marketplace errors -------------------------------------------------------------
 class ProviderError(MarketsyncError):
     """Anything that went wrong talking to a marketplace. Messages never hold secrets."""

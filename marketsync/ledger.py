@@ -23,6 +23,7 @@ class LineTarget:
     inventory_id: int | None  # the lot the line names (matching's choice)
     quantity: int
     lots: dict[int, int] | None = None  # where its open pieces are taken from (a split line); None: all on inventory_id
+    after_stocked: bool = False  # the order was placed after the lot's on hand was last established
 
 
 @dataclass
@@ -67,15 +68,16 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
     # Pieces that ship leave the building whether or not the order was released by hand (a
     # hand-released order that ships anyway takes its pieces off on hand, once).
     shipped = is_shipped(status)
-    # Only an order we followed while it was open consumes stock when it ships; one first seen
-    # shipped is history the inventory already reflects.
+    # An order we followed while it was open consumes stock when it ships. One first seen shipped
+    # consumes only where it was placed after the lot's on hand was counted (cron did not run
+    # while it was placed and shipped); an older one is history the count already reflects.
     followed = bool(state) or was_open
     deltas: list[Delta] = []
     present = {t.line_key: t for t in targets}
     for line_key in list(present) + [k for k in state if k not in present]:
         target = present.get(line_key)
         holding = state.get(line_key, _NOTHING_HELD)
-        if shipped and followed and target is not None:
+        if shipped and target is not None and (followed or target.after_stocked):
             deltas += _ship(line_key, target, holding)
             continue
         if open_ and status in PRE_SHIPMENT_STATUSES and target is not None and holding.consumed > 0:

@@ -1,24 +1,29 @@
-"""The rules that keep every listing of a lot showing what is really available (pure logic).
+"""What moves a listing, and what a push should change (pure logic: no SQL, no HTTP).
 
-For each listing marketsync remembers its last *observation*: what the marketplace showed
-(``listed``) and how many pieces that marketplace's own orders had taken off that lot then
-(``taken``: orders not cancelled; ``placed``: all of them). A marketplace removes its own sold
-pieces from a lot when the order is placed, and may or may not put them back when the order is
-cancelled (undocumented), so a later figure is *explained* when it equals
+One model serves push, pull and adopt (docs/stock-model.md). For each listing marketsync keeps
+its last confirmed figure (``listed``) and how many pieces that marketplace's own orders had taken
+off the lot then (``taken``: orders not cancelled; ``placed``: all of them). Since then the
+figure has moved by
 
-    listed - (taken_now - taken)     (cancellations restock), or
-    listed - (placed_now - placed)   (they do not).
+* that marketplace's orders: ``-(taken_now - taken)`` if cancellations restock the lot, or
+  ``-(placed_now - placed)`` if they do not (undocumented: both are accepted);
+* marketsync's own changes: the settled ones are already in ``listed``; the ones still open
+  (recorded, answer lost, not read back yet) are *maybe* applied -- every subset counts;
+* whatever is left is somebody else's edit, usually the seller's on the marketplace's website.
 
-Anything else is a change nobody here made -- usually the seller on the marketplace's website --
-and the listing is held until the seller adopts or overrides it. An explained listing is pushed
-to ``max(0, available)`` by a relative change.
-
-docs/stock-model.md states the model in words.
+A figure that one of those explanations gives is *explained*; anything else is held until the
+seller adopts or overrides it, and a hold clears by itself once synced orders or settled changes
+explain the figure. A lot's listings on one marketplace together show ``max(0, available)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+import itertools
+from dataclasses import dataclass, field
+from typing import Sequence
+
+MAX_MAYBE_SUBSETS = 4  # open changes whose every combination is tried; beyond, all or none
 
 
 @dataclass
@@ -31,6 +36,8 @@ class Listing:
     taken: int
     placed: int
     held: bool = False
+    gone: bool = False  # not for sale any more (sold out and deleted, a stockroom, off sale)
+    retain_set: bool = False  # marketsync set BrickLink's is_retain to keep it at 0
 
 
 @dataclass
@@ -46,40 +53,79 @@ class OwnOrders:
 NO_ORDERS = OwnOrders()
 
 
-def expected(listing: Listing, own: OwnOrders, listed: int | None = None) -> set[int]:
-    """What the marketplace may show now, given the observation (``listed`` overrides it: the
-    figure a recorded change would have left)."""
-    base = listing.listed if listed is None else listed
-    if base is None:
-        return set()
-    return {max(0, base - (own.taken - listing.taken)), max(0, base - (own.placed - listing.placed))}
+@dataclass(frozen=True)
+class Maybe:
+    """A change marketsync recorded whose outcome is not known yet."""
+
+    id: int
+    delta: int
 
 
-def nearest_expected(listing: Listing, own: OwnOrders, remote: int) -> int:
-    """The explanation closest to what the marketplace shows (for an adjustment's size)."""
-    return min(expected(listing, own), key=lambda e: (abs(remote - e), e))
+@dataclass(frozen=True)
+class Explanation:
+    figure: int
+    applied: tuple[int, ...] = ()  # the open changes this explanation takes as applied
+
+
+def explanations(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = ()) -> list[Explanation]:
+    """Every figure the marketplace may show now, given the last observation, its own orders since
+    and the open changes (each applied or not)."""
+    if listing.listed is None:
+        return []
+    if len(maybes) <= MAX_MAYBE_SUBSETS:
+        subsets = [c for n in range(len(maybes) + 1) for c in itertools.combinations(maybes, n)]
+    else:
+        subsets = [(), tuple(maybes)]
+    found: list[Explanation] = []
+    for subset in subsets:
+        moved = listing.listed + sum(m.delta for m in subset)
+        for sold in (own.taken - listing.taken, own.placed - listing.placed):
+            found.append(Explanation(max(0, moved - sold), tuple(m.id for m in subset)))
+    return found
+
+
+def explain(listing: Listing, own: OwnOrders, remote: int, maybes: Sequence[Maybe] = ()) -> Explanation | None:
+    """The explanation of ``remote``, preferring the fewest open changes applied; None if none."""
+    fits = [e for e in explanations(listing, own, maybes) if e.figure == remote]
+    return min(fits, key=lambda e: len(e.applied)) if fits else None
+
+
+def nearest(listing: Listing, own: OwnOrders, remote: int) -> int:
+    """The figure the orders explain that is closest to ``remote`` (the seller's edit is the rest).
+    A listing never observed explains nothing: all of it is the seller's."""
+    figures = [e.figure for e in explanations(listing, own)]
+    return min(figures, key=lambda f: (abs(remote - f), f)) if figures else 0
+
+
+class Kind(enum.Enum):
+    OBSERVE = "observe"  # explained (or seen for the first time): take the figure as the new observation
+    UNEXPLAINED = "unexplained"  # somebody else changed it: hold for the seller
+    GONE = "gone"  # no longer for sale; explained (sold out) or not (deleted, taken off sale)
+    SKIP = "skip"  # an order on it arrived while the lots were read: judge it next run
 
 
 @dataclass
 class Verdict:
-    kind: str  # 'observe' | 'hold' | 'skip'
+    kind: Kind
     reason: str | None = None
+    explanation: Explanation | None = None
 
 
-def judge(listing: Listing, own: OwnOrders, remote: int | None, suspect: bool) -> Verdict:
-    """What a fresh read of one linked listing means."""
-    if listing.held:
-        return Verdict("skip", "held")
+def judge(listing: Listing, own: OwnOrders, remote: int | None, maybes: Sequence[Maybe], suspect: bool) -> Verdict:
+    """What a fresh read of one linked listing means (``remote`` None: not for sale any more)."""
     if suspect:
-        return Verdict("skip", "an order on this lot arrived while the listings were read; next run")
+        return Verdict(Kind.SKIP, "an order on this lot arrived while the listings were read; next run")
     if remote is None:
-        if listing.listed is None or 0 in expected(listing, own):
-            return Verdict("hold", "the lot is gone from the marketplace (sold out and not retained, or deleted)")
-        return Verdict("hold", "the lot was deleted on the marketplace")
-    if listing.listed is None or remote in expected(listing, own):
-        return Verdict("observe")
-    wanted = " or ".join(str(e) for e in sorted(expected(listing, own)))
-    return Verdict("hold", f"listed {remote} where marketsync expected {wanted}")
+        if listing.listed is None or any(e.figure == 0 for e in explanations(listing, own, maybes)):
+            return Verdict(Kind.GONE, "sold out")
+        return Verdict(Kind.GONE, "deleted or taken off sale on the marketplace")
+    if listing.listed is None:
+        return Verdict(Kind.OBSERVE, explanation=Explanation(remote))
+    found = explain(listing, own, remote, maybes)
+    if found is not None:
+        return Verdict(Kind.OBSERVE, explanation=found)
+    wanted = " or ".join(str(f) for f in sorted({e.figure for e in explanations(listing, own, maybes)}))
+    return Verdict(Kind.UNEXPLAINED, f"listed {remote} where marketsync expected {wanted}")
 
 
 @dataclass
@@ -87,29 +133,66 @@ class Planned:
     listing: Listing
     before: int
     after: int
+    retain: bool | None = None  # True: set is_retain (kept at 0); False: put the seller's setting back
 
     @property
     def delta(self) -> int:
         return self.after - self.before
 
 
-def plan(listing: Listing, own: OwnOrders, remote: int, available: int) -> Planned | None:
-    """The change that makes an observed, explained listing show ``max(0, available)``; None
-    when it already does, or while some of its own marketplace's open pieces are not reserved on
-    its lot (pushing then would put them back on sale)."""
-    if own.elsewhere:
-        return None
-    target = max(0, available)
-    return Planned(listing, remote, target) if target != remote else None
+@dataclass
+class LotListings:
+    """One lot's for-sale listings on one marketplace, each with what it shows now."""
+
+    available: int
+    shown: list[tuple[Listing, int]] = field(default_factory=list)
+    may_raise: bool = True  # False while an open line of this marketplace is reserved nowhere on the lot
+
+    @property
+    def target(self) -> int:
+        return max(0, self.available)
+
+    @property
+    def total(self) -> int:
+        return sum(remote for _, remote in self.shown)
 
 
-def resolve(listing: Listing, own: OwnOrders, remote: int | None, before: int, after: int) -> str:
-    """Was a recorded change applied? 'applied', 'not_applied' or 'unexplained', from the lot as
-    read back."""
-    if remote is None:
-        return "applied" if after == 0 else "unexplained"
-    if remote in expected(listing, own, listed=after):
-        return "applied"
-    if remote in expected(listing, own, listed=before):
-        return "not_applied"
-    return "unexplained"
+def plan(lot: LotListings) -> list[Planned]:
+    """The changes that make the lot's listings on one marketplace add up to ``max(0, available)``:
+    a decrease comes off the fullest listings first, an increase goes to the first listing (the
+    one linked first). Raising waits while some of the marketplace's open pieces are reserved on
+    no lot (pushing then would put them back on sale); lowering never waits."""
+    change = lot.target - lot.total
+    if not lot.shown or change == 0 or (change > 0 and not lot.may_raise):
+        return []
+    if change > 0:
+        listing, remote = min(lot.shown, key=lambda s: s[0].id)
+        return [Planned(listing, remote, remote + change)]
+    planned = []
+    for listing, remote in sorted(lot.shown, key=lambda s: (-s[1], s[0].id)):
+        cut = min(remote, -change)
+        if cut:
+            planned.append(Planned(listing, remote, remote - cut))
+            change += cut
+        if not change:
+            break
+    return planned
+
+
+def with_retain(planned: Planned, retained_now: bool, deletes_empty_lots: bool) -> Planned:
+    """A marketplace that deletes a lot at 0 keeps one marketsync takes to 0 (is_retain set, and
+    remembered); the seller's own setting is put back once marketsync lifts it again."""
+    if not deletes_empty_lots:
+        return planned
+    if planned.after == 0 and not retained_now:
+        planned.retain = True
+    elif planned.after > 0 and planned.listing.retain_set:
+        planned.retain = False
+    return planned
+
+
+def confirmed(before: int, after: int, remote: int | None) -> bool:
+    """A change whose answer was lost, read back at once (no order synced since): applied only when
+    the lot shows exactly what it should. Anything else stays open and is judged next run, after
+    the orders are synced (a sale may have raced the read-back, the write may still land)."""
+    return remote == after or (remote is None and after == 0)

@@ -27,6 +27,7 @@ class Lot:
     quantity: int
     reserved: int
     bricklink_lot_id: str | None
+    stocked_at: str | None = None  # when on hand was last established (ISO UTC)
 
     @property
     def available(self) -> int:

@@ -253,6 +253,7 @@ class Listings(Protocol):
 
     name: str
     write_batch_size: int  # changes one write call carries
+    deletes_empty_lots: bool  # a lot at 0 vanishes unless retained (BrickLink's is_retain)
 
     def list_lots(self) -> list[RemoteLot]: ...
 

@@ -2,22 +2,26 @@
 
 Per run: read each marketplace's lots (one call each), read the order lists again and sync what
 changed (an order placed while the lots were read must not get its pieces put back on sale: the
-lots it touched wait for the next run), link new remote lots to local ones, settle changes a
-crashed or cut-off run left unconfirmed, judge every listing (explained, or held for the seller),
-and push each explained listing to ``max(0, available)`` by relative changes -- each recorded
-before it is sent and confirmed after; a lost answer is settled by reading that one lot back.
+lots it touched wait for the next run), link new for-sale lots to local ones, judge every listing
+against one model (:mod:`marketsync.listings`: its last confirmed figure, its marketplace's orders
+since, marketsync's own changes since -- settled, or open and counted as maybe), and bring each
+lot's listings on each marketplace to ``max(0, available)`` by relative changes, each recorded
+before it is sent and confirmed after; a lost answer is settled by reading that one lot back, or
+left open for the next run. A marketplace whose lots or orders could not be read is neither judged
+nor changed in that run.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from sqlite_utils import Database
 
 from marketsync import listings as rules
-from marketsync.errors import MarketsyncError
+from marketsync.errors import BadResponseError, MarketsyncError
+from marketsync.listings import Kind
 from marketsync.matching import LotIndex
 from marketsync.model import Listings, OrderLine, Outcome, QuantityChange, RemoteLot
 from marketsync.store import listings as stored
@@ -25,7 +29,8 @@ from marketsync.translate import Translator
 
 log = logging.getLogger("marketsync.push")
 
-Resync = Callable[[], set[tuple[str, str]]]  # syncs the orders again; (provider, remote lot) they touched
+# Syncs the orders again: ((provider, remote lot) the new orders touched, marketplaces that failed).
+Resync = Callable[[], tuple[set[tuple[str, str]], set[str]]]
 
 
 @dataclass
@@ -49,6 +54,24 @@ class PushResult:
     lots_read: int = 0
     changes: list[Change] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unconfirmed: int = 0  # answers lost and not confirmed by a read-back: judged next run
+
+
+@dataclass
+class Judgement:
+    """What one marketplace's read means, decided before anything is written (a dry run prints
+    it and writes nothing)."""
+
+    links: list[stored.Link] = field(default_factory=list)
+    gone: list[tuple[int, str]] = field(default_factory=list)  # listing id, why
+    back: list[int] = field(default_factory=list)  # listings for sale again
+    observations: list[tuple[int, int, rules.OwnOrders]] = field(default_factory=list)
+    settled: list[tuple[list[rules.Maybe], tuple[int, ...]]] = field(default_factory=list)
+    superseded: list[list[rules.Maybe]] = field(default_factory=list)
+    holds: list[tuple[int, int | None, str]] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    planned: list[rules.Planned] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def run(db: Database, account: str, adapters: list[Listings], index: LotIndex, *,
@@ -61,122 +84,191 @@ def run(db: Database, account: str, adapters: list[Listings], index: LotIndex, *
             results[adapter.name].lots_read = len(reads[adapter.name])
         except MarketsyncError as error:
             results[adapter.name].ok, results[adapter.name].error = False, error.message
-    suspect = resync() if resync is not None and reads else set()
+    touched, failed = resync() if resync is not None and reads else (set(), set())
     index.reload()  # the re-sync moved reservations
     for adapter in adapters:
+        result = results[adapter.name]
         if adapter.name not in reads:
             continue
-        result = results[adapter.name]
+        if adapter.name in failed:  # its figures may hold orders marketsync has not seen: judge nothing
+            result.ok = False
+            result.error = (f"{adapter.name}: the order list could not be read again after the lots, so no "
+                            f"{adapter.name} listing was judged or changed in this run")
+            continue
         try:
-            _push_one(db, account, adapter, reads[adapter.name], index, translator, suspect, dry_run, result)
+            _push_one(db, account, adapter, reads[adapter.name], index, translator, touched,
+                      may_raise=not failed, dry_run=dry_run, result=result)
         except MarketsyncError as error:
             result.ok, result.error = False, error.message
     return list(results.values())
 
 
 def _push_one(db: Database, account: str, adapter: Listings, lots: list[RemoteLot], index: LotIndex,
-              translator: Translator | None, suspect: set[tuple[str, str]], dry_run: bool, result: PushResult) -> None:
+              translator: Translator | None, touched: set[tuple[str, str]], *, may_raise: bool, dry_run: bool,
+              result: PushResult) -> None:
     provider = adapter.name
-    savepoint = db.atomic()
-    savepoint.__enter__()
-    try:
-        planned = _prepare(db, account, provider, lots, index, translator, suspect, result)
-        if dry_run:
-            result.changes = [Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
-                              for p in planned]
-            raise _DryRun
-    except _DryRun:
-        savepoint.__exit__(_DryRun, _DryRun(), None)  # rolled back: a dry run changes nothing
-        return
-    except BaseException as exc:
-        savepoint.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    savepoint.__exit__(None, None, None)
-    _send(db, account, adapter, planned, result)
-
-
-class _DryRun(Exception):
-    pass
-
-
-def _prepare(db: Database, account: str, provider: str, lots: list[RemoteLot], index: LotIndex,
-             translator: Translator | None, suspect: set[tuple[str, str]], result: PushResult) -> list[rules.Planned]:
-    """Links, settled journal entries, observations and holds (caller holds the transaction);
-    returns the changes to send."""
-    by_remote = {lot.remote_lot_id: lot for lot in lots}
-    existing = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)}
-    links = link(provider, lots, existing, index, translator)
-    gone = [stored.Link(remote, row["inventory_id"], row["link_method"], "gone",
-                        "no longer listed by the marketplace")
-            for remote, row in existing.items() if remote not in by_remote and row["link_problem"] != "gone"]
-    if links or gone:
-        stored.save_links(db, account, provider, links + gone)
-    for link_ in links + gone:
-        if link_.problem and (existing.get(link_.remote_lot_id) or {}).get("link_problem") != link_.problem:
-            result.problems.append(f"{provider} lot {link_.remote_lot_id}: {link_.problem}: {link_.detail}")
-    own = stored.own_orders(db, account, provider)
-    rows = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)} if links or gone else existing
-
-    pending = stored.pending_changes(db, account, provider)
-    for change in pending:  # a run cut off mid-push
-        row = rows[change["remote_lot_id"]]
-        remote = by_remote.get(change["remote_lot_id"])
-        _settle(db, result, row, own.get(row["remote_lot_id"], rules.NO_ORDERS), change,
-                remote.quantity if remote is not None else None)
-    if pending:
+    for_sale = {lot.remote_lot_id: lot for lot in lots if lot.for_sale}
+    rows = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)}
+    links = link(provider, list(for_sale.values()), rows, index, translator)
+    if dry_run:
+        _link_in_memory(rows, links, provider)
+    elif links:
+        with db.atomic():
+            stored.save_links(db, account, provider, links)
         rows = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)}
+    judgement = judge(provider, rows, for_sale, stored.own_orders(db, account, provider),
+                      stored.maybe_changes(db, account, provider), stored.available(db, account), touched,
+                      may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots)
+    judgement.problems[:0] = [f"{provider} lot {ln.remote_lot_id}: {ln.problem}: {ln.detail}" for ln in links
+                              if ln.problem and (rows.get(ln.remote_lot_id) or {}).get("link_detail") != ln.detail
+                              and ln.problem != "unlinked"]
+    result.problems += judgement.problems
+    if dry_run:
+        result.changes = [Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
+                          for p in judgement.planned if p.delta]
+        return
+    with db.atomic():
+        record(db, judgement)
+    _send(db, account, adapter, judgement.planned, for_sale, result)
 
-    available = stored.available(db, account)
-    planned, observations = [], []
-    for remote_lot_id, row in rows.items():
-        if row["inventory_id"] is None:
-            continue
+
+def _link_in_memory(rows: dict[str, dict], links: list[stored.Link], provider: str) -> None:
+    """A dry run's links: new listings under made-up ids, nothing written."""
+    for number, ln in enumerate(links, start=1):
+        row = rows.get(ln.remote_lot_id)
+        if row is None:
+            rows[ln.remote_lot_id] = {"id": -number, "provider": provider, "remote_lot_id": ln.remote_lot_id,
+                                      "inventory_id": ln.inventory_id, "listed": None, "taken": 0, "placed": 0,
+                                      "held_at": None, "gone_at": None, "retain_set": 0}
+        elif row["inventory_id"] is None:
+            row["inventory_id"] = ln.inventory_id
+
+
+def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], own: dict[str, rules.OwnOrders],
+          maybes: dict[int, list[rules.Maybe]], available: dict[int, int], touched: set[tuple[str, str]], *,
+          may_raise: bool = True, deletes_empty_lots: bool = False) -> Judgement:
+    """Every linked listing of one marketplace against a fresh read, lot by lot."""
+    out = Judgement()
+    by_lot: dict[int, list[dict]] = {}
+    for row in rows.values():
+        if row["inventory_id"] is not None:
+            by_lot.setdefault(row["inventory_id"], []).append(row)
+    active = [row for lot_rows in by_lot.values() for row in lot_rows if row.get("gone_at") is None]
+    if len(active) >= 2 and not any(row["remote_lot_id"] in for_sale for row in active):
+        raise BadResponseError(provider, "the lot list left out every linked lot; no listing was judged or "
+                                         "changed (it is read again next run)")
+    for lot_id, lot_rows in by_lot.items():
+        if any((provider, row["remote_lot_id"]) in touched for row in lot_rows):
+            continue  # a figure read before an order marketsync has just synced: next run
+        _judge_lot(provider, lot_id, lot_rows, for_sale, own, maybes, available.get(lot_id, 0), out,
+                   may_raise=may_raise, deletes_empty_lots=deletes_empty_lots)
+    return out
+
+
+def _judge_lot(provider: str, lot_id: int, lot_rows: list[dict], for_sale: dict[str, RemoteLot],
+               own: dict[str, rules.OwnOrders], maybes: dict[int, list[rules.Maybe]], available: int,
+               out: Judgement, *, may_raise: bool, deletes_empty_lots: bool) -> None:
+    shown: list[tuple[rules.Listing, int]] = []
+    unexplained: list[tuple[rules.Listing, int, str]] = []
+    observed_before = any(row["listed"] is not None for row in lot_rows)
+    elsewhere = False
+    for row in sorted(lot_rows, key=lambda r: r["id"]):
         listing = stored.as_listing(row)
-        mine = own.get(remote_lot_id, rules.NO_ORDERS)
-        remote = by_remote.get(remote_lot_id)
-        quantity = remote.quantity if remote is not None else None
-        verdict = rules.judge(listing, mine, quantity, (provider, remote_lot_id) in suspect)
-        if verdict.kind == "hold":
-            stored.hold(db, listing.id, quantity, verdict.reason or "")
-            result.problems.append(_held_line(provider, remote_lot_id, listing, verdict.reason))
+        remote_lot = for_sale.get(listing.remote_lot_id)
+        if listing.gone and remote_lot is None:
             continue
-        if verdict.kind == "skip" or quantity is None:
+        mine = own.get(listing.remote_lot_id, rules.NO_ORDERS)
+        open_changes = maybes.get(listing.id, [])
+        remote = remote_lot.quantity if remote_lot is not None else None
+        verdict = rules.judge(listing, mine, remote, open_changes, suspect=False)
+        if verdict.kind is Kind.GONE:
+            zero = next((e for e in rules.explanations(listing, mine, open_changes) if e.figure == 0), None)
+            if zero is not None:
+                out.settled.append((open_changes, zero.applied))
+            elif open_changes:
+                out.superseded.append(open_changes)
+            out.gone.append((listing.id, verdict.reason or "gone"))
+            out.problems.append(f"{provider} lot {listing.remote_lot_id} (local lot {lot_id}) is no longer for sale "
+                                f"({verdict.reason}); marketsync stops changing it, and a new listing of that part "
+                                "and bin links in its place")
             continue
-        observations.append((listing.id, quantity, mine))
-        listing.listed, listing.taken, listing.placed = quantity, mine.taken, mine.placed
-        wanted = rules.plan(listing, mine, quantity, available.get(listing.inventory_id or 0, 0))
-        if wanted is not None:
-            planned.append(wanted)
-    stored.observe(db, observations)
-    return planned
+        assert remote is not None
+        elsewhere = elsewhere or bool(mine.elsewhere)
+        if listing.gone:
+            out.back.append(listing.id)
+        if listing.listed is None and observed_before and not listing.held:
+            reason = (f"a new listing of a lot marketsync already counts (listed {remote}); "
+                      "adopt it to add its pieces to on hand, or override it to list what is available")
+            unexplained.append((listing, remote, reason))
+            continue
+        if verdict.kind is Kind.OBSERVE:
+            out.observations.append((listing.id, remote, mine))
+            if open_changes and verdict.explanation is not None:
+                out.settled.append((open_changes, verdict.explanation.applied))
+            if listing.held:
+                out.released.append(listing.id)
+            listing.listed, listing.taken, listing.placed = remote, mine.taken, mine.placed
+            shown.append((listing, remote))
+        else:
+            unexplained.append((listing, remote, verdict.reason or "unexplained"))
+    if unexplained:
+        everything = [*shown, *((listing, remote) for listing, remote, _ in unexplained)]
+        if sum(remote for _, remote in everything) == max(0, available):
+            # Already what marketsync would list (its own change from before a restored backup, or
+            # the seller's edit to exactly that): nothing to hold, nothing to adopt.
+            for listing, remote, _ in unexplained:
+                mine = own.get(listing.remote_lot_id, rules.NO_ORDERS)
+                out.observations.append((listing.id, remote, mine))
+                if maybes.get(listing.id):
+                    out.superseded.append(maybes[listing.id])
+                if listing.held:
+                    out.released.append(listing.id)
+            return
+        for listing, remote, reason in unexplained:
+            out.holds.append((listing.id, remote, reason))
+            if not listing.held:
+                out.problems.append(held_line(provider, listing.remote_lot_id, lot_id, reason))
+        return  # the lot's figure on this marketplace is the seller's to decide
+    lot = rules.LotListings(available, shown, may_raise=may_raise and not elsewhere)
+    changed = {p.listing.id for p in rules.plan(lot)}
+    for planned in rules.plan(lot):
+        out.planned.append(rules.with_retain(planned, _retained(for_sale, planned.listing), deletes_empty_lots))
+    for listing, remote in shown:  # stock again on a lot marketsync kept at 0: the seller's setting back
+        if listing.id not in changed and listing.retain_set and remote > 0 and deletes_empty_lots:
+            out.planned.append(rules.Planned(listing, remote, remote, retain=False))
 
 
-def _held_line(provider: str, remote_lot_id: str, listing: rules.Listing, reason: str | None) -> str:
-    return (f"{provider} lot {remote_lot_id} (local lot {listing.inventory_id}) changed in a way neither marketsync "
-            f"nor {provider}'s orders explain: {reason}; held, nothing is pushed to it until you run "
-            f"'marketsync stock adopt {provider}:{remote_lot_id}' (take {provider}'s figure) or "
+def _retained(for_sale: dict[str, RemoteLot], listing: rules.Listing) -> bool:
+    remote = for_sale.get(listing.remote_lot_id)
+    return bool(remote and remote.retained)
+
+
+def held_line(provider: str, remote_lot_id: str, lot_id: int | None, reason: str | None) -> str:
+    return (f"{provider} lot {remote_lot_id} (local lot {lot_id}) changed in a way neither marketsync "
+            f"nor {provider}'s orders explain: {reason}; held, nothing is pushed to that lot on {provider} until "
+            f"you run 'marketsync stock adopt {provider}:{remote_lot_id}' (take {provider}'s figure) or "
             f"'marketsync stock override {provider}:{remote_lot_id}' (push ours)")
 
 
-def _settle(db: Database, result: PushResult, row: dict, own: rules.OwnOrders, change: dict,
-            remote: int | None) -> str:
-    """A recorded change whose outcome is unknown, against the lot as read now."""
-    listing = stored.as_listing(row)
-    verdict = rules.resolve(listing, own, remote, change["before"], change["after"])
-    if verdict == "applied":
-        stored.resolve_change(db, change["id"], "applied", "confirmed by reading the lot back")
-        stored.set_listed(db, listing.id, change["after"])
-    elif verdict == "not_applied":
-        stored.resolve_change(db, change["id"], "not_applied", "not applied: the lot read back unchanged")
-    else:
-        stored.resolve_change(db, change["id"], "unexplained", f"read back {remote}")
-        reason = f"after a change of {change['delta']:+d} whose answer was lost it shows {remote}"
-        stored.hold(db, listing.id, remote, reason)
-        result.problems.append(_held_line(row["provider"], row["remote_lot_id"], listing, reason))
-    return verdict
+def record(db: Database, judgement: Judgement) -> None:
+    """Write what a judgement decided (caller holds the transaction)."""
+    for listing_id, reason in judgement.gone:
+        stored.mark_gone(db, listing_id, reason)
+    for listing_id in judgement.back:
+        stored.mark_back(db, listing_id)
+    stored.observe(db, judgement.observations)
+    for open_changes, applied in judgement.settled:
+        stored.settle(db, open_changes, applied, "judged against the lot as read")
+    for open_changes in judgement.superseded:
+        stored.supersede(db, open_changes, "the listing's figure was taken as it is")
+    for listing_id, remote, reason in judgement.holds:
+        stored.hold(db, listing_id, remote, reason)
+    for listing_id in judgement.released:
+        stored.release_hold(db, listing_id)
 
 
-def _send(db: Database, account: str, adapter: Listings, planned: list[rules.Planned], result: PushResult) -> None:
+def _send(db: Database, account: str, adapter: Listings, planned: list[rules.Planned],
+          read: dict[str, RemoteLot], result: PushResult) -> None:
     provider = adapter.name
     size = max(1, adapter.write_batch_size)
     for start in range(0, len(planned), size):
@@ -184,14 +276,19 @@ def _send(db: Database, account: str, adapter: Listings, planned: list[rules.Pla
         with db.atomic():  # recorded (and committed) before anything is sent
             ids = stored.record_intents(db, account, provider, [
                 (p.listing.id, p.listing.remote_lot_id, p.before, p.after) for p in batch])
+            for p in batch:
+                if p.retain is True:
+                    stored.set_retain(db, p.listing.id, True)
         outcomes = adapter.change_quantities([
-            QuantityChange(p.listing.remote_lot_id, p.delta, retain=True if p.after == 0 else None) for p in batch])
+            QuantityChange(p.listing.remote_lot_id, p.delta, retain=p.retain,
+                           description=_description(read, p.listing.remote_lot_id)) for p in batch])
         not_sent = 0
         for change_id, p, outcome in zip(ids, batch, outcomes):
             with db.atomic():
                 state = _record_outcome(db, adapter, change_id, p, outcome.outcome, outcome.detail, result)
-            result.changes.append(Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0,
-                                         p.before, p.after, state))
+            if p.delta:
+                result.changes.append(Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0,
+                                             p.before, p.after, state))
             not_sent += outcome.outcome == Outcome.NOT_SENT
         if not_sent:  # orders come first: the listings the budget leaves out wait for tomorrow's runs
             waiting = not_sent + len(planned) - start - len(batch)
@@ -200,53 +297,65 @@ def _send(db: Database, account: str, adapter: Listings, planned: list[rules.Pla
             return
 
 
+def _description(read: dict[str, RemoteLot], remote_lot_id: str) -> str | None:
+    lot = read.get(remote_lot_id)
+    return lot.description if lot is not None else None
+
+
 def _record_outcome(db: Database, adapter: Listings, change_id: int, p: rules.Planned, outcome: str,
                     detail: str | None, result: PushResult) -> str:
     provider = adapter.name
     if outcome == Outcome.APPLIED:
-        stored.resolve_change(db, change_id, "applied")
-        stored.set_listed(db, p.listing.id, p.after)
+        _applied(db, change_id, p, result, "applied")
         return "applied"
-    if outcome == Outcome.REFUSED:
-        stored.resolve_change(db, change_id, "refused", detail)
-        result.problems.append(f"{provider} lot {p.listing.remote_lot_id}: change {p.delta:+d} refused: {detail}")
-        return "refused"
-    if outcome == Outcome.NOT_SENT:
-        stored.resolve_change(db, change_id, "not_sent", detail)
-        return "not_sent"
+    if outcome in (Outcome.REFUSED, Outcome.NOT_SENT):
+        stored.resolve_change(db, change_id, outcome, detail)
+        if p.retain is True:
+            stored.set_retain(db, p.listing.id, False)
+        if outcome == Outcome.REFUSED:
+            result.problems.append(f"{provider} lot {p.listing.remote_lot_id}: change {p.delta:+d} refused: {detail}")
+        return outcome
     # The answer was lost: maybe applied. Never send again blindly: read this one lot back.
     try:
         lot = adapter.read_lot(p.listing.remote_lot_id)
     except MarketsyncError as error:
-        result.problems.append(f"{provider} lot {p.listing.remote_lot_id}: the answer to a change of {p.delta:+d} "
-                               f"was lost and the lot could not be read back ({error.message}); settled next run")
+        lot, detail = None, f"read back failed: {error.message}"
+        stored.resolve_change(db, change_id, "unknown", detail)
+        result.unconfirmed += 1
         return "unknown"
-    row = {"id": p.listing.id, "provider": provider, "remote_lot_id": p.listing.remote_lot_id,
-           "inventory_id": p.listing.inventory_id, "listed": p.before, "taken": p.listing.taken,
-           "placed": p.listing.placed, "held_at": None}
-    change = {"id": change_id, "before": p.before, "after": p.after, "delta": p.delta}
-    own = rules.OwnOrders(p.listing.taken, p.listing.placed)  # no order was synced since the observation
-    verdict = _settle(db, result, row, own, change, lot.quantity if lot is not None else None)
-    return {"applied": "applied", "not_applied": "not_applied"}.get(verdict, "unexplained")
+    if rules.confirmed(p.before, p.after, lot.quantity if lot is not None else None):
+        _applied(db, change_id, p, result, "confirmed by reading the lot back")
+        return "applied"
+    # Not (yet) what it should show: a sale may have raced the read-back, or the write may still
+    # land. It stays open and is judged next run, after the orders are synced -- never a hold now.
+    stored.resolve_change(db, change_id, "unknown", f"answer lost; read back {lot.quantity if lot else 'gone'}")
+    result.unconfirmed += 1
+    return "unknown"
+
+
+def _applied(db: Database, change_id: int, p: rules.Planned, result: PushResult, detail: str) -> None:
+    stored.resolve_change(db, change_id, "applied", None if detail == "applied" else detail)
+    stored.set_listed(db, p.listing.id, p.after)
+    if p.retain is False:
+        stored.set_retain(db, p.listing.id, False)
+    elif p.retain is True:
+        result.problems.append(f"{p.listing.provider} lot {p.listing.remote_lot_id}: listed at 0 and kept in the store "
+                               "(marketsync set 'retain'); it is put back when the lot has stock again")
 
 
 # --- linking ------------------------------------------------------------------------------------
-def link(provider: str, lots: list[RemoteLot], existing: dict[str, dict], index: LotIndex,
+def link(provider: str, lots: list[RemoteLot], existing: dict[str, dict[str, Any]], index: LotIndex,
          translator: Translator | None) -> list[stored.Link]:
-    """A local lot for each remote lot not linked yet: BrickLink's by its lot id (or the lot key),
-    BrickOwl's by the BrickLink lot it names, else by its translated part, colour, condition and
-    personal note (= bin). A local lot takes one listing per marketplace."""
-    taken = {row["inventory_id"] for row in existing.values() if row["inventory_id"] is not None}
+    """A local lot for each for-sale remote lot not linked yet: BrickLink's by its lot id (or the
+    lot key), BrickOwl's by the BrickLink lot it names, else by its translated part, colour,
+    condition and personal note (= bin). A lot may have several listings on one marketplace (two
+    lots of a part in one bin at different prices): together they show what is available."""
     links = []
     for lot in lots:
         row = existing.get(lot.remote_lot_id)
-        if row is not None and row["inventory_id"] is not None:
+        if row is not None and (row["inventory_id"] is not None or row.get("link_method") == stored.UNLINKED_BY_HAND):
             continue
         found, method, problem, detail = _find_lot(provider, lot, index, translator)
-        if found is not None and found in taken:
-            found, problem, detail = None, "ambiguous", f"local lot {found} already has a {provider} listing"
-        if found is not None:
-            taken.add(found)
         links.append(stored.Link(lot.remote_lot_id, found, method if found is not None else None, problem, detail))
     return links
 
@@ -255,9 +364,9 @@ def _find_lot(provider: str, lot: RemoteLot, index: LotIndex,
               translator: Translator | None) -> tuple[int | None, str | None, str | None, str | None]:
     linked = index.by_link.get(lot.bricklink_lot_id) if lot.bricklink_lot_id else None
     if linked is not None:
-        return linked.id, "lot-id" if provider == "bricklink" else "external-id", None, None
+        return linked.id, "lot-id" if lot.part_number is not None else "external-id", None, None
     part, colour, condition = lot.part_number, lot.color_id, lot.condition
-    if provider != "bricklink" and translator is not None:
+    if part is None and translator is not None:
         line = OrderLine(provider=provider, order_id="", line_key=lot.remote_lot_id, quantity=0, boid=lot.boid,
                          provider_color_id=lot.provider_color_id, provider_condition=lot.provider_condition,
                          alt_part_numbers=list(lot.alt_part_numbers), location=lot.location, item_type=lot.item_type)
@@ -270,7 +379,7 @@ def _find_lot(provider: str, lot: RemoteLot, index: LotIndex,
     candidates = index.candidates(part, colour, condition)
     in_bin = [c for c in candidates if c.location == (lot.location or "")]
     if len(in_bin) == 1:
-        return in_bin[0].id, "translated" if provider != "bricklink" else "lot-key", None, None
+        return in_bin[0].id, "translated" if lot.part_number is None else "lot-key", None, None
     what = f"{part} colour {colour} {condition} at {lot.location or 'no bin'}"
     if candidates:
         return None, None, "ambiguous", f"{what}: {len(candidates)} local lots of it, none in that bin"

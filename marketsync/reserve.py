@@ -46,7 +46,7 @@ def rematch(db: Database, account: str, index: LotIndex, translator: Translator 
         with db.atomic():
             (booked,) = booking.book(db, account, index, [booking.OrderState(
                 order["id"], order["provider"], order["order_id"], order["status"], bool(order["manual_release"]),
-                lines)])
+                lines, date_ordered=order.get("date_ordered"))])
             if translator is not None:
                 stored_catalog.save(db, account, translator.take_learned())
         changes += [Change(order["provider"], order["order_id"], d.line_key, d.inventory_id, d.quantity, d.reason)

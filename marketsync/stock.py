@@ -1,38 +1,108 @@
-"""The seller's decision on a held listing: ``adopt`` the marketplace's figure into on hand, or
-``override`` it with marketsync's. Either reads the one lot back first."""
+"""The seller's decisions on listings: ``adopt`` a held figure into on hand, ``override`` it with
+marketsync's, ``link`` a listing to a lot by hand or ``unlink`` it. Each reads the one lot back
+first and judges it with the same model as push and pull (:mod:`marketsync.listings`): a figure an
+open change of marketsync's has made uncertain is settled first, or the command refuses."""
 
 from __future__ import annotations
 
 from sqlite_utils import Database
 
 from marketsync import listings as rules
-from marketsync.errors import NotFoundLocally
-from marketsync.model import Listings
+from marketsync.errors import NotFoundLocally, NotSafe
+from marketsync.model import Listings, RemoteLot
 from marketsync.store import listings as stored
 from marketsync.store import state
 from marketsync.sync import Calls
 
 
-def decide(db: Database, account: str, adapter: Listings, remote_lot_id: str, decision: str, *, calls: Calls) -> str:
-    provider = adapter.name
+def _read(adapter: Listings, remote_lot_id: str) -> RemoteLot:
+    lot = adapter.read_lot(remote_lot_id)
+    if lot is None:
+        raise NotFoundLocally(f"{adapter.name} lot {remote_lot_id} is not listed any more")
+    if not lot.for_sale:
+        raise NotSafe(f"{adapter.name} lot {remote_lot_id} is not for sale (a stockroom, unavailable or off sale): "
+                      "marketsync never links or changes a lot buyers cannot see")
+    return lot
+
+
+def _linked(db: Database, account: str, provider: str, remote_lot_id: str) -> dict:
     row = stored.find(db, account, provider, remote_lot_id)
     if row is None or row["inventory_id"] is None:
         raise NotFoundLocally(f"no {provider} listing {remote_lot_id} linked to a lot in the database "
-                              "(see 'marketsync stock')")
-    lot = adapter.read_lot(remote_lot_id)
-    if lot is None:
-        raise NotFoundLocally(f"{provider} lot {remote_lot_id} is not listed any more")
+                              "(see 'marketsync stock --unlinked')")
+    return row
+
+
+def decide(db: Database, account: str, adapter: Listings, remote_lot_id: str, decision: str, *, calls: Calls) -> str:
+    provider = adapter.name
+    row = _linked(db, account, provider, remote_lot_id)
+    lot = _read(adapter, remote_lot_id)
     listing = stored.as_listing(row)
     own = stored.own_orders(db, account, provider).get(remote_lot_id, rules.NO_ORDERS)
+    open_changes = stored.maybe_changes(db, account, provider).get(listing.id, [])
     with db.atomic():
-        if decision == "adopt" and listing.listed is not None:
-            change = lot.quantity - rules.nearest_expected(listing, own, lot.quantity)
+        if decision == "adopt":
+            change = _sellers_part(provider, remote_lot_id, listing, own, lot.quantity, open_changes)
+            if open_changes:
+                found = rules.explain(listing, own, lot.quantity, open_changes)
+                stored.settle(db, open_changes, found.applied if found else (), "settled by adopt")
             stored.adjust_on_hand(db, account, row["inventory_id"], change, "adopt",
                                   f"{provider} lot {remote_lot_id} lists {lot.quantity}: the seller's figure adopted")
-            message = f"{provider} lot {remote_lot_id}: on hand of lot {row['inventory_id']} changed by {change:+d}"
+            message = (f"{provider} lot {remote_lot_id}: on hand of lot {row['inventory_id']} changed by {change:+d}"
+                       if change else f"{provider} lot {remote_lot_id}: its figure is explained; on hand unchanged")
         else:
+            stored.supersede(db, open_changes, "overridden by the seller")
             message = f"{provider} lot {remote_lot_id}: the next push sets it to what is available"
         stored.observe(db, [(listing.id, lot.quantity, own)])
         stored.release_hold(db, listing.id)
+        stored.mark_back(db, listing.id)
         state.add_api_calls(db, account, calls.take_unsaved())
     return message
+
+
+def _sellers_part(provider: str, remote_lot_id: str, listing: rules.Listing, own: rules.OwnOrders, remote: int,
+                  open_changes: list[rules.Maybe]) -> int:
+    """What the seller added or took on the marketplace: the figure less what orders and
+    marketsync's changes explain. A listing never observed is the seller's whole (with the pieces
+    of its open orders, which are on the shelf too)."""
+    if listing.listed is None:
+        return remote + own.open
+    if open_changes:
+        if rules.explain(listing, own, remote, open_changes) is not None:
+            return 0
+        sent = ", ".join(f"{m.delta:+d}" for m in open_changes)
+        raise NotSafe(f"{provider} lot {remote_lot_id} shows {remote}, but marketsync's change {sent} to it has no "
+                      "known outcome, so the seller's part of that figure cannot be told: count the bin and run "
+                      "'marketsync inventory import', or 'marketsync stock override "
+                      f"{provider}:{remote_lot_id}' to list what marketsync counts available")
+    return remote - rules.nearest(listing, own, remote)
+
+
+def link_by_hand(db: Database, account: str, adapter: Listings, remote_lot_id: str, inventory_id: int, *,
+                 calls: Calls) -> str:
+    """Link a for-sale listing to a local lot; it is observed as it is now (the next push brings the
+    lot's listings on that marketplace to what is available)."""
+    provider = adapter.name
+    if not db.execute("select 1 from inventory where business_account_id = ? and id = ?",
+                      [account, inventory_id]).fetchone():
+        raise NotFoundLocally(f"no local lot {inventory_id} (see 'marketsync inventory list')")
+    lot = _read(adapter, remote_lot_id)
+    own = stored.own_orders(db, account, provider).get(remote_lot_id, rules.NO_ORDERS)
+    with db.atomic():
+        row = stored.find(db, account, provider, remote_lot_id)
+        if row is None:
+            stored.save_links(db, account, provider, [stored.Link(remote_lot_id, None, None, "unlinked", "new")])
+            row = stored.find(db, account, provider, remote_lot_id)
+        assert row is not None
+        stored.relink(db, row["id"], inventory_id)
+        stored.observe(db, [(row["id"], lot.quantity, own)])
+        state.add_api_calls(db, account, calls.take_unsaved())
+    return f"{provider} lot {remote_lot_id} linked to local lot {inventory_id} (it lists {lot.quantity})"
+
+
+def unlink_by_hand(db: Database, account: str, provider: str, remote_lot_id: str) -> str:
+    row = _linked(db, account, provider, remote_lot_id)
+    with db.atomic():
+        stored.relink(db, row["id"], None)
+    return (f"{provider} lot {remote_lot_id} unlinked from local lot {row['inventory_id']}; marketsync no longer "
+            "changes it")

@@ -39,6 +39,7 @@ from marketsync.model import (
     OrderSummary,
     Unmatched,
     is_open,
+    iso,
     parse_iso,
     utcnow,
 )
@@ -184,7 +185,8 @@ class OrderWriter:
         self.result.touched.update((line.provider, line.provider_lot_id) for _, lines in buffer for line in lines
                                    if line.provider_lot_id)
         states = [booking.OrderState(ref, order.provider, order.order_id, order.status, manual_release, lines,
-                                     was_open=(order.provider, order.order_id) in was_open)
+                                     was_open=(order.provider, order.order_id) in was_open,
+                                     date_ordered=iso(order.date_ordered))
                   for (order, lines), (ref, manual_release) in zip(buffer, keys)]
         problems: list[str] = []
         for (order, _), booked in zip(buffer, booking.book(self.db, self.account, self.index, states)):

@@ -18,17 +18,18 @@ def upsert_lots(db: Database, account: str, lots: Iterable[InventoryLot]) -> tup
     now = now_iso()
     rows = [
         (account, lot.part_number, lot.color_id, lot.condition, lot.location or "", lot.quantity,
-         lot.bricklink_lot_id, lot.name, lot.item_type, money(lot.price), now, now)
+         lot.bricklink_lot_id, lot.name, lot.item_type, money(lot.price), now, now, now)
         for lot in lots
     ]
     count = "select count(*) from inventory where business_account_id = ?"
     before, changes = db.execute(count, [account]).fetchone()[0], db.conn.total_changes
     db.conn.executemany(
         "insert into inventory (business_account_id, part_number, color_id, condition, location, quantity, "
-        "quantity_reserved, bricklink_lot_id, name, item_type, price, created_at, updated_at) "
-        "values (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) "
+        "quantity_reserved, bricklink_lot_id, name, item_type, price, created_at, updated_at, stocked_at) "
+        "values (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?) "
         "on conflict (business_account_id, part_number, color_id, condition, location) do update set "
         "quantity = excluded.quantity, "
+        "stocked_at = case when quantity is not excluded.quantity then excluded.stocked_at else stocked_at end, "
         "bricklink_lot_id = coalesce(excluded.bricklink_lot_id, bricklink_lot_id), "
         "name = coalesce(excluded.name, name), item_type = coalesce(excluded.item_type, item_type), "
         "price = coalesce(excluded.price, price), updated_at = excluded.updated_at "
@@ -45,8 +46,8 @@ def upsert_lots(db: Database, account: str, lots: Iterable[InventoryLot]) -> tup
 
 def lots(db: Database, account: str) -> list[Lot]:
     rows = db.execute(
-        "select id, part_number, color_id, condition, location, quantity, quantity_reserved, bricklink_lot_id "
-        "from inventory where business_account_id = ? order by id",
+        "select id, part_number, color_id, condition, location, quantity, quantity_reserved, bricklink_lot_id, "
+        "stocked_at from inventory where business_account_id = ? order by id",
         [account],
     )
     return [Lot(*row) for row in rows]
@@ -55,6 +56,12 @@ def lots(db: Database, account: str) -> list[Lot]:
 def lot_index(db: Database, account: str) -> LotIndex:
     """The account's lots in memory for one run, reloadable after a rolled-back transaction."""
     return LotIndex(lambda: lots(db, account))
+
+
+def mark_stocked(db: Database, lot_ids: Iterable[int]) -> None:
+    """These lots' on hand was established now (a count, a pull, an adopted figure)."""
+    now = now_iso()
+    db.conn.executemany("update inventory set stocked_at = ? where id = ?", [(now, lot) for lot in lot_ids])
 
 
 def move_counters(db: Database, totals: dict[int, tuple[int, int]]) -> None:

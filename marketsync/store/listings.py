@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from marketsync.listings import Listing, OwnOrders
+from marketsync.listings import Listing, Maybe, OwnOrders
 from marketsync.model import CANCELLED_STATUSES, OPEN_STATUSES, now_iso
 from marketsync.store import inventory
 
@@ -21,8 +21,11 @@ class Link:
     remote_lot_id: str
     inventory_id: int | None
     method: str | None
-    problem: str | None = None  # 'unlinked' | 'ambiguous' | 'gone'
+    problem: str | None = None  # 'unlinked' | 'ambiguous'
     detail: str | None = None
+
+
+MAYBE_STATES = ("intended", "unknown")  # recorded (sent or not), or sent and the answer lost: maybe applied
 
 
 def _in(values: Any) -> str:
@@ -39,7 +42,8 @@ def listings(db: Database, account: str, provider: str | None = None) -> list[di
 
 def as_listing(row: dict[str, Any]) -> Listing:
     return Listing(row["id"], row["provider"], row["remote_lot_id"], row["inventory_id"], row["listed"],
-                   row["taken"] or 0, row["placed"] or 0, row["held_at"] is not None)
+                   row["taken"] or 0, row["placed"] or 0, row["held_at"] is not None,
+                   row.get("gone_at") is not None, bool(row.get("retain_set")))
 
 
 def own_orders(db: Database, account: str, provider: str) -> dict[str, OwnOrders]:
@@ -77,10 +81,9 @@ def save_links(db: Database, account: str, provider: str, links: list[Link]) -> 
         "on conflict (business_account_id, provider, remote_lot_id) do update set "
         "inventory_id = coalesce(listings.inventory_id, excluded.inventory_id), "
         "link_method = coalesce(listings.link_method, excluded.link_method), "
-        "link_problem = case when listings.inventory_id is not null and excluded.link_problem is not 'gone' "
-        "  then null else excluded.link_problem end, "
-        "link_detail = case when listings.inventory_id is not null and excluded.link_problem is not 'gone' "
-        "  then null else excluded.link_detail end, updated_at = excluded.updated_at",
+        "link_problem = case when listings.inventory_id is not null then null else excluded.link_problem end, "
+        "link_detail = case when listings.inventory_id is not null then null else excluded.link_detail end, "
+        "updated_at = excluded.updated_at",
         [(account, provider, link.remote_lot_id, link.inventory_id, link.method, link.problem, link.detail, now)
          for link in links],
     )
@@ -98,6 +101,41 @@ def set_listed(db: Database, listing_id: int, listed: int) -> None:
     """A confirmed change: the marketplace now shows ``listed`` (the orders' counts are unchanged)."""
     db.execute("update listings set listed = ?, observed_at = ?, updated_at = ? where id = ?",
                [listed, now_iso(), now_iso(), listing_id])
+
+
+def mark_gone(db: Database, listing_id: int, reason: str) -> None:
+    """Not for sale any more (sold out and deleted, a stockroom, off sale): kept, with its last
+    observation, so that it can come back; nothing is pushed to it meanwhile."""
+    db.execute("update listings set gone_at = ?, gone_reason = ?, held_at = null, held_listed = null, "
+               "held_reason = null, updated_at = ? where id = ?", [now_iso(), reason, now_iso(), listing_id])
+
+
+def mark_back(db: Database, listing_id: int) -> None:
+    db.execute("update listings set gone_at = null, gone_reason = null, updated_at = ? where id = ?",
+               [now_iso(), listing_id])
+
+
+def set_retain(db: Database, listing_id: int, retain_set: bool) -> None:
+    db.execute("update listings set retain_set = ?, updated_at = ? where id = ?",
+               [int(retain_set), now_iso(), listing_id])
+
+
+UNLINKED_BY_HAND = "unlinked-by-hand"  # link_method of a listing the seller unlinked: never linked again by itself
+
+
+def relink(db: Database, listing_id: int, inventory_id: int | None) -> None:
+    """Link a listing to a lot by hand (``stock link``), or release it (``stock unlink``): its old
+    observation, open changes and hold are forgotten (the caller observes it afresh)."""
+    db.execute("update listings set inventory_id = ?, link_method = ?, link_problem = ?, link_detail = ?, "
+               "listed = null, held_at = null, held_listed = null, held_reason = null, gone_at = null, "
+               "gone_reason = null, updated_at = ? where id = ?",
+               [inventory_id, "by-hand" if inventory_id is not None else UNLINKED_BY_HAND,
+                None if inventory_id is not None else "unlinked",
+                None if inventory_id is not None else "unlinked by hand ('marketsync stock link' links it again)",
+                now_iso(), listing_id])
+    db.execute("update _listing_changes set state = 'superseded', detail = 'the listing was linked again by hand', "
+               f"resolved_at = ? where listing_id = ? and state in ({_in(MAYBE_STATES)})",
+               [now_iso(), listing_id, *MAYBE_STATES])
 
 
 def hold(db: Database, listing_id: int, remote: int | None, reason: str) -> None:
@@ -136,11 +174,32 @@ def resolve_change(db: Database, change_id: int, state: str, detail: str | None 
                [state, detail, now_iso(), change_id])
 
 
-def pending_changes(db: Database, account: str, provider: str) -> list[dict[str, Any]]:
-    """Changes recorded but never known to be applied or not: each must be read back first."""
-    return list(db.query(
-        "select * from _listing_changes where business_account_id = ? and provider = ? and state = 'intended' "
-        "order by id", [account, provider]))
+def maybe_changes(db: Database, account: str, provider: str | None = None) -> dict[int, list[Maybe]]:
+    """listing id -> its changes whose outcome is not known yet (each may or may not be applied)."""
+    where, params = f"business_account_id = ? and state in ({_in(MAYBE_STATES)})", [account, *MAYBE_STATES]
+    if provider is not None:
+        where += " and provider = ?"
+        params.append(provider)
+    found: dict[int, list[Maybe]] = {}
+    for change_id, listing_id, delta in db.execute(
+            f"select id, listing_id, delta from _listing_changes where {where} order by id", params):
+        found.setdefault(listing_id, []).append(Maybe(change_id, delta))
+    return found
+
+
+def settle(db: Database, maybes: list[Maybe], applied: tuple[int, ...], detail: str) -> None:
+    """Open changes judged against a read: the ones an explanation takes as applied are applied,
+    the others were not."""
+    now = now_iso()
+    db.conn.executemany("update _listing_changes set state = ?, detail = ?, resolved_at = ? where id = ?",
+                        [("applied" if m.id in applied else "not_applied", detail, now, m.id) for m in maybes])
+
+
+def supersede(db: Database, maybes: list[Maybe], detail: str) -> None:
+    """Open changes nobody can settle any more (the seller's figure was adopted or overridden)."""
+    now = now_iso()
+    db.conn.executemany("update _listing_changes set state = 'superseded', detail = ?, resolved_at = ? where id = ?",
+                        [(detail, now, m.id) for m in maybes])
 
 
 def changes(db: Database, account: str, limit: int = 100) -> list[dict[str, Any]]:
@@ -150,7 +209,10 @@ def changes(db: Database, account: str, limit: int = 100) -> list[dict[str, Any]
 
 # --- adjustments ----------------------------------------------------------------------------------
 def adjust_on_hand(db: Database, account: str, lot_id: int, change: int, reason: str, detail: str) -> None:
-    """On hand moves by ``change`` with a row that says why (caller holds the transaction)."""
+    """On hand moves by ``change`` with a row that says why (caller holds the transaction); the
+    lot's on hand counts as established now (an order first seen shipped later only takes its
+    pieces off when it was placed after this)."""
+    inventory.mark_stocked(db, [lot_id])
     if not change:
         return
     db.execute("insert into adjustments (business_account_id, inventory_id, quantity, reason, detail, created_at) "

@@ -204,7 +204,7 @@ def orders_holding_or_open(db: Database, account: str, only: int | None = None) 
         where += " and o.id = ?"
         params.append(only)
     return list(db.query(
-        f"select o.id, o.provider, o.order_id, o.status, o.manual_release from orders o where {where} and ("
+        f"select o.id, o.provider, o.order_id, o.status, o.manual_release, o.date_ordered from orders o where {where} and ("
         f"o.status in ({_in(OPEN_STATUSES)}) or exists (select 1 from reservations r "
         "where r.order_ref = o.id group by r.line_key, r.inventory_id having sum(r.quantity) != 0)) order by o.id",
         params + list(OPEN_STATUSES),

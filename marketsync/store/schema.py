@@ -419,3 +419,22 @@ def m009_picks(db: Database) -> None:
         GROUP BY r.order_ref, r.line_key, r.inventory_id
         HAVING SUM(r.quantity) > 0
     """)
+
+
+@migrations()
+def m010_shelf_truth(db: Database) -> None:
+    """Several listings of one lot on one marketplace (two lots of a part in one bin at different
+    prices), listings that are no longer for sale (sold out and deleted, moved to a stockroom,
+    taken off sale), the BrickLink ``is_retain`` marketsync set (to put it back), and when each
+    lot's on hand was last established (a count, a pull, an adopted figure): an order first seen
+    shipped takes its pieces off on hand only when it was placed after that."""
+    db.execute("DROP INDEX IF EXISTS listings_one_per_lot")
+    listings = db.table("listings")
+    listings.add_column("gone_at", str)  # not for sale any more: deleted, sold out, a stockroom, off sale
+    listings.add_column("gone_reason", str)
+    listings.add_column("retain_set", int, not_null_default=0)  # marketsync set BrickLink's is_retain
+    inventory = db.table("inventory")
+    inventory.add_column("stocked_at", str)
+    db.execute("UPDATE inventory SET stocked_at = created_at")
+    db.execute("UPDATE listings SET gone_at = updated_at, gone_reason = link_detail, link_problem = NULL, "
+               "link_detail = NULL WHERE link_problem = 'gone'")
