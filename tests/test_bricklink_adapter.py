@@ -297,7 +297,7 @@ def test_not_found_and_rejected(sb):
 def test_a_rejected_query_is_not_retried(sb):
     adapter = make(sb, retries=4)
     with pytest.raises(RequestRejectedError) as caught:
-        adapter.client.get("/orders", {"direction": "in", "filed": "True"}, endpoint="/orders")
+        adapter.client.get("/orders", {"direction": "in", "filed": "yes"}, endpoint="/orders")
     assert "PARAMETER_MISSING_OR_INVALID" in str(caught.value)
     assert sb.calls[("bricklink", "GET /orders")] == 1
 

@@ -71,6 +71,7 @@ from marketsync.sandbox.wire import (
 
 PREFIX = "/api/store/v1"
 
+# marketplace-apis.md "Order statuses"; PAID-PENDING since 2025 (BrickSync commit 6458b9f)
 ORDER_STATUSES = (
     "PENDING", "UPDATED", "PROCESSING", "READY", "PAID", "PACKED", "SHIPPED", "RECEIVED",
     "COMPLETED", "OCR", "NPB", "NPX", "NRS", "NSS", "CANCELLED", "PURGED", "PAID-PENDING",
@@ -83,7 +84,7 @@ _PAYMENT_STATUS = {
 }  # fmt: skip
 # any other status: payment "Received"
 
-TIMESTAMP_TOLERANCE = 300  # seconds
+TIMESTAMP_TOLERANCE = 300  # seconds; clock skew is refused (marketplace-apis.md "Authentication"; the width is assumed)
 
 # Shapes seen in real captures that the plain sandbox does not send (shared/marketplace-apis.md,
 # "Lessons from the field"); ``Sandbox(quirks=...)`` switches them on by name.
@@ -96,6 +97,8 @@ QUIRKS = {
 }
 
 
+# Every answer is {"meta": {"description", "message", "code"}, "data"} (marketplace-apis.md "Envelope and
+# errors"; the captures in BrickSync's bricklink.c above blParseMeta, an error one without "data").
 def _envelope(code: int, message: str, description: str, data: Any = None, with_data: bool = True) -> dict:
     body: dict[str, Any] = {"meta": {"description": description, "message": message, "code": code}}
     if with_data:
@@ -136,6 +139,9 @@ class BLLot:
     sale_rate: int = 0
 
     def to_json(self) -> dict:
+        # the inventory resource of BrickLink's API docs (copy: 1benisin/brickops docs/external-documentation/
+        # api-bricklink/inventory.md); names and descriptions carry HTML entities (marketplace-apis.md capture;
+        # BrickSync issue #1's log shows "&#40;21016/6112603&#41;"); no status field, only is_stock_room
         stock_room = self.status in ("S", "B", "C")
         # date_created is a date at US-Eastern midnight (05:00Z, or 04:00Z in summer).
         eastern_offset = 4 if 3 <= self.date_created.month <= 10 else 5
@@ -256,9 +262,13 @@ class BrickLinkStore(LateWrites):
         self.token_secret = secrets.token_hex(16).upper()
         self.seller_name = "sandboxbricks"
         self.store_name = "Sandbox Bricks"
-        self.auth_error_status = 200  # HTTP status of auth failures (meta.code stays 401)
+        # HTTP status of auth failures (meta.code stays 401): 200 in field reports, sometimes the code
+        # itself (marketplace-apis.md "Envelope and errors"); both are tested
+        self.auth_error_status = 200
         self.check_timestamps = True
-        self.restock_on_cancel = True  # a cancelled order's pieces go back to their lots
+        # a cancelled order's pieces go back to their lots: undocumented (marketplace-apis.md "Changing a
+        # lot"), a switch; True here, False on the BrickOwl store, so the default world has both
+        self.restock_on_cancel = True
         self.quirks: frozenset[str] = frozenset()  # names from QUIRKS (Sandbox(quirks=...) sets them)
         self._below_zero = "refuse"  # see the below_zero property
         self._init_late()
@@ -354,6 +364,8 @@ class BrickLinkStore(LateWrites):
             lot.is_retain = bool(retain)
             self._vanish_if_empty(lot)
 
+    # A lot at 0 disappears unless is_retain (marketplace-apis.md "Changing a lot"; BrickLink's docs:
+    # is_retain "retains in inventory after it is sold out").
     def _vanish_if_empty(self, lot: BLLot) -> None:
         if lot.quantity == 0 and not lot.is_retain:
             self.lots.pop(lot.inventory_id, None)
@@ -361,7 +373,8 @@ class BrickLinkStore(LateWrites):
 
     # ------------------------------------------------------------------ orders act on lots
     def _take(self, order: BLOrder, lines: Iterable[dict]) -> None:
-        """Remove ``lines``' pieces from their lots (what the marketplace does on placement)."""
+        """Remove ``lines``' pieces from their lots (what the marketplace does on placement:
+        marketplace-apis.md "Changing a lot", the listing is on hand minus open orders' pieces)."""
         for line in lines:
             inv = int(line.get("inventory_id") or 0)
             lot = self.lots.get(inv)
@@ -494,7 +507,9 @@ class BrickLinkStore(LateWrites):
     def add_batch(self, order_id: int, lines: Iterable[dict]) -> int:
         """The buyer adds items: a new inner array. As on BrickLink, the order becomes UPDATED,
         its payment is cleared (status "None", no date_paid), and ``date_ordered`` and
-        ``date_status_changed`` both reset to now. The new pieces leave their lots."""
+        ``date_status_changed`` both reset to now. The new pieces leave their lots.
+        (marketplace-apis.md "GET /orders/{order_id}/items" and "date_ordered is not immutable";
+        the cleared payment is assumed from UPDATED's meaning.)"""
         with self.lock:
             order = self.orders[int(order_id)]
             batch = [self.make_line(line, order.currency) for line in lines]
@@ -599,10 +614,13 @@ class BrickLinkStore(LateWrites):
     def _secrets(self) -> Any:
         return types.SimpleNamespace(client_secret=self.consumer_secret, resource_owner_secret=self.token_secret)
 
+    # Auth failures: 401 BAD_OAUTH_REQUEST, the reason in description (marketplace-apis.md "Envelope and errors").
     def _deny(self, description: str) -> Response:
         return error(401, "BAD_OAUTH_REQUEST", description, http_status=self.auth_error_status)
 
     def authenticate(self, req: Request) -> Response | None:
+        # OAuth 1.0a, two-legged, HMAC-SHA1 in the Authorization header, query parameters signed
+        # (marketplace-apis.md "Authentication"); timestamps and nonces checked (same section).
         header = req.headers.get("Authorization") or ""
         if not header.startswith("OAuth "):
             return self._deny("BAD_OAUTH_REQUEST")
@@ -632,7 +650,8 @@ class BrickLinkStore(LateWrites):
         if not hmac.compare_digest(expected.encode(), given.encode()):
             return self._deny("SIGNATURE_INVALID")
         # A JSON body is not part of the OAuth signature (requests-oauthlib signs method, URL and
-        # query only); when a client adds oauth_body_hash it must match the body sent.
+        # query only); when a client adds oauth_body_hash it must match the body sent (the OAuth
+        # body-hash extension; whether BrickLink checks it is not documented: assumed).
         body_hash = oauth.get("oauth_body_hash")
         if body_hash is not None:
             actual = base64.b64encode(hashlib.sha1(req.body).digest()).decode("ascii")
@@ -649,10 +668,15 @@ class BrickLinkStore(LateWrites):
 
     # ------------------------------------------------------------------ handlers
     def _get_orders(self, req: Request) -> Response:
+        # direction in (default) / out, status comma list with "-" excludes, filed hides filed orders,
+        # no date filter, no paging (marketplace-apis.md "GET /orders")
         direction = req.query.get("direction", "in").lower()
         if direction not in ("in", "out"):
             return error(400, "PARAMETER_MISSING_OR_INVALID", "direction must be 'in' or 'out'")
-        filed = req.query.get("filed", "false")
+        # filed: "true"/"false", default false (marketplace-apis.md "GET /orders"); the live API also
+        # takes "True"/"False", which python bricklink_api sends (Python bools as params: BrickBytes/
+        # bricklink_api order.py + helper.py) -- accepted, any case. Anything else: refused (assumed).
+        filed = req.query.get("filed", "false").lower()
         if filed not in ("true", "false"):
             return error(400, "PARAMETER_MISSING_OR_INVALID", "filed must be 'true' or 'false'")
         include, exclude = split_filter(req.query.get("status"))
@@ -678,12 +702,16 @@ class BrickLinkStore(LateWrites):
         order = self._order_or_404(req)
         return order if isinstance(order, Response) else ok(self._full(order))
 
+    # items: an array of arrays, one per batch (marketplace-apis.md "GET /orders/{order_id}/items", capture)
     def _get_items(self, req: Request) -> Response:
         order = self._order_or_404(req)
         if isinstance(order, Response):
             return order
         return ok([[self._item(line, order) for line in batch] for batch in order.current_batches()])
 
+    # GET /inventories: item_type, status (Y, S/B/C, N, R), category_id, color_id, comma lists with "-"
+    # excludes; without status every status comes back (BrickLink's "Get Store Inventories" page; copy
+    # in 1benisin/brickops docs/external-documentation/api-bricklink/inventory.md). No paging.
     def _get_inventories(self, req: Request) -> Response:
         filters = {name: split_filter(req.query.get(name)) for name in ("item_type", "status", "category_id", "color_id")}
         lots = [
@@ -696,6 +724,7 @@ class BrickLinkStore(LateWrites):
         ]
         return ok([self._lot_json(lot) for lot in lots])
 
+    # one lot, stockroom ones too; 404 RESOURCE_NOT_FOUND once deleted (marketplace-apis.md "Changing a lot")
     def _get_inventory(self, req: Request) -> Response:
         raw = req.params["id"]
         lot = self.lots.get(int(raw)) if raw.isdigit() else None
@@ -709,6 +738,8 @@ class BrickLinkStore(LateWrites):
         lot = self.lots.get(int(raw)) if raw.isdigit() else None
         if lot is None:
             return error(404, "RESOURCE_NOT_FOUND", f"Inventory not found: {raw}")
+        # a JSON body (marketplace-apis.md "Changing a lot"; 415 and INVALID_REQUEST_BODY are listed in
+        # "Envelope and errors", the latter captured in BrickSync's bricklink.c)
         if req.content_type != "application/json":
             return error(415, "UNSUPPORTED_MEDIA_TYPE", f"Unsupported media type: {req.content_type or 'none'}")
         try:
@@ -754,6 +785,7 @@ class BrickLinkStore(LateWrites):
             self._vanish_if_empty(updated)
         return ok(self._lot_json(updated))
 
+    # unread events, a hint only (marketplace-apis.md "Notifications")
     def _get_notifications(self, req: Request) -> Response:
         return ok(list(self.notifications))
 
@@ -929,7 +961,8 @@ def _count(name: str, low: int, high: int) -> Callable[[Any], int]:
     return convert
 
 
-# The lot fields a PUT may change (anything else in the body is ignored, like BrickLink does).
+# The lot fields a PUT may change (BrickLink's "Update Store Inventory" page lists them; anything else
+# in the body is ignored: assumed). is_retain true sets it, false puts it back.
 _LOT_FIELDS: dict[str, Callable[[Any], Any]] = {
     "quantity": _delta,
     "unit_price": _price("unit_price"),

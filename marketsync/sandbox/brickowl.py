@@ -66,6 +66,7 @@ from marketsync.sandbox.wire import (
 PREFIX = "/v1"
 LONDON = ZoneInfo("Europe/London")
 
+# marketplace-apis.md "GET /order/list" (id: name, British spelling)
 STATUSES = (
     "Pending", "Payment Submitted", "Payment Received", "Processing", "Processed",
     "Shipped", "Received", "On Hold", "Cancelled",
@@ -74,6 +75,7 @@ STATUSES = (
 _PROCESSED = {4, 5, 6}
 _CANCELLED = 8
 
+# marketplace-apis.md "Conditions"; BrickSync bsapplydiff.c sends usedn/usedg/useda
 CONDITIONS = {
     "new": "New", "news": "New (Sealed)", "newc": "New (Complete)", "newi": "New (Incomplete)",
     "usedc": "Used (Complete)", "usedi": "Used (Incomplete)", "usedn": "Used (Like New)",
@@ -178,6 +180,9 @@ def _number(value: Any) -> Any:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
+# Errors are {"error": {"status": ...}}, or a plain string; their HTTP status is not documented
+# (marketplace-apis.md "Authentication and errors"): lot errors answer 4xx here, auth errors
+# auth_error_status (200 by default; both are tested).
 def err(message: Any, status: int = 200) -> Response:
     return json_response({"error": message}, status)
 
@@ -225,6 +230,8 @@ class BOLot:
         return self.qty > 0 and self.for_sale
 
     def to_json(self) -> dict:
+        # inventory/list's lot (marketplace-apis.md "The seller's lots"; a capture in BrickSync's
+        # brickowl.c): no color_id, no name, qty and for_sale as strings, external_lot_ids [] when empty
         return {
             "lot_id": self.lot_id,
             "boid": self.boid,
@@ -341,12 +348,12 @@ class BrickOwlStore(LateWrites):
     def __init__(self, seed: int = 1):
         self.lock = threading.RLock()
         self.api_key = secrets.token_hex(16).upper()
-        self.auth_error_status = 200  # HTTP status of a bad/missing key answer
+        self.auth_error_status = 200  # HTTP status of a bad/missing key answer (undocumented: both tested)
         self.throttled = 0  # requests answered 429 by the rate limiter
         self.extra_colors: dict[int, tuple[str, int | None]] = {}
         self.orders: dict[str, BOOrder] = {}
         self.lots: dict[str, BOLot] = {}
-        self.restock_on_cancel = False  # see the module docstring
+        self.restock_on_cancel = False  # undocumented (marketplace-apis.md): a switch; see the module docstring
         self.quirks: frozenset[str] = frozenset()  # names from QUIRKS (Sandbox(quirks=...) sets them)
         self._below_zero = "refuse"  # see the below_zero property
         self._batch_answer_shape = "req_num_1"  # see the batch_answer_shape property
@@ -356,6 +363,8 @@ class BrickOwlStore(LateWrites):
         self._next_item_id = 433711
         self._next_lot_id = 2726913
         self._window: collections.deque[float] = collections.deque()
+        # 600 requests a minute; bulk/batch its own 100 (the safe side of 100-200) (marketplace-apis.md
+        # "Rate limits"; the throttled answer's format is not documented: an HTML 429 with Retry-After)
         self._rate_limit: tuple[int, float] | None = (600, 60.0)
         self._batch_window: collections.deque[float] = collections.deque()
         self._batch_rate_limit: tuple[int, float] | None = (100, 60.0)
@@ -496,6 +505,8 @@ class BrickOwlStore(LateWrites):
                 need[lot_id] = need.get(lot_id, 0) + int(line.get("ordered_quantity") or 0)
         return need
 
+    # placing an order takes its pieces off the lots (marketplace-apis.md "The seller's lots": "Sold pieces
+    # leave a BrickOwl lot when the order is placed"); a lot at 0 stays, inactive (same section)
     def _take(self, order: BOOrder, need: dict[str, int]) -> None:
         for lot_id, wanted in need.items():
             lot = self.lots.get(lot_id)
@@ -628,7 +639,7 @@ class BrickOwlStore(LateWrites):
             self.catalog[(str(bl_item_no), item_type(type))] = [str(b) for b in boids]
 
     def _new_order_id(self) -> str:
-        """Random 7-digit ids: deliberately not chronological."""
+        """Random 7-digit ids: not chronological (marketplace-apis.md "GET /order/list")."""
         while True:
             candidate = str(self._rng.randint(1_000_000, 9_999_999))
             if candidate not in self.orders:
@@ -640,9 +651,12 @@ class BrickOwlStore(LateWrites):
         throttled = self._throttle(batch)
         if throttled is not None:
             return throttled
+        # the key: a query parameter on GET, a form field on POST, never the query string of a POST
+        # (marketplace-apis.md "Authentication and errors"; BrickSync: "GET /v1/inventory/list?key=" in
+        # bsfetchinv.c, "key=...&lot_id=..." in the POST bodies of bsapplydiff.c)
         if req.method == "GET":
             key = req.query.get("key")
-        else:  # a form field on POST (never the query string)
+        else:
             key = (req.form() or {}).get("key")
         if key != self.api_key:
             return err_status("Invalid API key", self.auth_error_status)
@@ -688,7 +702,8 @@ class BrickOwlStore(LateWrites):
 
     # ------------------------------------------------------------------ handlers
     def _order_list(self, req: Request) -> Response:
-        """``GET /order/list``.
+        """``GET /order/list`` (marketplace-apis.md "GET /order/list": status by name or id,
+        ``order_time``, ``limit`` 500 / 5000, ``sort_by``, ``list_type``, no paging, newest first).
 
         ``order_time`` keeps orders whose *timestamp* is ``>=`` it. With ``sort_by=updated``
         that timestamp is ``updated_time`` (filter and newest-first sort on it); otherwise
@@ -750,7 +765,8 @@ class BrickOwlStore(LateWrites):
     def _order_view(self, req: Request) -> Response:
         """``GET /order/view``: the real view's flat fields (names as captured by BrickOwl
         clients: ``customer_user_id``, ``tax_amount``, ``coupon_discount``, flat ``ship_*`` /
-        ``billing_*`` address fields); nothing the real one lacks."""
+        ``billing_*`` address fields); nothing the real one lacks (marketplace-apis.md "GET
+        /order/view": Unix seconds as strings, a Europe/London ``iso_order_time``)."""
         o = self._order_from(req)
         if isinstance(o, Response):
             return o
@@ -899,6 +915,7 @@ class BrickOwlStore(LateWrites):
             return PLACEHOLDER_COLORS[bo_id][0]
         return colors().bo_name(bo_id)
 
+    # marketplace-apis.md "Mapping BrickOwl lines", step 1: keyed by BrickOwl id, bl_ids as strings
     def _color_list(self, req: Request) -> Response:
         table = colors().color_list()
         with self.lock:
@@ -911,7 +928,7 @@ class BrickOwlStore(LateWrites):
 
     def _id_lookup(self, req: Request) -> Response:
         """``GET /catalog/id_lookup``: per item type, like BrickOwl (a Minifigure is not found
-        when asked as a Part)."""
+        when asked as a Part; marketplace-apis.md "Mapping BrickOwl lines", step 3)."""
         ident = req.query.get("id", "")
         if not ident:
             return err_status("Missing id", 400)
@@ -932,7 +949,9 @@ class BrickOwlStore(LateWrites):
     # ------------------------------------------------------------------ the seller's lots
     def _inventory_list(self, req: Request) -> Response:
         """``GET /inventory/list``: ``active_only`` defaults to 1 (lots at 0 or not for sale are
-        left out); ``lot_id=`` / ``external_id_1=`` / ``type=`` narrow the list."""
+        left out); ``lot_id=`` / ``external_id_1=`` / ``type=`` narrow the list (marketplace-apis.md
+        "The seller's lots"; BrickSync asks ``active_only=0`` only to reuse emptied lots, bsfetchinv.c;
+        BrickOwlSharp's GetInventoryAsync takes active_only, external_id_1 and lot_id)."""
         q = req.query
         active_only = q.get("active_only", "1") not in ("0", "false")
         lots = list(self.lots.values())
@@ -953,7 +972,8 @@ class BrickOwlStore(LateWrites):
         return self._text_quirks(data)
 
     def _inventory_update(self, req: Request) -> Response:
-        """``POST /inventory/update`` (form): one identifier, at least one change."""
+        """``POST /inventory/update`` (form): one identifier, at least one change; answers
+        ``{"status": "success"}`` (marketplace-apis.md "The seller's lots")."""
         form = req.form() or {}
         result = self._update(form, {})
         if isinstance(result, Response):
@@ -973,6 +993,9 @@ class BrickOwlStore(LateWrites):
         subs = parsed.get("requests") if isinstance(parsed, dict) else None
         if not isinstance(subs, list):
             return err_status('Invalid requests: expected {"requests": [...]}', 400)
+        # form field "requests" = {"requests": [{"endpoint", "request_method", "params": [{...}]}]}, at most
+        # 50 (BrickOwl's API page, copy in 1benisin/brickops docs/external-documentation/api-brickowl/
+        # bulk-requests.md); each sub-request answered on its own (marketplace-apis.md)
         if len(subs) > MAX_BATCH:
             return err_status(f"Too many requests: {len(subs)} (at most {MAX_BATCH} per batch)", 400)
         changed: dict[str, BOLot] = {}
@@ -1015,6 +1038,8 @@ class BrickOwlStore(LateWrites):
         def given(name: str) -> bool:
             return params.get(name) not in (None, "")
 
+        # exactly one identifier, at least one field; relative or absolute, not both (marketplace-apis.md
+        # "The seller's lots")
         idents = [name for name in ("lot_id", "external_id") if given(name)]
         if len(idents) != 1:
             return err_status("Exactly one of lot_id or external_id is required", 400)

@@ -89,7 +89,8 @@ _REASONS = {
 
 
 def html_page(status: int, title: str | None = None) -> bytes:
-    """An nginx-style error page, as seen under load and in maintenance windows."""
+    """An nginx-style error page, as seen under load and in maintenance windows (marketplace-apis.md
+    "Envelope and errors"; BrickOwl's throttling page: "Rate limits")."""
     title = title or f"{status} {_REASONS.get(status, 'Error')}"
     return (
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
@@ -103,7 +104,7 @@ def html_response(status: int, headers: dict[str, str] | None = None, title: str
 
 
 def money(value: Any, places: int = 4) -> str:
-    """Decimal string with a fixed number of places ("139.9900")."""
+    """Decimal string with a fixed number of places ("139.9900"; marketplace-apis.md "Money, dates, text")."""
     quantum = Decimal(1).scaleb(-places)
     return f"{Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP):.{places}f}"
 
@@ -188,7 +189,8 @@ class LateWrites:
 
 
 def drop_nones(obj: Any) -> Any:
-    """BrickLink omits null fields: remove them recursively from dicts."""
+    """BrickLink omits null fields: remove them recursively from dicts (marketplace-apis.md
+    "Envelope and errors")."""
     if isinstance(obj, dict):
         return {k: drop_nones(v) for k, v in obj.items() if v is not None}
     if isinstance(obj, list):
