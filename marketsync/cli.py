@@ -420,9 +420,13 @@ def _lost_credentials(db, account: str) -> list[str]:
 
 
 def _report_sync(results, exit_on_failure: bool = True) -> None:
+    said: set[str] = set()  # a run that syncs twice (--push reads the orders again) says each problem once
     for result in results:
         for problem in result.problems:
             problem = one_line(mask_secrets(problem))
+            if problem in said:
+                continue
+            said.add(problem)
             click.echo(problem, err=True)
             RUN_LOG.warning(problem)
         if not result.ok:
@@ -1205,7 +1209,7 @@ def _report_push(results, dry_run: bool, fmt: str = "table") -> None:
 @click.option("--provider", "-p", type=click.Choice(PROVIDERS, case_sensitive=False), help="Only this marketplace.")
 @click.option("--held", "held_only", is_flag=True, help="Only listings held for your decision.")
 @click.option("--unlinked", "unlinked_only", is_flag=True,
-              help="Only remote lots linked to no local lot (unlinked, ambiguous, gone).")
+              help="Only remote lots linked to no local lot (unlinked, ambiguous) or no longer for sale.")
 @output_options
 @db_options
 @click.pass_context
@@ -1226,7 +1230,9 @@ def stock(ctx, provider, held_only, unlinked_only, fmt, db_path, account):
     from marketsync.store import queries
 
     db = open_database(db_path)
-    rows = queries.stock(db, account, provider.lower() if provider else None, held_only, unlinked_only)
+    from marketsync.stock import with_pending
+
+    rows = with_pending(queries.stock(db, account, provider.lower() if provider else None, held_only, unlinked_only))
     render.emit(rows, fmt, _stock_columns(), title=None if rows else "No listings yet (run 'marketsync sync --push')")
 
 
@@ -1242,7 +1248,8 @@ def _stock_columns():
         ("Listed", "right", lambda r: r["listed"] if r["listed"] is not None else ""),
         ("Available", "right", lambda r: r["available"] if r["available"] is not None else ""),
         ("Pending", "right", lambda r: f"{r['pending_change']:+d}" if r["pending_change"] else ""),
-        ("Held / problem", "left", lambda r: r["held_reason"] or r["link_problem"] or "", "red"),
+        ("Held / problem", "left", lambda r: r["held_reason"] or r["link_problem"]
+         or (f"not for sale: {r['gone_reason']}" if r["gone_at"] else ""), "red"),
     ]
 
 

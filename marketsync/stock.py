@@ -106,3 +106,23 @@ def unlink_by_hand(db: Database, account: str, provider: str, remote_lot_id: str
         stored.relink(db, row["id"], None)
     return (f"{provider} lot {remote_lot_id} unlinked from local lot {row['inventory_id']}; marketsync no longer "
             "changes it")
+
+
+def with_pending(rows: list[dict]) -> list[dict]:
+    """The change the next push would make to each listing, by the push's own rule (a lot's listings
+    on one marketplace together show what is available); None where it makes none: held, not
+    observed yet, or no longer for sale (``stock`` rows, as :func:`store.queries.stock` reads them)."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for row in rows:
+        row["pending_change"] = None
+        if row["inventory_id"] is not None and row["gone_at"] is None:
+            groups.setdefault((row["provider"], row["inventory_id"]), []).append(row)
+    for group in groups.values():
+        if any(row["held_reason"] or row["listed"] is None for row in group):
+            continue
+        shown = [(rules.Listing(row["id"], row["provider"], row["remote_lot_id"], row["inventory_id"], row["listed"],
+                                0, 0), row["listed"]) for row in group]
+        planned = {p.listing.id: p.delta for p in rules.plan(rules.LotListings(group[0]["available"], shown))}
+        for row in group:
+            row["pending_change"] = planned.get(row["id"]) or None
+    return rows

@@ -376,3 +376,13 @@ def test_a_hold_clears_by_itself_once_orders_explain_it(run, shop):
     bl_order(shop, 3, reduce_stock=False)  # the order arrives in the list
     push(run)
     assert held() == [] and lot_row() == (20, 3) and listed(shop) == (17, 17)
+
+
+def test_a_vanished_order_is_said_once_per_run_even_with_push(run, shop):
+    onboard(run, shop)
+    order = bo_order(shop, 2)
+    push(run)
+    shop.brickowl.delete_order(order)
+    result = push(run)
+    said = [line for line in result.stderr.splitlines() if f"order {order} is open here but BrickOwl no longer" in line]
+    assert len(said) == 1, result.stderr

@@ -227,8 +227,9 @@ def all_lines(db: Database, account: str) -> list[tuple]:
 # --- listings --------------------------------------------------------------------------------
 def stock(db: Database, account: str, provider: str | None = None, held_only: bool = False,
           problems_only: bool = False) -> list[dict[str, Any]]:
-    """Each listing with its local lot: what the marketplace showed last, what is available, the
-    change a push would make (none while held or not observed), and why it is held."""
+    """Each listing with its local lot: what the marketplace showed last, what is available, and
+    why it is held or no longer for sale (:func:`marketsync.stock.with_pending` adds the change a
+    push would make)."""
     where, params = ["li.business_account_id = ?"], [account]  # type: list[str], list[Any]
     if provider:
         where.append("li.provider = ?")
@@ -236,18 +237,16 @@ def stock(db: Database, account: str, provider: str | None = None, held_only: bo
     if held_only:
         where.append("li.held_at is not null")
     if problems_only:
-        where.append("(li.link_problem is not null or li.inventory_id is null)")
+        where.append("(li.link_problem is not null or li.inventory_id is null or li.gone_at is not null)")
     rows = list(db.query(
-        "select li.provider, li.remote_lot_id, li.inventory_id, i.part_number, i.color_id, i.condition, i.location, "
-        "i.quantity as on_hand, i.quantity_reserved as reserved, i.quantity - i.quantity_reserved as available, "
-        "li.listed, li.observed_at, li.held_reason, li.held_listed, li.link_method, li.link_problem, li.link_detail "
+        "select li.id, li.provider, li.remote_lot_id, li.inventory_id, i.part_number, i.color_id, i.condition, "
+        "i.location, i.quantity as on_hand, i.quantity_reserved as reserved, "
+        "i.quantity - i.quantity_reserved as available, li.listed, li.observed_at, li.held_reason, li.held_listed, "
+        "li.link_method, li.link_problem, li.link_detail, li.gone_at, li.gone_reason "
         f"from listings li left join inventory i on i.id = li.inventory_id where {' and '.join(where)} "
         "order by i.location, i.part_number, li.provider, li.remote_lot_id",
         params,
     ))
-    for row in rows:
-        pushable = row["inventory_id"] is not None and row["listed"] is not None and not row["held_reason"]
-        row["pending_change"] = (max(0, row["available"]) - row["listed"]) if pushable else None
     return rows
 
 

@@ -1,0 +1,109 @@
+"""The listing model's pure rules (marketsync.listings): what explains a figure, and what a push changes."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from marketsync.listings import (
+    Kind,
+    Listing,
+    LotListings,
+    Maybe,
+    OwnOrders,
+    confirmed,
+    explain,
+    judge,
+    nearest,
+    plan,
+    with_retain,
+)
+
+
+def listing(listed: int | None = 20, taken: int = 0, placed: int = 0, id: int = 1, **kw) -> Listing:
+    return Listing(id, "bricklink", str(id), 7, listed, taken, placed, **kw)
+
+
+def test_an_order_explains_its_pieces_with_either_restock_behaviour():
+    sold = OwnOrders(taken=3, placed=3)
+    assert explain(listing(), sold, 17) is not None
+    cancelled_restocked = OwnOrders(taken=0, placed=3)  # taken falls back, placed stays
+    assert explain(listing(listed=17, taken=3, placed=3), cancelled_restocked, 20) is not None
+    assert explain(listing(listed=17, taken=3, placed=3), cancelled_restocked, 17) is not None
+    assert explain(listing(), sold, 18) is None
+
+
+def test_an_open_change_counts_as_maybe_and_the_explanation_says_which():
+    open_change = [Maybe(11, -3)]
+    applied = explain(listing(), OwnOrders(), 17, open_change)
+    not_applied = explain(listing(), OwnOrders(), 20, open_change)
+    assert applied is not None and applied.applied == (11,)
+    assert not_applied is not None and not_applied.applied == ()
+    assert explain(listing(), OwnOrders(), 18, open_change) is None
+
+
+def test_open_changes_and_orders_combine():
+    both = [Maybe(1, -3), Maybe(2, -2)]
+    found = explain(listing(), OwnOrders(taken=4, placed=4), 20 - 3 - 4, both)
+    assert found is not None and found.applied == (1,)
+
+
+def test_a_figure_never_goes_below_zero():
+    assert explain(listing(listed=2), OwnOrders(taken=5, placed=5), 0) is not None
+
+
+def test_judge_kinds():
+    assert judge(listing(), OwnOrders(), 20, [], suspect=True).kind is Kind.SKIP
+    assert judge(listing(listed=None), OwnOrders(), 9, [], suspect=False).kind is Kind.OBSERVE
+    assert judge(listing(), OwnOrders(), 23, [], suspect=False).kind is Kind.UNEXPLAINED
+    sold_out = judge(listing(listed=3), OwnOrders(taken=3, placed=3), None, [], suspect=False)
+    assert sold_out.kind is Kind.GONE and sold_out.reason == "sold out"
+    deleted = judge(listing(listed=3), OwnOrders(), None, [], suspect=False)
+    assert deleted.kind is Kind.GONE and deleted.reason != "sold out"
+
+
+def test_nearest_takes_the_sellers_part_only():
+    assert nearest(listing(), OwnOrders(taken=3, placed=3), 18) == 17  # the seller added 1
+    assert nearest(listing(listed=None), OwnOrders(), 9) == 0  # never observed: all of it is the seller's
+
+
+def test_an_increase_goes_to_the_first_listing_and_a_decrease_off_the_fullest():
+    a, b = listing(id=1), listing(id=2)
+    up = plan(LotListings(30, [(b, 5), (a, 20)]))
+    assert [(p.listing.id, p.before, p.after) for p in up] == [(1, 20, 25)]
+    down = plan(LotListings(10, [(a, 8), (b, 7)]))
+    assert [(p.listing.id, p.after) for p in down] == [(1, 3)]
+    all_gone = plan(LotListings(-4, [(a, 8), (b, 7)]))
+    assert sorted((p.listing.id, p.after) for p in all_gone) == [(1, 0), (2, 0)]
+
+
+def test_raising_waits_while_pieces_are_reserved_nowhere_but_lowering_never_does():
+    a = listing()
+    assert plan(LotListings(30, [(a, 20)], may_raise=False)) == []
+    assert [p.after for p in plan(LotListings(10, [(a, 20)], may_raise=False))] == [10]
+
+
+def test_retain_is_set_at_zero_and_put_back_with_stock():
+    to_zero = plan(LotListings(0, [(listing(), 20)]))[0]
+    assert with_retain(to_zero, retained_now=False, deletes_empty_lots=True).retain is True
+    assert with_retain(plan(LotListings(0, [(listing(), 20)]))[0], retained_now=True,
+                       deletes_empty_lots=True).retain is None  # the seller's own setting: left alone
+    assert with_retain(plan(LotListings(0, [(listing(), 20)]))[0], retained_now=False,
+                       deletes_empty_lots=False).retain is None
+    back = plan(LotListings(5, [(listing(retain_set=True), 0)]))[0]
+    assert with_retain(back, retained_now=True, deletes_empty_lots=True).retain is False
+
+
+def test_a_read_back_confirms_only_the_exact_figure():
+    assert confirmed(20, 17, 17)
+    assert not confirmed(20, 17, 20) and not confirmed(20, 17, 15)
+    assert confirmed(3, 0, None) and not confirmed(3, 1, None)
+
+
+@given(available=st.integers(-30, 60), figures=st.lists(st.integers(0, 40), min_size=1, max_size=4))
+def test_a_plan_always_lands_on_max_zero_available_and_never_below_zero(available, figures):
+    shown = [(listing(id=n + 1), f) for n, f in enumerate(figures)]
+    planned = {p.listing.id: p.after for p in plan(LotListings(available, shown))}
+    after = [planned.get(l.id, f) for l, f in shown]
+    assert sum(after) == max(0, available)
+    assert all(a >= 0 for a in after)
