@@ -91,14 +91,17 @@ def test_a_stockroom_lot_of_the_same_part_and_bin_is_never_counted_linked_or_pus
                             [str(room), str(hidden)]).fetchone() == (0,)
 
 
-def test_a_brickowl_lot_not_for_sale_never_links_ahead_of_the_one_for_sale(run, shop):
-    old = shop.brickowl.add_lot("771344-38", 0, lot_id="8001", personal_note="A1", external_id=BL_LOT, ids=IDS,
-                                for_sale=False)
-    onboard(run, shop)
-    bl_order(shop, 5)
+def test_a_brickowl_lot_not_for_sale_never_links_ahead_of_the_one_for_sale(run, creds):
+    # an old emptied lot, off sale, with the same external id, BOID and note, listed before the live one
+    old = creds.brickowl.add_lot("771344-38", 0, lot_id="8001", personal_note="A1", external_id=BL_LOT, ids=IDS,
+                                 for_sale=False)
+    creds.bricklink.add_lot("3001", 11, 20, remarks="A1", inventory_id=BL_LOT)
+    creds.brickowl.add_lot("771344-38", 20, lot_id=BO_LOT, personal_note="A1", external_id=BL_LOT, ids=IDS)
+    onboard(run, creds)
+    bl_order(creds, 5)
     push(run)
-    assert listed(shop) == (15, 15)
-    assert shop.brickowl.get_lot(old).qty == 0  # emptied, off sale: never pushed up
+    assert listed(creds) == (15, 15)
+    assert creds.brickowl.get_lot(old).qty == 0  # emptied, off sale: never pushed up
 
 
 def test_retain_set_by_marketsync_is_reported_and_put_back_when_stock_returns(run, shop):
