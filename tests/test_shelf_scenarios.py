@@ -389,3 +389,23 @@ def test_a_vanished_order_is_said_once_per_run_even_with_push(run, shop):
     result = push(run)
     said = [line for line in result.stderr.splitlines() if f"order {order} is open here but BrickOwl no longer" in line]
     assert len(said) == 1, result.stderr
+
+
+def test_a_lot_list_answering_404_is_an_error_not_an_empty_store(run, shop):
+    onboard(run, shop)
+    store = shop.brickowl
+    route = next(r for r in store.routes if r.template == "GET /inventory/list")
+    original = route.handler
+
+    def not_found_once(req):
+        route.handler = original
+        return json_response({"error": {"status": "Not found"}}, 404)
+
+    route.handler = not_found_once
+    result = run("sync", "--push")
+    assert result.exit_code == 1 and "no longer for sale" not in result.stderr
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select count(*) from listings where gone_at is not null").fetchone() == (0,)
+    bl_order(shop, 2)
+    push(run)
+    assert listed(shop) == (18, 18) and held() == []

@@ -125,19 +125,20 @@ class BrickOwl:
     deletes_empty_lots = False  # a lot at 0 stays, inactive
 
     def list_lots(self) -> list[RemoteLot]:
-        """Every lot, the empty and not-for-sale ones too (``active_only`` defaults to 1)."""
+        """Every lot, the empty and not-for-sale ones too (``active_only`` defaults to 1). A 404
+        here is an error, never an empty store: it would make every listing look deleted."""
         return self._lots({"active_only": "0"})
 
     def read_lot(self, remote_lot_id: str) -> RemoteLot | None:
-        found = [lot for lot in self._lots({"active_only": "0", "lot_id": remote_lot_id})
-                 if lot.remote_lot_id == remote_lot_id]
+        try:
+            lots = self._lots({"active_only": "0", "lot_id": remote_lot_id})
+        except NotFoundError:
+            return None  # that one lot is gone
+        found = [lot for lot in lots if lot.remote_lot_id == remote_lot_id]
         return found[0] if found else None
 
     def _lots(self, params: dict[str, str]) -> list[RemoteLot]:
-        try:
-            data = self.client.get("/inventory/list", params)
-        except NotFoundError:
-            return []
+        data = self.client.get("/inventory/list", params)
         if isinstance(data, dict):
             data = list(data.values())
         if not isinstance(data, list):
