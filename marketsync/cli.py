@@ -1365,6 +1365,52 @@ def stock_unlink(listing, wait, db_path, account):
         click.echo(message, err=True)
 
 
+@stock.command("probe")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@click.option("--save", "save_path", type=click.Path(dir_okay=False),
+              help="Also write every request, answer and verdict as JSON to this file (owner-only, secrets "
+                   "masked), for a bug report.")
+@click.option("--yes", "-y", is_flag=True, help="Go ahead without asking (needed off a terminal).")
+@wait_option
+@db_options
+@http_options
+def stock_probe(listing, save_path, yes, wait, db_path, account, settings):
+    """Check the live store safely on one linked lot: change it by +1, read it back, then by -1 and
+    read it back, each change recorded before it is sent. Shows each raw answer (secrets masked)
+    and whether marketsync read it right. A lost answer, a refusal or a read-back that disagrees
+    stops it (nothing is sent blindly; 'marketsync sync --push' settles what is left open). Lots
+    that are held, have open changes, are at 0 or are not for sale are refused.
+
+    \b
+    Example:
+        marketsync stock probe bricklink:501 --save probe.json
+    """
+    from marketsync import probe
+
+    provider, remote_lot_id = order_ref_arg(listing)
+    if not yes and not probe.on_terminal():
+        raise click.UsageError("not on a terminal: 'stock probe' changes a live listing, add --yes to go ahead "
+                               "without being asked")
+    require_credentials(provider)
+    if save_path:
+        probe.check_save_path(save_path)
+    row = probe.check_listing(open_database(db_path), account, provider, remote_lot_id)
+    if not yes:
+        click.confirm(probe.question(row), abort=True)
+    with writer(db_path, wait):
+        db = open_database(db_path)
+        wiring = _Wiring(db, account, [provider], settings)
+        result = probe.run(db, account, wiring.adapters[0], remote_lot_id, calls=wiring.counter)
+    for line in probe.report(result):
+        click.echo(one_line(mask_secrets(line)))
+    if save_path:
+        probe.save(result, save_path, tuple(secret_values()))
+        click.echo(f"capture written to {save_path} (owner-only, secrets masked)")
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
 def _decide(listing: str, decision: str, wait: float, db_path: str, account: str, settings: HttpSettings) -> None:
     from marketsync import stock as decisions
 

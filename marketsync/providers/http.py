@@ -151,6 +151,20 @@ class CallCounter:
             return unsaved
 
 
+@dataclass
+class Exchange:
+    """One request as sent and its answer (None: none came), for ``HttpClient.on_exchange``.
+    Nothing here is masked: ``query`` and ``form`` hold BrickOwl's key (``marketsync.probe``
+    masks what it keeps)."""
+
+    method: str
+    path: str
+    query: dict[str, Any]
+    json_body: Any
+    form: dict[str, Any] | None
+    response: requests.Response | None
+
+
 class HttpClient:
     """JSON client for one marketplace; ``decode`` turns a response into data or an error.
 
@@ -207,6 +221,7 @@ class HttpClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._adapter = adapter
+        self.on_exchange: Callable[[Exchange], None] | None = None  # off: nothing is recorded
 
     def get(self, path: str, params: dict[str, Any] | None = None, *, endpoint: str | None = None) -> Any:
         """GET ``path`` (relative to the base URL) and return decoded JSON data, retrying transient faults.
@@ -275,6 +290,7 @@ class HttpClient:
         if self.counter is not None:
             self.counter.add(self.provider)
         started = time.monotonic()
+        response: requests.Response | None = None
         try:
             response = self._send_within(allowed, label, method, f"{self.base_url}{path}", query, json_body, form)
         except requests.Timeout:
@@ -286,6 +302,9 @@ class HttpClient:
         except ValueError as exc:  # a URL even urllib3 cannot parse ('http://a..b'): no traceback, no URL
             raise ProviderError(self.provider, f"{label} failed: the API URL is not usable "
                                                f"({exc.__class__.__name__})") from None
+        finally:
+            if self.on_exchange is not None:
+                self.on_exchange(Exchange(method, path, dict(query), json_body, form, response))
         log.debug("%s %s -> %s in %.2fs", self.provider, label, response.status_code, time.monotonic() - started)
         try:
             return self.decode(label, response)
