@@ -180,7 +180,6 @@ class BrickLink:
     # --- the seller's lots ---------------------------------------------------------------
     write_batch_size = 1  # one PUT per lot: BrickLink has no batch update
     deletes_empty_lots = True  # a lot at 0 vanishes unless is_retain is set
-    deletes_empty_lots = True  # a lot at 0 is deleted unless is_retain
 
     def list_lots(self) -> list[RemoteLot]:
         """The lots buyers can see (one call; BrickLink has no paging): ``status=Y`` only, as

@@ -122,7 +122,6 @@ class BrickOwl:
     # --- the seller's lots ---------------------------------------------------------------
     write_batch_size = BATCH_LIMIT
     deletes_empty_lots = False  # a lot at 0 stays (inactive)
-    deletes_empty_lots = False  # a lot at 0 stays, inactive
 
     def list_lots(self) -> list[RemoteLot]:
         """Every lot, the empty and not-for-sale ones too (``active_only`` defaults to 1). A 404
