@@ -32,6 +32,7 @@ descriptions carry HTML entities (``&#39;``, ``&#40;``), as every real capture d
 from __future__ import annotations
 
 import base64
+import collections
 import dataclasses
 import datetime as dt
 import hashlib
@@ -51,6 +52,7 @@ from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
 from marketsync.sandbox.colors import colors
+from marketsync.sandbox.notify import Notifying
 from marketsync.sandbox.wire import (
     LateWrites,
     Request,
@@ -85,6 +87,18 @@ _PAYMENT_STATUS = {
 # any other status: payment "Received"
 
 TIMESTAMP_TOLERANCE = 300  # seconds; clock skew is refused (marketplace-apis.md "Authentication"; the width is assumed)
+# A nonce is remembered this long: a replay arriving later carries a timestamp outside the tolerance
+# (it was signed with the first request's), so it is refused all the same.
+NONCE_WINDOW = 2 * TIMESTAMP_TOLERANCE
+
+# item.type values (BrickLink's inventory resource; marketplace-apis.md "GET /orders/{order_id}/items")
+ITEM_TYPES = ("MINIFIG", "PART", "SET", "BOOK", "GEAR", "CATALOG", "INSTRUCTION", "UNSORTED_LOT", "ORIGINAL_BOX")
+
+# Switch values (docs/sandbox-rules.md, "Behaviours no source confirms")
+NOTIFY_BODIES = ("empty", "events", "event")  # the callback POST's body
+ARRAY_ON_ERROR = ("create_none", "create_valid")  # POST /inventories array with a refused element
+UNKNOWN_ITEM_STATUSES = (400, 404)  # POST /inventories with an item not in the catalogue
+CREATED_CODES = (200, 201)  # POST /inventories success code
 
 # Shapes seen in real captures that the plain sandbox does not send (shared/marketplace-apis.md,
 # "Lessons from the field"); ``Sandbox(quirks=...)`` switches them on by name.
@@ -137,6 +151,7 @@ class BLLot:
     is_retain: bool = False  # kept in the store (not deleted) when its quantity reaches 0
     bulk: int = 1
     sale_rate: int = 0
+    tiers: tuple[tuple[int, Decimal], ...] = ()  # up to three (quantity, price) tier-price pairs
 
     def to_json(self) -> dict:
         # the inventory resource of BrickLink's API docs (copy: 1benisin/brickops docs/external-documentation/
@@ -166,10 +181,12 @@ class BLLot:
             "date_created": bl_time(created),
             "my_cost": money(self.my_cost),
             "sale_rate": self.sale_rate,
-            "tier_quantity1": 0, "tier_price1": "0.0000",
-            "tier_quantity2": 0, "tier_price2": "0.0000",
-            "tier_quantity3": 0, "tier_price3": "0.0000",
+            **{f"tier_{name}{n}": value for n, (quantity, price) in enumerate(self._tiers(), 1)
+               for name, value in (("quantity", quantity), ("price", money(price)))},
         }  # fmt: skip
+
+    def _tiers(self) -> list[tuple[int, Decimal]]:
+        return [*self.tiers, *[(0, Decimal(0))] * (3 - len(self.tiers))][:3]
 
 
 Batches = list[list[dict]]
@@ -250,7 +267,7 @@ class BLOrder:
         return _payment_status(self.status)
 
 
-class BrickLinkStore(LateWrites):
+class BrickLinkStore(LateWrites, Notifying):
     provider = "bricklink"
     prefix = PREFIX
 
@@ -272,11 +289,31 @@ class BrickLinkStore(LateWrites):
         self.quirks: frozenset[str] = frozenset()  # names from QUIRKS (Sandbox(quirks=...) sets them)
         self._below_zero = "refuse"  # see the below_zero property
         self._init_late()
+        self._init_notify("bricklink", seed)
+        self.latency = 0.0  # seconds added to every answer (Sandbox.latency sets both stores)
         self.orders: dict[int, BLOrder] = {}
         self.lots: dict[int, BLLot] = {}
         self._vanished: dict[int, BLLot] = {}  # lots deleted at quantity 0 (a restock brings one back)
+        # The unread events GET /notifications returns: {"event_type": "Order", "resource_id", "timestamp"}
+        # for buyer-side order events (marketplace-apis.md "Notifications"; BrickLink's "Get Notifications").
         self.notifications: list[dict] = []
+        # Whether GET /notifications marks what it returns as read (unconfirmed: a switch, False keeps them)
+        self.notifications_mark_read = False
+        # The callback URL registered with the API consumer (None: no callback); each event POSTs to it
+        self.callback_url: str | None = None
+        self._notify_body = "empty"  # see the notify_body property
+        self._last_event = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        # POST /inventories switches (docs/sandbox-rules.md)
+        self._unknown_item_status = 400
+        self._created_code = 200
+        self._array_on_error = "create_none"
+        # The BrickLink catalogue the sandbox knows: (item no, item type) -> name. Every item of a lot or
+        # an order line is in it; add_catalog_item adds more. POST /inventories creates only these
+        # (BrickLink's "Create Store Inventories": "only with items in the BL Catalog").
+        self.catalog: dict[tuple[str, str], str] = {}
+        # nonce -> when it was seen, and the same in arrival order (pruned from the front)
         self._nonces: dict[str, float] = {}
+        self._nonce_order: collections.deque[tuple[float, str]] = collections.deque()
         self._next_order_id = 23215046 + seed % 1000 * 1000
         self._next_inventory_id = 349372975 + seed % 1000 * 10000
         self.routes = [
@@ -286,6 +323,7 @@ class BrickLinkStore(LateWrites):
             Route("GET", re.compile(r"/inventories"), "GET /inventories", self._get_inventories),
             Route("GET", re.compile(r"/inventories/(?P<id>[^/]+)"), "GET /inventories/{id}", self._get_inventory),
             Route("PUT", re.compile(r"/inventories/(?P<id>[^/]+)"), "PUT /inventories/{id}", self._put_inventory),
+            Route("POST", re.compile(r"/inventories/?"), "POST /inventories", self._post_inventories),
             Route("GET", re.compile(r"/notifications"), "GET /notifications", self._get_notifications),
         ]
 
@@ -298,6 +336,80 @@ class BrickLinkStore(LateWrites):
     @below_zero.setter
     def below_zero(self, value: str) -> None:
         self._below_zero = below_zero_mode(value)
+
+    @property
+    def notify_body(self) -> str:
+        """The body of a callback POST: ``"empty"`` (default: what arrives in practice), ``"events"``
+        (the documented JSON list of events) or ``"event"`` (one event object, as a client parses it)."""
+        return self._notify_body
+
+    @notify_body.setter
+    def notify_body(self, value: str) -> None:
+        if value not in NOTIFY_BODIES:
+            raise ValueError(f"notify_body must be one of {NOTIFY_BODIES}, not {value!r}")
+        self._notify_body = value
+
+    @property
+    def unknown_item_status(self) -> int:
+        """``POST /inventories`` with an item the catalogue lacks: 400 ``PARAMETER_MISSING_OR_INVALID``
+        (default) or 404 ``RESOURCE_NOT_FOUND``. BrickLink only says it must be a catalogue item."""
+        return self._unknown_item_status
+
+    @unknown_item_status.setter
+    def unknown_item_status(self, value: int) -> None:
+        if value not in UNKNOWN_ITEM_STATUSES:
+            raise ValueError(f"unknown_item_status must be one of {UNKNOWN_ITEM_STATUSES}, not {value!r}")
+        self._unknown_item_status = value
+
+    @property
+    def created_code(self) -> int:
+        """The code (HTTP status and ``meta.code``) of a successful ``POST /inventories``: 200
+        ``OK`` (default) or 201 ``OK_CREATED`` (listed among BrickLink's result codes)."""
+        return self._created_code
+
+    @created_code.setter
+    def created_code(self, value: int) -> None:
+        if value not in CREATED_CODES:
+            raise ValueError(f"created_code must be one of {CREATED_CODES}, not {value!r}")
+        self._created_code = value
+
+    @property
+    def array_on_error(self) -> str:
+        """A ``POST /inventories`` array with a refused element: ``"create_none"`` (default: the
+        whole array is refused, nothing created) or ``"create_valid"`` (the others are created, the
+        answer is still the refusal). Undocumented."""
+        return self._array_on_error
+
+    @array_on_error.setter
+    def array_on_error(self, value: str) -> None:
+        if value not in ARRAY_ON_ERROR:
+            raise ValueError(f"array_on_error must be one of {ARRAY_ON_ERROR}, not {value!r}")
+        self._array_on_error = value
+
+    def add_catalog_item(self, no: str, type: str = "PART", name: str | None = None) -> None:
+        """Make an item known to the sandbox's BrickLink catalogue (``POST /inventories`` creates
+        only known items; every item of a lot or an order line is known already)."""
+        kind = str(type).upper()
+        if kind not in ITEM_TYPES:
+            raise ValueError(f"unknown BrickLink item type {type!r}; expected one of {ITEM_TYPES}")
+        with self.lock:
+            self.catalog[(str(no), kind)] = name or self.catalog.get((str(no), kind)) or f"Part {no}"
+
+    def _in_catalog(self, no: str, kind: str) -> bool:
+        """Is (no, type) a catalogue item: added, on a lot, or on a line of an order (lines set
+        directly on ``order.batches`` are looked for here; lazy benchmark orders are not)."""
+        if (no, kind) in self.catalog:
+            return True
+        for order in self.orders.values():
+            for line in order.lines if order.factory is None else ():
+                if line.get("no") == no and str(line.get("type", "PART")).upper() == kind:
+                    self._know(no, kind, line.get("name"))
+                    return True
+        return False
+
+    def _know(self, no: str, kind: str, name: str | None) -> None:
+        if (no, kind) not in self.catalog or (name and self.catalog[(no, kind)] == f"Part {no}"):
+            self.catalog[(no, kind)] = name or f"Part {no}"
 
     # ------------------------------------------------------------------ seeding API
     def add_lot(
@@ -329,6 +441,7 @@ class BrickLinkStore(LateWrites):
                 type=type, category_id=category_id, description=description, status=status,
                 completeness="C" if type == "SET" else None, is_retain=bool(is_retain),
             )  # fmt: skip
+            self._know(str(no), str(type).upper(), name)
             return int(inventory_id)
 
     def get_lot(self, inventory_id: int) -> BLLot | None:
@@ -418,6 +531,7 @@ class BrickLinkStore(LateWrites):
         is_filed: bool = False,
         currency: str = "USD",
         reduce_stock: bool = True,
+        notify: bool = True,
         **extra: Any,
     ) -> int:
         """Place a received order with one batch of ``lines`` (see module doc for line keys).
@@ -427,6 +541,9 @@ class BrickLinkStore(LateWrites):
         as ``CANCELLED`` is placed and cancelled: its pieces come back if ``restock_on_cancel``.
         ``extra`` sets any other :class:`BLOrder` field (buyer_email, shipping_cost, remarks,
         tracking_no, date_paid, factory for lazy lines...).
+
+        A new order is a notified event (``GET /notifications``, the callback URL);
+        ``notify=False`` places it silently (history seeded before the test, the demo's orders).
         """
         with self.lock:
             if order_id is None:
@@ -453,6 +570,8 @@ class BrickLinkStore(LateWrites):
                         self._give_back(order, dict(order.taken))
                         order.restocked = True
             self.orders[order_id] = order
+            if notify:
+                self._order_event(order_id)
             return order_id
 
     place_order = add_order
@@ -468,6 +587,7 @@ class BrickLinkStore(LateWrites):
         else:
             lot = next((x for x in self.lots.values() if (x.no, x.color_id, x.new_or_used) == (no, color_id, cond)), None)
         type_ = line.get("type", lot.type if lot else "PART")
+        self._know(no, str(type_).upper(), line.get("name"))
         return {
             "inventory_id": int(line["inventory_id"]) if "inventory_id" in line else (lot.inventory_id if lot else self._new_inventory_id()),
             "no": no,
@@ -485,9 +605,12 @@ class BrickLinkStore(LateWrites):
             "currency_code": line.get("currency_code", currency),
         }  # fmt: skip
 
-    def set_status(self, order_id: int, status: str) -> None:
+    def set_status(self, order_id: int, status: str, by_buyer: bool = False) -> None:
         """Change an order's status. Cancelling gives its pieces back when ``restock_on_cancel``;
-        leaving CANCELLED again takes them again. Shipping changes no lot."""
+        leaving CANCELLED again takes them again. Shipping changes no lot.
+
+        ``by_buyer=True``: the buyer changed it, a notified event; the seller's own changes (the
+        default) are not notified (BrickLink's "Get Notifications": "Buyer updates an order status")."""
         with self.lock:
             order = self.orders[int(order_id)]
             was_cancelled = _is_cancelled(order.status)
@@ -495,6 +618,8 @@ class BrickLinkStore(LateWrites):
             order.date_status_changed = _bump(order.date_status_changed)
             if _payment_status(status) in _PAID and order.date_paid is None:
                 order.date_paid = order.date_status_changed
+            if by_buyer:
+                self._order_event(order.order_id)
             if order.factory is not None:
                 return  # lazy benchmark orders never touch lots
             if _is_cancelled(status) and not was_cancelled and self.restock_on_cancel:
@@ -504,12 +629,13 @@ class BrickLinkStore(LateWrites):
                 order.restocked = False
                 self._take(order, order.lines)
 
-    def add_batch(self, order_id: int, lines: Iterable[dict]) -> int:
+    def add_batch(self, order_id: int, lines: Iterable[dict], notify: bool = True) -> int:
         """The buyer adds items: a new inner array. As on BrickLink, the order becomes UPDATED,
         its payment is cleared (status "None", no date_paid), and ``date_ordered`` and
         ``date_status_changed`` both reset to now. The new pieces leave their lots.
         (marketplace-apis.md "GET /orders/{order_id}/items" and "date_ordered is not immutable";
-        the cleared payment is assumed from UPDATED's meaning.)"""
+        the cleared payment is assumed from UPDATED's meaning.) Items added are a notified event
+        (``notify=False``: silently)."""
         with self.lock:
             order = self.orders[int(order_id)]
             batch = [self.make_line(line, order.currency) for line in lines]
@@ -520,13 +646,16 @@ class BrickLinkStore(LateWrites):
             order.date_ordered = order.date_status_changed = moment
             order.status = "UPDATED"
             order.date_paid = None
+            if notify:
+                self._order_event(order.order_id)
             return len(order.batches)
 
-    def remove_line(self, order_id: int, batch: int, inventory_id: int) -> None:
+    def remove_line(self, order_id: int, batch: int, inventory_id: int, notify: bool = True) -> None:
         """Remove a line by (1-based batch, inventory_id); an emptied batch stays (as ``[]``).
 
         The summary follows (counts and costs are derived from the lines) and
-        ``date_status_changed`` moves; the line's pieces go back to their lot.
+        ``date_status_changed`` moves; the line's pieces go back to their lot. Items removed are a
+        notified event.
         """
         with self.lock:
             order = self.orders[int(order_id)]
@@ -542,6 +671,8 @@ class BrickLinkStore(LateWrites):
                     back[int(line["inventory_id"])] = back.get(int(line["inventory_id"]), 0) + int(line["quantity"])
                 self._give_back(order, back)
             order.date_status_changed = _bump(order.date_status_changed)
+            if notify:
+                self._order_event(order.order_id)
 
     def set_filed(self, order_id: int, filed: bool = True) -> None:
         with self.lock:
@@ -555,8 +686,26 @@ class BrickLinkStore(LateWrites):
             if self.orders.pop(int(order_id), None) is None:
                 raise KeyError(f"no order {order_id} in the BrickLink store")
 
+    # ------------------------------------------------------------------ notifications
+    def _order_event(self, order_id: int) -> None:
+        """Record an unread Order event and, with a callback URL, POST to it (on the delivery
+        thread). Timestamps strictly increase, so (type, id, timestamp) tells events apart."""
+        moment = max(utcnow(), self._last_event + _MS)
+        self._last_event = moment
+        event = {"event_type": "Order", "resource_id": int(order_id), "timestamp": bl_time(moment)}
+        self.notifications.append(event)
+        if self.callback_url:
+            # The documented body is the list of events; in practice it arrives empty (marketplace-apis.md
+            # "Notifications"; geekrant.org 2021-02-15); a client project parses one event object: a switch.
+            if self._notify_body == "empty":
+                self._notify_send("POST", self.callback_url, b"")
+            else:
+                payload = [event] if self._notify_body == "events" else event
+                self._notify_send("POST", self.callback_url, json.dumps(payload).encode("utf-8"),
+                                  {"Content-Type": "application/json"})  # fmt: skip
+
     def _new_inventory_id(self) -> int:
-        while self._next_inventory_id in self.lots:
+        while self._next_inventory_id in self.lots or self._next_inventory_id in self._vanished:
             self._next_inventory_id += 1
         self._next_inventory_id += 1
         return self._next_inventory_id - 1
@@ -658,13 +807,27 @@ class BrickLinkStore(LateWrites):
             if not hmac.compare_digest(actual.encode(), oauth_utils.unescape(body_hash).encode()):
                 return self._deny("SIGNATURE_INVALID")
         nonce = oauth.get("oauth_nonce", "")
-        with self.lock:
-            if not nonce or nonce in self._nonces:
-                return self._deny("NONCE_USED")
-            if len(self._nonces) > 10_000:
-                self._nonces = {n: t for n, t in self._nonces.items() if now - t < 2 * TIMESTAMP_TOLERANCE}
-            self._nonces[nonce] = now
+        if not nonce or not self.remember_nonce(nonce, now):
+            return self._deny("NONCE_USED")
         return None
+
+    def remember_nonce(self, nonce: str, now: float | None = None) -> bool:
+        """Record a nonce seen at ``now`` (``time.time()``): False when it was already seen within
+        :data:`NONCE_WINDOW`. O(1) amortised: nonces are kept in arrival order and those older than
+        the window are dropped from the front (a replay that old has a refused timestamp anyway)."""
+        now = time.time() if now is None else now
+        with self.lock:
+            order, seen = self._nonce_order, self._nonces
+            horizon = now - NONCE_WINDOW
+            while order and order[0][0] <= horizon:
+                stamp, old = order.popleft()
+                if seen.get(old) == stamp:
+                    del seen[old]
+            if nonce in seen:
+                return False
+            seen[nonce] = now
+            order.append((now, nonce))
+            return True
 
     # ------------------------------------------------------------------ handlers
     def _get_orders(self, req: Request) -> Response:
@@ -785,9 +948,137 @@ class BrickLinkStore(LateWrites):
             self._vanish_if_empty(updated)
         return ok(self._lot_json(updated))
 
-    # unread events, a hint only (marketplace-apis.md "Notifications")
+    # ------------------------------------------------------------------ POST /inventories
+    def _post_inventories(self, req: Request) -> Response:
+        """``POST /inventories``: one inventory resource creates one lot and answers it, with its
+        new ``inventory_id``, in ``data``; an array creates each and answers an empty ``data``
+        (BrickLink's "Create Store Inventory" / "Create Store Inventories"; marketplace-apis.md
+        "Creating a lot"). Only items of the catalogue (``catalog``, ``add_catalog_item``)."""
+        # a JSON body, like PUT (marketplace-apis.md "Envelope and errors": 415, INVALID_REQUEST_BODY)
+        if req.content_type != "application/json":
+            return error(415, "UNSUPPORTED_MEDIA_TYPE", f"Unsupported media type: {req.content_type or 'none'}")
+        try:
+            body = req.json()
+        except ValueError:
+            return error(400, "INVALID_REQUEST_BODY", "The request body is not valid JSON")
+        if isinstance(body, dict):
+            lot = self._new_lot(body)
+            if isinstance(lot, Response):
+                return lot
+            lot.inventory_id = self._new_inventory_id()
+            if not req.dry_run:
+                self.lots[lot.inventory_id] = lot
+            return self._created(self._lot_json(lot))
+        if not isinstance(body, list):
+            return error(400, "INVALID_REQUEST_BODY", "The request body must be an inventory object or an array of them")
+        if not body:
+            return error(400, "PARAMETER_MISSING_OR_INVALID", "No inventory to create: the array is empty")
+        made = [self._new_lot(element, index) for index, element in enumerate(body)]
+        refused = next((x for x in made if isinstance(x, Response)), None)
+        # whether the valid elements of a refused array are created is undocumented: a switch
+        if refused is not None and self.array_on_error == "create_none":
+            return refused
+        for lot in made:
+            if isinstance(lot, BLLot):
+                lot.inventory_id = self._new_inventory_id()
+                if not req.dry_run:
+                    self.lots[lot.inventory_id] = lot
+        # an array answers an empty data: no ids (BrickLink's "Create Store Inventories": "returns an empty
+        # data"); an object, as the envelope's data always is (BrickSync sends an array of one and reads
+        # data.inventory_id only when present: bsapplydiff.c bsBrickLinkApplyDiffCreate, bricklink.c blReadLotID)
+        return refused or self._created({})
+
+    def _created(self, data: Any) -> Response:
+        if self.created_code == 201:  # OK_CREATED, among BrickLink's result codes: the created_code switch
+            return json_response(_envelope(201, "OK_CREATED", "OK_CREATED", drop_nones(data)), 201)
+        return ok(data)
+
+    def _new_lot(self, body: Any, index: int | None = None) -> BLLot | Response:
+        """Validate one inventory resource of a ``POST /inventories``; the lot it would create
+        (``inventory_id`` 0 until stored) or the refusal."""
+        where = "" if index is None else f"inventory [{index}]: "
+
+        def bad(text: str) -> Response:
+            return error(400, "PARAMETER_MISSING_OR_INVALID", where + text)
+
+        if not isinstance(body, dict):
+            return error(400, "INVALID_REQUEST_BODY", where + "an inventory must be a JSON object")
+        # item{no, type}: required, and only items of the BrickLink catalogue (BrickLink's "Create Store
+        # Inventories": "you can create an inventory only with items in the BL Catalog"); how an unknown
+        # item is refused is undocumented: unknown_item_status (400 PARAMETER_MISSING_OR_INVALID / 404)
+        item = body.get("item")
+        if not isinstance(item, dict) or not isinstance(item.get("no"), str) or not item["no"]:
+            return bad("item.no is required")
+        kind = item.get("type")
+        if not isinstance(kind, str) or kind.upper() not in ITEM_TYPES:
+            return bad(f"item.type: {kind!r} is not one of {', '.join(ITEM_TYPES)}")
+        no, kind = item["no"], kind.upper()
+        if not self._in_catalog(no, kind):
+            if self.unknown_item_status == 404:
+                return error(404, "RESOURCE_NOT_FOUND", where + f"Item not found: {kind} {no}")
+            return bad(f"item: {kind} {no} is not in the BrickLink catalog")
+        fields: dict[str, Any] = {}
+        try:
+            # color_id: one of BrickLink's colours (the packaged table; 0 is "(Not Applicable)")
+            color = body.get("color_id", 0)
+            if isinstance(color, bool) or not isinstance(color, int) or color not in colors().by_bl:
+                raise ValueError(f"color_id: {color!r} is not a BrickLink colour")
+            # quantity: a whole number of pieces, > 0 (a new lot's quantity is a value, not a change)
+            quantity = body.get("quantity")
+            if isinstance(quantity, str) and quantity.strip().isdigit():
+                quantity = int(quantity)
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+                raise ValueError(f"quantity: {body.get('quantity')!r} is not a whole number > 0")
+            if "unit_price" not in body:
+                raise ValueError("unit_price is required")
+            price = _price("unit_price")(body["unit_price"])
+            if price <= 0:
+                raise ValueError(f"unit_price: {body['unit_price']!r} is not > 0")
+            condition = _choice("new_or_used", ("N", "U"))(body.get("new_or_used"))
+            # completeness only for sets (BrickLink's create pages: "only when item.type is set")
+            completeness = body.get("completeness")
+            if kind == "SET":
+                completeness = _choice("completeness", ("C", "B", "S"))(completeness or "C")
+            elif completeness is not None:
+                raise ValueError(f"completeness is only for sets, not a {kind}")
+            for name in ("my_cost", "remarks", "description", "is_retain", "bulk", "sale_rate"):
+                if name in body:
+                    fields[name] = _LOT_FIELDS[name](body[name])
+            # stock_room_id only with is_stock_room true (BrickLink's create pages); A when not given
+            stock_room = _flag("is_stock_room")(body["is_stock_room"]) if "is_stock_room" in body else False
+            room = _choice("stock_room_id", ("A", "B", "C"))(body["stock_room_id"]) if body.get("stock_room_id") is not None else None
+            if room is not None and not stock_room:
+                raise ValueError("stock_room_id is only for a lot created in a stockroom (is_stock_room true)")
+            # tier prices: all six fields or none (BrickLink's create pages)
+            tier_names = [f"tier_{kind_}{n}" for n in (1, 2, 3) for kind_ in ("quantity", "price")]
+            given = [name for name in tier_names if name in body]
+            tiers: tuple[tuple[int, Decimal], ...] = ()
+            if given and len(given) != len(tier_names):
+                raise ValueError("tier prices: send all six tier_quantity/tier_price fields or none")
+            if given:
+                tiers = tuple((_count(f"tier_quantity{n}", 0, 1_000_000)(body[f"tier_quantity{n}"]),
+                               _price(f"tier_price{n}")(body[f"tier_price{n}"])) for n in (1, 2, 3))  # fmt: skip
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            return bad(str(exc))
+        description = fields.pop("description", None) or ""
+        wire = bl_entities_once(description)
+        return BLLot(
+            inventory_id=0, no=no, color_id=color, quantity=quantity, new_or_used=condition, unit_price=price,
+            remarks=fields.pop("remarks", None), name=self.catalog[(no, kind)], type=kind,
+            category_id=next((x.category_id for x in self.lots.values() if x.no == no), 0),
+            description=html.unescape(wire), description_wire=wire,
+            status={"A": "S", "B": "B", "C": "C"}[room or "A"] if stock_room else "Y",
+            completeness=completeness, date_created=utcnow().date(), tiers=tiers, **fields,
+        )  # fmt: skip
+
+    # unread events, a hint only (marketplace-apis.md "Notifications"; BrickLink's "Get Notifications":
+    # "returns a list of unread push notifications"). Whether reading marks them read is unconfirmed:
+    # notifications_mark_read (False: they stay listed, as before; True: each is returned once).
     def _get_notifications(self, req: Request) -> Response:
-        return ok(list(self.notifications))
+        events = list(self.notifications)
+        if self.notifications_mark_read and not req.dry_run:
+            self.notifications.clear()
+        return ok(events)
 
     # ------------------------------------------------------------------ serialisation
     def _lot_json(self, lot: BLLot) -> dict:

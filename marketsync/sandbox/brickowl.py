@@ -37,6 +37,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import ipaddress
 import json
 import math
 import random
@@ -46,11 +47,13 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Iterable
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from marketsync.sandbox.colors import colors
+from marketsync.sandbox.notify import Notifying
 from marketsync.sandbox.wire import (
     LateWrites,
     Request,
@@ -85,6 +88,10 @@ CONDITIONS = {
 MAX_LIMIT = 5000
 DEFAULT_LIMIT = 500
 MAX_BATCH = 50  # sub-requests per bulk/batch (BrickOwl's API page: "Batch up to 50 requests in one go")
+NOTIFY_PORT = 42500  # order/notify's fixed port (BrickOwl's API page: "http://IP_ADDR:42500/brick_owl_order_notify")
+# inventory/create: color_id is "required for Parts, optional for Gear/Minibuild, and not allowed for other
+# item types" (BrickOwl's API page)
+_COLOR_OPTIONAL = ("Gear", "Minibuild")
 
 # bulk/batch answer shapes (undocumented; marketplace-apis.md "The seller's lots"):
 # "req_num_1"/"req_num_0": [{"req_num", "code", "body"}] numbered from 1 (the only mock found) or 0;
@@ -341,7 +348,7 @@ class BOOrder:
         return result
 
 
-class BrickOwlStore(LateWrites):
+class BrickOwlStore(LateWrites, Notifying):
     provider = "brickowl"
     prefix = PREFIX
 
@@ -358,7 +365,21 @@ class BrickOwlStore(LateWrites):
         self._below_zero = "refuse"  # see the below_zero property
         self._batch_answer_shape = "req_num_1"  # see the batch_answer_shape property
         self._init_late()
+        self._init_notify("brickowl", seed)
+        self.latency = 0.0  # seconds added to every answer (Sandbox.latency sets both stores)
+        self.store_id = "81234"  # the seller's store (order/view's store_id; order/notify's store_id)
+        # order/notify: the registered IP (None: off), the port BrickOwl calls (42500; a test's own port
+        # here), and notify_host, the address actually called instead of the IP (loopback tests)
+        self.notify_ip: str | None = None
+        self.notify_port = NOTIFY_PORT
+        self.notify_host: str | None = None
+        # whether a status change notifies too (BrickOwl's page says "when an order is placed"; status
+        # changes unconfirmed, marketplace-apis.md "Order notification"): a switch, False by default
+        self.notify_status_changes = False
         self.catalog: dict[tuple[str, str], list[str]] = {}  # (BrickLink item no, BrickOwl type) -> BOIDs
+        # every BOID the sandbox knows (without a colour suffix) -> its item type: inventory/create takes
+        # only these (id_lookup's answers, lots, order lines, add_catalog_item)
+        self.boid_types: dict[str, str] = {}
         self._rng = random.Random(f"brickowl-ids:{seed}")
         self._next_item_id = 433711
         self._next_lot_id = 2726913
@@ -377,6 +398,8 @@ class BrickOwlStore(LateWrites):
             Route("GET", re.compile(r"/inventory/list"), "GET /inventory/list", self._inventory_list),
             Route("POST", re.compile(r"/inventory/update"), "POST /inventory/update", self._inventory_update),
             Route("POST", re.compile(r"/bulk/batch"), "POST /bulk/batch", self._bulk_batch),
+            Route("POST", re.compile(r"/inventory/create"), "POST /inventory/create", self._inventory_create),
+            Route("POST", re.compile(r"/order/notify"), "POST /order/notify", self._order_notify),
         ]
 
     @property
@@ -466,6 +489,7 @@ class BrickOwlStore(LateWrites):
                 external_id=None if external_id in (None, "") else str(external_id),
                 ids=[dict(x) for x in ids] if ids is not None else [{"id": str(boid), "type": "boid"}],
             )  # fmt: skip
+            self._know_boid(lot.boid, lot.type)
             self.lots[lot.lot_id] = lot
             return lot.lot_id
 
@@ -544,6 +568,7 @@ class BrickOwlStore(LateWrites):
         order_id: str | None = None,
         order_time: Any = None,
         reduce_stock: bool = True,
+        notify: bool = True,
         **extra: Any,
     ) -> str:
         """Place an order; ``order_time`` is a datetime or Unix seconds. ``extra`` sets other
@@ -551,7 +576,8 @@ class BrickOwlStore(LateWrites):
 
         Each line's pieces leave the lot named by its ``lot_id`` (``reduce_stock=False``: leave
         the lots alone). An order added as Cancelled is placed and cancelled: its pieces come
-        back if ``restock_on_cancel``."""
+        back if ``restock_on_cancel``. With an address registered by ``order/notify`` the placed
+        order is notified (``notify=False``: silently, for history seeded before a test)."""
         with self.lock:
             if order_id is None:
                 order_id = self._new_order_id()
@@ -576,6 +602,8 @@ class BrickOwlStore(LateWrites):
                         self._give_back(order, dict(order.taken))
                         order.restocked = True
             self.orders[order_id] = order
+            if notify:
+                self._order_notify_event(order_id)
             return order_id
 
     place_order = add_order
@@ -587,7 +615,9 @@ class BrickOwlStore(LateWrites):
             line["order_item_id"], self._next_item_id = self._next_item_id, self._next_item_id + 1
         if "lot_id" not in line:
             line["lot_id"], self._next_lot_id = self._next_lot_id, self._next_lot_id + 1
-        return normalize_line(line)
+        normal = normalize_line(line)
+        self._know_boid(normal["boid"], normal["type"])
+        return normal
 
     def set_status(self, order_id: str, name_or_id: Any) -> None:
         """Change an order's status. Cancelling gives its pieces back only when
@@ -599,6 +629,8 @@ class BrickOwlStore(LateWrites):
             order.updated_time = max(int(time.time()), order.updated_time + 1)
             if order.status_id in _PROCESSED and order.processed_time is None:
                 order.processed_time = order.updated_time
+            if self.notify_status_changes:
+                self._order_notify_event(order.order_id)
             if order.factory is not None:
                 return  # lazy benchmark orders never touch lots
             cancelled = order.status_id == _CANCELLED
@@ -636,7 +668,32 @@ class BrickOwlStore(LateWrites):
         """Register a catalog item: ``catalog/id_lookup?id=<bl_item_no>&type=<type>`` answers
         ``boids``; asked with another type it answers ``{"boids": []}`` like BrickOwl."""
         with self.lock:
-            self.catalog[(str(bl_item_no), item_type(type))] = [str(b) for b in boids]
+            kind = item_type(type)
+            self.catalog[(str(bl_item_no), kind)] = [str(b) for b in boids]
+            for boid in boids:
+                self._know_boid(str(boid), kind)
+
+    def add_catalog_item(self, boid: str, type: str = "Part") -> None:
+        """Make a BOID known to the sandbox's BrickOwl catalogue (``inventory/create`` takes only
+        known BOIDs; those of id_lookup answers, lots and order lines are known already)."""
+        with self.lock:
+            self._know_boid(str(boid), item_type(type))
+
+    def _know_boid(self, boid: str, kind: str) -> None:
+        self.boid_types.setdefault(boid.split("-", 1)[0], kind)
+
+    def _order_notify_event(self, order_id: str) -> None:
+        """With an address registered (``order/notify``), send the plain, unsigned GET BrickOwl
+        sends when an order is placed: ``http://IP:42500/brick_owl_order_notify?order_id=&store_id=``
+        (BrickOwl's API page "Notify"; marketplace-apis.md "Order notification"), to ``notify_host``
+        instead of the IP when set, on ``notify_port``; on the delivery thread."""
+        if self.notify_ip is None:
+            return
+        host = self.notify_host or self.notify_ip
+        if ":" in host:
+            host = f"[{host}]"
+        query = urlencode({"order_id": order_id, "store_id": self.store_id})
+        self._notify_send("GET", f"http://{host}:{self.notify_port}/brick_owl_order_notify?{query}")
 
     def _new_order_id(self) -> str:
         """Random 7-digit ids: not chronological (marketplace-apis.md "GET /order/list")."""
@@ -784,7 +841,7 @@ class BrickOwlStore(LateWrites):
         }  # fmt: skip
         view: dict[str, Any] = {
             "order_id": o.order_id,
-            "store_id": "81234",
+            "store_id": self.store_id,
             "status": o.status,
             "status_id": str(o.status_id),
             "order_time": str(o.order_time),
@@ -1018,18 +1075,119 @@ class BrickOwlStore(LateWrites):
             return 400, {"error": {"status": "Invalid request"}}
         endpoint = str(sub.get("endpoint", "")).strip("/")
         method = str(sub.get("request_method", "")).upper()
-        if endpoint != "inventory/update":
+        if endpoint not in ("inventory/update", "inventory/create"):
             return 404, {"error": {"status": "Invalid method"}}
         if method != "POST":
-            return 405, {"error": {"status": f"inventory/update needs request_method POST, not {method or 'none'}"}}
+            return 405, {"error": {"status": f"{endpoint} needs request_method POST, not {method or 'none'}"}}
         params = sub.get("params")
         if not (isinstance(params, list) and len(params) == 1 and isinstance(params[0], dict)):
             return 400, {"error": {"status": "params must be a list holding one object"}}
+        if endpoint == "inventory/create":  # works inside bulk/batch too (marketplace-apis.md "Creating a lot")
+            created = self._create(params[0], changed)
+            if isinstance(created, Response):
+                return created.status, json.loads(created.body)
+            changed[created.lot_id] = created
+            return 200, {"status": "success", "lot_id": created.lot_id}
         result = self._update(params[0], changed)
         if isinstance(result, Response):
             return result.status, json.loads(result.body)
         changed.update(result)
         return 200, {"status": "success"}
+
+    def _inventory_create(self, req: Request) -> Response:
+        """``POST /inventory/create`` (form): a new lot; answers ``{"status": "success", "lot_id"}``
+        (the lot id as three clients read it -- BrickSync, BrickOwlSharp, brickops -- not a
+        documented capture)."""
+        created = self._create(req.form() or {}, {})
+        if isinstance(created, Response):
+            return created
+        if not req.dry_run:
+            self.lots[created.lot_id] = created
+        return json_response({"status": "success", "lot_id": created.lot_id})
+
+    def _create(self, params: dict, changed: dict[str, BOLot]) -> BOLot | Response:
+        """Validate one ``inventory/create`` (BrickOwl's API page "Create"; marketplace-apis.md
+        "Creating a lot"); the new lot, not stored yet, or the refusal (HTTP 400, assumed like the
+        other lot errors)."""
+
+        def given(name: str) -> bool:
+            return params.get(name) not in (None, "")
+
+        if not given("boid"):
+            return err_status("Missing boid", 400)
+        # a BOID the catalogue knows; BrickSync sends the bare one and the colour as color_id
+        # (bsapplydiff.c bsBrickOwlApplyDiffCreate). A colour-suffixed BOID is taken as the same (assumed).
+        base, _, suffix = str(params["boid"]).strip().partition("-")
+        kind = self.boid_types.get(base)
+        if kind is None or (suffix and not suffix.isdigit()):
+            return err_status(f"Invalid boid {params['boid']!r}: not in the catalog", 400)
+        color: int | None = None
+        if given("color_id"):
+            text = str(params["color_id"]).strip()
+            if not text.isdigit():
+                return err_status(f"Invalid color_id {params['color_id']!r}", 400)
+            color = int(text)
+        if suffix:
+            if color is not None and color != int(suffix):
+                return err_status(f"color_id {color} does not match the BOID's colour {suffix}", 400)
+            color = int(suffix)
+        # color_id: required for Parts, optional for Gear/Minibuild, not allowed for other types
+        if kind == "Part" and color is None:
+            return err_status("color_id is required for Parts", 400)
+        if color is not None and kind != "Part" and kind not in _COLOR_OPTIONAL:
+            return err_status(f"color_id is not allowed for a {kind}", 400)
+        if color is not None and color not in colors().by_bo and color not in self.extra_colors:
+            return err_status(f"Invalid color_id {color}", 400)
+        # quantity: "a whole number greater than zero"; price: "a positive number, ... rounded to 3
+        # digits"; condition: one of the condition ids (BrickOwl's API page)
+        try:
+            quantity = _whole(params.get("quantity"), signed=False)
+            if quantity <= 0:
+                raise ValueError(f"Invalid quantity {params.get('quantity')!r}: a whole number greater than zero")
+            if not given("price"):
+                raise ValueError("Missing price")
+            price = dec(str(params["price"]).strip())
+            if not price.is_finite():
+                raise ValueError(f"Invalid price {params['price']!r}")
+            price = price.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+            if price <= 0:
+                raise ValueError(f"Invalid price {params['price']!r}: must be positive")
+        except (ValueError, ArithmeticError) as exc:
+            return err_status(str(exc) or "Invalid value", 400)
+        condition = str(params.get("condition") or "")
+        if condition not in CONDITIONS:
+            return err_status(f"Invalid condition {condition!r}: one of {', '.join(CONDITIONS)}", 400)
+        while str(self._next_lot_id) in self.lots or str(self._next_lot_id) in changed:
+            self._next_lot_id += 1
+        lot_id, self._next_lot_id = str(self._next_lot_id), self._next_lot_id + 1
+        boid = base if color is None else f"{base}-{color}"
+        return BOLot(
+            lot_id=lot_id, boid=boid, qty=quantity, type=kind, full_con=condition, price=price,
+            # external_id (optional: the BrickLink lot, found again by inventory/list?external_id_1=);
+            # personal_note / public_note: not on the create page, sent by brickops (accepted: assumed)
+            external_id=str(params["external_id"]).strip() if given("external_id") else None,
+            personal_note=str(params.get("personal_note") or ""), public_note=str(params.get("public_note") or ""),
+            ids=[{"id": boid, "type": "boid"}],
+        )  # fmt: skip
+
+    def _order_notify(self, req: Request) -> Response:
+        """``POST /order/notify`` (form ``ip``): register the IPv4 address BrickOwl calls when an
+        order is placed; an empty ``ip`` turns it off (BrickOwl's API page "Notify": "To remove the
+        notification, submit an empty string for the ip parameter"; marketplace-apis.md "Order
+        notification": an IP address, no name, no path)."""
+        form = req.form() or {}
+        if "ip" not in form:
+            return err_status("Missing ip", 400)
+        ip = form["ip"].strip()
+        address: str | None = None
+        if ip:
+            try:
+                address = str(ipaddress.IPv4Address(ip))
+            except ValueError:
+                return err_status(f"Invalid ip {ip!r}: an IPv4 address", 400)
+        if not req.dry_run:
+            self.notify_ip = address
+        return json_response({"status": "success"})
 
     def _update(self, params: dict, changed: dict[str, BOLot]) -> dict[str, BOLot] | Response:
         """Validate one ``inventory/update`` against the lots (``changed`` overrides the store

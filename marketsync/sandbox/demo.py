@@ -317,7 +317,7 @@ def _demo_bricklink(sb: "Sandbox", lots: tuple[Lot, ...], seed: int) -> None:
         buyer = BUYERS[rng.randrange(len(BUYERS))] if position else None  # first order: no buyer name
         order_id = store.add_order(
             status=status, buyer_name=buyer, order_id=store._next_order_id + rng.randint(1, 40),
-            date_ordered=when, is_filed=position == first["COMPLETED"], **extra,
+            date_ordered=when, is_filed=position == first["COMPLETED"], notify=False, **extra,
         )  # fmt: skip
         order = store.orders[order_id]
         order.batches = [batch]
@@ -364,7 +364,7 @@ def _demo_brickowl(sb: "Sandbox", lots: tuple[Lot, ...], seed: int) -> None:
         buyer = BUYERS[rng.randrange(len(BUYERS) - 1)] or "Brick Fan"
         note = "Thanks!" if position % 5 == 0 else ""
         store.add_order(status=sid, buyer_name=buyer, lines=lines, order_time=placed, updated_time=updated,
-                        buyer_note=note, reduce_stock=sid not in BO_NOT_HOLDING)  # fmt: skip
+                        buyer_note=note, reduce_stock=sid not in BO_NOT_HOLDING, notify=False)  # fmt: skip
         seen.add(sid)
     assert seen == set(range(len(BO_STATUSES)))
 
@@ -407,7 +407,7 @@ def generate_store(
         oid = sb.bricklink._next_order_id
         factory = functools.partial(_bench_bl_batches, lots, seed, oid, lines_per_order)
         bl_ids.append(sb.bricklink.add_order(status=status, buyer_name=f"buyer{oid % 997}", order_id=oid,
-                                             date_ordered=when, factory=factory))  # fmt: skip
+                                             date_ordered=when, factory=factory, notify=False))  # fmt: skip
     bo_ids_: list[str] = []
     for index in range(n_orders_per_provider):
         seconds, recent = age()
@@ -415,7 +415,8 @@ def generate_store(
         placed = int(now - seconds)
         bo_factory = functools.partial(_bench_bo_lines, lots, seed, index, lines_per_order)
         bo_ids_.append(sb.brickowl.add_order(status=sid, buyer_name=f"Buyer {index % 997}", order_time=placed,
-                                             updated_time=placed + int(seconds // 4), factory=bo_factory))  # fmt: skip
+                                             updated_time=placed + int(seconds // 4), factory=bo_factory,
+                                             notify=False))  # fmt: skip
     return {"bricklink": bl_ids, "brickowl": bo_ids_}
 
 

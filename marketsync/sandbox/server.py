@@ -42,6 +42,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -212,8 +213,11 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop both servers; hung handlers are woken and their connections reset."""
+        """Stop both servers; hung handlers are woken and their connections reset. Outgoing
+        notifications still queued are not sent (logged so in ``notify_log``)."""
         self._stopping.set()
+        for store in (self.bricklink, self.brickowl):
+            store.close_notifications()
         for server in self._servers:
             server.shutdown()
             server.drop_connections()
@@ -226,6 +230,27 @@ class Sandbox:
     @property
     def running(self) -> bool:
         return bool(self._servers)
+
+    @property
+    def latency(self) -> float:
+        """Seconds added to every answer of both marketplaces (default 0: a benchmark sets it to
+        model a real network; each store's own ``latency`` can differ)."""
+        return max(self.bricklink.latency, self.brickowl.latency)
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        value = float(seconds)
+        if value < 0:
+            raise ValueError(f"latency is a number of seconds >= 0, not {seconds!r}")
+        self.bricklink.latency = self.brickowl.latency = value
+
+    def wait_notifications(self, timeout: float = 5.0) -> bool:
+        """Wait until every outgoing notification queued so far (BrickLink callbacks, BrickOwl
+        order notifies) has been delivered, dropped or has failed: True, or False when ``timeout``
+        seconds passed first. Tests synchronise on this, never on a sleep."""
+        deadline = time.monotonic() + timeout
+        return all(store.wait_notifications(max(0.0, deadline - time.monotonic()))
+                   for store in (self.bricklink, self.brickowl))  # fmt: skip
 
     @property
     def quirks(self) -> frozenset[str]:
@@ -343,6 +368,9 @@ class Sandbox:
             if write:
                 self.writes.append((store.provider, template, rel or path, store.parsed_body(req)))
 
+        latency = float(getattr(store, "latency", 0) or 0)
+        if latency > 0 and self._stopping.wait(latency):  # the latency switch: a slow network
+            return _reset(handler)
         response = None
         fault = self._take_fault(store.provider, template, write)
         if fault is not None:
