@@ -125,6 +125,45 @@ def test_oauth_other_rejections(sb, http):
     assert bl(http, sb, "/orders", auth=auth_for(sb, token_secret="x")).status_code == 401
 
 
+def test_a_nonce_is_refused_within_the_window_and_forgotten_after_it():
+    from marketsync.sandbox.bricklink import NONCE_WINDOW, TIMESTAMP_TOLERANCE, BrickLinkStore
+
+    assert NONCE_WINDOW >= 2 * TIMESTAMP_TOLERANCE  # a replay older than this has a refused timestamp anyway
+    store = BrickLinkStore()
+    start = 1_700_000_000.0
+    assert store.remember_nonce("a", start) is True
+    for step in range(1, 30_000):  # far past the old 10,000-entry threshold, all within the window
+        assert store.remember_nonce(f"n{step}", start + step * 0.01)
+    assert store.remember_nonce("a", start + 300) is False  # replayed within the window
+    assert store.remember_nonce("n29999", start + 301) is False
+    assert store.remember_nonce("a", start + NONCE_WINDOW + 1) is True  # past the window: forgotten
+    assert len(store._nonces) == len(store._nonce_order) < 30_000  # the old ones were dropped
+
+
+def _nonce_seconds(count: int) -> float:
+    """The best of three runs of ``count`` fresh nonces, 100 a second of (fake) time, so the oldest
+    keep leaving the window once it is full."""
+    from marketsync.sandbox.bricklink import BrickLinkStore
+
+    nonces = [f"nonce-{i}" for i in range(count)]
+    best = float("inf")
+    for _ in range(3):
+        store = BrickLinkStore()
+        remember = store.remember_nonce
+        started = time.perf_counter()
+        for i, nonce in enumerate(nonces):
+            remember(nonce, 1_700_000_000.0 + i * 0.01)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_nonce_bookkeeping_is_linear_in_the_number_of_calls():
+    """100,000 checks cost about five times 20,000 (the table used to be rebuilt on every request
+    once it held 10,000 nonces: quadratic, minutes for this many)."""
+    small, large = _nonce_seconds(20_000), _nonce_seconds(100_000)
+    assert large < 12 * small, (small, large)  # linear is 5x; quadratic would be about 25x or worse
+
+
 # ---------------------------------------------------------------------- BrickLink: orders
 def test_orders_filed_and_status_filters(sb, http):
     store = sb.bricklink

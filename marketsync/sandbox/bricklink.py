@@ -1217,7 +1217,10 @@ def _price(name: str) -> Callable[[Any], Decimal]:
     def convert(value: Any) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError(f"{name}: {value!r} is not an amount")
-        amount = Decimal(str(value).strip())
+        try:
+            amount = Decimal(str(value).strip())
+        except ArithmeticError:
+            raise ValueError(f"{name}: {value!r} is not an amount") from None
         if not amount.is_finite() or amount < 0:
             raise ValueError(f"{name}: {value!r} is not an amount")
         return amount

@@ -1146,7 +1146,10 @@ class BrickOwlStore(LateWrites, Notifying):
                 raise ValueError(f"Invalid quantity {params.get('quantity')!r}: a whole number greater than zero")
             if not given("price"):
                 raise ValueError("Missing price")
-            price = dec(str(params["price"]).strip())
+            try:
+                price = dec(str(params["price"]).strip())
+            except ArithmeticError:
+                raise ValueError(f"Invalid price {params['price']!r}") from None
             if not price.is_finite():
                 raise ValueError(f"Invalid price {params['price']!r}")
             price = price.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
@@ -1242,6 +1245,8 @@ class BrickOwlStore(LateWrites, Notifying):
             for note in ("personal_note", "public_note"):
                 if note in params:
                     changes[note] = "" if params[note] is None else str(params[note])
-        except (ValueError, ArithmeticError) as exc:
+        except ValueError as exc:
             return err_status(str(exc) or "Invalid value", 400)
+        except ArithmeticError:  # decimal's own messages name nothing ("[<class 'decimal.ConversionSyntax'>]")
+            return err_status("Invalid value: not a number", 400)
         return {lot.lot_id: dataclasses.replace(lot, **changes)}
