@@ -14,7 +14,8 @@ Used by the tests, by ``marketsync demo`` and by the benchmarks::
 Wire formats follow ``shared/marketplace-apis.md``. Faults: ``"500"``, ``"html503"``, ``"429"``
 (``retry_after=``), ``"reset"``, ``"hang"`` (``seconds=``), ``"malformed"``, ``"auth_in_200"``,
 ``"ip_mismatch"`` (BrickLink), ``"error_string"`` (BrickOwl, ``message=``), ``"not_json"``; on a
-write endpoint (``"PUT /inventories/{id}"``, ``"POST /inventory/update"``, ``"POST /bulk/batch"``)
+write endpoint (``"PUT /inventories/{id}"``, ``"POST /inventories"``, ``"POST /inventory/update"``,
+``"POST /inventory/create"``, ``"POST /bulk/batch"``, ``"POST /order/notify"``)
 each of those means the change was NOT applied, while ``"applied_reset"``, ``"applied_500"`` and
 ``"applied_hang"`` (``seconds=``) apply it and then lose the answer; ``"late"`` applies nothing
 now, drops the connection, and the store applies the write when ``sb.bricklink.apply_late_writes()``
@@ -50,6 +51,39 @@ Store lots (seller actions, no API call)::
     lot = sb.brickowl.add_lot("487300-38", 10, external_id=inv, personal_note="A01")
     sb.brickowl.get_lot(lot); sb.brickowl.all_lots(); sb.brickowl.set_lot_quantity(lot, 0)
 
+Creating lots (docs/sandbox-rules.md)::
+
+    sb.bricklink.add_catalog_item("3001", "PART", name="Brick 2 x 4")   # POST /inventories takes catalogue items only
+    sb.brickowl.add_catalog_item("487300", "Part")                      # POST /inventory/create takes known BOIDs only
+
+BrickLink ``POST /inventories``: one object answers the new lot (``inventory_id``) in ``data``, an
+array answers an empty ``data``; every item of a lot or an order line is in the catalogue already.
+Switches: ``sb.bricklink.unknown_item_status`` (400 default / 404), ``created_code`` (200 / 201),
+``array_on_error`` (``"create_none"`` / ``"create_valid"``). BrickOwl ``POST /inventory/create``
+answers ``{"status": "success", "lot_id": "..."}`` and works inside ``bulk/batch``.
+
+Notifications (docs/sandbox-rules.md)::
+
+    sb.bricklink.callback_url = "http://127.0.0.1:PORT/push"   # POST per event (empty body by default)
+    sb.bricklink.add_order(...)                                # placed: an event
+    sb.bricklink.set_status(order_id, "RECEIVED", by_buyer=True)   # buyer-side: an event (seller-side: none)
+    sb.bricklink.add_batch(...), sb.bricklink.remove_line(...)    # items changed: events
+    sb.brickowl.notify_port, sb.brickowl.notify_host = PORT, "127.0.0.1"   # after POST /order/notify ip=...
+    sb.wait_notifications(5)                                   # every queued delivery done: True
+    sb.bricklink.notify_log                                    # [Delivery(url, 200 | "dropped" | "error: ...")]
+
+BrickLink ``GET /notifications`` lists the events; ``notifications_mark_read`` (False default / True)
+decides whether reading clears them; ``notify_body`` (``"empty"`` default / ``"events"`` / ``"event"``)
+shapes the callback's body. BrickOwl's GET goes to ``/brick_owl_order_notify?order_id=&store_id=``
+on ``notify_port`` (42500); ``notify_status_changes`` (False / True) adds status changes. Delivery
+switches on both stores: ``notify_drop`` / ``notify_duplicate`` (seeded probabilities, 0 default),
+``notify_drop_next`` / ``notify_duplicate_next`` (the next N), ``notify_delay`` (seconds, 0),
+``notify_timeout`` (2 s). Deliveries run on a background thread, only to loopback, and never raise.
+``add_order(..., notify=False)`` seeds an order silently (the demo's orders are silent).
+
+``sb.latency = 0.05`` adds that many seconds to every answer of both marketplaces (default 0; each
+store's ``latency`` may differ).
+
 Orders act on lots: ``add_order`` / ``place_order`` (``reduce_stock=True``) and ``add_batch``
 take the lines' pieces off their lots (BrickLink: ``inventory_id``; BrickOwl: ``lot_id``);
 ``set_status(..., cancelled)`` gives them back when the store's ``restock_on_cancel`` is true
@@ -61,6 +95,7 @@ from marketsync.sandbox.bricklink import BLLot, BLOrder, BrickLinkStore
 from marketsync.sandbox.brickowl import BOLot, BOOrder, BrickOwlStore
 from marketsync.sandbox.demo import demo_inventory_rows, generate_store, write_demo_inventory_csv
 from marketsync.sandbox.brickowl import BATCH_ANSWER_SHAPES
+from marketsync.sandbox.notify import Delivery
 from marketsync.sandbox.server import APPLIED_FAULTS, FAULTS, LATE_FAULTS, QUIRKS, SLOW_FAULTS, Sandbox
 from marketsync.sandbox.wire import BELOW_ZERO
 
@@ -104,6 +139,7 @@ __all__ = [
     "BOLot",
     "BOOrder",
     "BrickLinkStore",
+    "Delivery",
     "BrickOwlStore",
     "Sandbox",
     "demo_inventory_rows",

@@ -19,6 +19,12 @@ it); sent back exactly as GET returned it, GET returns it byte-for-byte unchange
 would go below 0 follows ``store.below_zero``: ``"refuse"`` (default: 400, nothing changes) or
 ``"clamp"`` (the lot ends at 0). ``is_retain`` true/false is stored; a lot at 0 without it goes.
 
+``POST /inventories`` creates lots of catalogue items (``catalog``: every item of a lot or an order
+line, plus ``add_catalog_item``): one JSON object answers the new lot with its ``inventory_id``, an
+array answers an empty ``data``. Buyer-side order events (placed, a status change ``by_buyer``,
+items added or removed) are listed by ``GET /notifications`` and POSTed to ``callback_url``.
+Nonces are remembered for :data:`NONCE_WINDOW` seconds, in O(1) amortised per request.
+
 Every rule below names its source in a comment; ``docs/sandbox-rules.md`` lists them all.
 
 ``delete_order`` makes an order vanish: it is listed no more (filed or not) and

@@ -22,6 +22,11 @@ from 0), ``"responses"`` (``{"responses": [{"endpoint", "status_code", "body"}]}
 (the bodies alone, in request order). A relative change that would go below 0 follows
 ``store.below_zero``: ``"refuse"`` (default) or ``"clamp"`` (the lot ends at 0).
 
+``inventory/create`` (form, or inside ``bulk/batch``) creates a lot of a known BOID (``boid_types``:
+those of id_lookup answers, lots and order lines, plus ``add_catalog_item``) and answers
+``{"status": "success", "lot_id": "..."}``. ``order/notify`` registers the IP BrickOwl calls with a
+plain GET when an order is placed (``notify_port``, ``notify_host`` for loopback tests).
+
 Every rule below names its source in a comment; ``docs/sandbox-rules.md`` lists them all.
 
 ``delete_order`` makes an order vanish: ``order/list`` leaves it out and ``order/view`` and

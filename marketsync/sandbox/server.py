@@ -6,8 +6,8 @@ keep-alive). Every request is counted in ``calls`` and logged in ``requests`` be
 else happens; then an injected fault (if one matches) is played on the wire; otherwise the
 store answers.
 
-Faults on write endpoints (``PUT /inventories/{id}``, ``POST /inventory/update``,
-``POST /bulk/batch``) keep a strict meaning: every ordinary fault (``"500"``, ``"reset"``,
+Faults on write endpoints (``PUT /inventories/{id}``, ``POST /inventories``, ``POST /inventory/update``,
+``POST /inventory/create``, ``POST /bulk/batch``, ``POST /order/notify``) keep a strict meaning: every ordinary fault (``"500"``, ``"reset"``,
 ``"html503"``, ``"429"``, ``"hang"``, ``"malformed"``, ``"not_json"``, ``"auth_in_200"``,
 ``"ip_mismatch"``, ``"error_string"``) is played *instead of* the store, so the change is NOT
 applied (``"malformed"`` truncates the answer the store would have given, computed without
@@ -27,6 +27,11 @@ the body only (status line and headers at once), or everything from the status l
 ``headers_too=True``. A read timeout never fires on it; only a total deadline ends it. It stops
 (the connection is reset) when the sandbox stops. On a write endpoint the change IS applied:
 the answer is real, only slow.
+
+``latency`` (``Sandbox.latency`` or each store's) adds seconds to every answer, before anything
+else is played. Outgoing notifications (``marketsync/sandbox/notify.py``) are delivered on each
+store's own thread; ``Sandbox.wait_notifications`` waits for them and ``stop()`` abandons those
+still queued.
 
 Quirks (``Sandbox(quirks=True)``, or a collection of names from :data:`QUIRKS`, or the
 ``quirks`` property at any time) make both stores send the shapes of real captured payloads
