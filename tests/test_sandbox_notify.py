@@ -308,7 +308,7 @@ def test_a_delay_holds_each_delivery_at_least_that_long(sb, receiver):
 
 def test_delivery_never_blocks_the_caller_and_waiting_is_bounded(sb, receiver):
     bl = sb.bricklink
-    bl.callback_url = receiver.url
+    bl.callback_url, bl.notify_timeout = receiver.url, 60  # (no timeout while the test holds the receiver)
     receiver.gate.clear()  # the receiver takes the POST and does not answer
     order = bl.add_order(lines=[LINE])  # returns while its delivery hangs on the receiver
     assert receiver.arrived.wait(5)
