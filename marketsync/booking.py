@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from sqlite_utils import Database
+from marketsync.store import Store
 
 from marketsync import ledger
 from marketsync.matching import Lot, LotIndex, Match
@@ -44,13 +44,13 @@ class Booked:
     oversold: list[Lot]  # lots this order's reservations took past what is on hand (as they were then)
 
 
-def book(db: Database, account: str, index: LotIndex, orders: list[OrderState]) -> list[Booked]:
+def book(store: Store, index: LotIndex, orders: list[OrderState]) -> list[Booked]:
     """Match, store and book every order; the index follows the deltas as they are planned, so
     each order matches against what the ones before it took."""
     refs = [order.order_ref for order in orders]
-    stored = stored_orders.stored_matches(db, refs)
-    held = stored_ledger.holdings(db, refs)
-    picked = stored_picks.picked(db, refs)
+    stored = stored_orders.stored_matches(store, refs)
+    held = stored_ledger.holdings(store, refs)
+    picked = stored_picks.picked(store, refs)
     results = []
     for order in orders:
         before = stored.get(order.order_ref, {})
@@ -73,8 +73,8 @@ def book(db: Database, account: str, index: LotIndex, orders: list[OrderState]) 
         deltas = ledger.plan(order.status, order.manual_release, targets, holdings, was_open=order.was_open)
         ledger.move_index(index, deltas)
         results.append(Booked(order, matches, before, deltas, oversold_by(index, deltas)))
-    stored_orders.replace_lines(db, account, [(b.order.order_ref, b.order.lines, b.matches) for b in results])
-    stored_ledger.record(db, account, [ledger.Booking(b.order.order_ref, b.order.provider, b.order.order_id, b.deltas)
+    stored_orders.replace_lines(store, [(b.order.order_ref, b.order.lines, b.matches) for b in results])
+    stored_ledger.record(store, [ledger.Booking(b.order.order_ref, b.order.provider, b.order.order_id, b.deltas)
                                         for b in results])
     return results
 

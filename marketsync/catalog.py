@@ -13,7 +13,7 @@ import functools
 import io
 from importlib import resources
 
-from sqlite_utils import Database
+from marketsync.store import Store
 
 from marketsync import parse
 from marketsync.errors import NotFoundError, PermissionDeniedError, RequestRejectedError
@@ -57,7 +57,7 @@ def _bricklink_colour(value: int | None) -> int | None:
     return value if value is not None and value >= 0 else None  # negative = placeholder for "none"
 
 
-def colour_table(db: Database) -> dict[int, int | None]:
+def colour_table(store: Store) -> dict[int, int | None]:
     """BrickOwl colour id -> BrickLink colour id (None: BrickLink has no equivalent).
 
     The packaged table, overlaid by the table last fetched from BrickOwl, which wins wherever it
@@ -65,20 +65,20 @@ def colour_table(db: Database) -> dict[int, int | None]:
     Colour 0 (Not Applicable) is always BrickLink 0.
     """
     table = {bo_id: bl_id for bo_id, _name, bl_id in packaged_colours()}
-    for bo_id, _name, bl_id in stored.colours(db):
+    for bo_id, _name, bl_id in stored.colours(store):
         table[bo_id] = _bricklink_colour(bl_id)
     if table.get(NOT_APPLICABLE) is None:
         table[NOT_APPLICABLE] = NOT_APPLICABLE
     return table
 
 
-def known(db: Database, account: str) -> Known:
+def known(store: Store) -> Known:
     """What a translator starts from."""
-    mappings = [(m["boid"], m["part_number"], m["source"]) for m in stored.boid_mappings(db, account)]
-    return Known(colour_table(db), stored.lookup_answers(db, account), mappings)
+    mappings = [(m["boid"], m["part_number"], m["source"]) for m in stored.boid_mappings(store)]
+    return Known(colour_table(store), stored.lookup_answers(store), mappings)
 
 
-def refresh_colours(db: Database, catalog: Catalog) -> list[str]:
+def refresh_colours(store: Store, catalog: Catalog) -> list[str]:
     """Fetch ``catalog/color_list`` and store it; returns one line per colour on which it and the
     packaged table disagree (said once: by the refresh that first finds them).
 
@@ -88,7 +88,7 @@ def refresh_colours(db: Database, catalog: Catalog) -> list[str]:
     """
     fetched = catalog.color_list()
     packaged = {bo_id: (name, bl_id) for bo_id, name, bl_id in packaged_colours()}
-    before = {bo_id: bl_id for bo_id, _name, bl_id in stored.colours(db)}
+    before = {bo_id: bl_id for bo_id, _name, bl_id in stored.colours(store)}
     rows, disagreements = [], []
     for bo_id, (name, bl_id) in sorted(fetched.items()):
         bl_id = _bricklink_colour(bl_id)
@@ -102,42 +102,42 @@ def refresh_colours(db: Database, catalog: Catalog) -> list[str]:
                                  f"but {was} in the packaged one; BrickOwl's is used")
     if not rows:
         return ["brickowl: catalog/color_list answered with no colours; keeping the current table"]
-    stored.replace_colours(db, rows)
+    stored.replace_colours(store, rows)
     return disagreements
 
 
-def refresh_colours_if_due(db: Database, account: str, catalog: Catalog) -> list[str]:
+def refresh_colours_if_due(store: Store, catalog: Catalog) -> list[str]:
     """Fetch BrickOwl's colour table when the last try is a week old; returns problem lines (the
     key may not read the catalog: the packaged table then keeps serving)."""
-    checked = parse_iso(state.sync_state(db, account, PROVIDER).get("catalog_checked_at"))
+    checked = parse_iso(state.sync_state(store, PROVIDER).get("catalog_checked_at"))
     if checked is not None and checked > utcnow() - COLOR_REFRESH_INTERVAL:
         return []
     try:
-        problems = refresh_colours(db, catalog)
+        problems = refresh_colours(store, catalog)
     except (PermissionDeniedError, RequestRejectedError, NotFoundError) as exc:
         problems = [f"brickowl: colour table not refreshed ({exc.detail}); using the packaged one"]
-    state.record_catalog_check(db, account, PROVIDER)
+    state.record_catalog_check(store, PROVIDER)
     return problems
 
 
 # --- the seller's own mappings ----------------------------------------------------------------
-def pin(db: Database, account: str, boid: str, part_number: str) -> None:
+def pin(store: Store, boid: str, part_number: str) -> None:
     """The seller's own mapping of a BOID (any colour of it) to a BrickLink part number."""
     base, part = base_boid(boid), parse.text(part_number)
     if base is None or part is None:
         raise ValueError("pin needs a BOID and a BrickLink part number")
-    with db.atomic():
-        stored.pin(db, account, base, part)
+    with store.atomic():
+        stored.pin(store, base, part)
 
 
-def unpin(db: Database, account: str, boid: str) -> bool:
+def unpin(store: Store, boid: str) -> bool:
     """Remove a manual mapping; False when the BOID had none (learned mappings are kept)."""
     base = base_boid(boid)
     if base is None:
         return False
-    with db.atomic():
-        return stored.unpin(db, account, base)
+    with store.atomic():
+        return stored.unpin(store, base)
 
 
-def mappings(db: Database, account: str) -> list[dict]:
-    return stored.boid_mappings(db, account)
+def mappings(store: Store) -> list[dict]:
+    return stored.boid_mappings(store)

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -32,6 +33,9 @@ from marketsync.config import (
 )
 from marketsync.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MarketsyncError, NotFoundLocally
 from marketsync.model import OPEN_STATUSES, PROVIDERS, STATUSES
+
+if TYPE_CHECKING:
+    from marketsync.store import Store
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PROVIDER = click.Choice(PROVIDERS, case_sensitive=False)
@@ -258,10 +262,10 @@ def output_options(func):
     return wrapper
 
 
-def open_database(db_path: str, *, create: bool = False):
-    from marketsync.store.connection import open_db
+def open_database(db_path: str, account: str = "", *, create: bool = False) -> "Store":
+    from marketsync.store.connection import open_store
 
-    return open_db(db_path, create=create)
+    return open_store(db_path, account, create=create)
 
 
 def writer(db_path: str, wait: float = 0.0):
@@ -391,16 +395,16 @@ def sync(providers, full, push, dry_run, wait, db_path, account, settings):
     chosen = _chosen_providers(providers, db_path, account)
     with writer(db_path, wait):
         _daily_backup(db_path)
-        db = open_database(db_path, create=True)
-        silent = [] if providers else _lost_credentials(db, account)
+        store = open_database(db_path, account, create=True)
+        silent = [] if providers else _lost_credentials(store)
         for line in silent:
             _problem(line)
-        wiring = _Wiring(db, account, chosen, settings)
+        wiring = _Wiring(store, chosen, settings)
         results = wiring.sync(full=full)
         pushed, again = wiring.push(dry_run=dry_run) if push and all(r.ok for r in results) else ([], [])
         from marketsync.store.queries import oversold
 
-        oversold_now = len(oversold(db, account))  # as the run leaves them, not as any order found them
+        oversold_now = len(oversold(store))  # as the run leaves them, not as any order found them
     _report_sync(results + again, exit_on_failure=False)
     _report_push(pushed, dry_run)
     if _chatty() and oversold_now:
@@ -410,12 +414,12 @@ def sync(providers, full, push, dry_run, wait, db_path, account, settings):
         sys.exit(EXIT_FAILED)
 
 
-def _lost_credentials(db, account: str) -> list[str]:
+def _lost_credentials(store: Store) -> list[str]:
     from marketsync import health
     from marketsync.store import queries
 
-    history = queries.providers_with_history(db, account)
-    open_orders = {row["provider"]: row["open_orders"] for row in queries.status(db, account, tuple(history), "")}
+    history = queries.providers_with_history(store)
+    open_orders = {row["provider"]: row["open_orders"] for row in queries.status(store, tuple(history), "")}
     return health.unconfigured(history, configured_providers(), open_orders)
 
 
@@ -548,11 +552,11 @@ def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, f
     if watch and fmt == "table" and not sys.stdout.isatty():
         raise click.UsageError("--watch draws a table on a terminal; off one, use --watch --json "
                                "(one JSON line per order that changes)")
-    db = open_database(db_path)
+    store = open_database(db_path, account)
     if limit is None:
         limit = 100 if fmt == "table" else 0
     query = functools.partial(
-        queries.orders, db, account, providers=tuple(p.lower() for p in providers),
+        queries.orders, store, providers=tuple(p.lower() for p in providers),
         statuses=tuple(s.lower() for s in statuses), since=parse_since(since), open_only=open_only, limit=limit or None,
     )
     if watch:
@@ -564,13 +568,13 @@ def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, f
     caption = (f"showing {len(rows)} of {matching}; --limit 0 shows all, --json or --csv for every row"
                if matching > len(rows) else None)
     render.console().print(render.fitting_table(rows, _order_variants(), caption=caption) if rows
-                           else _nothing_matched(db, account, bool(providers or statuses or since or open_only)))
+                           else _nothing_matched(store, bool(providers or statuses or since or open_only)))
 
 
-def _nothing_matched(db, account: str, filtered: bool) -> str:
+def _nothing_matched(store: Store, filtered: bool) -> str:
     from marketsync.store import queries
 
-    total = queries.orders(db, account, count=True)[0]["count"]
+    total = queries.orders(store, count=True)[0]["count"]
     if not total:
         return "No orders yet: run 'marketsync sync' (or try 'marketsync demo')"
     return f"No orders match these filters ({total} order{'s' if total != 1 else ''} in all)"
@@ -631,8 +635,8 @@ def orders_show(order, fmt, db_path, account):
     from marketsync.store import queries
 
     provider, order_id = order_ref_arg(order)
-    db = open_database(db_path)
-    detail = queries.order_detail(db, account, provider, order_id)
+    store = open_database(db_path, account)
+    detail = queries.order_detail(store, provider, order_id)
     if detail is None:
         raise NotFoundLocally(f"no {provider} order {order_id} in {db_path}")
     if fmt == "json":
@@ -705,8 +709,8 @@ def picklist(providers, statuses, orders_wanted, printable, limit, fmt, db_path,
 
     if printable and fmt != "table":
         raise click.UsageError("--printable goes with neither --json nor --csv")
-    db = open_database(db_path)
-    rows = queries.pick_list(db, account, providers=tuple(p.lower() for p in providers),
+    store = open_database(db_path, account)
+    rows = queries.pick_list(store, providers=tuple(p.lower() for p in providers),
                              statuses=tuple(s.lower() for s in statuses),
                              orders=tuple(order_ref_arg(o) for o in orders_wanted))
     picks = picking.group(rows, bricklink_colour_names())
@@ -769,12 +773,12 @@ def pick(order, lines, undo, missing, wait, db_path, account):
         raise click.UsageError("--short takes exactly one LINE_KEY, and not --undo")
     open_database(db_path)  # a missing database fails before a lock file is left beside it
     with writer(db_path, wait):
-        db = open_database(db_path)
+        store = open_database(db_path, account)
         if missing is not None:
-            for change in picking.short(db, account, lot_index(db, account), provider, order_id, lines[0], missing):
+            for change in picking.short(store, lot_index(store), provider, order_id, lines[0], missing):
                 click.echo(str(change))
             return
-        count = picking.pick(db, account, provider, order_id, list(lines), undo=undo)
+        count = picking.pick(store, provider, order_id, list(lines), undo=undo)
     if _chatty():
         click.echo(f"{provider} order {order_id}: {count} line(s) {'back on the pick list' if undo else 'picked'}",
                    err=True)
@@ -820,8 +824,8 @@ def reserve(check, release_order, yes, unrelease_order, repair, ledger_order, wa
     if sum(bool(x) for x in (check, release_order, unrelease_order, repair, ledger_order)) > 1:
         raise click.UsageError("use one of --check, --release, --unrelease, --repair and --ledger at a time")
     if check:
-        db = open_database(db_path)
-        problems = reservations.check(db, account)
+        store = open_database(db_path, account)
+        problems = reservations.check(store)
         if fmt == "json":
             import json
 
@@ -835,11 +839,11 @@ def reserve(check, release_order, yes, unrelease_order, repair, ledger_order, wa
             click.echo("all invariants hold", err=True)
         return
     if ledger_order:
-        db = open_database(db_path)
+        store = open_database(db_path, account)
         provider = order_id = None
         if ledger_order != "*":
             provider, order_id = order_ref_arg(ledger_order)
-        rows = queries.ledger(db, account, provider, order_id)
+        rows = queries.ledger(store, provider, order_id)
         render.emit(rows, fmt, [
             ("When (UTC)", "left", lambda r: render.when(r["created_at"])),
             ("Order", "left", lambda r: f"{r['provider']}:{r['order_id']}"),
@@ -859,26 +863,26 @@ def reserve(check, release_order, yes, unrelease_order, repair, ledger_order, wa
     open_database(db_path)  # a missing or unusable database fails before a lock file is left beside it
     note = None
     with writer(db_path, wait):
-        db = open_database(db_path)
+        store = open_database(db_path, account)
         if repair:
-            for fix in reservations.repair(db, account):
+            for fix in reservations.repair(store):
                 click.echo(str(fix))
         else:
-            reservations.require_no_drift(db, account)
-        index = lot_index(db, account)
+            reservations.require_no_drift(store)
+        index = lot_index(store)
         if release_order:
             provider, order_id = order_ref_arg(release_order)
-            reservations.find_order(db, account, provider, order_id)
+            reservations.find_order(store, provider, order_id)
             if not yes:
                 if not sys.stdin.isatty():
                     raise click.UsageError("--release needs --yes when not run interactively")
                 click.confirm(f"Release all stock reserved by {provider} order {order_id}?", abort=True)
-            changes, note = reservations.release(db, account, index, provider, order_id)
+            changes, note = reservations.release(store, index, provider, order_id)
         elif unrelease_order:
             provider, order_id = order_ref_arg(unrelease_order)
-            changes, note = reservations.unrelease(db, account, index, provider, order_id)
+            changes, note = reservations.unrelease(store, index, provider, order_id)
         else:
-            changes = reservations.rematch(db, account, index, Translator(catalog.known(db, account), index))
+            changes = reservations.rematch(store, index, Translator(catalog.known(store), index))
     for change in changes:
         click.echo(str(change))
     if note:
@@ -906,11 +910,11 @@ def status(max_age, bricklink_budget, as_json, db_path, account):
     from marketsync.model import now_iso
     from marketsync.store import queries
 
-    db = open_database(db_path)
+    store = open_database(db_path, account)
     configured = configured_providers()
-    shown = [p for p in PROVIDERS if p in configured or p in queries.providers_with_history(db, account)]
-    report = queries.status(db, account, tuple(shown) or PROVIDERS, now_iso()[:10])
-    oversold = queries.oversold(db, account)
+    shown = [p for p in PROVIDERS if p in configured or p in queries.providers_with_history(store)]
+    report = queries.status(store, tuple(shown) or PROVIDERS, now_iso()[:10])
+    oversold = queries.oversold(store)
     unhealthy = health.unhealthy(report, configured, max_age)
     for row in report:
         row["daily_budget"] = bricklink_budget if row["provider"] == "bricklink" else None
@@ -1014,9 +1018,9 @@ def inventory_import(file, wait, db_path, account):
 
     lots = read_inventory_file(file)
     with writer(db_path, wait):
-        db = open_database(db_path, create=True)
-        with db.atomic():
-            inserted, changed, unchanged = upsert_lots(db, account, lots)
+        store = open_database(db_path, account, create=True)
+        with store.atomic():
+            inserted, changed, unchanged = upsert_lots(store, lots)
     if _chatty():
         click.echo(f"{file}: {inserted} lots added, {changed} changed, {unchanged} unchanged", err=True)
 
@@ -1046,8 +1050,8 @@ def inventory_list(part, color_id, condition, location, reserved_only, oversold_
     from marketsync import render
     from marketsync.store import queries
 
-    db = open_database(db_path)
-    rows = queries.inventory(db, account, part=part, color_id=color_id,
+    store = open_database(db_path, account)
+    rows = queries.inventory(store, part=part, color_id=color_id,
                              condition=condition.lower() if condition else None, location=location,
                              reserved_only=reserved_only, oversold_only=oversold_only)
     render.emit(rows, fmt, [
@@ -1091,17 +1095,17 @@ def inventory_pull(provider, zero_missing, wait, db_path, account, settings):
     provider = provider.lower()
     require_credentials(provider)
     with writer(db_path, wait):
-        db = open_database(db_path, create=True)
+        store = open_database(db_path, account, create=True)
         # Every marketplace's orders first: what the listing shows is judged against all of them.
-        wiring = _Wiring(db, account, sorted(set(configured_providers()) | {provider}), settings)
+        wiring = _Wiring(store, sorted(set(configured_providers()) | {provider}), settings)
         results = wiring.sync()
         lots = next(a for a in wiring.adapters if a.name == provider).list_lots()
-        index = lot_index(db, account)
-        translator = (Translator(catalog.known(db, account), index, wiring.catalog, beyond_inventory=True)
+        index = lot_index(store)
+        translator = (Translator(catalog.known(store), index, wiring.catalog, beyond_inventory=True)
                       if provider == "brickowl" else None)
-        pulled = pull.pull(db, account, provider, lots, index, translator, calls=wiring.counter.take_unsaved(),
+        pulled = pull.pull(store, provider, lots, index, translator, calls=wiring.counter.take_unsaved(),
                            zero_missing=zero_missing)
-        reservations.rematch(db, account, index, Translator(catalog.known(db, account), index))
+        reservations.rematch(store, index, Translator(catalog.known(store), index))
     _report_sync(results, exit_on_failure=False)
     for problem in pulled.problems:
         _problem(problem)
@@ -1116,24 +1120,24 @@ def inventory_pull(provider, zero_missing, wait, db_path, account, settings):
 class _Wiring:
     """One run's adapters over one call counter, and the engine jobs that use them."""
 
-    def __init__(self, db, account: str, providers: list[str], settings: HttpSettings,
+    def __init__(self, store: "Store", providers: list[str], settings: HttpSettings,
                  environ: dict[str, str] | None = None):
         from marketsync.providers import build_adapter
         from marketsync.providers.brickowl import BrickOwl
         from marketsync.providers.http import CallCounter
         from marketsync.store.state import api_calls_on
 
-        self.db, self.account, self.settings = db, account, settings
+        self.store, self.settings = store, settings
         self.counter = CallCounter()
         self.adapters = [build_adapter(provider, settings, counter=self.counter, environ=environ, share=len(providers),
-                                       calls_today=api_calls_on(db, account, provider)) for provider in providers]
+                                       calls_today=api_calls_on(store, provider)) for provider in providers]
         self.catalog = next((a for a in self.adapters if isinstance(a, BrickOwl)), None)
 
     def sync(self, full: bool = False) -> list:
         from marketsync import sync as engine
 
         with _progress() as progress:
-            return engine.run(self.db, self.account, list(self.adapters), self.counter, full=full,
+            return engine.run(self.store, list(self.adapters), self.counter, full=full,
                               concurrency=self.settings.concurrency, progress=progress)
 
     def push(self, *, dry_run: bool, resync: bool = True) -> tuple[list, list]:
@@ -1151,14 +1155,14 @@ class _Wiring:
             return (set().union(*(result.touched for result in again)),
                     {result.provider for result in again if not result.ok})
 
-        index = lot_index(self.db, self.account)
-        translator = Translator(catalog.known(self.db, self.account), index, self.catalog) if self.catalog else None
-        results = push.run(self.db, self.account, list(self.adapters), index, translator=translator,
+        index = lot_index(self.store)
+        translator = Translator(catalog.known(self.store), index, self.catalog) if self.catalog else None
+        results = push.run(self.store, list(self.adapters), index, translator=translator,
                            resync=sync_again if resync else None, dry_run=dry_run)
-        with self.db.atomic():
+        with self.store.atomic():
             if translator is not None and not dry_run:
-                stored_catalog.save(self.db, self.account, translator.take_learned())
-            add_api_calls(self.db, self.account, self.counter.take_unsaved())
+                stored_catalog.save(self.store, translator.take_learned())
+            add_api_calls(self.store, self.counter.take_unsaved())
         return results, again
 
 
@@ -1229,10 +1233,10 @@ def stock(ctx, provider, held_only, unlinked_only, fmt, db_path, account):
     from marketsync import render
     from marketsync.store import queries
 
-    db = open_database(db_path)
+    store = open_database(db_path, account)
     from marketsync.stock import with_pending
 
-    rows = with_pending(queries.stock(db, account, provider.lower() if provider else None, held_only, unlinked_only))
+    rows = with_pending(queries.stock(store, provider.lower() if provider else None, held_only, unlinked_only))
     render.emit(rows, fmt, _stock_columns(), title=None if rows else "No listings yet (run 'marketsync sync --push')")
 
 
@@ -1273,8 +1277,8 @@ def stock_push(providers, dry_run, fmt, wait, db_path, account, settings):
     """
     chosen = _chosen_providers(providers)
     with writer(db_path, wait):
-        db = open_database(db_path, create=True)
-        results, again = _Wiring(db, account, chosen, settings).push(dry_run=dry_run)
+        store = open_database(db_path, account, create=True)
+        results, again = _Wiring(store, chosen, settings).push(dry_run=dry_run)
     _report_sync(again, exit_on_failure=False)
     _report_push(results, dry_run, fmt)
     if any(not result.ok for result in results + again):
@@ -1335,9 +1339,9 @@ def stock_link(listing, lot, wait, db_path, account, settings):
     require_credentials(provider)
     open_database(db_path)
     with writer(db_path, wait):
-        db = open_database(db_path)
-        wiring = _Wiring(db, account, [provider], settings)
-        message = decisions.link_by_hand(db, account, wiring.adapters[0], remote_lot_id, lot, calls=wiring.counter)
+        store = open_database(db_path, account)
+        wiring = _Wiring(store, [provider], settings)
+        message = decisions.link_by_hand(store, wiring.adapters[0], remote_lot_id, lot, calls=wiring.counter)
     if _chatty():
         click.echo(message, err=True)
 
@@ -1360,7 +1364,7 @@ def stock_unlink(listing, wait, db_path, account):
     provider, remote_lot_id = order_ref_arg(listing)
     open_database(db_path)
     with writer(db_path, wait):
-        message = decisions.unlink_by_hand(open_database(db_path), account, provider, remote_lot_id)
+        message = decisions.unlink_by_hand(open_database(db_path, account), provider, remote_lot_id)
     if _chatty():
         click.echo(message, err=True)
 
@@ -1395,13 +1399,13 @@ def stock_probe(listing, save_path, yes, wait, db_path, account, settings):
     require_credentials(provider)
     if save_path:
         probe.check_save_path(save_path)
-    row = probe.check_listing(open_database(db_path), account, provider, remote_lot_id)
+    row = probe.check_listing(open_database(db_path, account), provider, remote_lot_id)
     if not yes:
         click.confirm(probe.question(row), abort=True)
     with writer(db_path, wait):
-        db = open_database(db_path)
-        wiring = _Wiring(db, account, [provider], settings)
-        result = probe.run(db, account, wiring.adapters[0], remote_lot_id, calls=wiring.counter)
+        store = open_database(db_path, account)
+        wiring = _Wiring(store, [provider], settings)
+        result = probe.run(store, wiring.adapters[0], remote_lot_id, calls=wiring.counter)
     for line in probe.report(result):
         click.echo(one_line(mask_secrets(line)))
     if save_path:
@@ -1418,9 +1422,9 @@ def _decide(listing: str, decision: str, wait: float, db_path: str, account: str
     require_credentials(provider)
     open_database(db_path)
     with writer(db_path, wait):
-        db = open_database(db_path)
-        wiring = _Wiring(db, account, [provider], settings)
-        message = decisions.decide(db, account, wiring.adapters[0], remote_lot_id, decision,
+        store = open_database(db_path, account)
+        wiring = _Wiring(store, [provider], settings)
+        message = decisions.decide(store, wiring.adapters[0], remote_lot_id, decision,
                                    calls=wiring.counter)
     if _chatty():
         click.echo(message, err=True)
@@ -1431,7 +1435,7 @@ def _chosen_providers(providers, db_path: str | None = None, account: str | None
     if not chosen and db_path is not None and account is not None and os.path.exists(db_path):
         from marketsync.store import queries
 
-        history = queries.providers_with_history(open_database(db_path), account)
+        history = queries.providers_with_history(open_database(db_path, account))
         if history:
             raise ConfigError(f"no marketplace credentials set, but {db_path} has synced {', '.join(history)} before; "
                               f"set {', '.join(v for p in history for v in CREDENTIAL_VARS[p])}")
@@ -1470,8 +1474,8 @@ def map_command(boid, part_number, remove, fmt, db_path, account):
     from marketsync import catalog, render
 
     if boid is None:
-        db = open_database(db_path)
-        rows = catalog.mappings(db, account)
+        store = open_database(db_path, account)
+        rows = catalog.mappings(store)
         return render.emit(rows, fmt, [
             ("BOID", "left", lambda r: r["boid"], "bold"),
             ("BrickLink part", "left", lambda r: r["part_number"]),
@@ -1489,14 +1493,14 @@ def map_command(boid, part_number, remove, fmt, db_path, account):
         raise click.UsageError("give the BrickLink PART_NUMBER to pin BOID to" if part_number is None
                                else "the BrickLink PART_NUMBER is blank")
     with writer(db_path):
-        db = open_database(db_path, create=True)
+        store = open_database(db_path, account, create=True)
         if remove:
-            with db.atomic():
-                if not catalog.unpin(db, account, boid):
+            with store.atomic():
+                if not catalog.unpin(store, boid):
                     raise NotFoundLocally(f"no mapping for BOID {boid}")
             return
-        with db.atomic():
-            catalog.pin(db, account, boid, part_number)
+        with store.atomic():
+            catalog.pin(store, boid, part_number)
 
 
 # --- debugging -------------------------------------------------------------------------------
@@ -1557,14 +1561,14 @@ def demo(db_path, force):
     with writer(db_path):
         with Sandbox(demo=True) as sandbox:
             sandbox.brickowl.rate_limit = None  # a demo need not wait out BrickOwl's per-minute pacing
-            db = demo_store.recreate(db_path, account, force=force)
+            store = demo_store.recreate(db_path, account, force=force)
             settings = HttpSettings(timeout=10, backoff=0.1, brickowl_rate_limit=None)
-            wiring = _Wiring(db, account, list(PROVIDERS), settings, environ=sandbox.env())
+            wiring = _Wiring(store, list(PROVIDERS), settings, environ=sandbox.env())
             results = wiring.sync()
             pushed, _ = wiring.push(dry_run=False)
-            sale = demo_store.sell_one_on_bricklink(sandbox, db, account)
+            sale = demo_store.sell_one_on_bricklink(sandbox, store)
             followed, _ = wiring.push(dry_run=False) if sale else ([], [])
-    rows = list_orders(db, account)
+    rows = list_orders(store)
     render.console().print(render.table(
         rows, _order_columns(),
         caption=f"{len(rows)} orders in {db_path}; try: marketsync orders show PROVIDER:ORDER_ID --db {db_path}"))

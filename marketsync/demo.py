@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 
-from sqlite_utils import Database
+from marketsync.store import Store
 
 from marketsync.errors import ConfigError
 from marketsync.model import InventoryLot
-from marketsync.store import open_db
+from marketsync.store import open_store
 from marketsync.store.connection import is_demo_database, mark_demo
 from marketsync.store.inventory import upsert_lots
 
@@ -20,7 +20,7 @@ def refuse_unless_demo(db_path: str, force: bool = False) -> None:
                           "(use another --db, or --force to replace it)")
 
 
-def recreate(db_path: str, account: str, *, force: bool = False) -> Database:
+def recreate(db_path: str, account: str, *, force: bool = False) -> Store:
     """Delete the demo database (and its WAL files), create it anew, import the demo inventory.
     Any other file is refused unless ``force``: `--db real.db` must never replace a real database.
     The caller holds the writer lock."""
@@ -30,21 +30,21 @@ def recreate(db_path: str, account: str, *, force: bool = False) -> Database:
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(db_path + suffix):
             os.remove(db_path + suffix)
-    db = open_db(db_path)
-    mark_demo(db)
+    store = open_store(db_path, account)
+    mark_demo(store)
     lots = [InventoryLot(**{**row, "price": Decimal(row["price"]) if row.get("price") else None})
             for row in demo_inventory_rows()]
-    with db.atomic():
-        upsert_lots(db, account, lots)
-    return db
+    with store.atomic():
+        upsert_lots(store, lots)
+    return store
 
 
-def sell_one_on_bricklink(sandbox, db: Database, account: str) -> str | None:
+def sell_one_on_bricklink(sandbox, store: Store) -> str | None:
     """Place one new BrickLink order for 2 pieces of a lot listed on both marketplaces with pieces
     to spare (the demo's second act); returns what was sold, for the demo to print."""
     from marketsync.store.queries import stock
 
-    rows = [r for r in stock(db, account, "bricklink") if r["listed"] and r["listed"] > 5 and r["available"] > 5]
+    rows = [r for r in stock(store, "bricklink") if r["listed"] and r["listed"] > 5 and r["available"] > 5]
     if not rows:
         return None
     row = rows[0]

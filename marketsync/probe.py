@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlite_utils import Database
+from marketsync.store import Store
 
 from marketsync import __version__
 from marketsync import listings as rules
@@ -122,10 +122,10 @@ class ProbeResult:
 
 
 # --- the checks ----------------------------------------------------------------------------------
-def check_listing(db: Database, account: str, provider: str, remote_lot_id: str) -> dict[str, Any]:
+def check_listing(store: Store, provider: str, remote_lot_id: str) -> dict[str, Any]:
     """The listing, if the probe may change it as far as the database knows (nothing is sent)."""
     what = f"{provider} lot {remote_lot_id}"
-    row = stored.find(db, account, provider, remote_lot_id)
+    row = stored.find(store, provider, remote_lot_id)
     if row is None or row["inventory_id"] is None:
         raise NotFoundLocally(f"{what} is not linked to a local lot; link it first with "
                               f"'marketsync stock link {provider}:{remote_lot_id} LOT_ID' (nothing sent)")
@@ -136,7 +136,7 @@ def check_listing(db: Database, account: str, provider: str, remote_lot_id: str)
     if row.get("gone_at") is not None:
         raise NotSafe(f"{what} is no longer for sale ({row.get('gone_reason')}): the probe never touches a lot "
                       "buyers cannot see (nothing sent)")
-    open_changes = stored.maybe_changes(db, account, provider).get(row["id"], [])
+    open_changes = stored.maybe_changes(store, provider).get(row["id"], [])
     if open_changes:
         sent = ", ".join(f"{m.delta:+d}" for m in open_changes)
         raise NotSafe(f"{what} has {len(open_changes)} change(s) of marketsync's with no known outcome ({sent}); "
@@ -173,33 +173,33 @@ def _check_lot(provider: str, remote_lot_id: str, lot: RemoteLot | None, listing
 
 
 # --- the probe -----------------------------------------------------------------------------------
-def run(db: Database, account: str, adapter: Listings, remote_lot_id: str, *, calls: Calls) -> ProbeResult:
+def run(store: Store, adapter: Listings, remote_lot_id: str, *, calls: Calls) -> ProbeResult:
     """Read the lot, +1, read back, -1, read back (caller holds the writer lock)."""
     client = getattr(adapter, "client", None)
     recorder = Recorder((*getattr(client, "secrets", ()), *secret_values()))
     if client is not None:
         client.on_exchange = recorder
     try:
-        return _probe(db, account, adapter, remote_lot_id, recorder)
+        return _probe(store, adapter, remote_lot_id, recorder)
     finally:
         if client is not None:
             client.on_exchange = None
-        with db.atomic():
-            state.add_api_calls(db, account, calls.take_unsaved())
+        with store.atomic():
+            state.add_api_calls(store, calls.take_unsaved())
 
 
-def _probe(db: Database, account: str, adapter: Listings, remote_lot_id: str, recorder: Recorder) -> ProbeResult:
+def _probe(store: Store, adapter: Listings, remote_lot_id: str, recorder: Recorder) -> ProbeResult:
     provider = adapter.name
-    row = check_listing(db, account, provider, remote_lot_id)  # again, under the lock
+    row = check_listing(store, provider, remote_lot_id)  # again, under the lock
     listing = stored.as_listing(row)
     lot = adapter.read_lot(remote_lot_id)
-    own = stored.own_orders(db, account, provider).get(remote_lot_id, rules.NO_ORDERS)
+    own = stored.own_orders(store, provider).get(remote_lot_id, rules.NO_ORDERS)
     lot = _check_lot(provider, remote_lot_id, lot, listing, own)
     result = ProbeResult(provider, remote_lot_id, row["inventory_id"], lot.quantity, lot.description,
                          exchanges=recorder.exchanges)
     figure, description = lot.quantity, lot.description
     for delta in CHANGES:
-        step = _change(db, account, adapter, listing, figure, delta, description, recorder)
+        step = _change(store, adapter, listing, figure, delta, description, recorder)
         result.steps.append(step)
         if not (step.confirmed and step.read_right):
             break  # never the next change blindly: the journal holds what is known
@@ -210,12 +210,12 @@ def _probe(db: Database, account: str, adapter: Listings, remote_lot_id: str, re
     return result
 
 
-def _change(db: Database, account: str, adapter: Listings, listing: rules.Listing, before: int, delta: int,
+def _change(store: Store, adapter: Listings, listing: rules.Listing, before: int, delta: int,
             description: str | None, recorder: Recorder) -> Step:
     provider, remote_lot_id = adapter.name, listing.remote_lot_id
     after = before + delta
-    with db.atomic():  # recorded (and committed) before it is sent
-        [change_id] = stored.record_intents(db, account, provider, [(listing.id, remote_lot_id, before, after)])
+    with store.atomic():  # recorded (and committed) before it is sent
+        [change_id] = stored.record_intents(store, provider, [(listing.id, remote_lot_id, before, after)])
     recorder.stage = f"{delta:+d}"
     first = len(recorder.exchanges)
     try:
@@ -234,10 +234,10 @@ def _change(db: Database, account: str, adapter: Listings, listing: rules.Listin
         except MarketsyncError as error:
             step.read_error = error.message
         _judge(step, provider)
-    with db.atomic():
-        stored.resolve_change(db, change_id, step.state, step.verdict)
+    with store.atomic():
+        stored.resolve_change(store, change_id, step.state, step.verdict)
         if step.state == "applied":
-            stored.set_listed(db, listing.id, after)
+            stored.set_listed(store, listing.id, after)
     return step
 
 

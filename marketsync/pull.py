@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlite_utils import Database
+from marketsync.store import Store
 
 from marketsync import listings as rules
 from marketsync.matching import LotIndex
@@ -37,24 +37,24 @@ class PullResult:
     problems: list[str] = field(default_factory=list)
 
 
-def pull(db: Database, account: str, provider: str, lots: list[RemoteLot], index: LotIndex,
+def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
          translator: Translator | None, *, calls: dict[str, int], zero_missing: bool = False) -> PullResult:
     """Store the pulled lots and the calls that fetched them (caller holds the writer lock; one
     transaction). Only lots for sale are pulled: a stockroom or a lot off sale is not on offer."""
     result = PullResult()
     lots = [lot for lot in lots if lot.for_sale]
-    with db.atomic():
-        own = stored.own_orders(db, account, provider)
-        open_changes = stored.maybe_changes(db, account, provider)
-        available = stored.available(db, account)
-        existing = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)}
+    with store.atomic():
+        own = stored.own_orders(store, provider)
+        open_changes = stored.maybe_changes(store, provider)
+        available = stored.available(store)
+        existing = {row["remote_lot_id"]: row for row in stored.listings(store, provider)}
         fresh = [lot for lot in lots if not _observed(existing.get(lot.remote_lot_id))]
         seen = [lot for lot in lots if _observed(existing.get(lot.remote_lot_id))]
-        _pull_observed(db, account, provider, seen, existing, own, open_changes, available, result)
-        _pull_fresh(db, account, provider, fresh, existing, own, index, translator, result)
-        _report_missing(db, account, provider, {lot.remote_lot_id for lot in lots}, existing, index, zero_missing,
+        _pull_observed(store, provider, seen, existing, own, open_changes, available, result)
+        _pull_fresh(store, provider, fresh, existing, own, index, translator, result)
+        _report_missing(store, provider, {lot.remote_lot_id for lot in lots}, existing, index, zero_missing,
                         result)
-        state.add_api_calls(db, account, calls)
+        state.add_api_calls(store, calls)
     index.reload()
     return result
 
@@ -63,7 +63,7 @@ def _observed(row: dict | None) -> bool:
     return row is not None and row["inventory_id"] is not None and row["listed"] is not None
 
 
-def _pull_observed(db: Database, account: str, provider: str, lots: list[RemoteLot], existing: dict[str, dict],
+def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing: dict[str, dict],
                    own: dict[str, rules.OwnOrders], open_changes: dict[int, list[rules.Maybe]],
                    available: dict[int, int], result: PullResult) -> None:
     """Listings observed before keep on hand as it is, moved only by what neither that
@@ -86,20 +86,20 @@ def _pull_observed(db: Database, account: str, provider: str, lots: list[RemoteL
                     "no known outcome: on hand left as it is. Run 'marketsync sync --push' to settle it, or "
                     f"'marketsync stock override {provider}:{lot.remote_lot_id}' to take the figure as it is")
                 continue
-            stored.settle(db, maybes, found.applied, "settled by a pull")
+            stored.settle(store, maybes, found.applied, "settled by a pull")
             change = 0
         if change and shown[listing.inventory_id or 0] == max(0, available.get(listing.inventory_id or 0, 0)):
             change = 0  # already what marketsync would list: its own change (a restored backup), not the seller's
-        stored.adjust_on_hand(db, account, row["inventory_id"], change, "pull",
+        stored.adjust_on_hand(store, row["inventory_id"], change, "pull",
                               f"{provider} lot {lot.remote_lot_id} lists {lot.quantity}, {change:+d} "
                               "more than its orders and marketsync's changes explain")
         result.adjusted += bool(change)
-        stored.observe(db, [(listing.id, lot.quantity, mine)])
-        stored.release_hold(db, listing.id)
-        stored.mark_back(db, listing.id)
+        stored.observe(store, [(listing.id, lot.quantity, mine)])
+        stored.release_hold(store, listing.id)
+        stored.mark_back(store, listing.id)
 
 
-def _pull_fresh(db: Database, account: str, provider: str, fresh: list[RemoteLot], existing: dict[str, dict],
+def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: dict[str, dict],
                 own: dict[str, rules.OwnOrders], index: LotIndex, translator: Translator | None,
                 result: PullResult) -> None:
     """Listings seen for the first time: on hand = listed + that marketplace's open orders on them
@@ -107,7 +107,7 @@ def _pull_fresh(db: Database, account: str, provider: str, fresh: list[RemoteLot
     marketplace keeps its on hand (the next push evens its listings out); a new listing of a lot
     this marketplace already lists adds its pieces."""
     observed_here = {row["inventory_id"] for row in existing.values() if _observed(row)}
-    observed_anywhere = {row["inventory_id"] for row in stored.listings(db, account)
+    observed_anywhere = {row["inventory_id"] for row in stored.listings(store)
                          if row["inventory_id"] is not None and row["listed"] is not None}
     keyed: dict[tuple, InventoryLot] = {}
     for lot in fresh:
@@ -127,44 +127,44 @@ def _pull_fresh(db: Database, account: str, provider: str, fresh: list[RemoteLot
     for key, found in keyed.items():
         lot_id = local.get(key)
         if lot_id is not None and lot_id in observed_here:
-            stored.adjust_on_hand(db, account, lot_id, found.quantity, "pull",
+            stored.adjust_on_hand(store, lot_id, found.quantity, "pull",
                                   f"a new {provider} listing of this lot lists {found.quantity} more")
             result.adjusted += 1
         elif lot_id not in observed_anywhere:
             new_lots.append(found)
-    result.inserted, result.updated, _ = inventory.upsert_lots(db, account, new_lots)
+    result.inserted, result.updated, _ = inventory.upsert_lots(store, new_lots)
     index.reload()
     links = link(provider, fresh, existing, index, translator)
     by_remote = {lot.remote_lot_id: lot for lot in fresh}
-    stored.save_links(db, account, provider, links)
-    for row in stored.listings(db, account, provider):
+    stored.save_links(store, provider, links)
+    for row in stored.listings(store, provider):
         seen = by_remote.get(row["remote_lot_id"])
         if seen is not None and row["inventory_id"] is not None:
-            stored.observe(db, [(row["id"], seen.quantity, own.get(seen.remote_lot_id, rules.NO_ORDERS))])
-            stored.release_hold(db, row["id"])
-            stored.mark_back(db, row["id"])
-    inventory.mark_stocked(db, {row["inventory_id"] for row in stored.listings(db, account, provider)
+            stored.observe(store, [(row["id"], seen.quantity, own.get(seen.remote_lot_id, rules.NO_ORDERS))])
+            stored.release_hold(store, row["id"])
+            stored.mark_back(store, row["id"])
+    inventory.mark_stocked(store, {row["inventory_id"] for row in stored.listings(store, provider)
                                 if row["remote_lot_id"] in by_remote and row["inventory_id"] is not None})
     for link_ in links:
         if link_.problem and link_.problem != "unlinked":
             result.problems.append(f"{provider} lot {link_.remote_lot_id}: {link_.problem}: {link_.detail}")
 
 
-def _report_missing(db: Database, account: str, provider: str, listed: set[str], existing: dict[str, dict],
+def _report_missing(store: Store, provider: str, listed: set[str], existing: dict[str, dict],
                     index: LotIndex, zero_missing: bool, result: PullResult) -> None:
     for remote, row in existing.items():
         if remote in listed or row["inventory_id"] is None or (row.get("gone_at") is not None and not zero_missing):
             continue
         lot_ = index.by_id.get(row["inventory_id"])
         if zero_missing and lot_ is not None and lot_.quantity:
-            stored.adjust_on_hand(db, account, lot_.id, -lot_.quantity, "pull",
+            stored.adjust_on_hand(store, lot_.id, -lot_.quantity, "pull",
                                   f"{provider} lot {remote} is no longer listed (--zero-missing)")
             result.problems.append(f"{provider} lot {remote} is no longer listed; local lot {lot_.id} zeroed")
         else:
             result.problems.append(f"{provider} lot {remote} is no longer listed (local lot {row['inventory_id']}"
                                    f"{f', {lot_.quantity} on hand' if lot_ else ''}); kept as it is "
                                    "(--zero-missing sets it to 0)")
-        stored.mark_gone(db, row["id"], "no longer listed (seen by a pull)")
+        stored.mark_gone(store, row["id"], "no longer listed (seen by a pull)")
 
 
 def _local_terms(lot: RemoteLot, translator: Translator | None) -> InventoryLot | str:

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlite_utils import Database
+from marketsync.store import Store
 
 from marketsync import listings as rules
 from marketsync.errors import BadResponseError, MarketsyncError
@@ -74,7 +74,7 @@ class Judgement:
     problems: list[str] = field(default_factory=list)
 
 
-def run(db: Database, account: str, adapters: list[Listings], index: LotIndex, *,
+def run(store: Store, adapters: list[Listings], index: LotIndex, *,
         translator: Translator | None = None, resync: Resync | None = None, dry_run: bool = False) -> list[PushResult]:
     results = {adapter.name: PushResult(adapter.name) for adapter in adapters}
     reads: dict[str, list[RemoteLot]] = {}
@@ -96,28 +96,28 @@ def run(db: Database, account: str, adapters: list[Listings], index: LotIndex, *
                             f"{adapter.name} listing was judged or changed in this run")
             continue
         try:
-            _push_one(db, account, adapter, reads[adapter.name], index, translator, touched,
+            _push_one(store, adapter, reads[adapter.name], index, translator, touched,
                       may_raise=not failed, dry_run=dry_run, result=result)
         except MarketsyncError as error:
             result.ok, result.error = False, error.message
     return list(results.values())
 
 
-def _push_one(db: Database, account: str, adapter: Listings, lots: list[RemoteLot], index: LotIndex,
+def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: LotIndex,
               translator: Translator | None, touched: set[tuple[str, str]], *, may_raise: bool, dry_run: bool,
               result: PushResult) -> None:
     provider = adapter.name
     for_sale = {lot.remote_lot_id: lot for lot in lots if lot.for_sale}
-    rows = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)}
+    rows = {row["remote_lot_id"]: row for row in stored.listings(store, provider)}
     links = link(provider, list(for_sale.values()), rows, index, translator)
     if dry_run:
         _link_in_memory(rows, links, provider)
     elif links:
-        with db.atomic():
-            stored.save_links(db, account, provider, links)
-        rows = {row["remote_lot_id"]: row for row in stored.listings(db, account, provider)}
-    judgement = judge(provider, rows, for_sale, stored.own_orders(db, account, provider),
-                      stored.maybe_changes(db, account, provider), stored.available(db, account), touched,
+        with store.atomic():
+            stored.save_links(store, provider, links)
+        rows = {row["remote_lot_id"]: row for row in stored.listings(store, provider)}
+    judgement = judge(provider, rows, for_sale, stored.own_orders(store, provider),
+                      stored.maybe_changes(store, provider), stored.available(store), touched,
                       may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots)
     judgement.problems[:0] = [f"{provider} lot {ln.remote_lot_id}: {ln.problem}: {ln.detail}" for ln in links
                               if ln.problem and (rows.get(ln.remote_lot_id) or {}).get("link_detail") != ln.detail
@@ -127,9 +127,9 @@ def _push_one(db: Database, account: str, adapter: Listings, lots: list[RemoteLo
         result.changes = [Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
                           for p in judgement.planned if p.delta]
         return
-    with db.atomic():
-        record(db, judgement)
-    _send(db, account, adapter, judgement.planned, for_sale, result)
+    with store.atomic():
+        record(store, judgement)
+    _send(store, adapter, judgement.planned, for_sale, result)
 
 
 def _link_in_memory(rows: dict[str, dict], links: list[stored.Link], provider: str) -> None:
@@ -250,42 +250,42 @@ def held_line(provider: str, remote_lot_id: str, lot_id: int | None, reason: str
             f"'marketsync stock override {provider}:{remote_lot_id}' (push ours)")
 
 
-def record(db: Database, judgement: Judgement) -> None:
+def record(store: Store, judgement: Judgement) -> None:
     """Write what a judgement decided (caller holds the transaction)."""
     for listing_id, reason in judgement.gone:
-        stored.mark_gone(db, listing_id, reason)
+        stored.mark_gone(store, listing_id, reason)
     for listing_id in judgement.back:
-        stored.mark_back(db, listing_id)
-    stored.observe(db, judgement.observations)
+        stored.mark_back(store, listing_id)
+    stored.observe(store, judgement.observations)
     for open_changes, applied in judgement.settled:
-        stored.settle(db, open_changes, applied, "judged against the lot as read")
+        stored.settle(store, open_changes, applied, "judged against the lot as read")
     for open_changes in judgement.superseded:
-        stored.supersede(db, open_changes, "the listing's figure was taken as it is")
+        stored.supersede(store, open_changes, "the listing's figure was taken as it is")
     for listing_id, remote, reason in judgement.holds:
-        stored.hold(db, listing_id, remote, reason)
+        stored.hold(store, listing_id, remote, reason)
     for listing_id in judgement.released:
-        stored.release_hold(db, listing_id)
+        stored.release_hold(store, listing_id)
 
 
-def _send(db: Database, account: str, adapter: Listings, planned: list[rules.Planned],
+def _send(store: Store, adapter: Listings, planned: list[rules.Planned],
           read: dict[str, RemoteLot], result: PushResult) -> None:
     provider = adapter.name
     size = max(1, adapter.write_batch_size)
     for start in range(0, len(planned), size):
         batch = planned[start:start + size]
-        with db.atomic():  # recorded (and committed) before anything is sent
-            ids = stored.record_intents(db, account, provider, [
+        with store.atomic():  # recorded (and committed) before anything is sent
+            ids = stored.record_intents(store, provider, [
                 (p.listing.id, p.listing.remote_lot_id, p.before, p.after) for p in batch])
             for p in batch:
                 if p.retain is True:
-                    stored.set_retain(db, p.listing.id, True)
+                    stored.set_retain(store, p.listing.id, True)
         outcomes = adapter.change_quantities([
             QuantityChange(p.listing.remote_lot_id, p.delta, retain=p.retain,
                            description=_description(read, p.listing.remote_lot_id)) for p in batch])
         not_sent = 0
         for change_id, p, outcome in zip(ids, batch, outcomes):
-            with db.atomic():
-                state = _record_outcome(db, adapter, change_id, p, outcome.outcome, outcome.detail, result)
+            with store.atomic():
+                state = _record_outcome(store, adapter, change_id, p, outcome.outcome, outcome.detail, result)
             if p.delta:
                 result.changes.append(Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0,
                                              p.before, p.after, state))
@@ -302,16 +302,16 @@ def _description(read: dict[str, RemoteLot], remote_lot_id: str) -> str | None:
     return lot.description if lot is not None else None
 
 
-def _record_outcome(db: Database, adapter: Listings, change_id: int, p: rules.Planned, outcome: str,
+def _record_outcome(store: Store, adapter: Listings, change_id: int, p: rules.Planned, outcome: str,
                     detail: str | None, result: PushResult) -> str:
     provider = adapter.name
     if outcome == Outcome.APPLIED:
-        _applied(db, change_id, p, result, "applied")
+        _applied(store, change_id, p, result, "applied")
         return "applied"
     if outcome in (Outcome.REFUSED, Outcome.NOT_SENT):
-        stored.resolve_change(db, change_id, outcome, detail)
+        stored.resolve_change(store, change_id, outcome, detail)
         if p.retain is True:
-            stored.set_retain(db, p.listing.id, False)
+            stored.set_retain(store, p.listing.id, False)
         if outcome == Outcome.REFUSED:
             result.problems.append(f"{provider} lot {p.listing.remote_lot_id}: change {p.delta:+d} refused: {detail}")
         return outcome
@@ -320,24 +320,24 @@ def _record_outcome(db: Database, adapter: Listings, change_id: int, p: rules.Pl
         lot = adapter.read_lot(p.listing.remote_lot_id)
     except MarketsyncError as error:
         lot, detail = None, f"read back failed: {error.message}"
-        stored.resolve_change(db, change_id, "unknown", detail)
+        stored.resolve_change(store, change_id, "unknown", detail)
         result.unconfirmed += 1
         return "unknown"
     if rules.confirmed(p.before, p.after, lot.quantity if lot is not None else None):
-        _applied(db, change_id, p, result, "confirmed by reading the lot back")
+        _applied(store, change_id, p, result, "confirmed by reading the lot back")
         return "applied"
     # Not (yet) what it should show: a sale may have raced the read-back, or the write may still
     # land. It stays open and is judged next run, after the orders are synced -- never a hold now.
-    stored.resolve_change(db, change_id, "unknown", f"answer lost; read back {lot.quantity if lot else 'gone'}")
+    stored.resolve_change(store, change_id, "unknown", f"answer lost; read back {lot.quantity if lot else 'gone'}")
     result.unconfirmed += 1
     return "unknown"
 
 
-def _applied(db: Database, change_id: int, p: rules.Planned, result: PushResult, detail: str) -> None:
-    stored.resolve_change(db, change_id, "applied", None if detail == "applied" else detail)
-    stored.set_listed(db, p.listing.id, p.after)
+def _applied(store: Store, change_id: int, p: rules.Planned, result: PushResult, detail: str) -> None:
+    stored.resolve_change(store, change_id, "applied", None if detail == "applied" else detail)
+    stored.set_listed(store, p.listing.id, p.after)
     if p.retain is False:
-        stored.set_retain(db, p.listing.id, False)
+        stored.set_retain(store, p.listing.id, False)
     elif p.retain is True:
         result.problems.append(f"{p.listing.provider} lot {p.listing.remote_lot_id}: listed at 0 and kept in the store "
                                "(marketsync set 'retain'); it is put back when the lot has stock again")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlite_utils import Database
+from marketsync.store import Store
 
 from marketsync import booking
 from marketsync.errors import MarketsyncError, NotFoundLocally
@@ -34,62 +34,62 @@ class Change:
                 f"on lot {self.inventory_id} ({self.reason})")
 
 
-def rematch(db: Database, account: str, index: LotIndex, translator: Translator | None = None, *,
+def rematch(store: Store, index: LotIndex, translator: Translator | None = None, *,
             order_ref: int | None = None) -> list[Change]:
     """Bring every open line (of one order, with ``order_ref``) to its reservation, translating
     BrickOwl lines again first; returns the ledger changes written. One transaction per order."""
     changes: list[Change] = []
-    for order in stored_orders.orders_holding_or_open(db, account, order_ref):
-        lines = stored_orders.stored_lines(db, order["id"])
+    for order in stored_orders.orders_holding_or_open(store, order_ref):
+        lines = stored_orders.stored_lines(store, order["id"])
         if translator is not None:
             translator.translate(lines)
-        with db.atomic():
-            (booked,) = booking.book(db, account, index, [booking.OrderState(
+        with store.atomic():
+            (booked,) = booking.book(store, index, [booking.OrderState(
                 order["id"], order["provider"], order["order_id"], order["status"], bool(order["manual_release"]),
                 lines, date_ordered=order.get("date_ordered"))])
             if translator is not None:
-                stored_catalog.save(db, account, translator.take_learned())
+                stored_catalog.save(store, translator.take_learned())
         changes += [Change(order["provider"], order["order_id"], d.line_key, d.inventory_id, d.quantity, d.reason)
                     for d in booked.deltas]
     return changes
 
 
-def find_order(db: Database, account: str, provider: str, order_id: str) -> dict:
-    order = stored_orders.find_order(db, account, provider, order_id)
+def find_order(store: Store, provider: str, order_id: str) -> dict:
+    order = stored_orders.find_order(store, provider, order_id)
     if order is None:
         raise NotFoundLocally(f"no {provider} order {order_id} in the database")
     return order
 
 
-def release(db: Database, account: str, index: LotIndex, provider: str, order_id: str
+def release(store: Store, index: LotIndex, provider: str, order_id: str
             ) -> tuple[list[Change], str | None]:
     """Release an order's stock by hand; later syncs keep it released (``unrelease`` undoes it).
 
     Returns the ledger changes and, when there was nothing to do, why: a closed order (shipped,
     completed, cancelled) holds no stock and is not marked, and a released one stays released.
     """
-    order = find_order(db, account, provider, order_id)
+    order = find_order(store, provider, order_id)
     if order["manual_release"]:
         return [], (f"{provider} order {order_id} is already released by hand "
                     f"(undo: marketsync reserve --unrelease {provider}:{order_id})")
     if not is_open(order["status"]):
         return [], (f"{provider} order {order_id} is {order['status']}: it holds no stock, nothing was released")
-    with db.atomic():  # the mark and the released stock commit together (rematch nests a savepoint)
-        stored_orders.set_manual_release(db, order["id"], True)
-        return rematch(db, account, index, order_ref=order["id"]), None
+    with store.atomic():  # the mark and the released stock commit together (rematch nests a savepoint)
+        stored_orders.set_manual_release(store, order["id"], True)
+        return rematch(store, index, order_ref=order["id"]), None
 
 
-def unrelease(db: Database, account: str, index: LotIndex, provider: str, order_id: str
+def unrelease(store: Store, index: LotIndex, provider: str, order_id: str
               ) -> tuple[list[Change], str | None]:
     """Undo a release by hand: clear the mark and book what the order's status asks for (an open
     order is reserved again; one that shipped meanwhile has already taken its pieces off on hand).
     Returns the ledger changes and, when the order was not released by hand, why nothing changed."""
-    order = find_order(db, account, provider, order_id)
+    order = find_order(store, provider, order_id)
     if not order["manual_release"]:
         return [], f"{provider} order {order_id} is not released by hand: nothing to undo"
-    with db.atomic():  # the cleared mark and the new reservations commit together
-        stored_orders.set_manual_release(db, order["id"], False)
-        return rematch(db, account, index, order_ref=order["id"]), None
+    with store.atomic():  # the cleared mark and the new reservations commit together
+        stored_orders.set_manual_release(store, order["id"], False)
+        return rematch(store, index, order_ref=order["id"]), None
 
 
 # --- counters that drifted from the ledger ------------------------------------------------------
@@ -111,10 +111,10 @@ class CounterFix:
                 f"reserved {self.before} -> {self.after}, the sum of its ledger rows")
 
 
-def require_no_drift(db: Database, account: str) -> None:
+def require_no_drift(store: Store) -> None:
     """Refuse to book anything while a lot's counter disagrees with its ledger rows: every delta
     would be added to a wrong counter and the drift would only grow (``reserve --repair`` first)."""
-    drift = queries.counters_off_ledger(db, account)
+    drift = queries.counters_off_ledger(store)
     if drift:
         lot, counter, total = drift[0]
         more = f" and {len(drift) - 1} more" if len(drift) > 1 else ""
@@ -123,34 +123,34 @@ def require_no_drift(db: Database, account: str) -> None:
             "nothing was changed: run 'marketsync reserve --repair' (the ledger is the truth)")
 
 
-def repair(db: Database, account: str) -> list[CounterFix]:
+def repair(store: Store) -> list[CounterFix]:
     """Make every lot's reserved count agree with the ledger, in one transaction; the lots changed."""
-    with db.atomic():
-        return [CounterFix(*row) for row in stored_ledger.repair_counters(db, account)]
+    with store.atomic():
+        return [CounterFix(*row) for row in stored_ledger.repair_counters(store)]
 
 
-def check(db: Database, account: str) -> list[str]:
+def check(store: Store) -> list[str]:
     """Every violated invariant, one line each (empty when all hold).
 
     All queries read one snapshot: ``reserve --check`` takes no lock, and an order a running sync
     commits between two of them must not look like a violation.
     """
-    with queries.snapshot(db):
-        problems = [f"database: {message}" for message in queries.integrity_problems(db)]
-        for lot, counter, total in queries.counters_off_ledger(db, account):
+    with queries.snapshot(store):
+        problems = [f"database: {message}" for message in queries.integrity_problems(store)]
+        for lot, counter, total in queries.counters_off_ledger(store):
             problems.append(f"lot {lot}: quantity_reserved is {counter} but its ledger rows sum to {total}")
-        for lot, quantity, reserved in queries.negative_lots(db, account):
+        for lot, quantity, reserved in queries.negative_lots(store):
             problems.append(f"lot {lot}: negative stock (quantity {quantity}, reserved {reserved})")
         held: dict[tuple[int, str], dict[int, int]] = {}
         consumed: dict[tuple[int, str], int] = {}
-        for ref, key, lot, total, used in queries.ledger_by_line(db, account):
+        for ref, key, lot, total, used in queries.ledger_by_line(store):
             if total < 0:
                 problems.append(f"order row {ref} line {key}: lot {lot} holds a negative reservation ({total})")
             if total:
                 held.setdefault((ref, key), {})[lot] = total
             consumed[(ref, key)] = consumed.get((ref, key), 0) + (used or 0)
-        kinds = queries.lot_keys(db, account)
-        for ref, provider, order_id, status, manual, key, lot, quantity in queries.all_lines(db, account):
+        kinds = queries.lot_keys(store)
+        for ref, provider, order_id, status, manual, key, lot, quantity in queries.all_lines(store):
             holding = held.pop((ref, key), {})
             pieces = 0
             if is_open(status, bool(manual)) and lot is not None:

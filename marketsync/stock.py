@@ -5,11 +5,12 @@ open change of marketsync's has made uncertain is settled first, or the command 
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+from marketsync.store import Store
 
 from marketsync import listings as rules
 from marketsync.errors import NotFoundLocally, NotSafe
 from marketsync.model import Listings, RemoteLot
+from marketsync.store import inventory
 from marketsync.store import listings as stored
 from marketsync.store import state
 from marketsync.sync import Calls
@@ -25,38 +26,38 @@ def _read(adapter: Listings, remote_lot_id: str) -> RemoteLot:
     return lot
 
 
-def _linked(db: Database, account: str, provider: str, remote_lot_id: str) -> dict:
-    row = stored.find(db, account, provider, remote_lot_id)
+def _linked(store: Store, provider: str, remote_lot_id: str) -> dict:
+    row = stored.find(store, provider, remote_lot_id)
     if row is None or row["inventory_id"] is None:
         raise NotFoundLocally(f"no {provider} listing {remote_lot_id} linked to a lot in the database "
                               "(see 'marketsync stock --unlinked')")
     return row
 
 
-def decide(db: Database, account: str, adapter: Listings, remote_lot_id: str, decision: str, *, calls: Calls) -> str:
+def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *, calls: Calls) -> str:
     provider = adapter.name
-    row = _linked(db, account, provider, remote_lot_id)
+    row = _linked(store, provider, remote_lot_id)
     lot = _read(adapter, remote_lot_id)
     listing = stored.as_listing(row)
-    own = stored.own_orders(db, account, provider).get(remote_lot_id, rules.NO_ORDERS)
-    open_changes = stored.maybe_changes(db, account, provider).get(listing.id, [])
-    with db.atomic():
+    own = stored.own_orders(store, provider).get(remote_lot_id, rules.NO_ORDERS)
+    open_changes = stored.maybe_changes(store, provider).get(listing.id, [])
+    with store.atomic():
         if decision == "adopt":
             change = _sellers_part(provider, remote_lot_id, listing, own, lot.quantity, open_changes)
             if open_changes:
                 found = rules.explain(listing, own, lot.quantity, open_changes)
-                stored.settle(db, open_changes, found.applied if found else (), "settled by adopt")
-            stored.adjust_on_hand(db, account, row["inventory_id"], change, "adopt",
+                stored.settle(store, open_changes, found.applied if found else (), "settled by adopt")
+            stored.adjust_on_hand(store, row["inventory_id"], change, "adopt",
                                   f"{provider} lot {remote_lot_id} lists {lot.quantity}: the seller's figure adopted")
             message = (f"{provider} lot {remote_lot_id}: on hand of lot {row['inventory_id']} changed by {change:+d}"
                        if change else f"{provider} lot {remote_lot_id}: its figure is explained; on hand unchanged")
         else:
-            stored.supersede(db, open_changes, "overridden by the seller")
+            stored.supersede(store, open_changes, "overridden by the seller")
             message = f"{provider} lot {remote_lot_id}: the next push sets it to what is available"
-        stored.observe(db, [(listing.id, lot.quantity, own)])
-        stored.release_hold(db, listing.id)
-        stored.mark_back(db, listing.id)
-        state.add_api_calls(db, account, calls.take_unsaved())
+        stored.observe(store, [(listing.id, lot.quantity, own)])
+        stored.release_hold(store, listing.id)
+        stored.mark_back(store, listing.id)
+        state.add_api_calls(store, calls.take_unsaved())
     return message
 
 
@@ -78,32 +79,31 @@ def _sellers_part(provider: str, remote_lot_id: str, listing: rules.Listing, own
     return remote - rules.nearest(listing, own, remote)
 
 
-def link_by_hand(db: Database, account: str, adapter: Listings, remote_lot_id: str, inventory_id: int, *,
+def link_by_hand(store: Store, adapter: Listings, remote_lot_id: str, inventory_id: int, *,
                  calls: Calls) -> str:
     """Link a for-sale listing to a local lot; it is observed as it is now (the next push brings the
     lot's listings on that marketplace to what is available)."""
     provider = adapter.name
-    if not db.execute("select 1 from inventory where business_account_id = ? and id = ?",
-                      [account, inventory_id]).fetchone():
+    if not inventory.has_lot(store, inventory_id):
         raise NotFoundLocally(f"no local lot {inventory_id} (see 'marketsync inventory list')")
     lot = _read(adapter, remote_lot_id)
-    own = stored.own_orders(db, account, provider).get(remote_lot_id, rules.NO_ORDERS)
-    with db.atomic():
-        row = stored.find(db, account, provider, remote_lot_id)
+    own = stored.own_orders(store, provider).get(remote_lot_id, rules.NO_ORDERS)
+    with store.atomic():
+        row = stored.find(store, provider, remote_lot_id)
         if row is None:
-            stored.save_links(db, account, provider, [stored.Link(remote_lot_id, None, None, "unlinked", "new")])
-            row = stored.find(db, account, provider, remote_lot_id)
+            stored.save_links(store, provider, [stored.Link(remote_lot_id, None, None, "unlinked", "new")])
+            row = stored.find(store, provider, remote_lot_id)
         assert row is not None
-        stored.relink(db, row["id"], inventory_id)
-        stored.observe(db, [(row["id"], lot.quantity, own)])
-        state.add_api_calls(db, account, calls.take_unsaved())
+        stored.relink(store, row["id"], inventory_id)
+        stored.observe(store, [(row["id"], lot.quantity, own)])
+        state.add_api_calls(store, calls.take_unsaved())
     return f"{provider} lot {remote_lot_id} linked to local lot {inventory_id} (it lists {lot.quantity})"
 
 
-def unlink_by_hand(db: Database, account: str, provider: str, remote_lot_id: str) -> str:
-    row = _linked(db, account, provider, remote_lot_id)
-    with db.atomic():
-        stored.relink(db, row["id"], None)
+def unlink_by_hand(store: Store, provider: str, remote_lot_id: str) -> str:
+    row = _linked(store, provider, remote_lot_id)
+    with store.atomic():
+        stored.relink(store, row["id"], None)
     return (f"{provider} lot {remote_lot_id} unlinked from local lot {row['inventory_id']}; marketsync no longer "
             "changes it")
 

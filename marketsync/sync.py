@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, Iterable, Iterator, Protocol, cast
 
-from sqlite_utils import Database
+from marketsync.store import Store
 
 from marketsync import booking
 from marketsync.errors import (
@@ -103,9 +103,9 @@ class Calls(Protocol):
 class OrderWriter:
     """Writes fetched orders in small batches of transactions, one order never split."""
 
-    def __init__(self, db: Database, account: str, index: LotIndex, result: ProviderResult,
+    def __init__(self, store: Store, index: LotIndex, result: ProviderResult,
                  counter: Calls, translator: Translator | None = None):
-        self.db, self.account, self.index, self.result = db, account, index, result
+        self.store, self.index, self.result = store, index, result
         self.counter, self.translator = counter, translator
         self.buffer: list[tuple[Order, list[OrderLine]]] = []
         self.buffered_lines = 0
@@ -123,11 +123,11 @@ class OrderWriter:
         problems: list[str] = []
         learned = self.translator.take_learned() if self.translator is not None else None
         try:
-            with self.db.atomic():
+            with self.store.atomic():
                 problems = self.write_all(self.buffer)
                 if learned:
-                    stored_catalog.save(self.db, self.account, learned)
-                state.add_api_calls(self.db, self.account, self.counter.take_unsaved())
+                    stored_catalog.save(self.store, learned)
+                state.add_api_calls(self.store, self.counter.take_unsaved())
         except BaseException:
             self.index.reload()  # the rolled-back deltas must not linger in memory
             if learned and self.translator is not None:
@@ -146,7 +146,7 @@ class OrderWriter:
             return self.write_or_skip(buffer)
         seen = set(self.oversold_seen)
         try:
-            with self.db.atomic():
+            with self.store.atomic():
                 return self.write(buffer)
         except sqlite3.OperationalError:
             raise  # locked, full, read-only: the database's trouble, not an order's
@@ -163,7 +163,7 @@ class OrderWriter:
     def write_or_skip(self, one: list[tuple[Order, list[OrderLine]]]) -> list[str]:
         """One order in a savepoint: a payload our code chokes on skips that order, not the run."""
         try:
-            with self.db.atomic():
+            with self.store.atomic():
                 return self.write(one)
         except sqlite3.OperationalError:
             raise  # locked, full, read-only: the database's trouble, not this order's
@@ -176,12 +176,12 @@ class OrderWriter:
                     f"({exc.__class__.__name__}: {exc}); it is retried next run"]
 
     def write(self, buffer: list[tuple[Order, list[OrderLine]]]) -> list[str]:
-        kept = stored_orders.mark_details_gone(self.db, self.account, [o for o, _ in buffer if o.details_gone])
+        kept = stored_orders.mark_details_gone(self.store, [o for o, _ in buffer if o.details_gone])
         buffer = [(o, lines) for o, lines in buffer if not (o.details_gone and o.order_id in kept)]
         if not buffer:
             return []
-        was_open = stored_orders.stored_open(self.db, self.account, [order for order, _ in buffer])
-        keys = stored_orders.upsert_orders(self.db, self.account, [order for order, _ in buffer])
+        was_open = stored_orders.stored_open(self.store, [order for order, _ in buffer])
+        keys = stored_orders.upsert_orders(self.store, [order for order, _ in buffer])
         self.result.touched.update((line.provider, line.provider_lot_id) for _, lines in buffer for line in lines
                                    if line.provider_lot_id)
         states = [booking.OrderState(ref, order.provider, order.order_id, order.status, manual_release, lines,
@@ -189,7 +189,7 @@ class OrderWriter:
                                      date_ordered=iso(order.date_ordered))
                   for (order, lines), (ref, manual_release) in zip(buffer, keys)]
         problems: list[str] = []
-        for (order, _), booked in zip(buffer, booking.book(self.db, self.account, self.index, states)):
+        for (order, _), booked in zip(buffer, booking.book(self.store, self.index, states)):
             problems += self.problems(order, booked)
         return problems
 
@@ -293,35 +293,35 @@ def _already_fetched(pending: deque, on_skip) -> Iterator[tuple[Order, list[Orde
             pass  # refused by the budget too, or failed: fetched again on the next run
 
 
-def refresh_colour_table(db: Database, account: str, catalog: Catalog, translator: Translator) -> list[str]:
+def refresh_colour_table(store: Store, catalog: Catalog, translator: Translator) -> list[str]:
     """A line in a colour our table does not know (BrickOwl added one): fetch BrickOwl's table,
     at most weekly; retry_waiting_lines then matches the waiting lines."""
     from marketsync import catalog as catalogue
 
     unknown = set(translator.unknown_colours)
-    problems = catalogue.refresh_colours_if_due(db, account, catalog)
-    translator.use_colours(catalogue.colour_table(db))
+    problems = catalogue.refresh_colours_if_due(store, catalog)
+    translator.use_colours(catalogue.colour_table(store))
     for colour in sorted(c for c in unknown if c not in translator.colors):
         problems.append(f"brickowl: colour {colour} is not in the colour table yet; its lines wait unmatched "
                         "until it is (the table is fetched from BrickOwl at most weekly)")
     return problems
 
 
-def retry_waiting_lines(db: Database, account: str, provider: str, index: LotIndex, translator: Translator) -> None:
+def retry_waiting_lines(store: Store, provider: str, index: LotIndex, translator: Translator) -> None:
     """Open lines whose catalog lookup was deferred (an outage, the per-run lookup budget) or whose
     colour was newer than the table get another try. Their order's fingerprint has not changed,
     so no listing fetches them again: without this their stock would never be reserved."""
     from marketsync import reserve
 
-    for ref in stored_orders.orders_to_retry(db, account, provider):
+    for ref in stored_orders.orders_to_retry(store, provider):
         if translator.lookup_error:
             break
-        reserve.rematch(db, account, index, translator, order_ref=ref)
+        reserve.rematch(store, index, translator, order_ref=ref)
 
 
-def list_window(db: Database, account: str, provider: str, sync_state: dict) -> tuple[set[str], dt.datetime | None]:
+def list_window(store: Store, provider: str, sync_state: dict) -> tuple[set[str], dt.datetime | None]:
     """The open orders we hold, and the earliest time a changed order could carry."""
-    rows = stored_orders.open_orders(db, account, provider)
+    rows = stored_orders.open_orders(store, provider)
     open_ids = {order_id for order_id, _ in rows}
     since = parse_iso(sync_state.get("list_window_start"))
     if since is not None:
@@ -333,8 +333,7 @@ def list_window(db: Database, account: str, provider: str, sync_state: dict) -> 
 
 
 def sync_provider(
-    db: Database,
-    account: str,
+    store: Store,
     adapter: Adapter,
     *,
     counter: Calls,
@@ -349,16 +348,16 @@ def sync_provider(
     progress = progress or NoProgress()
     result = ProviderResult(provider)
     started = utcnow()
-    state.record_attempt(db, account, provider, started)
-    sync_state = state.sync_state(db, account, provider)
-    open_ids, since = list_window(db, account, provider, sync_state)
-    writer = OrderWriter(db, account, index, result, counter, translator)
+    state.record_attempt(store, provider, started)
+    sync_state = state.sync_state(store, provider)
+    open_ids, since = list_window(store, provider, sync_state)
+    writer = OrderWriter(store, index, result, counter, translator)
     calls_before = counter.totals.get(provider, 0)
     try:
         listing = adapter.list_for_sync(first=not sync_state.get("last_synced_at"), open_ids=open_ids, since=since, full=full)
         result.complete = listing.complete
         result.problems += [f"{provider}: {w}" for w in listing.warnings]
-        known = stored_orders.known_orders(db, account, provider)
+        known = stored_orders.known_orders(store, provider)
         changed = [s for s in listing.summaries if known.get(s.order_id, (None,))[0] != s.fingerprint]
         changed.sort(key=lambda s: (not is_open(s.status), -(s.date_ordered.timestamp() if s.date_ordered else 0)))
         result.listed, result.changed = len(listing.summaries), len(changed)
@@ -387,9 +386,9 @@ def sync_provider(
             progress.advance(provider)
         writer.flush()
         if translator is not None and catalog is not None and translator.unknown_colours:
-            result.problems += refresh_colour_table(db, account, catalog, translator)
+            result.problems += refresh_colour_table(store, catalog, translator)
         if translator is not None and not translator.lookup_error:
-            retry_waiting_lines(db, account, provider, index, translator)
+            retry_waiting_lines(store, provider, index, translator)
         if result.skipped:
             result.ok, result.error = False, f"{provider}: {result.skipped} order(s) could not be synced; the rest were"
         if translator is not None and translator.lookup_error:
@@ -405,16 +404,14 @@ def sync_provider(
     result.calls = counter.totals.get(provider, 0) - calls_before
     if result.ok:
         if result.complete:
-            state.record_success(db, account, provider, listed_at=started, calls=result.calls, changed=result.changed)
+            state.record_success(store, provider, listed_at=started, calls=result.calls, changed=result.changed)
     else:
-        state.record_failure(db, account, provider, result.error or f"{provider} failed", calls=result.calls)
+        state.record_failure(store, provider, result.error or f"{provider} failed", calls=result.calls)
     return result
 
 
 
-def run(
-    db: Database,
-    account: str,
+def run(store: Store,
     adapters: list[Adapter],
     counter: Calls,
     *,
@@ -427,25 +424,25 @@ def run(
     from marketsync import catalog as catalogue
     from marketsync.store.inventory import lot_index
 
-    index = lot_index(db, account)
+    index = lot_index(store)
     results = []
     for adapter in adapters:
         catalog = cast(Catalog, adapter) if adapter.name == "brickowl" else None
-        translator = (Translator(catalogue.known(db, account), index, catalog)
+        translator = (Translator(catalogue.known(store), index, catalog)
                       if catalog is not None else None)
         results.append(sync_provider(
-            db, account, adapter, counter=counter, index=index, translator=translator, catalog=catalog,
+            store, adapter, counter=counter, index=index, translator=translator, catalog=catalog,
             full=full, concurrency=concurrency, progress=progress,
         ))
-    replan_short_lines(db, account, index)
+    replan_short_lines(store, index)
     return results
 
 
-def replan_short_lines(db: Database, account: str, index: LotIndex) -> None:
+def replan_short_lines(store: Store, index: LotIndex) -> None:
     """Lines left short on an oversold lot get another plan once the run's releases are in: they
     take the rest from another bin of the part where one has it (a cancelled order freed it)."""
     from marketsync import reserve
     from marketsync.store.queries import orders_short_of_stock
 
-    for ref in orders_short_of_stock(db, account):
-        reserve.rematch(db, account, index, order_ref=ref)
+    for ref in orders_short_of_stock(store):
+        reserve.rematch(store, index, order_ref=ref)

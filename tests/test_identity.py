@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from marketsync import catalog, translate
-from marketsync.store import open_db
+from marketsync.store import Store, open_store
 from marketsync.errors import AuthError, PermissionDeniedError
 from marketsync.catalog import colour_table as color_table
 from marketsync.catalog import mappings, pin, unpin
@@ -31,17 +31,17 @@ WHITE_BO, WHITE_BL = 92, 1  # BrickOwl "Dark Stone Gray" is BrickLink "Dark Blui
 
 def Translator(db, catalog_adapter=None, **options):
     """A translator as a run builds one: from the stored catalogue data, over the account's lots."""
-    return translate.Translator(catalog.known(db, ACCOUNT), lot_index(db, ACCOUNT), catalog_adapter, **options)
+    return translate.Translator(catalog.known(db), lot_index(db), catalog_adapter, **options)
 
 
 def persist(db, translator) -> None:
     with db.atomic():
-        stored_catalog.save(db, ACCOUNT, translator.take_learned())
+        stored_catalog.save(db, translator.take_learned())
 
 
 def refresh_colors(db, adapter) -> int:
     catalog.refresh_colours(db, adapter)
-    return db["_brickowl_colors"].count
+    return db.db["_brickowl_colors"].count
 
 
 # --- fixtures and helpers --------------------------------------------------------------------
@@ -53,9 +53,9 @@ def sb():
 
 @pytest.fixture
 def db(tmp_path):
-    database = open_db(tmp_path / "t.db")
-    yield database
-    database.conn.close()
+    store = open_store(tmp_path / "t.db", ACCOUNT)
+    yield store
+    store.close()
 
 
 def make_adapter(base_url: str, key: str, retries: int = 0) -> brickowl.BrickOwl:
@@ -85,7 +85,7 @@ def add_lots(db, *lots, account=ACCOUNT):
             "location": location, "quantity": 10, "quantity_reserved": 0,
             "bricklink_lot_id": link[0] if link else None,
         })
-    db["inventory"].insert_all(rows)
+    db.db["inventory"].insert_all(rows)
 
 
 _keys = iter(range(1, 1_000_000))
@@ -168,7 +168,7 @@ def test_condition_codes(db, code, expected):
 
 def test_condition_other_is_flagged_never_guessed(db):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"), ("3069b", BLACK_BL, "used", "A2"))
-    pin(db, ACCOUNT, "487300", "3069b")
+    pin(db, "487300", "3069b")
     line = bo_line(full_con="other")
     Translator(db).translate([line])
     assert line.condition is None
@@ -180,7 +180,7 @@ def test_condition_other_is_flagged_never_guessed(db):
 def test_manual_pin_wins_over_lot_link_and_lookup(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1", "55984791"), ("3069bpr0001", BLACK_BL, "new", "A2"))
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
-    pin(db, ACCOUNT, "487300-38", "3069bpr0001")  # stored under the base BOID
+    pin(db, "487300-38", "3069bpr0001")  # stored under the base BOID
     t = Translator(db, adapter)
     line = bo_line(bl_lot_id="55984791")
     t.translate([line])
@@ -188,7 +188,7 @@ def test_manual_pin_wins_over_lot_link_and_lookup(db, sb, adapter):
     assert t.routes == Counter({"manual": 1})
     assert sum(lookups(sb).values()) == 0
     persist(db, t)
-    assert [(m["boid"], m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)] == \
+    assert [(m["boid"], m["part_number"], m["source"]) for m in mappings(db)] == \
         [("487300", "3069bpr0001", "manual")]
 
 
@@ -203,7 +203,7 @@ def test_lot_link_is_authoritative_and_cached(db, sb, adapter):
     assert translated(line) == ("3070b", BLACK_BL, "used", None)
     assert sum(lookups(sb).values()) == 0
     persist(db, t)
-    rows = {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)}
+    rows = {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db)}
     assert rows == {"900100": ("3070b", "lot-link")}
     # a link to a lot the inventory lacks is ignored
     stray = bo_line(boid="900200-38", bl_lot_id="1", ids=[])
@@ -216,9 +216,9 @@ def test_lot_link_is_authoritative_and_cached(db, sb, adapter):
 
 def test_cached_map_needs_no_call(db, sb, adapter):
     add_lots(db, ("3069b", BLACK_BL, "new", "A1"))
-    db["_boid_map"].insert({"business_account_id": ACCOUNT, "boid": "487300", "part_number": "3069b",
+    db.db["_boid_map"].insert({"business_account_id": ACCOUNT, "boid": "487300", "part_number": "3069b",
                             "source": "id_lookup", "created_at": "2024-01-01T00:00:00Z"})
-    db["_boid_map"].insert({"business_account_id": "other-account", "boid": "555", "part_number": "x",
+    db.db["_boid_map"].insert({"business_account_id": "other-account", "boid": "555", "part_number": "x",
                             "source": "id_lookup", "created_at": "2024-01-01T00:00:00Z"})
     t = Translator(db, adapter)
     line = bo_line(ids=[])  # nothing to look up with: only the cache can answer
@@ -246,8 +246,8 @@ def test_id_lookup_design_id_prefix_and_one_call_serves_many(db, sb, adapter):
     assert lookups(sb) == Counter({"3069b": 1})
     assert t.lookups_made == 1 and t.routes["id_lookup"] == 2
     persist(db, t)
-    assert {m["boid"]: m["source"] for m in mappings(db, ACCOUNT)} == {"487300": "id_lookup"}
-    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3069b", "Part"))["boids"]) == \
+    assert {m["boid"]: m["source"] for m in mappings(db)} == {"487300": "id_lookup"}
+    assert json.loads(db.db["_id_lookups"].get((ACCOUNT, "3069b", "Part"))["boids"]) == \
         ["487300-38", "487300-92", "487300"]
 
 
@@ -273,10 +273,10 @@ def test_ids_fallback_cached_only_when_inventory_confirms(db, sb, adapter):
     # asked once each as a Part and, both unknown (a miss), once as the fallback type Minibuild
     assert lookups(sb) == Counter({"2412b": 2, "3023": 2})
     persist(db, t)
-    assert {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)} == \
+    assert {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db)} == \
         {"600100": ("2412b", "ids")}
-    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3023", "Part"))["boids"]) == []
-    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3023", "Minibuild"))["boids"]) == []
+    assert json.loads(db.db["_id_lookups"].get((ACCOUNT, "3023", "Part"))["boids"]) == []
+    assert json.loads(db.db["_id_lookups"].get((ACCOUNT, "3023", "Minibuild"))["boids"]) == []
 
 
 def test_ids_fallback_refused_when_brickowl_maps_the_number_elsewhere(db, sb, adapter):
@@ -333,11 +333,11 @@ def test_mapping_rebuilt_from_cached_answers_after_unpin(db, sb, adapter):
     t.translate([bo_line()])
     with db.atomic():
         persist(db, t)
-    pin(db, ACCOUNT, "487300", "3069bpr0001")  # overrides the learned row
-    assert mappings(db, ACCOUNT)[0]["source"] == "manual"
-    assert unpin(db, ACCOUNT, "487300-38") is True
-    assert unpin(db, ACCOUNT, "487300") is False
-    assert mappings(db, ACCOUNT) == []
+    pin(db, "487300", "3069bpr0001")  # overrides the learned row
+    assert mappings(db)[0]["source"] == "manual"
+    assert unpin(db, "487300-38") is True
+    assert unpin(db, "487300") is False
+    assert mappings(db) == []
     again = Translator(db, adapter)
     line = bo_line()
     again.translate([line])
@@ -349,10 +349,10 @@ def test_persist_never_overwrites_a_manual_pin(db, sb, adapter):
     sb.brickowl.add_id_lookup("3069b", ["487300-38"])
     t = Translator(db, adapter)
     t.translate([bo_line()])
-    pin(db, ACCOUNT, "487300", "3069c")  # the seller pins while the run is going
+    pin(db, "487300", "3069c")  # the seller pins while the run is going
     with db.atomic():
         persist(db, t)
-    assert [(m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)] == [("3069c", "manual")]
+    assert [(m["part_number"], m["source"]) for m in mappings(db)] == [("3069c", "manual")]
 
 
 def test_lookup_budget(db, sb, adapter):
@@ -390,7 +390,7 @@ def test_rejected_lookup_is_not_cached_as_an_answer(db, sb, adapter):
     t.translate([line])  # does not raise
     assert translated(line) == ("3069b", BLACK_BL, "new", None)  # the ids fallback still applies
     persist(db, t)
-    assert db["_id_lookups"].count == 0
+    assert db.db["_id_lookups"].count == 0
 
 
 def test_auth_error_propagates(db, sb):
@@ -401,7 +401,7 @@ def test_auth_error_propagates(db, sb):
         t.translate([bo_line()])
     assert "WRONGKEY" not in str(caught.value)
     persist(db, t)
-    assert db["_id_lookups"].count == 0  # a failed call caches nothing
+    assert db.db["_id_lookups"].count == 0  # a failed call caches nothing
 
 
 def test_transient_failure_defers_without_caching(db, sb, adapter):
@@ -416,7 +416,7 @@ def test_transient_failure_defers_without_caching(db, sb, adapter):
     assert sum(lookups(sb).values()) == 1  # stopped asking after the outage
     assert t.lookup_error and "500" in t.lookup_error
     persist(db, t)
-    assert db["_id_lookups"].count == 0
+    assert db.db["_id_lookups"].count == 0
     sb.clear_faults()
     retry = bo_line(ids=ids(design="3069"))
     Translator(db, adapter).translate([retry])
@@ -504,8 +504,8 @@ def test_concurrent_translate_looks_each_part_up_once(db, sb, adapter):
         assert all(line.unmatched_reason is None for line in batch)
     assert lookups(sb) == Counter({p: 1 for p in parts})
     assert t.lookups_made == len(parts)
-    assert {m["boid"] for m in mappings(db, ACCOUNT)} == {str(700 + i) for i in range(len(parts))}
-    assert db["_id_lookups"].count == len(parts)
+    assert {m["boid"] for m in mappings(db)} == {str(700 + i) for i in range(len(parts))}
+    assert db.db["_id_lookups"].count == len(parts)
 
 
 # --- colour table refresh --------------------------------------------------------------------
@@ -554,7 +554,7 @@ def test_refresh_colors_stores_the_api_table_and_color_table_prefers_it(db):
     with _ColorServer(body) as url:
         count = refresh_colors(db, make_adapter(url, "K3Y"))
     assert count == 5
-    stored = {r["brickowl_color_id"]: (r["bricklink_color_id"], r["source"]) for r in db["_brickowl_colors"].rows}
+    stored = {r["brickowl_color_id"]: (r["bricklink_color_id"], r["source"]) for r in db.db["_brickowl_colors"].rows}
     assert stored == {0: (None, "api"), 38: (11, "api"), 50: (86, "api"), 162: (None, "api"), 500: (250, "api")}
     table = color_table(db)
     assert table[0] == 0
@@ -562,7 +562,7 @@ def test_refresh_colors_stores_the_api_table_and_color_table_prefers_it(db):
     assert table[3] == 23  # colours the API did not list keep the packaged value
 
     add_lots(db, ("3069b", 86, "new", "A1"))
-    pin(db, ACCOUNT, "487300", "3069b")
+    pin(db, "487300", "3069b")
     line = bo_line(boid="487300-50", color_id=50)
     Translator(db).translate([line])
     assert translated(line) == ("3069b", 86, "new", None)
@@ -572,7 +572,7 @@ def test_refresh_colors_permission_denied_propagates(db):
     with _ColorServer({"error": {"status": "No permission"}}, status=403) as url:
         with pytest.raises(PermissionDeniedError):
             refresh_colors(db, make_adapter(url, "K3Y"))
-    assert db["_brickowl_colors"].count == 0
+    assert db.db["_brickowl_colors"].count == 0
     assert color_table(db)[BLACK_BO] == BLACK_BL  # packaged table still serves
 
 
@@ -585,16 +585,17 @@ def test_refresh_colors_with_the_sandbox_table(db, sb, adapter):
 
 # --- pins ------------------------------------------------------------------------------------
 def test_pin_unpin_mappings(db):
-    pin(db, ACCOUNT, "487300-38", "3069b")
-    pin(db, ACCOUNT, "487300-1", "3069bpr9")  # same base BOID: replaces
-    pin(db, "someone-else", "487300", "zzz")
-    [row] = mappings(db, ACCOUNT)
+    pin(db, "487300-38", "3069b")
+    pin(db, "487300-1", "3069bpr9")  # same base BOID: replaces
+    other_account = Store(db.db, "someone-else")
+    pin(other_account, "487300", "zzz")
+    [row] = mappings(db)
     assert (row["boid"], row["part_number"], row["source"]) == ("487300", "3069bpr9", "manual")
     assert row["created_at"].endswith("Z")
     with pytest.raises(ValueError):
-        pin(db, ACCOUNT, "", "3001")
-    assert unpin(db, ACCOUNT, "487300") is True
-    assert mappings(db, ACCOUNT) == [] and len(mappings(db, "someone-else")) == 1
+        pin(db, "", "3001")
+    assert unpin(db, "487300") is True
+    assert mappings(db) == [] and len(mappings(other_account)) == 1
 
 
 def test_split_boid():
@@ -647,7 +648,7 @@ def test_answers_are_cached_per_type(db, sb, adapter):
     part_line = bo_line(boid="990001", color_id=0, ids=ids(ldraw="sw0001"), full_con="other")  # a Part line
     first.translate([part_line])
     persist(db, first)
-    stored = {(r["part_number"], r["item_type"]): json.loads(r["boids"]) for r in db["_id_lookups"].rows}
+    stored = {(r["part_number"], r["item_type"]): json.loads(r["boids"]) for r in db.db["_id_lookups"].rows}
     assert stored == {("sw0001", "Part"): [], ("sw0001", "Minibuild"): []}
 
     # The answers cached for a Part do not answer for a Minifigure: asked again with its own type.
@@ -680,17 +681,17 @@ def test_answers_cached_before_item_types_mean_part(tmp_path):
     old["_id_lookups"].insert({"business_account_id": ACCOUNT, "part_number": "3069b",
                                "boids": json.dumps(["487300-38"]), "looked_up_at": "2024-01-01T00:00:00Z"})
     old.conn.close()
-    db = open_db(path)  # migrates
+    db = open_store(path, ACCOUNT)  # migrates
     try:
-        assert stored_catalog.lookup_answers(db, ACCOUNT) == {("3069b", "Part"): ["487300-38"]}
-        assert db["_id_lookups"].pks == ["business_account_id", "part_number", "item_type"]
+        assert stored_catalog.lookup_answers(db) == {("3069b", "Part"): ["487300-38"]}
+        assert db.db["_id_lookups"].pks == ["business_account_id", "part_number", "item_type"]
         add_lots(db, ("3069b", BLACK_BL, "new", "A1"))
         line = bo_line(ids=[])
         t = Translator(db)
         t.translate([line])
         assert line.part_number == "3069b" and t.lookups_made == 0
     finally:
-        db.conn.close()
+        db.db.conn.close()
 
 
 def test_stock_candidates_bin_first_confirmed_and_stored(db, sb, adapter):
@@ -708,9 +709,9 @@ def test_stock_candidates_bin_first_confirmed_and_stored(db, sb, adapter):
     assert translated(line) == ("3023", BLACK_BL, "new", None) and translated(white) == ("3023", WHITE_BL, "new", None)
     assert t.routes == Counter({"stock": 1, "id_lookup": 1}) and t.stock_lookups_made == 1
     persist(db, t)
-    assert {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db, ACCOUNT)} == \
+    assert {m["boid"]: (m["part_number"], m["source"]) for m in mappings(db)} == \
         {"771500": ("3023", "id_lookup")}
-    assert json.loads(db["_id_lookups"].get((ACCOUNT, "3023", "Part"))["boids"]) == \
+    assert json.loads(db.db["_id_lookups"].get((ACCOUNT, "3023", "Part"))["boids"]) == \
         ["771500-38", "771500-92", "771500"]
 
 

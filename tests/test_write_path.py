@@ -11,7 +11,7 @@ import pytest
 
 from marketsync import catalog
 from marketsync.config import HttpSettings
-from marketsync.store import open_db
+from marketsync.store import open_store
 from marketsync.store.inventory import lot_index, upsert_lots
 from marketsync.translate import Translator
 from marketsync.providers import build_adapter
@@ -32,14 +32,15 @@ def fetched(tmp_path_factory):
         sb.brickowl.rate_limit = None
         generate_store(sb, 40, 8, seed=5, open_fraction=0.4)
         env = sb.env()
-        db = open_db(tmp_path_factory.mktemp("fetch") / "fetch.db")
+        store = open_store(tmp_path_factory.mktemp("fetch") / "fetch.db", "default")
+        db = store.db
         with db.atomic():
-            upsert_lots(db, "default", [InventoryLot(**row) for row in demo_inventory_rows(5)])
-        index = lot_index(db, "default")
+            upsert_lots(store, [InventoryLot(**row) for row in demo_inventory_rows(5)])
+        index = lot_index(store)
         orders = []
         for provider in ("bricklink", "brickowl"):
             adapter = build_adapter(provider, HttpSettings(brickowl_rate_limit=None, retries=0), environ=env)
-            translator = Translator(catalog.known(db, "default"), index, adapter) if provider == "brickowl" else None
+            translator = Translator(catalog.known(store), index, adapter) if provider == "brickowl" else None
             for head in adapter.list_for_sync(first=True, open_ids=set(), since=None).summaries:
                 order, lines = adapter.fetch(head)
                 if translator:
@@ -49,15 +50,15 @@ def fetched(tmp_path_factory):
 
 
 def database(tmp_path, name):
-    db = open_db(tmp_path / name)
-    with db.atomic():
-        upsert_lots(db, "default", [InventoryLot(**row) for row in demo_inventory_rows(5)])
-    return db
+    store = open_store(tmp_path / name, "default")
+    with store.atomic():
+        upsert_lots(store, [InventoryLot(**row) for row in demo_inventory_rows(5)])
+    return store
 
 
 def write(db, orders, batched: bool) -> list[str]:
     result = ProviderResult("test")
-    writer = OrderWriter(db, "default", lot_index(db, "default"), result, CallCounter())
+    writer = OrderWriter(db, lot_index(db), result, CallCounter())
     with db.atomic():
         if batched:
             problems = writer.write_all([(o, copy.deepcopy(l)) for o, l in orders])
@@ -72,7 +73,7 @@ def dump(db) -> dict:
         # a line's rowid is not kept across runs (its lines are replaced): compare lines in order
         key, drop = ("order_ref, id", {"id"}) if table == "order_items" else ("id", set())
         rows = [{k: v for k, v in row.items() if k not in VOLATILE | drop}
-                for row in db.query(f"select * from {table} order by {key}")]
+                for row in db.db.query(f"select * from {table} order by {key}")]
         tables[table] = rows
     return tables
 
@@ -104,7 +105,7 @@ def test_a_bad_order_in_a_batch_skips_only_itself(fetched, tmp_path):
     problems = write(db, orders, True)
     assert problems[-1] == "skipped 1"
     assert any(f"order {bad_order.order_id} could not be stored" in p for p in problems)
-    stored = {r["order_id"] for r in db.query("select order_id from orders")}
+    stored = {r["order_id"] for r in db.db.query("select order_id from orders")}
     assert stored == {o.order_id for o, _ in orders} - {bad_order.order_id}
-    reserved = db.execute("select coalesce(sum(quantity), 0) from reservations").fetchone()[0]
-    assert reserved == db.execute("select sum(quantity_reserved) from inventory").fetchone()[0]
+    reserved = db.db.execute("select coalesce(sum(quantity), 0) from reservations").fetchone()[0]
+    assert reserved == db.db.execute("select sum(quantity_reserved) from inventory").fetchone()[0]

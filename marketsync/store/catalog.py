@@ -6,9 +6,10 @@ written through :mod:`marketsync.store.state`."""
 
 from __future__ import annotations
 
+from marketsync.store.base import Store
+
 import json
 
-from sqlite_utils import Database
 
 from marketsync.model import now_iso
 from marketsync.translate import RANK, Learned
@@ -29,15 +30,17 @@ _UPSERT_LOOKUP = (
 )
 
 
-def colours(db: Database) -> list[tuple[int, str | None, int | None]]:
+def colours(store: Store) -> list[tuple[int, str | None, int | None]]:
     """The refreshed colour table: (BrickOwl id, BrickOwl name, BrickLink id or None)."""
+    db = store.db
     if not db["_brickowl_colors"].exists():
         return []
     return [(bo, name, bl) for bo, name, bl in db.execute(
         "select brickowl_color_id, brickowl_color_name, bricklink_color_id from _brickowl_colors")]
 
 
-def replace_colours(db: Database, rows: list[tuple[int, str | None, int | None]]) -> None:
+def replace_colours(store: Store, rows: list[tuple[int, str | None, int | None]]) -> None:
+    db = store.db
     now = now_iso()
     with db.atomic():
         db.execute("delete from _brickowl_colors")
@@ -48,9 +51,10 @@ def replace_colours(db: Database, rows: list[tuple[int, str | None, int | None]]
         )
 
 
-def lookup_answers(db: Database, account: str) -> dict[tuple[str, str], list[str]]:
+def lookup_answers(store: Store) -> dict[tuple[str, str], list[str]]:
     """Cached id_lookup answers: (BrickLink part, BrickOwl item type asked) -> BOIDs (unreadable
     ones are left out: asked again)."""
+    db, account = store.db, store.account
     answers = {}
     for part, item_type, boids in db.execute(
         "select part_number, item_type, boids from _id_lookups where business_account_id = ?", [account]
@@ -64,8 +68,9 @@ def lookup_answers(db: Database, account: str) -> dict[tuple[str, str], list[str
     return answers
 
 
-def boid_mappings(db: Database, account: str) -> list[dict]:
+def boid_mappings(store: Store) -> list[dict]:
     """Every stored BOID mapping of the account: boid, part_number, source, created_at."""
+    db, account = store.db, store.account
     rows = db.execute(
         "select boid, part_number, source, created_at from _boid_map where business_account_id = ? "
         "order by length(boid), boid",
@@ -74,8 +79,9 @@ def boid_mappings(db: Database, account: str) -> list[dict]:
     return [dict(zip(("boid", "part_number", "source", "created_at"), row)) for row in rows]
 
 
-def save(db: Database, account: str, learned: Learned) -> None:
+def save(store: Store, learned: Learned) -> None:
     """Store what a run learned (caller holds the transaction); weaker sources never replace stronger."""
+    db, account = store.db, store.account
     if learned.answers:
         db.conn.executemany(
             _UPSERT_LOOKUP,
@@ -89,7 +95,8 @@ def save(db: Database, account: str, learned: Learned) -> None:
         )
 
 
-def pin(db: Database, account: str, base_boid: str, part_number: str) -> None:
+def pin(store: Store, base_boid: str, part_number: str) -> None:
+    db, account = store.db, store.account
     db.execute(
         "insert into _boid_map (business_account_id, boid, part_number, source, created_at) "
         "values (?, ?, ?, 'manual', ?) on conflict (business_account_id, boid) do update set "
@@ -98,7 +105,8 @@ def pin(db: Database, account: str, base_boid: str, part_number: str) -> None:
     )
 
 
-def unpin(db: Database, account: str, base_boid: str) -> bool:
+def unpin(store: Store, base_boid: str) -> bool:
+    db, account = store.db, store.account
     cursor = db.execute(
         "delete from _boid_map where business_account_id = ? and boid = ? and source = 'manual'",
         [account, base_boid],

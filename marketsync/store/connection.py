@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from marketsync.errors import DatabaseError
 from marketsync.store import backup
+from marketsync.store.base import Store
 from marketsync.store.schema import migrations
 
 BUSY_TIMEOUT_MS = 10_000
@@ -69,6 +70,11 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
     return db
 
 
+def open_store(path: str | os.PathLike, account: str, *, create: bool = True) -> Store:
+    """:func:`open_db` as one account's :class:`Store`."""
+    return Store(open_db(path, create=create), account, str(path))
+
+
 def owner_only(*paths: Path) -> None:
     """Take group and other access away from files of ours that have it (a database restored
     from a backup, a log file made by hand): they hold buyers' names and addresses. A read-only
@@ -99,8 +105,8 @@ def writable_check(db: Database, path: str | os.PathLike) -> None:
 DEMO_APPLICATION_ID = 0x6D734465  # "msDe": the header mark of a database `marketsync demo` made
 
 
-def mark_demo(db: Database) -> None:
-    db.execute(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
+def mark_demo(store: Store) -> None:
+    store.db.execute(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
 
 
 def is_demo_database(path: str | os.PathLike) -> bool:

@@ -3,18 +3,20 @@ the ledger moves (:func:`move_counters`, called by :mod:`marketsync.store.ledger
 
 from __future__ import annotations
 
+from marketsync.store.base import Store
+
 from typing import Iterable
 
-from sqlite_utils import Database
 
 from marketsync.matching import Lot, LotIndex
 from marketsync.model import InventoryLot, now_iso
 from marketsync.store.orders import money
 
 
-def upsert_lots(db: Database, account: str, lots: Iterable[InventoryLot]) -> tuple[int, int, int]:
+def upsert_lots(store: Store, lots: Iterable[InventoryLot]) -> tuple[int, int, int]:
     """Insert or update lots by their unique key (reservations are never touched); returns
     (inserted, changed, unchanged): a lot whose figures are the same is left alone."""
+    db, account = store.db, store.account
     now = now_iso()
     rows = [
         (account, lot.part_number, lot.color_id, lot.condition, lot.location or "", lot.quantity,
@@ -44,7 +46,8 @@ def upsert_lots(db: Database, account: str, lots: Iterable[InventoryLot]) -> tup
     return inserted, changed, len(rows) - inserted - changed
 
 
-def lots(db: Database, account: str) -> list[Lot]:
+def lots(store: Store) -> list[Lot]:
+    db, account = store.db, store.account
     rows = db.execute(
         "select id, part_number, color_id, condition, location, quantity, quantity_reserved, bricklink_lot_id, "
         "stocked_at from inventory where business_account_id = ? order by id",
@@ -53,19 +56,26 @@ def lots(db: Database, account: str) -> list[Lot]:
     return [Lot(*row) for row in rows]
 
 
-def lot_index(db: Database, account: str) -> LotIndex:
+def lot_index(store: Store) -> LotIndex:
     """The account's lots in memory for one run, reloadable after a rolled-back transaction."""
-    return LotIndex(lambda: lots(db, account))
+    return LotIndex(lambda: lots(store))
 
 
-def mark_stocked(db: Database, lot_ids: Iterable[int]) -> None:
+def has_lot(store: Store, lot_id: int) -> bool:
+    return bool(store.db.execute("select 1 from inventory where business_account_id = ? and id = ?",
+                                 [store.account, lot_id]).fetchone())
+
+
+def mark_stocked(store: Store, lot_ids: Iterable[int]) -> None:
     """These lots' on hand was established now (a count, a pull, an adopted figure)."""
+    db = store.db
     now = now_iso()
     db.conn.executemany("update inventory set stocked_at = ? where id = ?", [(now, lot) for lot in lot_ids])
 
 
-def move_counters(db: Database, totals: dict[int, tuple[int, int]]) -> None:
+def move_counters(store: Store, totals: dict[int, tuple[int, int]]) -> None:
     """lot -> (change of quantity_reserved, pieces taken off on hand): negative ones return."""
+    db = store.db
     now = now_iso()
     db.conn.executemany(
         "update inventory set quantity_reserved = quantity_reserved + ?, "
@@ -74,9 +84,10 @@ def move_counters(db: Database, totals: dict[int, tuple[int, int]]) -> None:
     )
 
 
-def set_reserved(db: Database, reserved: dict[int, int]) -> None:
+def set_reserved(store: Store, reserved: dict[int, int]) -> None:
     """lot -> its new ``quantity_reserved``: only ``reserve --repair`` sets a counter outright
     (through :func:`marketsync.store.ledger.repair_counters`, to what the ledger sums to)."""
+    db = store.db
     now = now_iso()
     db.conn.executemany("update inventory set quantity_reserved = ?, updated_at = ? where id = ?",
                         [(value, now, lot) for lot, value in reserved.items()])

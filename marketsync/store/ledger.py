@@ -3,7 +3,8 @@ transaction, so ``inventory.quantity_reserved`` always equals the sum of a lot's
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+from marketsync.store.base import Store
+
 
 from marketsync.ledger import Booking, Holding
 from marketsync.model import now_iso
@@ -12,8 +13,9 @@ from marketsync.store import inventory
 CHUNK = 500  # bound variables per statement stay far below SQLite's limit
 
 
-def holdings(db: Database, order_refs: list[int]) -> dict[int, dict[str, Holding]]:
+def holdings(store: Store, order_refs: list[int]) -> dict[int, dict[str, Holding]]:
     """What the ledger holds for each line of these orders: order_ref -> line_key -> Holding."""
+    db = store.db
     state: dict[int, dict[str, Holding]] = {}
     for start in range(0, len(order_refs), CHUNK):
         part = order_refs[start:start + CHUNK]
@@ -34,11 +36,12 @@ def holdings(db: Database, order_refs: list[int]) -> dict[int, dict[str, Holding
     return state
 
 
-def record(db: Database, account: str, bookings: list[Booking]) -> None:
+def record(store: Store, bookings: list[Booking]) -> None:
     """Every ledger row of the bookings, then each lot's counters moved once by the sum of its
     deltas (``taken`` pieces leave on hand; negative ones, a shipment taken back, return). The
     deltas were bounded in order by ``ledger.move_index``, so the sum is what order by order
     would leave. The caller holds the transaction."""
+    db, account = store.db, store.account
     now = now_iso()
     rows: list[tuple] = []
     totals: dict[int, tuple[int, int]] = {}
@@ -55,14 +58,15 @@ def record(db: Database, account: str, bookings: list[Booking]) -> None:
         "line_key, quantity, consumed, taken, reason, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    inventory.move_counters(db, totals)
+    inventory.move_counters(store, totals)
 
 
-def repair_counters(db: Database, account: str) -> list[tuple[int, str, int, str, str, int, int]]:
+def repair_counters(store: Store) -> list[tuple[int, str, int, str, str, int, int]]:
     """Set each lot's ``quantity_reserved`` to the sum of its ledger rows wherever the two differ
     (the ledger is the truth). Returns (lot, part, colour, condition, bin, before, after) of every
     lot changed. On hand is not touched: it cannot be derived from the ledger. The caller holds
     the transaction."""
+    db, account = store.db, store.account
     drift = db.execute(
         "select i.id, i.part_number, i.color_id, i.condition, i.location, i.quantity_reserved, "
         "coalesce(sum(r.quantity), 0) from inventory i left join reservations r on r.inventory_id = i.id "
@@ -70,5 +74,5 @@ def repair_counters(db: Database, account: str) -> list[tuple[int, str, int, str
         "having i.quantity_reserved != coalesce(sum(r.quantity), 0) order by i.id",
         [account],
     ).fetchall()
-    inventory.set_reserved(db, {row[0]: row[6] for row in drift})
+    inventory.set_reserved(store, {row[0]: row[6] for row in drift})
     return [tuple(row) for row in drift]

@@ -4,10 +4,11 @@ and hold), ``_listing_changes`` (every change marketsync pushes, recorded before
 
 from __future__ import annotations
 
+from marketsync.store.base import Store
+
 from dataclasses import dataclass
 from typing import Any
 
-from sqlite_utils import Database
 
 from marketsync.listings import Listing, Maybe, OwnOrders
 from marketsync.model import CANCELLED_STATUSES, OPEN_STATUSES, now_iso
@@ -32,7 +33,8 @@ def _in(values: Any) -> str:
     return ", ".join("?" for _ in values)
 
 
-def listings(db: Database, account: str, provider: str | None = None) -> list[dict[str, Any]]:
+def listings(store: Store, provider: str | None = None) -> list[dict[str, Any]]:
+    db, account = store.db, store.account
     where, params = "business_account_id = ?", [account]
     if provider is not None:
         where += " and provider = ?"
@@ -46,8 +48,9 @@ def as_listing(row: dict[str, Any]) -> Listing:
                    row.get("gone_at") is not None, bool(row.get("retain_set")))
 
 
-def own_orders(db: Database, account: str, provider: str) -> dict[str, OwnOrders]:
+def own_orders(store: Store, provider: str) -> dict[str, OwnOrders]:
     """remote lot id -> what the marketplace's own orders hold on it now."""
+    db, account = store.db, store.account
     open_ = f"o.status in ({_in(OPEN_STATUSES)}) and o.manual_release = 0"
     rows = db.execute(
         f"select l.provider_lot_id, "
@@ -67,13 +70,15 @@ def own_orders(db: Database, account: str, provider: str) -> dict[str, OwnOrders
             for lot, taken, placed, open_pieces, elsewhere in rows}
 
 
-def available(db: Database, account: str) -> dict[int, int]:
+def available(store: Store) -> dict[int, int]:
+    db, account = store.db, store.account
     return {lot: quantity - reserved for lot, quantity, reserved in db.execute(
         "select id, quantity, quantity_reserved from inventory where business_account_id = ?", [account])}
 
 
-def save_links(db: Database, account: str, provider: str, links: list[Link]) -> None:
+def save_links(store: Store, provider: str, links: list[Link]) -> None:
     """Insert new remote lots and update the link of those not linked yet (a linked one keeps its lot)."""
+    db, account = store.db, store.account
     now = now_iso()
     db.conn.executemany(
         "insert into listings (business_account_id, provider, remote_lot_id, inventory_id, link_method, link_problem, "
@@ -89,33 +94,38 @@ def save_links(db: Database, account: str, provider: str, links: list[Link]) -> 
     )
 
 
-def observe(db: Database, observations: list[tuple[int, int, OwnOrders]]) -> None:
+def observe(store: Store, observations: list[tuple[int, int, OwnOrders]]) -> None:
     """(listing id, what the marketplace shows, its own orders on the lot) of each listing read."""
+    db = store.db
     now = now_iso()
     db.conn.executemany(
         "update listings set listed = ?, taken = ?, placed = ?, observed_at = ?, updated_at = ? where id = ?",
         [(listed, own.taken, own.placed, now, now, listing_id) for listing_id, listed, own in observations])
 
 
-def set_listed(db: Database, listing_id: int, listed: int) -> None:
+def set_listed(store: Store, listing_id: int, listed: int) -> None:
     """A confirmed change: the marketplace now shows ``listed`` (the orders' counts are unchanged)."""
+    db = store.db
     db.execute("update listings set listed = ?, observed_at = ?, updated_at = ? where id = ?",
                [listed, now_iso(), now_iso(), listing_id])
 
 
-def mark_gone(db: Database, listing_id: int, reason: str) -> None:
+def mark_gone(store: Store, listing_id: int, reason: str) -> None:
     """Not for sale any more (sold out and deleted, a stockroom, off sale): kept, with its last
     observation, so that it can come back; nothing is pushed to it meanwhile."""
+    db = store.db
     db.execute("update listings set gone_at = ?, gone_reason = ?, held_at = null, held_listed = null, "
                "held_reason = null, updated_at = ? where id = ?", [now_iso(), reason, now_iso(), listing_id])
 
 
-def mark_back(db: Database, listing_id: int) -> None:
+def mark_back(store: Store, listing_id: int) -> None:
+    db = store.db
     db.execute("update listings set gone_at = null, gone_reason = null, updated_at = ? where id = ?",
                [now_iso(), listing_id])
 
 
-def set_retain(db: Database, listing_id: int, retain_set: bool) -> None:
+def set_retain(store: Store, listing_id: int, retain_set: bool) -> None:
+    db = store.db
     db.execute("update listings set retain_set = ?, updated_at = ? where id = ?",
                [int(retain_set), now_iso(), listing_id])
 
@@ -123,9 +133,10 @@ def set_retain(db: Database, listing_id: int, retain_set: bool) -> None:
 UNLINKED_BY_HAND = "unlinked-by-hand"  # link_method of a listing the seller unlinked: never linked again by itself
 
 
-def relink(db: Database, listing_id: int, inventory_id: int | None) -> None:
+def relink(store: Store, listing_id: int, inventory_id: int | None) -> None:
     """Link a listing to a lot by hand (``stock link``), or release it (``stock unlink``): its old
     observation, open changes and hold are forgotten (the caller observes it afresh)."""
+    db = store.db
     db.execute("update listings set inventory_id = ?, link_method = ?, link_problem = ?, link_detail = ?, "
                "listed = null, held_at = null, held_listed = null, held_reason = null, gone_at = null, "
                "gone_reason = null, updated_at = ? where id = ?",
@@ -138,25 +149,29 @@ def relink(db: Database, listing_id: int, inventory_id: int | None) -> None:
                [now_iso(), listing_id, *MAYBE_STATES])
 
 
-def hold(db: Database, listing_id: int, remote: int | None, reason: str) -> None:
+def hold(store: Store, listing_id: int, remote: int | None, reason: str) -> None:
+    db = store.db
     db.execute("update listings set held_at = ?, held_listed = ?, held_reason = ?, updated_at = ? where id = ?",
                [now_iso(), remote, reason, now_iso(), listing_id])
 
 
-def release_hold(db: Database, listing_id: int) -> None:
+def release_hold(store: Store, listing_id: int) -> None:
+    db = store.db
     db.execute("update listings set held_at = null, held_listed = null, held_reason = null, updated_at = ? "
                "where id = ?", [now_iso(), listing_id])
 
 
-def find(db: Database, account: str, provider: str, remote_lot_id: str) -> dict[str, Any] | None:
+def find(store: Store, provider: str, remote_lot_id: str) -> dict[str, Any] | None:
+    db, account = store.db, store.account
     rows = list(db.query("select * from listings where business_account_id = ? and provider = ? "
                          "and remote_lot_id = ?", [account, provider, remote_lot_id]))
     return rows[0] if rows else None
 
 
 # --- the journal of changes -----------------------------------------------------------------------
-def record_intents(db: Database, account: str, provider: str, changes: list[tuple[int, str, int, int]]) -> list[int]:
+def record_intents(store: Store, provider: str, changes: list[tuple[int, str, int, int]]) -> list[int]:
     """(listing id, remote lot, before, after) of each change about to be sent; their journal ids."""
+    db, account = store.db, store.account
     now = now_iso()
     ids = []
     for listing_id, remote_lot_id, before, after in changes:
@@ -169,13 +184,15 @@ def record_intents(db: Database, account: str, provider: str, changes: list[tupl
     return ids
 
 
-def resolve_change(db: Database, change_id: int, state: str, detail: str | None = None) -> None:
+def resolve_change(store: Store, change_id: int, state: str, detail: str | None = None) -> None:
+    db = store.db
     db.execute("update _listing_changes set state = ?, detail = ?, resolved_at = ? where id = ?",
                [state, detail, now_iso(), change_id])
 
 
-def maybe_changes(db: Database, account: str, provider: str | None = None) -> dict[int, list[Maybe]]:
+def maybe_changes(store: Store, provider: str | None = None) -> dict[int, list[Maybe]]:
     """listing id -> its changes whose outcome is not known yet (each may or may not be applied)."""
+    db, account = store.db, store.account
     where, params = f"business_account_id = ? and state in ({_in(MAYBE_STATES)})", [account, *MAYBE_STATES]
     if provider is not None:
         where += " and provider = ?"
@@ -187,34 +204,38 @@ def maybe_changes(db: Database, account: str, provider: str | None = None) -> di
     return found
 
 
-def settle(db: Database, maybes: list[Maybe], applied: tuple[int, ...], detail: str) -> None:
+def settle(store: Store, maybes: list[Maybe], applied: tuple[int, ...], detail: str) -> None:
     """Open changes judged against a read: the ones an explanation takes as applied are applied,
     the others were not."""
+    db = store.db
     now = now_iso()
     db.conn.executemany("update _listing_changes set state = ?, detail = ?, resolved_at = ? where id = ?",
                         [("applied" if m.id in applied else "not_applied", detail, now, m.id) for m in maybes])
 
 
-def supersede(db: Database, maybes: list[Maybe], detail: str) -> None:
+def supersede(store: Store, maybes: list[Maybe], detail: str) -> None:
     """Open changes nobody can settle any more (the seller's figure was adopted or overridden)."""
+    db = store.db
     now = now_iso()
     db.conn.executemany("update _listing_changes set state = 'superseded', detail = ?, resolved_at = ? where id = ?",
                         [(detail, now, m.id) for m in maybes])
 
 
-def changes(db: Database, account: str, limit: int = 100) -> list[dict[str, Any]]:
+def changes(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    db, account = store.db, store.account
     return list(db.query("select * from _listing_changes where business_account_id = ? order by id desc limit ?",
                          [account, limit]))
 
 
 # --- adjustments ----------------------------------------------------------------------------------
-def adjust_on_hand(db: Database, account: str, lot_id: int, change: int, reason: str, detail: str) -> None:
+def adjust_on_hand(store: Store, lot_id: int, change: int, reason: str, detail: str) -> None:
     """On hand moves by ``change`` with a row that says why (caller holds the transaction); the
     lot's on hand counts as established now (an order first seen shipped later only takes its
     pieces off when it was placed after this)."""
-    inventory.mark_stocked(db, [lot_id])
+    db, account = store.db, store.account
+    inventory.mark_stocked(store, [lot_id])
     if not change:
         return
     db.execute("insert into adjustments (business_account_id, inventory_id, quantity, reason, detail, created_at) "
                "values (?, ?, ?, ?, ?, ?)", [account, lot_id, change, reason, detail, now_iso()])
-    inventory.move_counters(db, {lot_id: (0, -change)})
+    inventory.move_counters(store, {lot_id: (0, -change)})

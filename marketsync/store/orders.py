@@ -6,11 +6,12 @@ takes a batch: a single order is a batch of one.
 
 from __future__ import annotations
 
+from marketsync.store.base import Store
+
 import json
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlite_utils import Database
 
 from marketsync.matching import Match
 from marketsync.model import OPEN_STATUSES, Order, OrderLine, Unmatched, iso, now_iso
@@ -66,8 +67,9 @@ def chunks(values: list, size: int = 500) -> Iterable[list]:
         yield values[start:start + size]
 
 
-def known_orders(db: Database, account: str, provider: str) -> dict[str, tuple[str | None, str]]:
+def known_orders(store: Store, provider: str) -> dict[str, tuple[str | None, str]]:
     """order_id -> (fingerprint, status) of every order held for the provider."""
+    db, account = store.db, store.account
     rows = db.execute(
         "select order_id, fingerprint, status from orders where business_account_id = ? and provider = ?",
         [account, provider],
@@ -85,8 +87,9 @@ def _order_values(account: str, order: Order, now: str) -> tuple:
     )
 
 
-def open_orders(db: Database, account: str, provider: str) -> list[tuple[str, str | None]]:
+def open_orders(store: Store, provider: str) -> list[tuple[str, str | None]]:
     """(order_id, date_ordered) of the orders that hold stock."""
+    db, account = store.db, store.account
     return db.execute(
         f"select order_id, date_ordered from orders where business_account_id = ? and provider = ? "
         f"and status in ({_in(OPEN_STATUSES)}) and manual_release = 0",
@@ -94,8 +97,9 @@ def open_orders(db: Database, account: str, provider: str) -> list[tuple[str, st
     ).fetchall()
 
 
-def upsert_orders(db: Database, account: str, orders: list[Order]) -> list[tuple[int, bool]]:
+def upsert_orders(store: Store, orders: list[Order]) -> list[tuple[int, bool]]:
     """Insert or update the order rows; (row id, manual_release) of each, in order."""
+    db, account = store.db, store.account
     now = now_iso()
     db.conn.executemany(_UPSERT_ORDER.rsplit(" returning ", 1)[0], [_order_values(account, o, now) for o in orders])
     found: dict[tuple[str, str], tuple[int, bool]] = {}
@@ -110,8 +114,9 @@ def upsert_orders(db: Database, account: str, orders: list[Order]) -> list[tuple
     return [found[(o.provider, o.order_id)] for o in orders]
 
 
-def stored_open(db: Database, account: str, orders: list[Order]) -> set[tuple[str, str]]:
+def stored_open(store: Store, orders: list[Order]) -> set[tuple[str, str]]:
     """(provider, order id) of these orders that the database holds as open now."""
+    db, account = store.db, store.account
     found: set[tuple[str, str]] = set()
     for provider in {o.provider for o in orders}:
         ids = [o.order_id for o in orders if o.provider == provider]
@@ -123,10 +128,11 @@ def stored_open(db: Database, account: str, orders: list[Order]) -> set[tuple[st
     return found
 
 
-def mark_details_gone(db: Database, account: str, orders: list[Order]) -> set[str]:
+def mark_details_gone(store: Store, orders: list[Order]) -> set[str]:
     """Orders whose details the marketplace deleted: a stored one keeps its status, lines and
     stock, and takes only the marketplace's word and fingerprint (so it is not fetched again).
     Returns the order ids that were stored."""
+    db, account = store.db, store.account
     now, kept = now_iso(), set()
     for order in orders:
         cursor = db.execute(
@@ -138,8 +144,9 @@ def mark_details_gone(db: Database, account: str, orders: list[Order]) -> set[st
     return kept
 
 
-def stored_matches(db: Database, order_refs: list[int]) -> dict[int, dict[str, tuple[int | None, str | None]]]:
+def stored_matches(store: Store, order_refs: list[int]) -> dict[int, dict[str, tuple[int | None, str | None]]]:
     """order_ref -> line_key -> (inventory_id, unmatched_reason) as stored now."""
+    db = store.db
     found: dict[int, dict[str, tuple[int | None, str | None]]] = {}
     for part in chunks(order_refs):
         rows = db.execute(
@@ -151,8 +158,9 @@ def stored_matches(db: Database, order_refs: list[int]) -> dict[int, dict[str, t
     return found
 
 
-def replace_lines(db: Database, account: str, orders: list[tuple[int, list[OrderLine], list[Match]]]) -> None:
+def replace_lines(store: Store, orders: list[tuple[int, list[OrderLine], list[Match]]]) -> None:
     """Each order's whole set of lines, as now matched, in place of what was stored."""
+    db, account = store.db, store.account
     db.conn.executemany("delete from order_items where order_ref = ?", [(ref,) for ref, _, _ in orders])
     db.conn.executemany(_INSERT_LINE, [row for ref, lines, matches in orders
                                        for row in line_rows(account, ref, lines, matches)])
@@ -174,9 +182,10 @@ def line_rows(account: str, order_ref: int, lines: list[OrderLine], matches: lis
     ]
 
 
-def stored_lines(db: Database, order_ref: int) -> list[OrderLine]:
+def stored_lines(store: Store, order_ref: int) -> list[OrderLine]:
     """An order's lines as the marketplace sent them (translated fields as last worked out), from
     the columns alone: re-matching never needs the raw payload."""
+    db = store.db
     lines = []
     for row in db.query("select * from order_items where order_ref = ? order by id", [order_ref]):
         try:
@@ -196,9 +205,10 @@ def stored_lines(db: Database, order_ref: int) -> list[OrderLine]:
     return lines
 
 
-def orders_holding_or_open(db: Database, account: str, only: int | None = None) -> list[dict[str, Any]]:
+def orders_holding_or_open(store: Store, only: int | None = None) -> list[dict[str, Any]]:
     """Orders whose lines ``reserve`` brings to their reservations: the open ones, and any other
     whose ledger still holds pieces."""
+    db, account = store.db, store.account
     where, params = "o.business_account_id = ?", [account]  # type: str, list[Any]
     if only is not None:
         where += " and o.id = ?"
@@ -211,9 +221,10 @@ def orders_holding_or_open(db: Database, account: str, only: int | None = None) 
     ))
 
 
-def orders_to_retry(db: Database, account: str, provider: str) -> list[int]:
+def orders_to_retry(store: Store, provider: str) -> list[int]:
     """Open orders with a line a later run can match by itself (a deferred lookup, a colour newer
     than the table): their fingerprint has not changed, so no listing fetches them again."""
+    db, account = store.db, store.account
     return [ref for (ref,) in db.execute(
         "select distinct l.order_ref from order_items l join orders o on o.id = l.order_ref "
         f"where o.business_account_id = ? and o.provider = ? and o.manual_release = 0 "
@@ -223,14 +234,16 @@ def orders_to_retry(db: Database, account: str, provider: str) -> list[int]:
     )]
 
 
-def line_lot(db: Database, order_ref: int, line_key: str) -> int | None:
+def line_lot(store: Store, order_ref: int, line_key: str) -> int | None:
     """The lot a line is matched to (its named bin)."""
+    db = store.db
     row = db.execute("select inventory_id from order_items where order_ref = ? and line_key = ?",
                      [order_ref, line_key]).fetchone()
     return row[0] if row else None
 
 
-def find_order(db: Database, account: str, provider: str, order_id: str) -> dict[str, Any] | None:
+def find_order(store: Store, provider: str, order_id: str) -> dict[str, Any] | None:
+    db, account = store.db, store.account
     rows = list(db.query(
         "select * from orders where business_account_id = ? and provider = ? and order_id = ?",
         [account, provider, order_id],
@@ -238,5 +251,6 @@ def find_order(db: Database, account: str, provider: str, order_id: str) -> dict
     return rows[0] if rows else None
 
 
-def set_manual_release(db: Database, order_ref: int, released: bool) -> None:
+def set_manual_release(store: Store, order_ref: int, released: bool) -> None:
+    db = store.db
     db.execute("update orders set manual_release = ? where id = ?", [int(released), order_ref])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from marketsync.store.base import Store
+
 import datetime as dt
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from sqlite_utils import Database
 
 from marketsync.model import OPEN_STATUSES, iso
 
@@ -34,8 +35,7 @@ def _filter(prefix: str, account: str, providers: tuple[str, ...],
 
 
 def orders(
-    db: Database,
-    account: str,
+    store: Store,
     *,
     providers: tuple[str, ...] = (),
     statuses: tuple[str, ...] = (),
@@ -45,6 +45,7 @@ def orders(
     count: bool = False,
 ) -> list[dict[str, Any]]:
     """The orders matching the filters, newest first (``count``: one row, ``{"count": n}``)."""
+    db, account = store.db, store.account
     where, params = _filter("o.", account, providers, statuses)
     if open_only:
         where.append(f"o.status in ({_in(OPEN_STATUSES)}) and o.manual_release = 0")
@@ -68,7 +69,8 @@ def orders(
     return list(db.query(sql, params))
 
 
-def order_detail(db: Database, account: str, provider: str, order_id: str) -> dict[str, Any] | None:
+def order_detail(store: Store, provider: str, order_id: str) -> dict[str, Any] | None:
+    db, account = store.db, store.account
     rows = list(db.query(
         "select * from orders where business_account_id = ? and provider = ? and order_id = ?",
         [account, provider, order_id],
@@ -95,8 +97,7 @@ def order_detail(db: Database, account: str, provider: str, order_id: str) -> di
 
 
 def inventory(
-    db: Database,
-    account: str,
+    store: Store,
     *,
     part: str | None = None,
     color_id: int | None = None,
@@ -105,6 +106,7 @@ def inventory(
     reserved_only: bool = False,
     oversold_only: bool = False,
 ) -> list[dict[str, Any]]:
+    db, account = store.db, store.account
     where, params = ["business_account_id = ?"], [account]  # type: list[str], list[Any]
     for column, value in (("part_number", part), ("color_id", color_id), ("condition", condition),
                           ("location", location)):
@@ -123,8 +125,9 @@ def inventory(
     ))
 
 
-def ledger(db: Database, account: str, provider: str | None = None, order_id: str | None = None,
+def ledger(store: Store, provider: str | None = None, order_id: str | None = None,
            limit: int | None = None) -> list[dict[str, Any]]:
+    db, account = store.db, store.account
     where, params = ["r.business_account_id = ?"], [account]  # type: list[str], list[Any]
     if provider is not None:
         where.append("r.provider = ? and r.order_id = ?")
@@ -140,7 +143,8 @@ def ledger(db: Database, account: str, provider: str | None = None, order_id: st
     return list(db.query(sql, params))
 
 
-def status(db: Database, account: str, providers: tuple[str, ...], today: str) -> list[dict[str, Any]]:
+def status(store: Store, providers: tuple[str, ...], today: str) -> list[dict[str, Any]]:
+    db, account = store.db, store.account
     report = []
     for provider in providers:
         state = next(iter(db.query(
@@ -168,14 +172,15 @@ def status(db: Database, account: str, providers: tuple[str, ...], today: str) -
     return report
 
 
-def oversold(db: Database, account: str) -> list[dict[str, Any]]:
-    return inventory(db, account, oversold_only=True)
+def oversold(store: Store) -> list[dict[str, Any]]:
+    return inventory(store, oversold_only=True)
 
 
 # --- reserve --check: the invariants' raw material ---------------------------------------------
 @contextmanager
-def snapshot(db: Database) -> Iterator[None]:
+def snapshot(store: Store) -> Iterator[None]:
     """Every query inside reads one snapshot of the file (a read transaction, rolled back)."""
+    db = store.db
     own = not db.conn.in_transaction
     if own:
         db.conn.execute("begin")
@@ -186,13 +191,15 @@ def snapshot(db: Database) -> Iterator[None]:
             db.conn.execute("rollback")
 
 
-def integrity_problems(db: Database) -> list[str]:
+def integrity_problems(store: Store) -> list[str]:
     """SQLite's own structural check: a damaged file can read as an empty ledger."""
+    db = store.db
     return [message for (message,) in db.execute("pragma quick_check") if message != "ok"]
 
 
-def counters_off_ledger(db: Database, account: str) -> list[tuple[int, int, int]]:
+def counters_off_ledger(store: Store) -> list[tuple[int, int, int]]:
     """(lot, quantity_reserved, sum of its ledger rows) wherever the two differ."""
+    db, account = store.db, store.account
     return db.execute(
         "select i.id, i.quantity_reserved, coalesce(sum(r.quantity), 0) from inventory i "
         "left join reservations r on r.inventory_id = i.id where i.business_account_id = ? "
@@ -201,23 +208,26 @@ def counters_off_ledger(db: Database, account: str) -> list[tuple[int, int, int]
     ).fetchall()
 
 
-def negative_lots(db: Database, account: str) -> list[tuple[int, int, int]]:
+def negative_lots(store: Store) -> list[tuple[int, int, int]]:
+    db, account = store.db, store.account
     return db.execute(
         "select id, quantity, quantity_reserved from inventory where business_account_id = ? "
         "and (quantity < 0 or quantity_reserved < 0)", [account],
     ).fetchall()
 
 
-def ledger_by_line(db: Database, account: str) -> list[tuple[int, str, int, int, int]]:
+def ledger_by_line(store: Store) -> list[tuple[int, str, int, int, int]]:
     """(order_ref, line_key, lot, reserved, consumed) summed over the ledger."""
+    db, account = store.db, store.account
     return db.execute(
         "select order_ref, line_key, inventory_id, sum(quantity), sum(consumed) from reservations "
         "where business_account_id = ? group by order_ref, line_key, inventory_id", [account],
     ).fetchall()
 
 
-def all_lines(db: Database, account: str) -> list[tuple]:
+def all_lines(store: Store) -> list[tuple]:
     """(order_ref, provider, order_id, status, manual_release, line_key, lot, quantity) of every line."""
+    db, account = store.db, store.account
     return db.execute(
         "select o.id, o.provider, o.order_id, o.status, o.manual_release, l.line_key, l.inventory_id, l.quantity "
         "from order_items l join orders o on o.id = l.order_ref where o.business_account_id = ?", [account],
@@ -225,11 +235,12 @@ def all_lines(db: Database, account: str) -> list[tuple]:
 
 
 # --- listings --------------------------------------------------------------------------------
-def stock(db: Database, account: str, provider: str | None = None, held_only: bool = False,
+def stock(store: Store, provider: str | None = None, held_only: bool = False,
           problems_only: bool = False) -> list[dict[str, Any]]:
     """Each listing with its local lot: what the marketplace showed last, what is available, and
     why it is held or no longer for sale (:func:`marketsync.stock.with_pending` adds the change a
     push would make)."""
+    db, account = store.db, store.account
     where, params = ["li.business_account_id = ?"], [account]  # type: list[str], list[Any]
     if provider:
         where.append("li.provider = ?")
@@ -250,16 +261,18 @@ def stock(db: Database, account: str, provider: str | None = None, held_only: bo
     return rows
 
 
-def providers_with_history(db: Database, account: str) -> list[str]:
+def providers_with_history(store: Store) -> list[str]:
     """Marketplaces this database has synced or holds orders of."""
+    db, account = store.db, store.account
     return [p for (p,) in db.execute(
         "select provider from sync_state where business_account_id = ? and last_synced_at is not null "
         "union select distinct provider from orders where business_account_id = ? order by 1", [account, account])]
 
 
-def pick_list(db: Database, account: str, *, providers: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
+def pick_list(store: Store, *, providers: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
               orders: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
     """The ``pick_list`` view's rows: reserved pieces per open order line and lot, with the bin."""
+    db, account = store.db, store.account
     where, params = _filter("", account, providers, statuses)
     if orders:
         where.append("(" + " or ".join("(provider = ? and order_id = ?)" for _ in orders) + ")")
@@ -267,9 +280,10 @@ def pick_list(db: Database, account: str, *, providers: tuple[str, ...] = (), st
     return list(db.query(f"select * from pick_list where {' and '.join(where)}", params))
 
 
-def orders_short_of_stock(db: Database, account: str) -> list[int]:
+def orders_short_of_stock(store: Store) -> list[int]:
     """Open orders holding pieces on a lot that has more reserved than on hand: re-planned, they
     may take the rest from another bin of the part (or from stock that arrived)."""
+    db, account = store.db, store.account
     return [ref for (ref,) in db.execute(
         "select distinct r.order_ref from reservations r join inventory i on i.id = r.inventory_id "
         "join orders o on o.id = r.order_ref where i.business_account_id = ? and i.quantity_reserved > i.quantity "
@@ -277,7 +291,8 @@ def orders_short_of_stock(db: Database, account: str) -> list[int]:
         [account, *OPEN_STATUSES])]
 
 
-def lot_keys(db: Database, account: str) -> dict[int, tuple[str, int, str]]:
+def lot_keys(store: Store) -> dict[int, tuple[str, int, str]]:
     """lot -> (part, colour, condition)."""
+    db, account = store.db, store.account
     return {lot: (part, colour, condition) for lot, part, colour, condition in db.execute(
         "select id, part_number, color_id, condition from inventory where business_account_id = ?", [account])}

@@ -3,15 +3,17 @@ asked for its colour table) and ``_api_calls`` (calls per marketplace per UTC da
 
 from __future__ import annotations
 
+from marketsync.store.base import Store
+
 import datetime as dt
 from typing import Any
 
-from sqlite_utils import Database
 
 from marketsync.model import iso, now_iso
 
 
-def _state(db: Database, account: str, provider: str, **values: Any) -> None:
+def _state(store: Store, provider: str, **values: Any) -> None:
+    db, account = store.db, store.account
     columns = ", ".join(values)
     db.execute(
         f"insert into sync_state (business_account_id, provider, {columns}) values (?, ?, {', '.join('?' for _ in values)}) "
@@ -21,33 +23,39 @@ def _state(db: Database, account: str, provider: str, **values: Any) -> None:
     )
 
 
-def sync_state(db: Database, account: str, provider: str) -> dict[str, Any]:
+def sync_state(store: Store, provider: str) -> dict[str, Any]:
+    db, account = store.db, store.account
     rows = list(db.query("select * from sync_state where business_account_id = ? and provider = ?", [account, provider]))
     return rows[0] if rows else {}
 
 
-def record_attempt(db: Database, account: str, provider: str, started: dt.datetime) -> None:
+def record_attempt(store: Store, provider: str, started: dt.datetime) -> None:
+    db = store.db
     with db.atomic():
-        _state(db, account, provider, last_attempt_at=iso(started))
+        _state(store, provider, last_attempt_at=iso(started))
 
 
-def record_success(db: Database, account: str, provider: str, *, listed_at: dt.datetime, calls: int, changed: int) -> None:
+def record_success(store: Store, provider: str, *, listed_at: dt.datetime, calls: int, changed: int) -> None:
+    db = store.db
     with db.atomic():
-        _state(db, account, provider, last_synced_at=iso(listed_at), list_window_start=iso(listed_at),
+        _state(store, provider, last_synced_at=iso(listed_at), list_window_start=iso(listed_at),
                last_error=None, last_error_at=None, last_run_calls=calls, last_run_changed=changed)
 
 
-def record_failure(db: Database, account: str, provider: str, message: str, *, calls: int) -> None:
+def record_failure(store: Store, provider: str, message: str, *, calls: int) -> None:
+    db = store.db
     with db.atomic():
-        _state(db, account, provider, last_error=message, last_error_at=now_iso(), last_run_calls=calls)
+        _state(store, provider, last_error=message, last_error_at=now_iso(), last_run_calls=calls)
 
 
-def record_catalog_check(db: Database, account: str, provider: str) -> None:
+def record_catalog_check(store: Store, provider: str) -> None:
+    db = store.db
     with db.atomic():
-        _state(db, account, provider, catalog_checked_at=now_iso())
+        _state(store, provider, catalog_checked_at=now_iso())
 
 
-def add_api_calls(db: Database, account: str, counts: dict[str, int], day: str | None = None) -> None:
+def add_api_calls(store: Store, counts: dict[str, int], day: str | None = None) -> None:
+    db, account = store.db, store.account
     day = day or now_iso()[:10]
     db.conn.executemany(
         "insert into _api_calls (business_account_id, provider, day, calls) values (?, ?, ?, ?) "
@@ -56,7 +64,8 @@ def add_api_calls(db: Database, account: str, counts: dict[str, int], day: str |
     )
 
 
-def api_calls_on(db: Database, account: str, provider: str, day: str | None = None) -> int:
+def api_calls_on(store: Store, provider: str, day: str | None = None) -> int:
+    db, account = store.db, store.account
     day = day or now_iso()[:10]
     row = db.execute(
         "select calls from _api_calls where business_account_id = ? and provider = ? and day = ?",

@@ -490,10 +490,11 @@ PIPE_CASES = [("orders", "--csv"), ("orders", "--json")]
 @pytest.fixture(scope="module")
 def many_orders(tmp_path_factory) -> Path:
     """A database whose orders table, printed, is far larger than a pipe's buffer."""
-    from marketsync.store import open_db
+    from marketsync.store import open_store
 
     db_path = tmp_path_factory.mktemp("pipe") / "ms.db"
-    db = open_db(db_path)
+    store = open_store(db_path, "default")
+    db = store.db
     with db.atomic():
         db.conn.executemany(
             "insert into orders (business_account_id, provider, order_id, status, buyer_name, date_ordered, "

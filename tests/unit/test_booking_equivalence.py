@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from marketsync.model import InventoryLot, Order, OrderLine
 from marketsync.providers.http import CallCounter
-from marketsync.store import open_db
+from marketsync.store import open_store
 from marketsync.store import orders as stored_orders
 from marketsync.store.inventory import lot_index, upsert_lots
 from marketsync.sync import OrderWriter, ProviderResult
@@ -84,20 +84,22 @@ def build(run: list) -> list[tuple[Order, list[OrderLine]]]:
 def template(tmp_path_factory) -> Path:
     """A migrated database holding the inventory, copied for each database of each example."""
     path = tmp_path_factory.mktemp("template") / "template.db"
-    db = open_db(path)
+    store = open_store(path, ACCOUNT)
+    db = store.db
     with db.atomic():
-        upsert_lots(db, ACCOUNT, INVENTORY)
+        upsert_lots(store, INVENTORY)
     db.conn.close()  # the last connection: the WAL is checkpointed into the file
     return path
 
 
 def write_history(template: Path, directory: Path, name: str, history: list, batched: bool) -> tuple:
     shutil.copy(template, directory / name)
-    db = open_db(directory / name)
+    store = open_store(directory / name, ACCOUNT)
+    db = store.db
     problems, skipped = [], 0
     for run, released in history:
         result = ProviderResult("test")
-        writer = OrderWriter(db, ACCOUNT, lot_index(db, ACCOUNT), result, CallCounter())
+        writer = OrderWriter(store, lot_index(store), result, CallCounter())
         batch = build(run)
         with db.atomic():
             if batched:
@@ -106,11 +108,11 @@ def write_history(template: Path, directory: Path, name: str, history: list, bat
                 problems.append([p for one in batch for p in writer.write_or_skip([one])])
             for order_id in released:
                 provider = "bricklink" if order_id in ("O0", "O2") else "brickowl"
-                stored_orders.set_manual_release(db, stored_orders.find_order(db, ACCOUNT, provider, order_id)["id"],
+                stored_orders.set_manual_release(store, stored_orders.find_order(store, provider, order_id)["id"],
                                                  True)
         skipped += result.skipped
         # the run's in-memory lots (what later orders of the run were matched against) are the stored ones
-        assert counters(writer.index.by_id.values()) == counters(lot_index(db, ACCOUNT).by_id.values())
+        assert counters(writer.index.by_id.values()) == counters(lot_index(store).by_id.values())
     return db, problems, skipped
 
 

@@ -1,0 +1,27 @@
+"""The one door to the database: a :class:`Store` is one account's view of one SQLite file.
+
+Everything outside ``marketsync/store/`` holds a ``Store`` and calls the table modules with it;
+none of it touches SQL, sqlite-utils or the connection.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+
+@dataclass
+class Store:
+    db: Database
+    account: str
+    path: str = ""
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """One transaction (a savepoint when nested): everything in it commits together or not at all."""
+        return self.db.atomic()
+
+    def close(self) -> None:
+        self.db.close()
