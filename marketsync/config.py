@@ -10,29 +10,18 @@ import os
 from pathlib import Path
 
 from marketsync.errors import ConfigError
+from marketsync.registry import MARKETPLACES
 
 DEFAULT_DB = "marketsync.db"
 DEFAULT_ACCOUNT = "default"
 DEFAULT_HTTP_TIMEOUT = 20.0
 DEFAULT_HTTP_DEADLINE = 60.0  # a whole request, however slowly it arrives
 DEFAULT_RUN_DEADLINE = 600.0  # a run's time with the marketplaces, shared between them: well under 15 minutes
-DEFAULT_BRICKLINK_URL = "https://api.bricklink.com/api/store/v1"
-DEFAULT_BRICKOWL_URL = "https://api.brickowl.com/v1"
 DEFAULT_BRICKLINK_DAILY_BUDGET = 5000
 DEFAULT_BRICKOWL_RATE_LIMIT = 600  # requests per minute
 DEFAULT_BRICKOWL_BATCH_RATE_LIMIT = 100  # bulk/batch calls per minute (documented as 100-200: the low end)
 
-CREDENTIAL_VARS = {
-    "bricklink": (
-        "BRICKLINK_CONSUMER_KEY",
-        "BRICKLINK_CONSUMER_SECRET",
-        "BRICKLINK_TOKEN_VALUE",
-        "BRICKLINK_TOKEN_SECRET",
-    ),
-    "brickowl": ("BRICKOWL_API_KEY",),
-}
-URL_VARS = {"bricklink": "BRICKLINK_API_URL", "brickowl": "BRICKOWL_API_URL"}
-DEFAULT_URLS = {"bricklink": DEFAULT_BRICKLINK_URL, "brickowl": DEFAULT_BRICKOWL_URL}
+CREDENTIAL_VARS = {name: m.credentials for name, m in MARKETPLACES.items()}
 
 
 def load_dotenv_file(path: Path | None = None) -> list[str]:
@@ -92,7 +81,8 @@ def configured_providers(environ=None) -> list[str]:
 
 def api_url(provider: str, environ=None) -> str:
     environ = os.environ if environ is None else environ
-    url = (environ.get(URL_VARS[provider]) or DEFAULT_URLS[provider]).strip().rstrip("/")
+    declared = MARKETPLACES[provider]
+    url = (environ.get(declared.url_var) or declared.default_url).strip().rstrip("/")
     from urllib.parse import urlsplit
 
     try:
@@ -100,7 +90,7 @@ def api_url(provider: str, environ=None) -> str:
     except ValueError:
         host = None
     if not url.startswith(("http://", "https://")) or not host:
-        raise ConfigError(f"{URL_VARS[provider]}: {url!r} is not an http(s) URL")
+        raise ConfigError(f"{declared.url_var}: {url!r} is not an http(s) URL")
     return url
 
 

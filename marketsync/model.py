@@ -189,11 +189,26 @@ class Adapter(Protocol):
 
 
 class Catalog(Protocol):
-    """BrickOwl's catalog, which translation asks (only BrickOwl has one)."""
+    """A marketplace's own catalogue, which translation asks (registry capability CATALOG)."""
+
+    name: str
 
     def color_list(self) -> dict[int, tuple[str | None, int | None]]: ...
 
     def id_lookup(self, bricklink_part: str, item_type: str = "Part") -> list[str]: ...
+
+
+class MarketplaceAdapter(Adapter, Protocol):
+    """What every adapter serves: its orders and the seller's lots (the Listings protocol below)."""
+
+    write_batch_size: int
+    deletes_empty_lots: bool
+
+    def list_lots(self) -> list[RemoteLot]: ...
+
+    def read_lot(self, remote_lot_id: str) -> RemoteLot | None: ...
+
+    def change_quantities(self, changes: list[QuantityChange]) -> list[ChangeResult]: ...
 
 
 # --- the seller's listings on the marketplaces ------------------------------------------------------

@@ -14,7 +14,7 @@ import sqlite3
 
 import pytest
 
-from marketsync.cli import INVENTORY_FIELDS
+from marketsync.cli.inventory import INVENTORY_FIELDS
 from marketsync.sandbox import write_demo_inventory_csv
 from support import HEADER, one_line_error
 

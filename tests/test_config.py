@@ -237,8 +237,9 @@ def test_secrets_never_reach_stdout_stderr_or_the_log(run, demo_creds, tmp_path)
 def _commands(command=cli, path=()):
     yield path, command
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            yield from _commands(sub, (*path, name))
+        context = click.Context(command)
+        for name in command.list_commands(context):  # the top group loads its commands lazily
+            yield from _commands(command.get_command(context, name), (*path, name))
 
 
 @pytest.mark.parametrize("path", [p for p, _ in _commands()], ids=lambda p: " ".join(p) or "marketsync")

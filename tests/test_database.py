@@ -261,7 +261,11 @@ def as_nobody(*args, cwd) -> subprocess.CompletedProcess:
     A forked child drops to uid/gid 65534 and runs the already imported CLI, so it works
     wherever the checkout lives, even in a folder ``nobody`` may not read."""
     import click  # noqa: F401 - everything the command may import lazily, imported while still root
-    import marketsync.inventory_files, marketsync.lock, marketsync.render, marketsync.store.queries  # noqa: E401,F401
+    import importlib, pkgutil, marketsync  # noqa: E401
+
+    for module in pkgutil.walk_packages(marketsync.__path__, "marketsync."):  # commands import lazily
+        if ".sandbox" not in module.name:
+            importlib.import_module(module.name)
     import rich.console, rich.table, sqlite_utils, dotenv  # noqa: E401,F401
     from marketsync.cli import cli
 

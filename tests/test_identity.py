@@ -1,4 +1,4 @@
-"""BrickOwl -> BrickLink translation (marketsync.translate, marketsync.catalog) against a real DB, a real LotIndex and the
+"""BrickOwl -> BrickLink translation (marketsync.app.translate, marketsync.app.catalog) against a real DB, a real LotIndex and the
 real BrickOwl adapter over HTTP (the loopback sandbox; a tiny server for custom colour lists)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from marketsync import catalog, translate
+from marketsync.app import catalog, translate
 from marketsync.store import Store, open_store
 from marketsync.errors import AuthError, PermissionDeniedError
-from marketsync.catalog import colour_table as color_table
-from marketsync.catalog import mappings, pin, unpin
+from marketsync.app.catalog import colour_table as color_table
+from marketsync.app.catalog import mappings, pin, unpin
 from marketsync.store import catalog as stored_catalog
 from marketsync.store.inventory import lot_index
 from marketsync.providers import brickowl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from marketsync.render import money
+from marketsync.cli.render import money
 
 
 def test_money_keeps_every_decimal_the_marketplace_gave():

@@ -1,15 +1,19 @@
-"""Provider adapters: the only code that knows the marketplaces' HTTP APIs."""
+"""Provider adapters: the only code that knows the marketplaces' HTTP APIs.
+
+:func:`build_adapter` is the one place an adapter is made: it looks the marketplace up in the
+registry (:mod:`marketsync.registry`) and calls its module's ``build``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Union
+import importlib
+from typing import TYPE_CHECKING, Any, Mapping
 
 from marketsync.config import HttpSettings, api_url, require_credentials
+from marketsync.registry import marketplace
 
 if TYPE_CHECKING:  # importing requests costs ~60 ms: commands that never go online skip it
-    from marketsync.providers.bricklink import BrickLink
-    from marketsync.providers.brickowl import BrickOwl
-    from marketsync.providers.http import CallCounter
+    from marketsync.providers.http import CallCounter, Deadline, RetryPolicy
 
 PACING_MARGIN = 0.95  # pace a little under the published limit: clocks and networks jitter
 
@@ -22,28 +26,29 @@ def build_adapter(
     calls_today: int = 0,
     environ: Mapping[str, str] | None = None,
     share: int = 1,
-) -> Union["BrickLink", "BrickOwl"]:
+) -> Any:
     """A ready adapter for ``provider`` from the configured credentials and settings; it gets
     1/``share`` of the run's deadline (the marketplaces of one run share it)."""
-    from marketsync.providers import bricklink, brickowl
-    from marketsync.providers.http import CallBudget, Deadline, HttpClient, Pacer, RetryPolicy
+    from marketsync.providers.http import Deadline, RetryPolicy
 
     creds = require_credentials(provider, environ)
+    module = importlib.import_module(marketplace(provider).adapter_module)
     retry = RetryPolicy(retries=settings.retries, backoff=settings.backoff, retry_after_cap=settings.retry_after_cap)
-    secrets, pool_size = tuple(creds.values()), max(1, settings.concurrency)
     run = settings.run_deadline
-    timing = dict(request_deadline=settings.request_deadline,
-                  deadline=Deadline(run / max(1, share) if run else None))
-    if provider == "bricklink":
-        return bricklink.BrickLink(HttpClient(
-            provider, api_url(provider, environ), bricklink.decode, auth=bricklink.BrickLink.auth(creds),
-            budget=CallBudget(provider, settings.bricklink_daily_budget, calls_today), timeout=settings.timeout,
-            secrets=secrets, retry=retry, counter=counter, pool_size=pool_size, **timing,  # type: ignore[arg-type]
-        ))
-    rate = settings.brickowl_rate_limit
-    batch_rate = settings.brickowl_batch_rate_limit
-    return brickowl.BrickOwl(HttpClient(
-        provider, api_url(provider, environ), brickowl.decode, fixed_params={"key": creds["BRICKOWL_API_KEY"]},
-        pacer=Pacer(rate * PACING_MARGIN if rate else None), timeout=settings.timeout,
-        secrets=secrets, retry=retry, counter=counter, pool_size=pool_size, **timing,  # type: ignore[arg-type]
-    ), batch_pacer=Pacer(batch_rate * PACING_MARGIN if batch_rate and rate else None))
+    common = Common(provider, api_url(provider, environ), creds, settings, retry, counter,
+                    Deadline(run / max(1, share) if run else None), calls_today)
+    return module.build(common)
+
+
+class Common:
+    """What every adapter is built from."""
+
+    def __init__(self, provider: str, url: str, creds: dict[str, str], settings: HttpSettings,
+                 retry: "RetryPolicy", counter: "CallCounter | None", deadline: "Deadline", calls_today: int):
+        self.provider, self.url, self.creds, self.settings = provider, url, creds, settings
+        self.retry, self.counter, self.deadline, self.calls_today = retry, counter, deadline, calls_today
+
+    def client_options(self) -> dict[str, Any]:
+        return dict(timeout=self.settings.timeout, secrets=tuple(self.creds.values()), retry=self.retry,
+                    counter=self.counter, pool_size=max(1, self.settings.concurrency),
+                    request_deadline=self.settings.request_deadline, deadline=self.deadline)

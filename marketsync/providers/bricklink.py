@@ -8,7 +8,7 @@ import functools
 import io
 import re
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -40,6 +40,9 @@ from marketsync.model import (
     RemoteLot,
     SyncListing,
 )
+
+if TYPE_CHECKING:
+    from marketsync.providers import Common
 
 NAME = "bricklink"
 CONDITIONS = {"N": "new", "U": "used"}
@@ -438,3 +441,14 @@ def raw_text(value: Any) -> str:
     if value is None or isinstance(value, (list, dict)):
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def build(common: "Common") -> BrickLink:
+    """The adapter, from the registry's common parts (:func:`marketsync.providers.build_adapter`)."""
+    from marketsync.providers.http import CallBudget, HttpClient
+
+    return BrickLink(HttpClient(
+        common.provider, common.url, decode, auth=BrickLink.auth(common.creds),
+        budget=CallBudget(common.provider, common.settings.bricklink_daily_budget, common.calls_today),
+        **common.client_options(),
+    ))

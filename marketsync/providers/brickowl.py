@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -38,7 +38,10 @@ from marketsync.model import (
     RemoteLot,
     SyncListing,
 )
-from marketsync.translate import brickowl_condition
+from marketsync.rules.boid import brickowl_condition
+
+if TYPE_CHECKING:
+    from marketsync.providers import Common
 
 NAME = "brickowl"
 BATCH_LIMIT = 50  # sub-requests per bulk/batch call
@@ -506,3 +509,16 @@ def remote_lot(raw: Any) -> RemoteLot | None:
         alt_part_numbers=alternative_ids(raw.get("ids")),
         for_sale=parse.flag(raw.get("for_sale")) is not False,  # "1"/"0", 1/0, true/false; missing: for sale
     )
+
+
+def build(common: "Common") -> BrickOwl:
+    """The adapter, from the registry's common parts (:func:`marketsync.providers.build_adapter`);
+    requests are paced a little under the per-minute limits."""
+    from marketsync.providers import PACING_MARGIN
+    from marketsync.providers.http import HttpClient, Pacer
+
+    rate, batch_rate = common.settings.brickowl_rate_limit, common.settings.brickowl_batch_rate_limit
+    return BrickOwl(HttpClient(
+        common.provider, common.url, decode, fixed_params={"key": common.creds["BRICKOWL_API_KEY"]},
+        pacer=Pacer(rate * PACING_MARGIN if rate else None), **common.client_options(),
+    ), batch_pacer=Pacer(batch_rate * PACING_MARGIN if batch_rate and rate else None))

@@ -154,7 +154,7 @@ class CallCounter:
 @dataclass
 class Exchange:
     """One request as sent and its answer (None: none came), for ``HttpClient.on_exchange``.
-    Nothing here is masked: ``query`` and ``form`` hold BrickOwl's key (``marketsync.probe``
+    Nothing here is masked: ``query`` and ``form`` hold BrickOwl's key (``marketsync.app.probe``
     masks what it keeps)."""
 
     method: str

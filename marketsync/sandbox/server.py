@@ -274,6 +274,21 @@ class Sandbox:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def sell(self, provider: str, remote_lot_id: str, pieces: int, buyer: str = "demo-buyer") -> str:
+        """A buyer places a paid order for ``pieces`` of one of the store's lots; the order's id."""
+        if provider == "bricklink":
+            bl = self.bricklink.get_lot(int(remote_lot_id))
+            if bl is None:
+                raise KeyError(f"no lot {remote_lot_id} in the BrickLink store")
+            return str(self.bricklink.add_order("PAID", buyer_name=buyer, lines=[{
+                "inventory_id": bl.inventory_id, "no": bl.no, "color_id": bl.color_id, "quantity": pieces,
+                "remarks": bl.remarks, "new_or_used": bl.new_or_used}]))
+        bo = self.brickowl.get_lot(remote_lot_id)
+        if bo is None:
+            raise KeyError(f"no lot {remote_lot_id} in the BrickOwl store")
+        return self.brickowl.add_order("Payment Received", buyer_name=buyer, lines=[{
+            "lot_id": bo.lot_id, "boid": bo.boid, "ordered_quantity": pieces, "personal_note": bo.personal_note}])
+
     def env(self) -> dict[str, str]:
         if self.bricklink_url is None or self.brickowl_url is None:
             raise RuntimeError("Sandbox.env() needs a started sandbox: call start() first")

@@ -12,7 +12,7 @@ import json
 
 
 from marketsync.model import now_iso
-from marketsync.translate import RANK, Learned
+from marketsync.app.translate import RANK, Learned
 
 _RANK_SQL = "case {col} " + " ".join(f"when '{s}' then {r}" for s, r in RANK.items()) + " else -1 end"
 

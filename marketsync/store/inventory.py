@@ -8,7 +8,7 @@ from marketsync.store.base import Store
 from typing import Iterable
 
 
-from marketsync.matching import Lot, LotIndex
+from marketsync.rules.matching import Lot, LotIndex
 from marketsync.model import InventoryLot, now_iso
 from marketsync.store.orders import money
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from marketsync.store.base import Store
 
 
-from marketsync.ledger import Booking, Holding
+from marketsync.rules.ledger import Booking, Holding
 from marketsync.model import now_iso
 from marketsync.store import inventory
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from marketsync.listings import Listing, Maybe, OwnOrders
+from marketsync.rules.listings import Listing, Maybe, OwnOrders
 from marketsync.model import CANCELLED_STATUSES, OPEN_STATUSES, now_iso
 from marketsync.store import inventory
 

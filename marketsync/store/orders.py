@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 
-from marketsync.matching import Match
+from marketsync.rules.matching import Match
 from marketsync.model import OPEN_STATUSES, Order, OrderLine, Unmatched, iso, now_iso
 
 ORDER_COLUMNS = (

@@ -238,7 +238,7 @@ def all_lines(store: Store) -> list[tuple]:
 def stock(store: Store, provider: str | None = None, held_only: bool = False,
           problems_only: bool = False) -> list[dict[str, Any]]:
     """Each listing with its local lot: what the marketplace showed last, what is available, and
-    why it is held or no longer for sale (:func:`marketsync.stock.with_pending` adds the change a
+    why it is held or no longer for sale (:func:`marketsync.app.stock.with_pending` adds the change a
     push would make)."""
     db, account = store.db, store.account
     where, params = ["li.business_account_id = ?"], [account]  # type: list[str], list[Any]

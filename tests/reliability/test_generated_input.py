@@ -45,7 +45,10 @@ EXIT_CODES = {1, 2, 75}
 
 
 def walk(group: click.Group, path: tuple[str, ...] = ()):
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):  # the top group loads its commands lazily
+        command = group.get_command(context, name)
+        assert command is not None
         yield path + (name,), command
         if isinstance(command, click.Group):
             yield from walk(command, path + (name,))

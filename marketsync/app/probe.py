@@ -22,17 +22,18 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from marketsync.app.context import Workspace
 from marketsync.store import Store
 
 from marketsync import __version__
-from marketsync import listings as rules
+from marketsync.rules import listings as rules
 from marketsync.config import secret_values
 from marketsync.errors import ConfigError, MarketsyncError, NotFoundLocally, NotSafe
 from marketsync.masking import mask
 from marketsync.model import ChangeResult, Listings, Outcome, QuantityChange, RemoteLot, now_iso
 from marketsync.store import listings as stored
 from marketsync.store import state
-from marketsync.sync import Calls
+from marketsync.app.order_sync import Calls
 
 CHANGES = (+1, -1)
 HEADERS = ("Content-Type", "Content-Length", "Retry-After", "Date")  # the answer's headers a capture keeps
@@ -350,3 +351,10 @@ def save(result: ProbeResult, path: str, secrets: tuple[str, ...] = ()) -> None:
         pass  # not ours to change (a shared file): O_CREAT made a new one 0600 anyway
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text + "\n")
+
+
+def probe(ws: Workspace, provider: str, remote_lot_id: str, *, wait: float = 0.0) -> ProbeResult:
+    """``stock probe``: +1 then -1 on one lot through the journal, each answer recorded."""
+    with ws.write(wait) as store:
+        marketplaces = ws.marketplaces(store, [provider])
+        return run(store, marketplaces.adapter(provider), remote_lot_id, calls=marketplaces.counter)

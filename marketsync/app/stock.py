@@ -1,19 +1,21 @@
 """The seller's decisions on listings: ``adopt`` a held figure into on hand, ``override`` it with
 marketsync's, ``link`` a listing to a lot by hand or ``unlink`` it. Each reads the one lot back
-first and judges it with the same model as push and pull (:mod:`marketsync.listings`): a figure an
+first and judges it with the same model as push and pull (:mod:`marketsync.rules.listings`): a figure an
 open change of marketsync's has made uncertain is settled first, or the command refuses."""
 
 from __future__ import annotations
 
 from marketsync.store import Store
 
-from marketsync import listings as rules
+from marketsync.rules import listings as rules
+from marketsync.app.context import Workspace
+from marketsync.config import require_credentials
 from marketsync.errors import NotFoundLocally, NotSafe
 from marketsync.model import Listings, RemoteLot
 from marketsync.store import inventory
 from marketsync.store import listings as stored
 from marketsync.store import state
-from marketsync.sync import Calls
+from marketsync.app.order_sync import Calls
 
 
 def _read(adapter: Listings, remote_lot_id: str) -> RemoteLot:
@@ -126,3 +128,32 @@ def with_pending(rows: list[dict]) -> list[dict]:
         for row in group:
             row["pending_change"] = planned.get(row["id"]) or None
     return rows
+
+
+# --- the use cases (the CLI's, a listener's): the lock, the store, the one marketplace ---------------
+def decide_listing(ws: Workspace, provider: str, remote_lot_id: str, decision: str, *, wait: float = 0.0) -> str:
+    """``stock adopt`` / ``stock override``."""
+    require_credentials(provider, ws.environ)
+    with ws.write(wait) as store:
+        marketplaces = ws.marketplaces(store, [provider])
+        return decide(store, marketplaces.adapter(provider), remote_lot_id, decision, calls=marketplaces.counter)
+
+
+def link_listing(ws: Workspace, provider: str, remote_lot_id: str, inventory_id: int, *, wait: float = 0.0) -> str:
+    require_credentials(provider, ws.environ)
+    with ws.write(wait) as store:
+        marketplaces = ws.marketplaces(store, [provider])
+        return link_by_hand(store, marketplaces.adapter(provider), remote_lot_id, inventory_id,
+                            calls=marketplaces.counter)
+
+
+def unlink_listing(ws: Workspace, provider: str, remote_lot_id: str, *, wait: float = 0.0) -> str:
+    with ws.write(wait) as store:
+        return unlink_by_hand(store, provider, remote_lot_id)
+
+
+def listing_rows(ws: Workspace, provider: str | None, held_only: bool, unlinked_only: bool) -> list[dict]:
+    """``stock``: each listing, with the change the next push would make."""
+    from marketsync.store import queries
+
+    return with_pending(queries.stock(ws.read(), provider, held_only, unlinked_only))

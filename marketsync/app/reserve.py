@@ -6,17 +6,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Callable
+
+from marketsync.app.context import Workspace
 from marketsync.store import Store
 
-from marketsync import booking
+from marketsync.app import booking
 from marketsync.errors import MarketsyncError, NotFoundLocally
-from marketsync.matching import LotIndex
+from marketsync.rules.matching import LotIndex
 from marketsync.model import is_open
 from marketsync.store import catalog as stored_catalog
 from marketsync.store import ledger as stored_ledger
 from marketsync.store import orders as stored_orders
 from marketsync.store import queries
-from marketsync.translate import Translator
+from marketsync.app.translate import Translator
 
 
 @dataclass
@@ -168,3 +171,33 @@ def check(store: Store) -> list[str]:
 
 def _fmt(holding: dict[int, int]) -> str:
     return ", ".join(f"{n} on lot {lot}" for lot, n in sorted(holding.items())) or "nothing"
+
+
+@dataclass
+class Reconciled:
+    fixes: list[CounterFix]
+    changes: list[Change]
+    note: str | None = None
+
+
+def reconcile(ws: Workspace, *, repair_counters: bool = False, release_order: tuple[str, str] | None = None,
+              unrelease_order: tuple[str, str] | None = None, confirm: Callable[[str, str], None] | None = None,
+              wait: float = 0.0) -> Reconciled:
+    """``reserve``: re-match what waits (or release / unrelease one order), after ``--repair`` or a
+    drift check. ``confirm(provider, order_id)`` is asked before a release (it raises to stop)."""
+    from marketsync.app import catalog
+    from marketsync.store.inventory import lot_index
+
+    with ws.write(wait) as store:
+        fixes = repair(store) if repair_counters else []
+        if not repair_counters:
+            require_no_drift(store)
+        index = lot_index(store)
+        if release_order is not None:
+            find_order(store, *release_order)
+            if confirm is not None:
+                confirm(*release_order)
+            return Reconciled(fixes, *release(store, index, *release_order))
+        if unrelease_order is not None:
+            return Reconciled(fixes, *unrelease(store, index, *unrelease_order))
+        return Reconciled(fixes, rematch(store, index, catalog.translator(store, index)))

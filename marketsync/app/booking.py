@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from marketsync.store import Store
 
-from marketsync import ledger
-from marketsync.matching import Lot, LotIndex, Match
+from marketsync.rules import ledger
+from marketsync.rules.matching import Lot, LotIndex, Match
 from marketsync.model import OrderLine, is_open
 from marketsync.store import ledger as stored_ledger
 from marketsync.store import orders as stored_orders

@@ -12,17 +12,21 @@ import datetime as dt
 import functools
 import io
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from marketsync.store import Store
 
+if TYPE_CHECKING:
+    from marketsync.app.context import Workspace
+
 from marketsync import parse
-from marketsync.errors import NotFoundError, PermissionDeniedError, RequestRejectedError
+from marketsync.errors import NotFoundError, NotFoundLocally, PermissionDeniedError, RequestRejectedError
 from marketsync.model import Catalog, parse_iso, utcnow
 from marketsync.store import catalog as stored
 from marketsync.store import state
-from marketsync.translate import NOT_APPLICABLE, Known, base_boid
+from marketsync.app.translate import NOT_APPLICABLE, Known, Translator, base_boid
+from marketsync.rules.matching import LotIndex
 
-PROVIDER = "brickowl"
 COLOR_REFRESH_INTERVAL = dt.timedelta(days=7)
 
 
@@ -109,18 +113,25 @@ def refresh_colours(store: Store, catalog: Catalog) -> list[str]:
 def refresh_colours_if_due(store: Store, catalog: Catalog) -> list[str]:
     """Fetch BrickOwl's colour table when the last try is a week old; returns problem lines (the
     key may not read the catalog: the packaged table then keeps serving)."""
-    checked = parse_iso(state.sync_state(store, PROVIDER).get("catalog_checked_at"))
+    checked = parse_iso(state.sync_state(store, catalog.name).get("catalog_checked_at"))
     if checked is not None and checked > utcnow() - COLOR_REFRESH_INTERVAL:
         return []
     try:
         problems = refresh_colours(store, catalog)
     except (PermissionDeniedError, RequestRejectedError, NotFoundError) as exc:
         problems = [f"brickowl: colour table not refreshed ({exc.detail}); using the packaged one"]
-    state.record_catalog_check(store, PROVIDER)
+    state.record_catalog_check(store, catalog.name)
     return problems
 
 
 # --- the seller's own mappings ----------------------------------------------------------------
+def translator(store: Store, index: LotIndex, catalog: Catalog | None = None, *,
+               beyond_inventory: bool = False) -> Translator:
+    """The one way a translator is made: from the stored catalogue data, over the account's lots,
+    asking ``catalog`` (a marketplace's own catalogue) when what is stored does not answer."""
+    return Translator(known(store), index, catalog, beyond_inventory=beyond_inventory)
+
+
 def pin(store: Store, boid: str, part_number: str) -> None:
     """The seller's own mapping of a BOID (any colour of it) to a BrickLink part number."""
     base, part = base_boid(boid), parse.text(part_number)
@@ -141,3 +152,15 @@ def unpin(store: Store, boid: str) -> bool:
 
 def mappings(store: Store) -> list[dict]:
     return stored.boid_mappings(store)
+
+
+def pin_mapping(ws: Workspace, boid: str, part_number: str) -> None:
+    """``map BOID PART``: the seller's own mapping, in its own transaction."""
+    with ws.write(create=True) as store, store.atomic():
+        pin(store, boid, part_number)
+
+
+def unpin_mapping(ws: Workspace, boid: str) -> None:
+    with ws.write(create=True) as store, store.atomic():
+        if not unpin(store, boid):
+            raise NotFoundLocally(f"no mapping for BOID {boid}")

@@ -3,7 +3,7 @@
 Per run: read each marketplace's lots (one call each), read the order lists again and sync what
 changed (an order placed while the lots were read must not get its pieces put back on sale: the
 lots it touched wait for the next run), link new for-sale lots to local ones, judge every listing
-against one model (:mod:`marketsync.listings`: its last confirmed figure, its marketplace's orders
+against one model (:mod:`marketsync.rules.listings`: its last confirmed figure, its marketplace's orders
 since, marketsync's own changes since -- settled, or open and counted as maybe), and bring each
 lot's listings on each marketplace to ``max(0, available)`` by relative changes, each recorded
 before it is sent and confirmed after; a lost answer is settled by reading that one lot back, or
@@ -19,15 +19,15 @@ from typing import Any, Callable
 
 from marketsync.store import Store
 
-from marketsync import listings as rules
+from marketsync.rules import listings as rules
 from marketsync.errors import BadResponseError, MarketsyncError
-from marketsync.listings import Kind
-from marketsync.matching import LotIndex
+from marketsync.rules.listings import Kind
+from marketsync.rules.matching import LotIndex
 from marketsync.model import Listings, OrderLine, Outcome, QuantityChange, RemoteLot
 from marketsync.store import listings as stored
-from marketsync.translate import Translator
+from marketsync.app.translate import Translator
 
-log = logging.getLogger("marketsync.push")
+log = logging.getLogger("marketsync.app.listing_push")
 
 # Syncs the orders again: ((provider, remote lot) the new orders touched, marketplaces that failed).
 Resync = Callable[[], tuple[set[tuple[str, str]], set[str]]]

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator, Protocol, cast
 
 from marketsync.store import Store
 
-from marketsync import booking
+from marketsync.app import booking
 from marketsync.errors import (
     BadResponseError,
     BudgetExhaustedError,
@@ -30,7 +30,7 @@ from marketsync.errors import (
     ProviderError,
     RequestRejectedError,
 )
-from marketsync.matching import LotIndex
+from marketsync.rules.matching import LotIndex
 from marketsync.model import (
     Adapter,
     Catalog,
@@ -43,12 +43,13 @@ from marketsync.model import (
     parse_iso,
     utcnow,
 )
+from marketsync.registry import Capability, marketplace
 from marketsync.store import catalog as stored_catalog
 from marketsync.store import orders as stored_orders
 from marketsync.store import state
-from marketsync.translate import Translator
+from marketsync.app.translate import Translator
 
-log = logging.getLogger("marketsync.sync")
+log = logging.getLogger("marketsync.app.order_sync")
 
 LIST_OVERLAP = dt.timedelta(hours=1)  # re-read a margin so an order placed mid-list is never missed
 BATCH_ORDERS = 100  # orders per write transaction (each order is still all-or-nothing)
@@ -296,7 +297,7 @@ def _already_fetched(pending: deque, on_skip) -> Iterator[tuple[Order, list[Orde
 def refresh_colour_table(store: Store, catalog: Catalog, translator: Translator) -> list[str]:
     """A line in a colour our table does not know (BrickOwl added one): fetch BrickOwl's table,
     at most weekly; retry_waiting_lines then matches the waiting lines."""
-    from marketsync import catalog as catalogue
+    from marketsync.app import catalog as catalogue
 
     unknown = set(translator.unknown_colours)
     problems = catalogue.refresh_colours_if_due(store, catalog)
@@ -311,7 +312,7 @@ def retry_waiting_lines(store: Store, provider: str, index: LotIndex, translator
     """Open lines whose catalog lookup was deferred (an outage, the per-run lookup budget) or whose
     colour was newer than the table get another try. Their order's fingerprint has not changed,
     so no listing fetches them again: without this their stock would never be reserved."""
-    from marketsync import reserve
+    from marketsync.app import reserve
 
     for ref in stored_orders.orders_to_retry(store, provider):
         if translator.lookup_error:
@@ -421,15 +422,14 @@ def run(store: Store,
 ) -> list[ProviderResult]:
     """Sync each marketplace in turn; the caller holds the writer lock and built the adapters
     (BrickOwl's also serves as the catalogue for translation)."""
-    from marketsync import catalog as catalogue
+    from marketsync.app import catalog as catalogue
     from marketsync.store.inventory import lot_index
 
     index = lot_index(store)
     results = []
     for adapter in adapters:
-        catalog = cast(Catalog, adapter) if adapter.name == "brickowl" else None
-        translator = (Translator(catalogue.known(store), index, catalog)
-                      if catalog is not None else None)
+        catalog = cast(Catalog, adapter) if marketplace(adapter.name).can(Capability.CATALOG) else None
+        translator = catalogue.translator(store, index, catalog) if catalog is not None else None
         results.append(sync_provider(
             store, adapter, counter=counter, index=index, translator=translator, catalog=catalog,
             full=full, concurrency=concurrency, progress=progress,
@@ -441,7 +441,7 @@ def run(store: Store,
 def replan_short_lines(store: Store, index: LotIndex) -> None:
     """Lines left short on an oversold lot get another plan once the run's releases are in: they
     take the rest from another bin of the part where one has it (a cancelled order freed it)."""
-    from marketsync import reserve
+    from marketsync.app import reserve
     from marketsync.store.queries import orders_short_of_stock
 
     for ref in orders_short_of_stock(store):

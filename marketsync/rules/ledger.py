@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from marketsync.matching import LotIndex
+from marketsync.rules.matching import LotIndex
 from marketsync.model import PRE_SHIPMENT_STATUSES, is_open, is_shipped
 
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 STATUS_STYLE = {
     "pending": "yellow", "paid": "bold green", "processing": "cyan", "packed": "blue", "shipped": "dim",

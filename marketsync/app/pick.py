@@ -3,11 +3,12 @@ and their pieces are never moved to another bin again), or found a bin short."""
 
 from __future__ import annotations
 
+from marketsync.app.context import Workspace
 from marketsync.store import Store
 
 from marketsync.errors import MarketsyncError, NotFoundLocally
-from marketsync.matching import LotIndex
-from marketsync.reserve import Change, find_order, rematch
+from marketsync.rules.matching import LotIndex
+from marketsync.app.reserve import Change, find_order, rematch
 from marketsync.store import listings as stored_listings
 from marketsync.store import orders as stored_orders
 from marketsync.store import picks as stored_picks
@@ -48,3 +49,17 @@ def _lines(store: Store, order: dict, line_keys: list[str]) -> list[str]:
         raise NotFoundLocally(f"{order['provider']} order {order['order_id']} has no line {unknown[0]} "
                               f"(its lines: {', '.join(known) or 'none'})")
     return line_keys or known
+
+
+def pick_lines(ws: Workspace, provider: str, order_id: str, line_keys: list[str], *, undo: bool = False,
+               wait: float = 0.0) -> int:
+    with ws.write(wait) as store:
+        return pick(store, provider, order_id, line_keys, undo=undo)
+
+
+def short_pick(ws: Workspace, provider: str, order_id: str, line_key: str, missing: int, *,
+               wait: float = 0.0) -> list[Change]:
+    from marketsync.store.inventory import lot_index
+
+    with ws.write(wait) as store:
+        return short(store, lot_index(store), provider, order_id, line_key, missing)

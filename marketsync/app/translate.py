@@ -8,7 +8,7 @@ lines onto a BrickLink-keyed inventory").
 
 Per line, :class:`Translator` works out
 
-* the BrickLink colour, through the BrickOwl -> BrickLink colour table (:mod:`marketsync.catalog`);
+* the BrickLink colour, through the BrickOwl -> BrickLink colour table (:mod:`marketsync.app.catalog`);
 * the condition, from BrickOwl's condition code, else its display text (:func:`brickowl_condition`;
   ``other`` has none: flagged, never guessed);
 * the BrickLink part number, by these routes in order:
@@ -69,22 +69,28 @@ from typing import Any, Iterable
 
 from marketsync import parse
 from marketsync.errors import NotFoundError, PermissionDeniedError, ProviderError, RequestRejectedError
-from marketsync.matching import LotIndex
+from marketsync.rules.boid import (  # noqa: F401 (the translator's vocabulary, re-exported)
+    DEFAULT_ITEM_TYPE,
+    ITEM_TYPES,
+    NEW_CODES,
+    TYPE_FALLBACKS,
+    USED_CODES,
+    base_boid,
+    brickowl_condition,
+    brickowl_item_type,
+    lookup_types,
+    split_boid,
+)
+from marketsync.rules.matching import LotIndex
 from marketsync.model import Catalog, OrderLine, Unmatched, now_iso
+from marketsync.registry import MARKETPLACES, Capability
 
-log = logging.getLogger("marketsync.translate")
+log = logging.getLogger("marketsync.app.translate")
 
-PROVIDER = "brickowl"
 NOT_APPLICABLE = 0  # BrickOwl colour 0 "Not Applicable" is BrickLink colour 0 (colourless items)
 MAX_PREFIX_CANDIDATES = 6  # inventory parts extending one alternative id, per id (closest first)
 STOCK_LOOKUPS_PER_LINE = 5  # catalog/id_lookup calls one line may spend on candidates from the seller's stock
 STOCK_LOOKUPS_PER_RUN = 50  # ... and all the lines of one translator (one run) together
-
-# BrickOwl's catalog item types; catalog/id_lookup answers per type. On a miss (an empty answer)
-# the fallback types are asked in turn, as BrickSync does.
-ITEM_TYPES = ("Part", "Minifigure", "Set", "Gear", "Sticker", "Minibuild", "Instructions", "Packaging")
-DEFAULT_ITEM_TYPE = "Part"
-TYPE_FALLBACKS = {"Part": ("Minibuild",), "Minifigure": ("Minibuild",), "Set": ("Gear",), "Gear": ("Set",)}
 
 # Sources of a BOID -> part mapping, weakest first. A stronger source replaces a weaker one;
 # equal or weaker never replaces (first answer wins, no flip-flopping), and 'manual' only ever
@@ -92,51 +98,15 @@ TYPE_FALLBACKS = {"Part": ("Minibuild",), "Minifigure": ("Minibuild",), "Set": (
 SOURCES = ("ids", "id_lookup", "lot-link", "manual")
 RANK = {source: rank for rank, source in enumerate(SOURCES)}
 
-NEW_CODES = {"new", "news", "newc", "newi"}
-USED_CODES = {"usedc", "usedi", "usedn", "usedg", "useda", "used"}
 
-
-def brickowl_condition(value: Any) -> str | None:
-    """BrickOwl's condition code (``full_con``), or failing that its display text ("Used (Good)"),
-    as 'new' / 'used'; 'other' and anything unknown has no BrickLink equivalent."""
-    text = (parse.text(value) or "").lower()
-    if text in NEW_CODES:
-        return "new"
-    if text in USED_CODES:
-        return "used"
-    word = text.split("(", 1)[0].split()[:1]
-    return {"new": "new", "used": "used"}.get(word[0]) if word else None
-
-
-def brickowl_item_type(value: Any) -> str:
-    """A line's BrickOwl item type as the catalog is asked with it: BrickOwl's spelling, ``Part``
-    when the line has none; a type newer than :data:`ITEM_TYPES` is passed on as BrickOwl named it."""
-    text = parse.text(value)
-    if text is None:
-        return DEFAULT_ITEM_TYPE
-    return next((known for known in ITEM_TYPES if known.lower() == text.lower()), text)
-
-
-def lookup_types(value: Any) -> tuple[str, ...]:
-    """The types ``catalog/id_lookup`` is asked with for a line of type ``value``, in order."""
-    item_type = brickowl_item_type(value)
-    return (item_type, *TYPE_FALLBACKS.get(item_type, ()))
 
 
 # --- BOIDs ----------------------------------------------------------------------------------
-def split_boid(boid: Any) -> tuple[str | None, int | None]:
-    """``'487300-38'`` -> ``('487300', 38)``; a bare ``'487300'`` -> ``('487300', None)``."""
-    text = parse.text(boid)
-    if text is None:
-        return None, None
-    base, dash, suffix = text.rpartition("-")
-    if dash and base and suffix.isdigit():
-        return base, int(suffix)
-    return text, None
-
-
-def base_boid(boid: Any) -> str | None:
-    return split_boid(boid)[0]
+def _translated(line: Any) -> bool:
+    """Lines of a marketplace that names items in its own catalogue are translated; others are
+    in the inventory's terms already."""
+    name = getattr(line, "provider", None)
+    return name in MARKETPLACES and MARKETPLACES[name].can(Capability.CATALOG)
 
 
 @dataclass(frozen=True)
@@ -256,7 +226,7 @@ class Translator:
         (bad key, no permission, daily budget) propagates.
         """
         for line in lines:
-            if getattr(line, "provider", None) != PROVIDER:
+            if not _translated(line):
                 continue
             try:
                 self._translate(line)
@@ -272,7 +242,7 @@ class Translator:
         """Should the unmatched report name this line? A line waiting for a BOID that no route
         could translate is named once per run per BOID (its reason says how to pin the BOID);
         every other line always."""
-        if getattr(line, "provider", None) != PROVIDER or line.unmatched_kind != Unmatched.NO_PART:
+        if not _translated(line) or line.unmatched_kind != Unmatched.NO_PART:
             return True
         base = base_boid(line.boid)
         this = (str(line.order_id), str(line.line_key))

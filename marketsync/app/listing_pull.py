@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 
 from marketsync.store import Store
 
-from marketsync import listings as rules
-from marketsync.matching import LotIndex
+from marketsync.rules import listings as rules
+from marketsync.rules.matching import LotIndex
 from marketsync.model import InventoryLot, OrderLine, RemoteLot
-from marketsync.push import link
+from marketsync.app.listing_push import link
 from marketsync.store import inventory, state
 from marketsync.store import listings as stored
-from marketsync.translate import Translator
+from marketsync.app.translate import Translator
 
 
 @dataclass

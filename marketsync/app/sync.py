@@ -1,0 +1,67 @@
+"""The ``sync`` use case (what cron runs): pull new and changed orders from each marketplace, book
+them, and with ``push`` bring every listing to what is available; and ``stock push`` alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from marketsync.app.context import Workspace
+
+if TYPE_CHECKING:
+    from marketsync.app.listing_push import PushResult
+    from marketsync.app.order_sync import Progress, ProviderResult
+    from marketsync.store import Store
+
+
+@dataclass
+class SyncReport:
+    results: list[ProviderResult] = field(default_factory=list)  # the order sync, per marketplace
+    again: list[ProviderResult] = field(default_factory=list)  # the orders read again for the push's bracket
+    pushed: list[PushResult] = field(default_factory=list)
+    silent: list[str] = field(default_factory=list)  # marketplaces synced before that have no credentials now
+    backup_problem: str | None = None
+    oversold: int = 0  # lots oversold as the run leaves them
+
+    @property
+    def ok(self) -> bool:
+        return (not self.silent and all(r.ok for r in self.results) and all(r.ok for r in self.again)
+                and all(r.ok for r in self.pushed))
+
+
+def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = False, dry_run: bool = False,
+         wait: float = 0.0, check_credentials: bool = True, progress: Progress | None = None) -> SyncReport:
+    """One run: the writer lock, the daily backup, the orders of ``names``, then (``push``) the
+    listings -- only when every marketplace's orders synced."""
+    from marketsync.app import backup
+    from marketsync.store import queries
+
+    report = SyncReport()
+    with ws.write(wait, create=True, before_open=lambda: setattr(report, "backup_problem",
+                                                                  backup.daily(ws.db_path))) as store:
+        report.silent = lost_credentials(store) if check_credentials else []
+        marketplaces = ws.marketplaces(store, names)
+        report.results = marketplaces.sync(full=full, progress=progress)
+        if push and all(result.ok for result in report.results):
+            report.pushed, report.again = marketplaces.push(dry_run=dry_run, progress=progress)
+        report.oversold = len(queries.oversold(store))
+    return report
+
+
+def push_listings(ws: Workspace, names: list[str], *, dry_run: bool = False,
+                  wait: float = 0.0) -> tuple[list[PushResult], list[ProviderResult]]:
+    """``stock push``: the listings without syncing the orders first (the order lists are still
+    read once after the lots, so an order placed meanwhile is never put back on sale)."""
+    with ws.write(wait, create=True) as store:
+        return ws.marketplaces(store, names).push(dry_run=dry_run)
+
+
+def lost_credentials(store: Store) -> list[str]:
+    """A marketplace this database synced before whose credentials are gone: cron must not go quiet."""
+    from marketsync.app import status
+    from marketsync.config import configured_providers
+    from marketsync.store import queries
+
+    history = queries.providers_with_history(store)
+    open_orders = {row["provider"]: row["open_orders"] for row in queries.status(store, tuple(history), "")}
+    return status.unconfigured(history, configured_providers(), open_orders)

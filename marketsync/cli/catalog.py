@@ -1,0 +1,60 @@
+"""``marketsync map``: pin a BrickOwl item to a BrickLink part number."""
+
+from __future__ import annotations
+
+
+import click
+
+from marketsync.cli.common import (
+    db_options,
+    logging_options,
+    output_options,
+)
+
+
+@click.command("map")
+@logging_options
+@click.argument("boid", required=False)
+@click.argument("part_number", required=False)
+@click.option("--remove", is_flag=True, help="Remove the pinned mapping of BOID.")
+@output_options
+@db_options
+def map_command(boid, part_number, remove, fmt, ws):
+    """Pin a BrickOwl item (BOID) to a BrickLink part number, or list the mappings.
+
+    BrickOwl order lines carry no BrickLink part number; marketsync works most of them out
+    (linked lots, BrickOwl's catalog, the item's other ids). Pin the rest here, then run
+    'marketsync reserve' to match the waiting lines.
+
+    \b
+    Examples:
+        marketsync map 487300 3069b
+        marketsync map
+        marketsync map 487300 --remove
+    """
+    from marketsync.cli import render
+    from marketsync.app import catalog
+
+    if boid is None:
+        store = ws.read()
+        rows = catalog.mappings(store)
+        return render.emit(rows, fmt, [
+            ("BOID", "left", lambda r: r["boid"], "bold"),
+            ("BrickLink part", "left", lambda r: r["part_number"]),
+            ("Source", "left", lambda r: r["source"]),
+            ("Since (UTC)", "left", lambda r: render.when(r["created_at"])),
+        ])
+    if not boid.strip():
+        raise click.BadParameter("the BOID is blank", param_hint="BOID")
+    import re
+
+    if not re.fullmatch(r"\d+(-\d+)?", boid.strip()):
+        raise click.BadParameter(f"{boid.strip()!r} is not a BrickOwl item id (digits, as 487300 or 487300-38)",
+                                 param_hint="BOID")
+    if not remove and not (part_number or "").strip():
+        raise click.UsageError("give the BrickLink PART_NUMBER to pin BOID to" if part_number is None
+                               else "the BrickLink PART_NUMBER is blank")
+    if remove:
+        catalog.unpin_mapping(ws, boid)
+    else:
+        catalog.pin_mapping(ws, boid, part_number)

@@ -1,0 +1,70 @@
+"""``marketsync status``: each marketplace's health, for a person or for monitoring."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from marketsync.cli.common import (
+    budget_option,
+    db_options,
+    logging_options,
+    mask_secrets,
+)
+from marketsync.errors import EXIT_FAILED
+from marketsync.registry import MARKETPLACES, NAMES, Capability
+
+
+@click.command()
+@logging_options
+@click.option("--max-age", type=click.IntRange(1), default=None, envvar="MARKETSYNC_MAX_AGE", show_envvar=True,
+              help="Exit 1 when a configured provider's last successful sync is older than this many minutes.")
+@budget_option
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@db_options
+def status(max_age, bricklink_budget, as_json, ws):
+    """Health of each marketplace: last sync, errors, API calls today, open orders, problems.
+
+    Exits 1 when a provider's last sync failed (or is older than --max-age), so monitoring can call it.
+
+    \b
+    Example:
+        marketsync status --max-age 60
+    """
+    from marketsync.cli import render
+    from marketsync.app import status as health
+    from marketsync.model import now_iso
+    from marketsync.store import queries
+
+    store = ws.read()
+    from marketsync.config import configured_providers
+
+    configured = configured_providers()
+    shown = [p for p in NAMES if p in configured or p in queries.providers_with_history(store)]
+    report = queries.status(store, tuple(shown) or NAMES, now_iso()[:10])
+    oversold = queries.oversold(store)
+    unhealthy = health.unhealthy(report, configured, max_age)
+    for row in report:
+        row["daily_budget"] = (bricklink_budget if row["provider"] in MARKETPLACES
+                               and MARKETPLACES[row["provider"]].can(Capability.DAILY_BUDGET) else None)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"providers": report, "oversold_lots": oversold, "problems": unhealthy}, indent=2))
+    else:
+        render.console().print(render.table(report, [
+            ("Provider", "left", lambda r: r["provider"], "bold"),
+            ("Last sync (UTC)", "left", lambda r: render.when(r["last_synced_at"]) or "never"),
+            ("Last attempt", "left", lambda r: render.when(r["last_attempt_at"])),
+            ("Last error", "left", lambda r: mask_secrets(r["last_error"] or ""), "red"),
+            ("Calls today", "right", lambda r: f"{r['calls_today']}" + (f" / {r['daily_budget']}" if r["daily_budget"] else "")),
+            ("Open orders", "right", lambda r: r["open_orders"]),
+            ("Unmatched lines", "right", lambda r: r["unmatched_open_lines"]),
+        ]))
+        if oversold:
+            render.console().print(f"[bold red]{len(oversold)} oversold lot(s)[/]: see 'marketsync inventory list --oversold'")
+    for problem in unhealthy:
+        click.echo(problem, err=True)
+    if unhealthy:
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,228 @@
+"""``marketsync stock``: every listing of your lots, and the seller's decisions on them."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from marketsync.app.context import Workspace
+from marketsync.cli.common import (
+    PROVIDER,
+    chatty,
+    chosen_providers,
+    db_options,
+    http_options,
+    logging_options,
+    mask_secrets,
+    one_line,
+    order_ref_arg,
+    output_options,
+    report_push,
+    report_sync,
+    wait_option,
+)
+from marketsync.errors import EXIT_FAILED
+
+
+@click.group(invoke_without_command=True)
+@logging_options
+@click.option("--provider", "-p", type=PROVIDER, help="Only this marketplace.")
+@click.option("--held", "held_only", is_flag=True, help="Only listings held for your decision.")
+@click.option("--unlinked", "unlinked_only", is_flag=True,
+              help="Only remote lots linked to no local lot (unlinked, ambiguous) or no longer for sale.")
+@output_options
+@db_options
+@click.pass_context
+def stock(ctx: click.Context, provider: str | None, held_only: bool, unlinked_only: bool, fmt: str,
+          ws: Workspace) -> None:
+    """Each listing of your lots on each marketplace: what it shows, what is available, the change
+    the next push makes, and why a listing is held.
+
+    \b
+    Examples:
+        marketsync stock
+        marketsync stock --unlinked
+        marketsync stock push --dry-run
+        marketsync stock adopt bricklink:501
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from marketsync.app.stock import listing_rows
+    from marketsync.cli import render
+
+    rows = listing_rows(ws, provider.lower() if provider else None, held_only, unlinked_only)
+    render.emit(rows, fmt, _stock_columns(), title=None if rows else "No listings yet (run 'marketsync sync --push')")
+
+
+def _stock_columns() -> list[tuple[Any, ...]]:
+    return [
+        ("Marketplace", "left", lambda r: r["provider"]),
+        ("Remote lot", "right", lambda r: r["remote_lot_id"]),
+        ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else ""),
+        ("Bin", "left", lambda r: r["location"] or "", "bold"),
+        ("Part", "left", lambda r: f"{r['part_number']} c{r['color_id']} {r['condition']}" if r["part_number"] else ""),
+        ("Listed", "right", lambda r: r["listed"] if r["listed"] is not None else ""),
+        ("Available", "right", lambda r: r["available"] if r["available"] is not None else ""),
+        ("Pending", "right", lambda r: f"{r['pending_change']:+d}" if r["pending_change"] else ""),
+        ("Held / problem", "left", lambda r: r["held_reason"] or r["link_problem"]
+         or (f"not for sale: {r['gone_reason']}" if r["gone_at"] else ""), "red"),
+    ]
+
+
+@stock.command("push")
+@logging_options
+@click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER,
+              help="Push only this marketplace's listings (repeatable). Default: every one with credentials.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@output_options
+@wait_option
+@db_options
+@http_options
+def stock_push(providers: tuple[str, ...], dry_run: bool, fmt: str, wait: float, ws: Workspace) -> None:
+    """Bring every listing to what is available, without syncing orders first (the order lists
+    are still read once after the listings, so an order placed meanwhile is never put back on sale).
+
+    \b
+    Examples:
+        marketsync stock push --dry-run
+        marketsync stock push --provider brickowl
+    """
+    from marketsync.app.sync import push_listings
+
+    results, again = push_listings(ws, chosen_providers(providers), dry_run=dry_run, wait=wait)
+    report_sync(again, exit_on_failure=False)
+    report_push(results, dry_run, fmt)
+    if any(not result.ok for result in results) or any(not result.ok for result in again):
+        sys.exit(EXIT_FAILED)
+
+
+@stock.command("adopt")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@wait_option
+@db_options
+@http_options
+def stock_adopt(listing: str, wait: float, ws: Workspace) -> None:
+    """Take a held listing's figure (the seller's own edit on the marketplace) into on hand,
+    recorded as an adjustment; the next push carries it to the other marketplaces.
+
+    \b
+    Example:
+        marketsync stock adopt bricklink:501
+    """
+    _decide(listing, "adopt", wait, ws)
+
+
+@stock.command("override")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@wait_option
+@db_options
+@http_options
+def stock_override(listing: str, wait: float, ws: Workspace) -> None:
+    """Release a held listing and let the next push set it to what marketsync counts available.
+
+    \b
+    Example:
+        marketsync stock override brickowl:2726913
+    """
+    _decide(listing, "override", wait, ws)
+
+
+def _decide(listing: str, decision: str, wait: float, ws: Workspace) -> None:
+    from marketsync.app.stock import decide_listing
+
+    provider, remote_lot_id = order_ref_arg(listing, "REMOTE_LOT")
+    message = decide_listing(ws, provider, remote_lot_id, decision, wait=wait)
+    if chatty():
+        click.echo(message, err=True)
+
+
+@stock.command("link")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@click.argument("lot", metavar="LOT_ID", type=click.IntRange(min=1))
+@wait_option
+@db_options
+@http_options
+def stock_link(listing: str, lot: int, wait: float, ws: Workspace) -> None:
+    """Link a for-sale listing to a local lot by hand (LOT_ID from 'marketsync inventory list').
+    The lot's listings on that marketplace then show what is available, together.
+
+    \b
+    Example:
+        marketsync stock link bricklink:349372990 12
+    """
+    from marketsync.app.stock import link_listing
+
+    provider, remote_lot_id = order_ref_arg(listing, "REMOTE_LOT")
+    message = link_listing(ws, provider, remote_lot_id, lot, wait=wait)
+    if chatty():
+        click.echo(message, err=True)
+
+
+@stock.command("unlink")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@wait_option
+@db_options
+def stock_unlink(listing: str, wait: float, ws: Workspace) -> None:
+    """Unlink a listing from its local lot: marketsync stops changing it (and never links it again
+    by itself; 'marketsync stock link' does).
+
+    \b
+    Example:
+        marketsync stock unlink brickowl:2726913
+    """
+    from marketsync.app.stock import unlink_listing
+
+    provider, remote_lot_id = order_ref_arg(listing, "REMOTE_LOT")
+    message = unlink_listing(ws, provider, remote_lot_id, wait=wait)
+    if chatty():
+        click.echo(message, err=True)
+
+
+@stock.command("probe")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@click.option("--save", "save_path", type=click.Path(dir_okay=False),
+              help="Also write every request, answer and verdict as JSON to this file (owner-only, secrets "
+                   "masked), for a bug report.")
+@click.option("--yes", "-y", is_flag=True, help="Go ahead without asking (needed off a terminal).")
+@wait_option
+@db_options
+@http_options
+def stock_probe(listing: str, save_path: str | None, yes: bool, wait: float, ws: Workspace) -> None:
+    """Check the live store safely on one linked lot: change it by +1, read it back, then by -1 and
+    read it back, each change recorded before it is sent. Shows each raw answer (secrets masked)
+    and whether marketsync read it right. A lost answer, a refusal or a read-back that disagrees
+    stops it (nothing is sent blindly; 'marketsync sync --push' settles what is left open). Lots
+    that are held, have open changes, are at 0 or are not for sale are refused.
+
+    \b
+    Example:
+        marketsync stock probe bricklink:501 --save probe.json
+    """
+    from marketsync.app import probe
+    from marketsync.config import require_credentials, secret_values
+
+    provider, remote_lot_id = order_ref_arg(listing, "REMOTE_LOT")
+    if not yes and not probe.on_terminal():
+        raise click.UsageError("not on a terminal: 'stock probe' changes a live listing, add --yes to go ahead "
+                               "without being asked")
+    require_credentials(provider)
+    if save_path:
+        probe.check_save_path(save_path)
+    row = probe.check_listing(ws.read(), provider, remote_lot_id)
+    if not yes:
+        click.confirm(probe.question(row), abort=True)
+    result = probe.probe(ws, provider, remote_lot_id, wait=wait)
+    for line in probe.report(result):
+        click.echo(one_line(mask_secrets(line)))
+    if save_path:
+        probe.save(result, save_path, tuple(secret_values()))
+        click.echo(f"capture written to {save_path} (owner-only, secrets masked)")
+    if not result.ok:
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,69 @@
+"""``marketsync sync``: what cron runs."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from marketsync.app.context import Workspace
+from marketsync.cli.common import (
+    PROVIDER,
+    chatty,
+    chosen_providers,
+    db_options,
+    http_options,
+    logging_options,
+    problem,
+    progress,
+    report_push,
+    report_sync,
+    wait_option,
+)
+from marketsync.errors import EXIT_FAILED
+
+
+@click.command()
+@logging_options
+@click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER,
+              help="Sync only this marketplace (repeatable). Default: every one with credentials.")
+@click.option("--full", is_flag=True, help="Re-list everything (BrickLink filed orders, BrickOwl's whole history).")
+@click.option("--push/--no-push", envvar="MARKETSYNC_PUSH", show_envvar=True, default=False,
+              help="Then bring every listing on every marketplace to what is available (see 'marketsync stock').")
+@click.option("--dry-run", is_flag=True, help="With --push: show the listing changes; change no listing.")
+@wait_option
+@db_options
+@http_options
+def sync(providers: tuple[str, ...], full: bool, push: bool, dry_run: bool, wait: float, ws: Workspace) -> None:
+    """Pull new and changed orders and reserve their stock.
+
+    Credentials come from BRICKLINK_CONSUMER_KEY, BRICKLINK_CONSUMER_SECRET, BRICKLINK_TOKEN_VALUE,
+    BRICKLINK_TOKEN_SECRET and BRICKOWL_API_KEY; BRICKLINK_API_URL and BRICKOWL_API_URL point
+    the adapters elsewhere.
+
+    Off a terminal a clean run prints nothing; each problem is one line on stderr.
+    Exit codes: 0 ok, 1 a provider failed, 2 usage or configuration, 75 another sync is running.
+
+    \b
+    Examples:
+        marketsync sync
+        marketsync sync --provider bricklink
+        marketsync sync --push
+    """
+    from marketsync.app import sync as use_case
+
+    if dry_run and not push:
+        raise click.UsageError("--dry-run goes with --push")
+    chosen = chosen_providers(providers, ws)
+    with progress() as shown:
+        report = use_case.sync(ws, chosen, full=full, push=push, dry_run=dry_run, wait=wait,
+                               check_credentials=not providers, progress=shown)
+    for line in ([report.backup_problem] if report.backup_problem else []) + report.silent:
+        problem(line)
+    report_sync(report.results + report.again, exit_on_failure=False)
+    report_push(report.pushed, dry_run)
+    if chatty() and report.oversold:
+        click.echo(f"{report.oversold} lot(s) oversold at the end of the run: see "
+                   "'marketsync inventory list --oversold'", err=True)
+    if not report.ok:
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,1 @@
+"""The pure rules (no SQL, no HTTP): reservations, matching, listings. They import only the model."""
