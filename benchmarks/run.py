@@ -346,12 +346,12 @@ def bench_push(args) -> Report:
 
 def plan_time(args, report: Report) -> None:
     """Planning (links, settling, judging, deltas: everything but the HTTP) for many linked lots."""
-    from marketsync import push
+    from marketsync.app import listing_push as push
     from marketsync.model import InventoryLot, RemoteLot
     from marketsync.store import open_db
     from marketsync.store.inventory import lot_index, upsert_lots
     from marketsync.store.listings import Link, observe, save_links, listings
-    from marketsync.listings import OwnOrders
+    from marketsync.rules.listings import OwnOrders
 
     tmp = Path(tempfile.mkdtemp(prefix="marketsync-plan-"))
     try:
@@ -721,7 +721,7 @@ def bench_local(args) -> Report:
             r = timed_cli(pick_env, tmp, cmd, args.repeat)
             report.add(f"marketsync {' '.join(cmd)} ({args.pick_orders} open orders x 5 lines)",
                        f"{fmt_s(r.wall)} (CPU {fmt_s(r.cpu)})", "< 1 s", r.wall < 1)
-        heavy = [m for m in ("requests", "sqlite_utils", "rich", "marketsync.sync")
+        heavy = [m for m in ("requests", "sqlite_utils", "rich", "marketsync.app.order_sync")
                  if subprocess.run([PY, "-c", f"import sys, marketsync.cli; sys.exit('{m}' in sys.modules)"],
                                    env=clean_environ(), cwd=tempfile.gettempdir()).returncode]
         report.add("heavy modules imported by the CLI module", ", ".join(heavy) or "none", "none", not heavy)
@@ -736,7 +736,7 @@ def write_path(args, report: Report) -> None:
     the rows it wrote (orders, order_items, reservations), each into a copy of the same prepared
     database (inventory imported), single-threaded, CPU time (fastest of --repeat)."""
 
-    from marketsync import catalog
+    from marketsync.app import catalog
     from marketsync.config import HttpSettings
     from marketsync.providers import build_adapter
     from marketsync.providers.http import CallCounter
@@ -744,8 +744,8 @@ def write_path(args, report: Report) -> None:
     from marketsync.store import open_db
     from marketsync.store.inventory import lot_index
     from marketsync.store.orders import LINE_COLUMNS, ORDER_COLUMNS
-    from marketsync.sync import OrderWriter, ProviderResult, fetch_order
-    from marketsync.translate import Translator
+    from marketsync.app.order_sync import OrderWriter, ProviderResult, fetch_order
+    from marketsync.app.translate import Translator
 
     tmp = Path(tempfile.mkdtemp(prefix="marketsync-write-"))
     try:

@@ -272,7 +272,7 @@ def unknown_line(boid, bin_):
 
 
 def test_stock_lookups_stay_within_the_line_bound_and_a_second_run_makes_none(run, creds, tmp_path):
-    from marketsync.translate import STOCK_LOOKUPS_PER_LINE
+    from marketsync.app.translate import STOCK_LOOKUPS_PER_LINE
 
     many_black_parts(tmp_path, run)
     order = creds.brickowl.add_order(lines=[unknown_line(880001, "X03")])
@@ -295,7 +295,7 @@ def test_stock_lookups_stay_within_the_line_bound_and_a_second_run_makes_none(ru
 
 
 def test_the_run_bound_defers_the_rest_to_later_runs(run, creds, tmp_path, monkeypatch):
-    from marketsync import translate
+    from marketsync.app import translate
 
     monkeypatch.setattr(translate, "STOCK_LOOKUPS_PER_RUN", 7)
     many_black_parts(tmp_path, run)

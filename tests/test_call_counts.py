@@ -179,7 +179,7 @@ def test_orders_fetched_before_the_budget_ran_out_are_kept_even_when_a_thread_ra
     import threading
 
     from marketsync.errors import BudgetExhaustedError
-    from marketsync.sync import fetch_in_order
+    from marketsync.app.order_sync import fetch_in_order
 
     gate = threading.Event()
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from marketsync.errors import EXIT_LOCKED, LockedError
-from marketsync.lock import lock_path, writer_lock
+from marketsync.store.lock import lock_path, writer_lock
 
 
 def test_second_writer_is_refused_with_the_holders_pid(tmp_path):

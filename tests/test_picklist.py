@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from marketsync.picklist import natural_key
+from marketsync.app.picklist import natural_key
 
 BINS = ["B-10-1", "A10", "B-3-02", "A2", "a3"]
 

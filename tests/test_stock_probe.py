@@ -214,7 +214,7 @@ def test_off_a_terminal_without_yes_it_refuses_before_anything(run, shop):
 
 
 def test_on_a_terminal_it_asks_first(run, shop, monkeypatch):
-    monkeypatch.setattr("marketsync.probe.on_terminal", lambda: True)
+    monkeypatch.setattr("marketsync.app.probe.on_terminal", lambda: True)
     sent = len(writes(shop, "bricklink"))
     no = probe(run, "bricklink", input="n\n")
     assert no.exit_code == 130 and "aborted" in no.stderr
@@ -300,7 +300,7 @@ def test_the_recorder_masks_the_key_wherever_it_travels():
     body and the answer's body and headers."""
     import requests
 
-    from marketsync.probe import Recorder
+    from marketsync.app.probe import Recorder
     from marketsync.providers.http import Exchange
 
     secret = "D466D25B7EB6289EDA4FCC0D9C26C1EB"

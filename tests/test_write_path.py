@@ -9,16 +9,16 @@ import dataclasses
 
 import pytest
 
-from marketsync import catalog
+from marketsync.app import catalog
 from marketsync.config import HttpSettings
 from marketsync.store import open_store
 from marketsync.store.inventory import lot_index, upsert_lots
-from marketsync.translate import Translator
+from marketsync.app.translate import Translator
 from marketsync.providers import build_adapter
 from marketsync.providers.http import CallCounter
 from marketsync.sandbox import demo_inventory_rows, generate_store
 from marketsync.model import InventoryLot
-from marketsync.sync import OrderWriter, ProviderResult
+from marketsync.app.order_sync import OrderWriter, ProviderResult
 
 VOLATILE = {"synced_at", "first_seen_at", "created_at", "updated_at"}
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from marketsync.lock import lock_path
+from marketsync.store.lock import lock_path
 
 from .helpers import assert_invariants, diff, error_lines, ledger_count, query, report, snapshot, start, wait_for
 

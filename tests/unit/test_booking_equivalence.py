@@ -19,7 +19,7 @@ from marketsync.providers.http import CallCounter
 from marketsync.store import open_store
 from marketsync.store import orders as stored_orders
 from marketsync.store.inventory import lot_index, upsert_lots
-from marketsync.sync import OrderWriter, ProviderResult
+from marketsync.app.order_sync import OrderWriter, ProviderResult
 
 ACCOUNT = "default"
 INVENTORY = [  # small quantities: orders compete for stock, some lots end up oversold

@@ -7,7 +7,7 @@ import copy
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from marketsync.ledger import Delta, Holding, LineTarget, plan
+from marketsync.rules.ledger import Delta, Holding, LineTarget, plan
 from marketsync.model import STATUSES, is_open, is_shipped, PRE_SHIPMENT_STATUSES
 
 

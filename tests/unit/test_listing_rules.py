@@ -1,11 +1,11 @@
-"""The listing model's pure rules (marketsync.listings): what explains a figure, and what a push changes."""
+"""The listing model's pure rules (marketsync.rules.listings): what explains a figure, and what a push changes."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketsync.listings import (
+from marketsync.rules.listings import (
     Kind,
     Listing,
     LotListings,

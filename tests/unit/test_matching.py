@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from marketsync.ledger import Delta, move_index
-from marketsync.matching import Lot, LotIndex
+from marketsync.rules.ledger import Delta, move_index
+from marketsync.rules.matching import Lot, LotIndex
 from marketsync.model import OrderLine, Unmatched
 
 # id, part, colour, condition, location, quantity, reserved, BrickLink lot

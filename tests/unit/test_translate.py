@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 
 from marketsync.errors import AuthError, NotFoundError, PermissionDeniedError, RequestRejectedError
-from marketsync.matching import Lot, LotIndex
+from marketsync.rules.matching import Lot, LotIndex
 from marketsync.model import OrderLine, Unmatched
-from marketsync.translate import (Known, Learned, Translator, base_boid, brickowl_condition, brickowl_item_type,
+from marketsync.app.translate import (Known, Learned, Translator, base_boid, brickowl_condition, brickowl_item_type,
                                   lookup_types, split_boid)
 
 
