@@ -7,20 +7,46 @@ This module imports nothing of marketsync's; everything else may import it.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-PROVIDERS = ("bricklink", "brickowl")
+
+class Text(str, enum.Enum):
+    """A state stored and printed as its text (``Status.PAID == "paid"``; rows read back are text)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
 
 # --- the unified order lifecycle (shared/marketplace-apis.md, "Mapping both onto one order lifecycle")
-STATUSES = ("pending", "paid", "processing", "packed", "shipped", "completed", "disputed", "cancelled", "unknown")
-OPEN_STATUSES = ("pending", "paid", "processing", "packed", "disputed", "unknown")
-SHIPPED_STATUSES = ("shipped", "completed")
+class Status(Text):
+    PENDING = "pending"
+    PAID = "paid"
+    PROCESSING = "processing"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    COMPLETED = "completed"
+    DISPUTED = "disputed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # a status nobody has seen before: keeps its stock reserved, reported
+
+
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+# The open-order rule, stated once: an order in one of these statuses, not released by hand, holds
+# stock. (The data layer builds its SQL and the views from this tuple when a database opens.)
+OPEN_STATUSES: tuple[str, ...] = tuple(s.value for s in (Status.PENDING, Status.PAID, Status.PROCESSING,
+                                                          Status.PACKED, Status.DISPUTED, Status.UNKNOWN))
+SHIPPED_STATUSES: tuple[str, ...] = (Status.SHIPPED.value, Status.COMPLETED.value)
 # Open statuses an order can only be in before it ships: one that comes back to them after shipping
 # had its shipment taken back. (disputed and unknown can follow a shipment: they take nothing back.)
-PRE_SHIPMENT_STATUSES = ("pending", "paid", "processing", "packed")
-CANCELLED_STATUSES = ("cancelled",)
+PRE_SHIPMENT_STATUSES: tuple[str, ...] = tuple(s.value for s in (Status.PENDING, Status.PAID, Status.PROCESSING,
+                                                                  Status.PACKED))
+CANCELLED_STATUSES: tuple[str, ...] = (Status.CANCELLED.value,)
 
 
 def is_open(status: str, manual_release: bool = False) -> bool:
@@ -79,7 +105,7 @@ class OrderSummary:
 
     provider: str
     order_id: str
-    status: str  # unified
+    status: Status  # unified
     provider_status: str
     fingerprint: str  # changes whenever anything we store about the order changes
     date_ordered: dt.datetime | None
@@ -92,7 +118,7 @@ class OrderSummary:
 class Order:
     provider: str
     order_id: str
-    status: str
+    status: Status
     provider_status: str
     fingerprint: str
     date_ordered: dt.datetime | None = None
@@ -249,17 +275,61 @@ class QuantityChange:
     description: str | None = None
 
 
-class Outcome:
+class Outcome(Text):
+    """What became of one change sent to a marketplace, as its adapter read the answer."""
+
     APPLIED = "applied"
     REFUSED = "refused"  # the marketplace said no: nothing changed
     UNKNOWN = "unknown"  # the answer was lost: maybe applied; read the lot back before anything else
     NOT_SENT = "not_sent"  # never sent (the daily budget ran out first)
 
 
+class ChangeState(Text):
+    """A recorded change's state in the journal (``_listing_changes.state``)."""
+
+    INTENDED = "intended"  # recorded and committed before it is sent (maybe sent: a crash)
+    UNKNOWN = "unknown"  # sent, the answer lost, the read-back inconclusive: maybe applied
+    APPLIED = "applied"
+    NOT_APPLIED = "not_applied"
+    REFUSED = "refused"
+    NOT_SENT = "not_sent"
+    SUPERSEDED = "superseded"  # the seller's decision (adopt, override, link) took its place
+    UNEXPLAINED = "unexplained"  # (older databases) read back as neither before nor after
+
+
+class Reason(Text):
+    """Why a ledger row moved a reservation (``reservations.reason``)."""
+
+    RESERVE = "reserve"
+    SHIPPED = "shipped"  # released, and its pieces taken off on hand
+    UNSHIPPED = "unshipped"  # a shipment taken back: its pieces return to on hand
+    CANCELLED = "cancelled"
+    MANUAL_RELEASE = "manual-release"
+    LINE_REMOVED = "line-removed"
+    REMATCHED = "rematched"  # the line moved to another lot
+    ADJUSTED = "adjusted"  # the line's quantity changed
+    UNMATCHED = "unmatched"  # the line lost its lot
+
+
+class Adjustment(Text):
+    """Why on hand moved without an order (``adjustments.reason``)."""
+
+    ADOPT = "adopt"  # the seller's figure on a marketplace, adopted
+    PULL = "pull"  # a pull found the listing moved by the seller's hand
+    SHORT_PICK = "short-pick"  # the bin held fewer pieces than recorded
+
+
+class LinkProblem(Text):
+    """Why a remote lot has no local lot."""
+
+    UNLINKED = "unlinked"  # no local lot of that part, colour, condition and bin
+    AMBIGUOUS = "ambiguous"  # several local lots of it, none in that bin
+
+
 @dataclass
 class ChangeResult:
     remote_lot_id: str
-    outcome: str  # Outcome
+    outcome: Outcome
     detail: str | None = None
 
 

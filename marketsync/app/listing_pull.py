@@ -22,7 +22,7 @@ from marketsync.store import Store
 
 from marketsync.rules import listings as rules
 from marketsync.rules.matching import LotIndex
-from marketsync.model import InventoryLot, OrderLine, RemoteLot
+from marketsync.model import Adjustment, InventoryLot, OrderLine, RemoteLot
 from marketsync.app.listing_push import link
 from marketsync.store import inventory, state
 from marketsync.store import listings as stored
@@ -90,7 +90,7 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
             change = 0
         if change and shown[listing.inventory_id or 0] == max(0, available.get(listing.inventory_id or 0, 0)):
             change = 0  # already what marketsync would list: its own change (a restored backup), not the seller's
-        stored.adjust_on_hand(store, row["inventory_id"], change, "pull",
+        stored.adjust_on_hand(store, row["inventory_id"], change, Adjustment.PULL,
                               f"{provider} lot {lot.remote_lot_id} lists {lot.quantity}, {change:+d} "
                               "more than its orders and marketsync's changes explain")
         result.adjusted += bool(change)
@@ -127,7 +127,7 @@ def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: d
     for key, found in keyed.items():
         lot_id = local.get(key)
         if lot_id is not None and lot_id in observed_here:
-            stored.adjust_on_hand(store, lot_id, found.quantity, "pull",
+            stored.adjust_on_hand(store, lot_id, found.quantity, Adjustment.PULL,
                                   f"a new {provider} listing of this lot lists {found.quantity} more")
             result.adjusted += 1
         elif lot_id not in observed_anywhere:
@@ -157,7 +157,7 @@ def _report_missing(store: Store, provider: str, listed: set[str], existing: dic
             continue
         lot_ = index.by_id.get(row["inventory_id"])
         if zero_missing and lot_ is not None and lot_.quantity:
-            stored.adjust_on_hand(store, lot_.id, -lot_.quantity, "pull",
+            stored.adjust_on_hand(store, lot_.id, -lot_.quantity, Adjustment.PULL,
                                   f"{provider} lot {remote} is no longer listed (--zero-missing)")
             result.problems.append(f"{provider} lot {remote} is no longer listed; local lot {lot_.id} zeroed")
         else:

@@ -23,7 +23,7 @@ from marketsync.rules import listings as rules
 from marketsync.errors import BadResponseError, MarketsyncError
 from marketsync.rules.listings import Kind
 from marketsync.rules.matching import LotIndex
-from marketsync.model import Listings, OrderLine, Outcome, QuantityChange, RemoteLot
+from marketsync.model import ChangeState, LinkProblem, Listings, OrderLine, Outcome, QuantityChange, RemoteLot
 from marketsync.store import listings as stored
 from marketsync.app.translate import Translator
 
@@ -40,7 +40,7 @@ class Change:
     inventory_id: int
     before: int
     after: int
-    outcome: str | None = None  # None in a dry run
+    outcome: ChangeState | None = None  # None in a dry run
 
     def __str__(self) -> str:
         return f"{self.provider} lot {self.remote_lot_id} (lot {self.inventory_id}): {self.before} -> {self.after}"
@@ -121,7 +121,7 @@ def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: Lot
                       may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots)
     judgement.problems[:0] = [f"{provider} lot {ln.remote_lot_id}: {ln.problem}: {ln.detail}" for ln in links
                               if ln.problem and (rows.get(ln.remote_lot_id) or {}).get("link_detail") != ln.detail
-                              and ln.problem != "unlinked"]
+                              and ln.problem != LinkProblem.UNLINKED]
     result.problems += judgement.problems
     if dry_run:
         result.changes = [Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
@@ -303,38 +303,40 @@ def _description(read: dict[str, RemoteLot], remote_lot_id: str) -> str | None:
 
 
 def _record_outcome(store: Store, adapter: Listings, change_id: int, p: rules.Planned, outcome: str,
-                    detail: str | None, result: PushResult) -> str:
+                    detail: str | None, result: PushResult) -> ChangeState:
     provider = adapter.name
     if outcome == Outcome.APPLIED:
-        _applied(store, change_id, p, result, "applied")
-        return "applied"
+        _applied(store, change_id, p, result, None)
+        return ChangeState.APPLIED
     if outcome in (Outcome.REFUSED, Outcome.NOT_SENT):
-        stored.resolve_change(store, change_id, outcome, detail)
+        state = ChangeState.REFUSED if outcome == Outcome.REFUSED else ChangeState.NOT_SENT
+        stored.resolve_change(store, change_id, state, detail)
         if p.retain is True:
             stored.set_retain(store, p.listing.id, False)
         if outcome == Outcome.REFUSED:
             result.problems.append(f"{provider} lot {p.listing.remote_lot_id}: change {p.delta:+d} refused: {detail}")
-        return outcome
+        return state
     # The answer was lost: maybe applied. Never send again blindly: read this one lot back.
     try:
         lot = adapter.read_lot(p.listing.remote_lot_id)
     except MarketsyncError as error:
         lot, detail = None, f"read back failed: {error.message}"
-        stored.resolve_change(store, change_id, "unknown", detail)
+        stored.resolve_change(store, change_id, ChangeState.UNKNOWN, detail)
         result.unconfirmed += 1
-        return "unknown"
+        return ChangeState.UNKNOWN
     if rules.confirmed(p.before, p.after, lot.quantity if lot is not None else None):
         _applied(store, change_id, p, result, "confirmed by reading the lot back")
-        return "applied"
+        return ChangeState.APPLIED
     # Not (yet) what it should show: a sale may have raced the read-back, or the write may still
     # land. It stays open and is judged next run, after the orders are synced -- never a hold now.
-    stored.resolve_change(store, change_id, "unknown", f"answer lost; read back {lot.quantity if lot else 'gone'}")
+    stored.resolve_change(store, change_id, ChangeState.UNKNOWN,
+                          f"answer lost; read back {lot.quantity if lot else 'gone'}")
     result.unconfirmed += 1
-    return "unknown"
+    return ChangeState.UNKNOWN
 
 
-def _applied(store: Store, change_id: int, p: rules.Planned, result: PushResult, detail: str) -> None:
-    stored.resolve_change(store, change_id, "applied", None if detail == "applied" else detail)
+def _applied(store: Store, change_id: int, p: rules.Planned, result: PushResult, detail: str | None) -> None:
+    stored.resolve_change(store, change_id, ChangeState.APPLIED, detail)
     stored.set_listed(store, p.listing.id, p.after)
     if p.retain is False:
         stored.set_retain(store, p.listing.id, False)
@@ -361,7 +363,7 @@ def link(provider: str, lots: list[RemoteLot], existing: dict[str, dict[str, Any
 
 
 def _find_lot(provider: str, lot: RemoteLot, index: LotIndex,
-              translator: Translator | None) -> tuple[int | None, str | None, str | None, str | None]:
+              translator: Translator | None) -> tuple[int | None, str | None, LinkProblem | None, str | None]:
     linked = index.by_link.get(lot.bricklink_lot_id) if lot.bricklink_lot_id else None
     if linked is not None:
         return linked.id, "lot-id" if lot.part_number is not None else "external-id", None, None
@@ -372,15 +374,15 @@ def _find_lot(provider: str, lot: RemoteLot, index: LotIndex,
                          alt_part_numbers=list(lot.alt_part_numbers), location=lot.location, item_type=lot.item_type)
         translator.translate([line])
         if line.unmatched_reason:
-            return None, None, "unlinked", line.unmatched_reason
+            return None, None, LinkProblem.UNLINKED, line.unmatched_reason
         part, colour, condition = line.part_number, line.color_id, line.condition
     if part is None or colour is None or condition is None:
-        return None, None, "unlinked", "no part number, colour or condition"
+        return None, None, LinkProblem.UNLINKED, "no part number, colour or condition"
     candidates = index.candidates(part, colour, condition)
     in_bin = [c for c in candidates if c.location == (lot.location or "")]
     if len(in_bin) == 1:
         return in_bin[0].id, "translated" if lot.part_number is None else "lot-key", None, None
     what = f"{part} colour {colour} {condition} at {lot.location or 'no bin'}"
     if candidates:
-        return None, None, "ambiguous", f"{what}: {len(candidates)} local lots of it, none in that bin"
-    return None, None, "unlinked", f"{what}: no local lot"
+        return None, None, LinkProblem.AMBIGUOUS, f"{what}: {len(candidates)} local lots of it, none in that bin"
+    return None, None, LinkProblem.UNLINKED, f"{what}: no local lot"

@@ -9,6 +9,7 @@ from marketsync.store import Store
 from marketsync.errors import MarketsyncError, NotFoundLocally
 from marketsync.rules.matching import LotIndex
 from marketsync.app.reserve import Change, find_order, rematch
+from marketsync.model import Adjustment
 from marketsync.store import listings as stored_listings
 from marketsync.store import orders as stored_orders
 from marketsync.store import picks as stored_picks
@@ -35,7 +36,7 @@ def short(store: Store, index: LotIndex, provider: str, order_id: str, line_key:
     if lot is None:
         raise MarketsyncError(f"{provider} order {order_id} line {key} is not matched to a lot")
     with store.atomic():
-        stored_listings.adjust_on_hand(store, lot, -missing, "short-pick",
+        stored_listings.adjust_on_hand(store, lot, -missing, Adjustment.SHORT_PICK,
                                        f"{provider} order {order_id} line {key} ({line.part_number}): "
                                        f"{missing} fewer in the bin than recorded")
         index.reload()

@@ -30,7 +30,7 @@ from marketsync.rules import listings as rules
 from marketsync.config import secret_values
 from marketsync.errors import ConfigError, MarketsyncError, NotFoundLocally, NotSafe
 from marketsync.masking import mask
-from marketsync.model import ChangeResult, Listings, Outcome, QuantityChange, RemoteLot, now_iso
+from marketsync.model import ChangeState, ChangeResult, Listings, Outcome, QuantityChange, RemoteLot, now_iso
 from marketsync.store import listings as stored
 from marketsync.store import state
 from marketsync.app.order_sync import Calls
@@ -97,13 +97,13 @@ class Step:
     shown: int | None = None  # read back (None: gone, or the read failed)
     read_error: str | None = None
     description: str | None = None  # the lot's description as read back
-    state: str = "intended"  # the journal's, after
+    state: ChangeState = ChangeState.INTENDED  # the journal's, after
     read_right: bool | None = None  # None: cannot be told (no answer, or no read-back)
     verdict: str = ""
 
     @property
     def confirmed(self) -> bool:
-        return self.state == "applied"
+        return self.state == ChangeState.APPLIED
 
 
 @dataclass
@@ -225,7 +225,7 @@ def _change(store: Store, adapter: Listings, listing: rules.Listing, before: int
         answer = ChangeResult(remote_lot_id, Outcome.UNKNOWN, error.message)
     step = Step(delta, before, after, change_id, answer.outcome, answer.detail, recorder.exchanges[first:])
     if answer.outcome == Outcome.NOT_SENT:
-        step.state, step.verdict = "not_sent", f"not sent: {answer.detail}"
+        step.state, step.verdict = ChangeState.NOT_SENT, f"not sent: {answer.detail}"
     else:
         recorder.stage = f"read back after {delta:+d}"
         try:
@@ -237,7 +237,7 @@ def _change(store: Store, adapter: Listings, listing: rules.Listing, before: int
         _judge(step, provider)
     with store.atomic():
         stored.resolve_change(store, change_id, step.state, step.verdict)
-        if step.state == "applied":
+        if step.state == ChangeState.APPLIED:
             stored.set_listed(store, listing.id, after)
     return step
 
@@ -248,29 +248,29 @@ def _judge(step: Step, provider: str) -> None:
              else "the lot is gone" if step.shown is None else f"the lot shows {step.shown}")
     if step.outcome == Outcome.APPLIED:
         if step.read_error is None and rules.confirmed(step.before, step.after, step.shown):
-            step.state, step.read_right = "applied", True
+            step.state, step.read_right = ChangeState.APPLIED, True
             step.verdict = f"read right: the adapter read it as applied and the lot shows {step.after}"
         elif step.read_error is not None:
-            step.state = "unknown"
+            step.state = ChangeState.UNKNOWN
             step.verdict = (f"the adapter read it as applied, but {shows}: not confirmed; left open for the next "
                             "push to settle")
         else:
-            step.state, step.read_right = "unknown", False
+            step.state, step.read_right = ChangeState.UNKNOWN, False
             step.verdict = (f"NOT read right (or an order raced it): the adapter read it as applied, but {shows} "
                             f"where {step.after} was expected; left open for the next push to settle")
     elif step.outcome == Outcome.REFUSED:
         if step.read_error is None and step.shown == step.after:
-            step.state, step.read_right = "unknown", False
+            step.state, step.read_right = ChangeState.UNKNOWN, False
             step.verdict = (f"NOT read right: the adapter read it as refused ({step.detail}), but {shows}; left "
                             "open for the next push to settle")
         else:
-            step.state = "refused"
+            step.state = ChangeState.REFUSED
             if step.read_error is None and step.shown == step.before:
                 step.read_right = True
             step.verdict = f"refused by {provider}: {step.detail}; {shows}"
     else:  # the answer was lost: maybe applied
         landed = " (the change seems to have landed)" if step.shown == step.after and step.read_error is None else ""
-        step.state = "unknown"
+        step.state = ChangeState.UNKNOWN
         step.verdict = (f"no answer ({step.detail}): {shows}{landed}; nothing more is sent, the change is left open "
                         "for the next push to settle")
 

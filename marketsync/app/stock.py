@@ -11,7 +11,7 @@ from marketsync.rules import listings as rules
 from marketsync.app.context import Workspace
 from marketsync.config import require_credentials
 from marketsync.errors import NotFoundLocally, NotSafe
-from marketsync.model import Listings, RemoteLot
+from marketsync.model import Adjustment, LinkProblem, Listings, RemoteLot
 from marketsync.store import inventory
 from marketsync.store import listings as stored
 from marketsync.store import state
@@ -49,7 +49,7 @@ def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *
             if open_changes:
                 found = rules.explain(listing, own, lot.quantity, open_changes)
                 stored.settle(store, open_changes, found.applied if found else (), "settled by adopt")
-            stored.adjust_on_hand(store, row["inventory_id"], change, "adopt",
+            stored.adjust_on_hand(store, row["inventory_id"], change, Adjustment.ADOPT,
                                   f"{provider} lot {remote_lot_id} lists {lot.quantity}: the seller's figure adopted")
             message = (f"{provider} lot {remote_lot_id}: on hand of lot {row['inventory_id']} changed by {change:+d}"
                        if change else f"{provider} lot {remote_lot_id}: its figure is explained; on hand unchanged")
@@ -93,7 +93,7 @@ def link_by_hand(store: Store, adapter: Listings, remote_lot_id: str, inventory_
     with store.atomic():
         row = stored.find(store, provider, remote_lot_id)
         if row is None:
-            stored.save_links(store, provider, [stored.Link(remote_lot_id, None, None, "unlinked", "new")])
+            stored.save_links(store, provider, [stored.Link(remote_lot_id, None, None, LinkProblem.UNLINKED, "new")])
             row = stored.find(store, provider, remote_lot_id)
         assert row is not None
         stored.relink(store, row["id"], inventory_id)

@@ -31,6 +31,7 @@ from marketsync.config import (
     secret_values,
 )
 from marketsync.errors import EXIT_FAILED, ConfigError
+from marketsync.model import ChangeState
 from marketsync.registry import NAMES
 
 Command = Callable[..., Any]
@@ -320,7 +321,7 @@ def report_push(results, dry_run: bool, fmt: str = "table") -> None:
             click.echo(f"Error: {one_line(mask_secrets(result.error or result.provider + ' failed'))}", err=True)
             RUN_LOG.error(one_line(result.error or ""))
         elif not dry_run:
-            applied = sum(1 for c in result.changes if c.outcome == "applied")
+            applied = sum(1 for c in result.changes if c.outcome == ChangeState.APPLIED)
             RUN_LOG.info("%s: %d lots read, %d listing changes applied", result.provider, result.lots_read, applied)
             if chatty():
                 click.echo(f"{result.provider}: {result.lots_read} lots read, {applied} listing change(s) applied",

@@ -9,6 +9,7 @@ from marketsync.cli.common import (
     logging_options,
     report_sync,
 )
+from marketsync.model import ChangeState
 
 
 @click.command()
@@ -40,7 +41,7 @@ def demo(db_path, force):
     for result in report.results:
         click.echo(f"{result.provider}: {result.changed} orders synced with {result.calls} API calls", err=True)
     for pushed in report.pushed:
-        applied = sum(1 for c in pushed.changes if c.outcome == "applied")
+        applied = sum(1 for c in pushed.changes if c.outcome == ChangeState.APPLIED)
         click.echo(f"{pushed.provider}: {applied} listing(s) brought to what is available", err=True)
     for pushed in report.followed:
         for change in pushed.changes:

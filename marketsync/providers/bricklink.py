@@ -31,6 +31,7 @@ from marketsync.providers.http import (
     retry_after_seconds,
 )
 from marketsync.model import (
+    Status,
     ChangeResult,
     Order,
     OrderLine,
@@ -69,8 +70,8 @@ STATUS = {
 }
 
 
-def unified_status(raw: str | None) -> str:
-    return STATUS.get((raw or "").strip().upper(), "unknown")
+def unified_status(raw: str | None) -> Status:
+    return Status(STATUS.get((raw or "").strip().upper(), Status.UNKNOWN))
 
 _AUTH_HINTS = {
     "TOKEN_IP_MISMATCHED": (

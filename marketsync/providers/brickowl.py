@@ -29,6 +29,7 @@ from marketsync.providers.http import (
     retry_after_seconds,
 )
 from marketsync.model import (
+    Status,
     ChangeResult,
     Order,
     OrderLine,
@@ -71,12 +72,12 @@ STATUS_IDS = {
 }
 
 
-def unified_status(name: str | None, status_id: Any = None) -> str:
+def unified_status(name: str | None, status_id: Any = None) -> Status:
     unified = STATUS.get((name or "").strip().lower())
     if unified is None and status_id is not None:
         by_id = STATUS_IDS.get(str(status_id).strip())
         unified = STATUS.get(by_id.lower()) if by_id else None
-    return unified or "unknown"
+    return Status(unified or Status.UNKNOWN)
 LIST_LIMIT = 5000  # the API's maximum; a full answer means the list was cut short
 
 ALT_ID_TYPES = ("ldraw", "peeron_id", "design_id")  # in order of trust for BrickLink numbers
@@ -290,7 +291,7 @@ def fingerprint(raw: dict) -> str:
     return "|".join("" if p is None else str(p) for p in parts)
 
 
-def _status(raw: dict) -> tuple[str, str]:
+def _status(raw: dict) -> tuple[Status, str]:
     provider_status = parse.text(raw.get("status")) or parse.text(raw.get("status_id")) or ""
     status = unified_status(parse.text(raw.get("status")), raw.get("status_id"))
     return status, provider_status
@@ -387,7 +388,7 @@ def line_from(order_id: str, index: int, raw: dict) -> OrderLine:
 # "status": "success"; refused on a 4xx code or an "error" body; anything else -- a 5xx, a missing
 # element, a shape or element not recognised -- is unknown (the core reads the lot back), never
 # applied: a change wrongly taken as applied is never looked at again.
-Result = tuple[str, "str | None"]
+Result = tuple[Outcome, "str | None"]
 
 
 def batch_outcomes(data: Any, count: int) -> list[Result]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from marketsync.rules.matching import LotIndex
-from marketsync.model import PRE_SHIPMENT_STATUSES, is_open, is_shipped
+from marketsync.model import PRE_SHIPMENT_STATUSES, Reason, Status, is_open, is_shipped
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Delta:
     line_key: str
     quantity: int  # signed change of quantity_reserved
     consumed: int  # pieces of the line that left the building
-    reason: str
+    reason: Reason
     taken: int | None = None  # pieces that left on hand (no more than it had); None: all consumed ones
 
     def __post_init__(self) -> None:
@@ -84,7 +84,7 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
             # A shipment taken back (shipped -> packed, completed -> paid): the pieces return to on
             # hand on the lots they left (no more than left them), and are reserved again below.
             taken_on = holding.consumed_on if holding.taken_on is None else holding.taken_on
-            returned = [Delta(lot, line_key, 0, -pieces, "unshipped", taken=-taken_on.get(lot, 0))
+            returned = [Delta(lot, line_key, 0, -pieces, Reason.UNSHIPPED, taken=-taken_on.get(lot, 0))
                         for lot, pieces in sorted(holding.consumed_on.items()) if pieces > 0]
             deltas += returned
             holding = Holding(dict(holding.held), holding.consumed - sum(-d.consumed for d in returned), {})
@@ -96,24 +96,24 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
             elif pieces:
                 wanted[target.inventory_id] = pieces
         if not holding.held:  # nothing held yet (every line of a new order): a reservation per lot
-            deltas += [Delta(lot, line_key, pieces, 0, "reserve") for lot, pieces in wanted.items()]
+            deltas += [Delta(lot, line_key, pieces, 0, Reason.RESERVE) for lot, pieces in wanted.items()]
             continue
         for lot in sorted(set(wanted) | set(holding.held)):
             change = wanted.get(lot, 0) - holding.held.get(lot, 0)
             if not change:
                 continue
             if change > 0:
-                reason = "reserve"
+                reason = Reason.RESERVE
             elif target is None:
-                reason = "line-removed"
+                reason = Reason.LINE_REMOVED
             elif manual_release:
-                reason = "manual-release"
-            elif status == "cancelled":
-                reason = "cancelled"
+                reason = Reason.MANUAL_RELEASE
+            elif status == Status.CANCELLED:
+                reason = Reason.CANCELLED
             elif wanted:
-                reason = "rematched" if lot not in wanted else "adjusted"
+                reason = Reason.REMATCHED if lot not in wanted else Reason.ADJUSTED
             else:
-                reason = "unmatched"
+                reason = Reason.UNMATCHED
             deltas.append(Delta(lot, line_key, change, 0, reason))
     return deltas
 
@@ -129,9 +129,9 @@ def _ship(line_key: str, target: LineTarget, holding: Holding) -> list[Delta]:
     for lot in sorted(holding.held):
         used = min(holding.held[lot], remaining)
         remaining -= used
-        deltas.append(Delta(lot, line_key, -holding.held[lot], used, "shipped"))
+        deltas.append(Delta(lot, line_key, -holding.held[lot], used, Reason.SHIPPED))
     if remaining and target.inventory_id is not None:
-        deltas.append(Delta(target.inventory_id, line_key, 0, remaining, "shipped"))
+        deltas.append(Delta(target.inventory_id, line_key, 0, remaining, Reason.SHIPPED))
     return deltas
 
 

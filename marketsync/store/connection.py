@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from marketsync.errors import DatabaseError
-from marketsync.store import backup
+from marketsync.store import backup, views
 from marketsync.store.base import Store
 from marketsync.store.schema import migrations
 
@@ -60,6 +60,14 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
             db.conn.execute("BEGIN IMMEDIATE")
             try:
                 migrations.apply(db)
+                db.conn.execute("COMMIT")
+            except BaseException:
+                db.conn.rollback()
+                raise
+        if views.stale(db) and os.access(path, os.W_OK):  # the views follow the code's rule, never a copy
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                views.ensure(db)
                 db.conn.execute("COMMIT")
             except BaseException:
                 db.conn.rollback()

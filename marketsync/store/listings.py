@@ -11,7 +11,8 @@ from typing import Any
 
 
 from marketsync.rules.listings import Listing, Maybe, OwnOrders
-from marketsync.model import CANCELLED_STATUSES, OPEN_STATUSES, now_iso
+from marketsync.model import Adjustment, ChangeState, LinkProblem, now_iso
+from marketsync.store.views import cancelled, open_order
 from marketsync.store import inventory
 
 
@@ -22,11 +23,11 @@ class Link:
     remote_lot_id: str
     inventory_id: int | None
     method: str | None
-    problem: str | None = None  # 'unlinked' | 'ambiguous'
+    problem: LinkProblem | None = None
     detail: str | None = None
 
 
-MAYBE_STATES = ("intended", "unknown")  # recorded (sent or not), or sent and the answer lost: maybe applied
+MAYBE_STATES = (ChangeState.INTENDED.value, ChangeState.UNKNOWN.value)  # recorded (sent or not), or answer lost
 
 
 def _in(values: Any) -> str:
@@ -51,10 +52,10 @@ def as_listing(row: dict[str, Any]) -> Listing:
 def own_orders(store: Store, provider: str) -> dict[str, OwnOrders]:
     """remote lot id -> what the marketplace's own orders hold on it now."""
     db, account = store.db, store.account
-    open_ = f"o.status in ({_in(OPEN_STATUSES)}) and o.manual_release = 0"
+    open_ = open_order("o")
     rows = db.execute(
         f"select l.provider_lot_id, "
-        f"sum(case when o.status not in ({_in(CANCELLED_STATUSES)}) then l.quantity else 0 end), "
+        f"sum(case when not ({cancelled('o')}) then l.quantity else 0 end), "
         f"sum(l.quantity), "
         f"sum(case when {open_} then l.quantity else 0 end), "
         f"sum(case when {open_} and (l.inventory_id is null or li.inventory_id is null "
@@ -64,7 +65,7 @@ def own_orders(store: Store, provider: str) -> dict[str, OwnOrders]:
         "  and li.remote_lot_id = l.provider_lot_id "
         "where o.business_account_id = ? and o.provider = ? and l.provider_lot_id is not null "
         "group by l.provider_lot_id",
-        [*CANCELLED_STATUSES, *OPEN_STATUSES, *OPEN_STATUSES, account, provider],
+        [account, provider],
     )
     return {lot: OwnOrders(taken or 0, placed or 0, open_pieces or 0, elsewhere or 0)
             for lot, taken, placed, open_pieces, elsewhere in rows}
@@ -141,12 +142,12 @@ def relink(store: Store, listing_id: int, inventory_id: int | None) -> None:
                "listed = null, held_at = null, held_listed = null, held_reason = null, gone_at = null, "
                "gone_reason = null, updated_at = ? where id = ?",
                [inventory_id, "by-hand" if inventory_id is not None else UNLINKED_BY_HAND,
-                None if inventory_id is not None else "unlinked",
+                None if inventory_id is not None else LinkProblem.UNLINKED,
                 None if inventory_id is not None else "unlinked by hand ('marketsync stock link' links it again)",
                 now_iso(), listing_id])
-    db.execute("update _listing_changes set state = 'superseded', detail = 'the listing was linked again by hand', "
+    db.execute("update _listing_changes set state = ?, detail = 'the listing was linked again by hand', "
                f"resolved_at = ? where listing_id = ? and state in ({_in(MAYBE_STATES)})",
-               [now_iso(), listing_id, *MAYBE_STATES])
+               [ChangeState.SUPERSEDED, now_iso(), listing_id, *MAYBE_STATES])
 
 
 def hold(store: Store, listing_id: int, remote: int | None, reason: str) -> None:
@@ -177,14 +178,14 @@ def record_intents(store: Store, provider: str, changes: list[tuple[int, str, in
     for listing_id, remote_lot_id, before, after in changes:
         cursor = db.execute(
             "insert into _listing_changes (listing_id, business_account_id, provider, remote_lot_id, delta, before, "
-            "after, state, created_at) values (?, ?, ?, ?, ?, ?, ?, 'intended', ?)",
-            [listing_id, account, provider, remote_lot_id, after - before, before, after, now],
+            "after, state, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [listing_id, account, provider, remote_lot_id, after - before, before, after, ChangeState.INTENDED, now],
         )
         ids.append(int(cursor.lastrowid or 0))
     return ids
 
 
-def resolve_change(store: Store, change_id: int, state: str, detail: str | None = None) -> None:
+def resolve_change(store: Store, change_id: int, state: ChangeState, detail: str | None = None) -> None:
     db = store.db
     db.execute("update _listing_changes set state = ?, detail = ?, resolved_at = ? where id = ?",
                [state, detail, now_iso(), change_id])
@@ -210,15 +211,16 @@ def settle(store: Store, maybes: list[Maybe], applied: tuple[int, ...], detail: 
     db = store.db
     now = now_iso()
     db.conn.executemany("update _listing_changes set state = ?, detail = ?, resolved_at = ? where id = ?",
-                        [("applied" if m.id in applied else "not_applied", detail, now, m.id) for m in maybes])
+                        [(ChangeState.APPLIED if m.id in applied else ChangeState.NOT_APPLIED, detail, now, m.id)
+                         for m in maybes])
 
 
 def supersede(store: Store, maybes: list[Maybe], detail: str) -> None:
     """Open changes nobody can settle any more (the seller's figure was adopted or overridden)."""
     db = store.db
     now = now_iso()
-    db.conn.executemany("update _listing_changes set state = 'superseded', detail = ?, resolved_at = ? where id = ?",
-                        [(detail, now, m.id) for m in maybes])
+    db.conn.executemany("update _listing_changes set state = ?, detail = ?, resolved_at = ? where id = ?",
+                        [(ChangeState.SUPERSEDED, detail, now, m.id) for m in maybes])
 
 
 def changes(store: Store, limit: int = 100) -> list[dict[str, Any]]:
@@ -228,7 +230,7 @@ def changes(store: Store, limit: int = 100) -> list[dict[str, Any]]:
 
 
 # --- adjustments ----------------------------------------------------------------------------------
-def adjust_on_hand(store: Store, lot_id: int, change: int, reason: str, detail: str) -> None:
+def adjust_on_hand(store: Store, lot_id: int, change: int, reason: Adjustment, detail: str) -> None:
     """On hand moves by ``change`` with a row that says why (caller holds the transaction); the
     lot's on hand counts as established now (an order first seen shipped later only takes its
     pieces off when it was placed after this)."""

@@ -14,7 +14,8 @@ from typing import Any, Iterable, Sequence
 
 
 from marketsync.rules.matching import Match
-from marketsync.model import OPEN_STATUSES, Order, OrderLine, Unmatched, iso, now_iso
+from marketsync.model import Order, OrderLine, Unmatched, iso, now_iso
+from marketsync.store.views import open_order, open_status
 
 ORDER_COLUMNS = (
     "business_account_id", "provider", "order_id", "status", "provider_status", "buyer_name", "buyer_email",
@@ -92,8 +93,8 @@ def open_orders(store: Store, provider: str) -> list[tuple[str, str | None]]:
     db, account = store.db, store.account
     return db.execute(
         f"select order_id, date_ordered from orders where business_account_id = ? and provider = ? "
-        f"and status in ({_in(OPEN_STATUSES)}) and manual_release = 0",
-        [account, provider, *OPEN_STATUSES],
+        f"and {open_order('')}",
+        [account, provider],
     ).fetchall()
 
 
@@ -123,8 +124,8 @@ def stored_open(store: Store, orders: list[Order]) -> set[tuple[str, str]]:
         for part in chunks(ids):
             found.update((provider, order_id) for (order_id,) in db.execute(
                 f"select order_id from orders where business_account_id = ? and provider = ? and order_id in "
-                f"({_in(part)}) and status in ({_in(OPEN_STATUSES)}) and manual_release = 0",
-                [account, provider, *part, *OPEN_STATUSES]))
+                f"({_in(part)}) and {open_order('')}",
+                [account, provider, *part]))
     return found
 
 
@@ -215,9 +216,9 @@ def orders_holding_or_open(store: Store, only: int | None = None) -> list[dict[s
         params.append(only)
     return list(db.query(
         f"select o.id, o.provider, o.order_id, o.status, o.manual_release, o.date_ordered from orders o where {where} and ("
-        f"o.status in ({_in(OPEN_STATUSES)}) or exists (select 1 from reservations r "
+        f"{open_status('o')} or exists (select 1 from reservations r "
         "where r.order_ref = o.id group by r.line_key, r.inventory_id having sum(r.quantity) != 0)) order by o.id",
-        params + list(OPEN_STATUSES),
+        params,
     ))
 
 
@@ -227,10 +228,9 @@ def orders_to_retry(store: Store, provider: str) -> list[int]:
     db, account = store.db, store.account
     return [ref for (ref,) in db.execute(
         "select distinct l.order_ref from order_items l join orders o on o.id = l.order_ref "
-        f"where o.business_account_id = ? and o.provider = ? and o.manual_release = 0 "
-        f"and o.status in ({_in(OPEN_STATUSES)}) and l.inventory_id is null "
+        f"where o.business_account_id = ? and o.provider = ? and {open_order('o')} and l.inventory_id is null "
         f"and l.unmatched_kind in ({_in(Unmatched.RETRIED)}) order by l.order_ref",
-        [account, provider, *OPEN_STATUSES, *Unmatched.RETRIED],
+        [account, provider, *Unmatched.RETRIED],
     )]
 
 

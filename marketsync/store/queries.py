@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 
-from marketsync.model import OPEN_STATUSES, iso
+from marketsync.model import iso
+from marketsync.store.views import open_order
 
 ORDER_FIELDS = (
     "provider", "order_id", "date_ordered", "buyer_name", "status", "provider_status", "lot_count",
@@ -48,8 +49,7 @@ def orders(
     db, account = store.db, store.account
     where, params = _filter("o.", account, providers, statuses)
     if open_only:
-        where.append(f"o.status in ({_in(OPEN_STATUSES)}) and o.manual_release = 0")
-        params += OPEN_STATUSES
+        where.append(open_order("o"))
     if since is not None:
         where.append("o.date_ordered >= ?")
         params.append(iso(since))
@@ -155,9 +155,8 @@ def status(store: Store, providers: tuple[str, ...], today: str) -> list[dict[st
         open_orders, unmatched = db.execute(
             f"select count(distinct o.id), count(l.id) from orders o left join order_items l "
             f"on l.order_ref = o.id and l.inventory_id is null "
-            f"where o.business_account_id = ? and o.provider = ? and o.status in ({_in(OPEN_STATUSES)}) "
-            "and o.manual_release = 0",
-            [account, provider, *OPEN_STATUSES]).fetchone()
+            f"where o.business_account_id = ? and o.provider = ? and {open_order('o')}",
+            [account, provider]).fetchone()
         report.append({
             "provider": provider,
             "last_synced_at": state.get("last_synced_at"),
@@ -287,8 +286,8 @@ def orders_short_of_stock(store: Store) -> list[int]:
     return [ref for (ref,) in db.execute(
         "select distinct r.order_ref from reservations r join inventory i on i.id = r.inventory_id "
         "join orders o on o.id = r.order_ref where i.business_account_id = ? and i.quantity_reserved > i.quantity "
-        f"and o.status in ({_in(OPEN_STATUSES)}) and o.manual_release = 0 order by r.order_ref",
-        [account, *OPEN_STATUSES])]
+        f"and {open_order('o')} order by r.order_ref",
+        [account])]
 
 
 def lot_keys(store: Store) -> dict[int, tuple[str, int, str]]:

@@ -1,0 +1,76 @@
+"""The open-order rule in SQL, built once from :data:`marketsync.model.OPEN_STATUSES`, and the views
+Datasette shows, built from it whenever a database opens (a view is text: one that differs from
+what this code would write is replaced, so the rule never drifts between a migration's copy and
+the code)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from marketsync.model import CANCELLED_STATUSES, OPEN_STATUSES
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)  # fixed identifiers of the model, never input
+
+
+def open_order(alias: str = "o") -> str:
+    """An order (``alias``) that holds stock: an open status, not released by hand."""
+    prefix = f"{alias}." if alias else ""
+    return f"{prefix}status IN ({_listed(OPEN_STATUSES)}) AND {prefix}manual_release = 0"
+
+
+def open_status(alias: str = "o") -> str:
+    """An order in an open status, whether or not it was released by hand."""
+    return f"{alias}.status IN ({_listed(OPEN_STATUSES)})"
+
+
+def cancelled(alias: str = "o") -> str:
+    return f"{alias}.status IN ({_listed(CANCELLED_STATUSES)})"
+
+
+VIEWS = {
+    "open_orders": f"""CREATE VIEW open_orders AS
+SELECT o.business_account_id, o.provider, o.order_id, o.status, o.provider_status, o.date_ordered,
+       o.buyer_name, o.grand_total_amount, o.currency, o.lot_count, o.piece_count,
+       (SELECT COALESCE(SUM(r.quantity), 0) FROM reservations r WHERE r.order_ref = o.id) AS pieces_reserved,
+       (SELECT COUNT(*) FROM order_items l WHERE l.order_ref = o.id AND l.inventory_id IS NULL) AS unmatched_lines
+FROM orders o
+WHERE {open_order()}""",
+    "lot_stock": """CREATE VIEW lot_stock AS
+SELECT i.business_account_id, i.id AS lot, i.location AS bin, i.part_number, i.color_id, i.condition, i.name,
+       i.quantity AS on_hand, i.quantity_reserved AS reserved, i.quantity - i.quantity_reserved AS available,
+       MAX(0, i.quantity - i.quantity_reserved) AS should_list, i.price_amount
+FROM inventory i""",
+    "unmatched_lines": f"""CREATE VIEW unmatched_lines AS
+SELECT l.business_account_id, l.provider, l.order_id, o.status, l.line_key, l.part_number, l.boid,
+       l.color_id, l.color_name, l.condition, l.quantity, l.provider_location AS bin_named,
+       l.unmatched_kind, l.unmatched_reason
+FROM order_items l JOIN orders o ON o.id = l.order_ref
+WHERE l.inventory_id IS NULL AND {open_order()}""",
+    # Driven from the open orders (an index on status), never by scanning the whole ledger's history.
+    "pick_list": f"""CREATE VIEW pick_list AS
+SELECT r.business_account_id, i.location AS bin, i.part_number, i.color_id, i.condition, i.name,
+       o.provider, o.order_id, o.status, r.order_ref, r.line_key, r.inventory_id,
+       SUM(r.quantity) AS quantity
+FROM orders o
+JOIN reservations r ON r.order_ref = o.id
+JOIN inventory i ON i.id = r.inventory_id
+WHERE {open_order()}
+  AND NOT EXISTS (SELECT 1 FROM picks p WHERE p.order_ref = r.order_ref AND p.line_key = r.line_key)
+GROUP BY r.order_ref, r.line_key, r.inventory_id
+HAVING SUM(r.quantity) > 0""",
+}
+
+
+def stale(db: Database) -> list[str]:
+    """Views missing, or different from what :data:`VIEWS` says."""
+    have = dict(db.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+    return [name for name, sql in VIEWS.items() if have.get(name) != sql]
+
+
+def ensure(db: Database) -> None:
+    """(Re)create the views that are missing or differ (caller holds a write transaction)."""
+    for name in stale(db):
+        db.execute(f"DROP VIEW IF EXISTS {name}")
+        db.execute(VIEWS[name])
