@@ -22,8 +22,8 @@ from marketsync.store import Store
 
 from marketsync.rules import listings as rules
 from marketsync.rules.matching import LotIndex
-from marketsync.model import Adjustment, InventoryLot, OrderLine, RemoteLot
-from marketsync.app.listing_push import link
+from marketsync.model import Adjustment, InventoryLot, RemoteLot
+from marketsync.app.listing_push import link, local_key
 from marketsync.store import inventory, state
 from marketsync.store import listings as stored
 from marketsync.app.translate import Translator
@@ -111,16 +111,16 @@ def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: d
                          if row["inventory_id"] is not None and row["listed"] is not None}
     keyed: dict[tuple, InventoryLot] = {}
     for lot in fresh:
-        key_lot = _local_terms(lot, translator)
-        if isinstance(key_lot, str):
-            result.problems.append(f"{provider} lot {lot.remote_lot_id}: not pulled: {key_lot}")
+        terms = local_key(lot, translator)
+        if isinstance(terms, str):
+            result.problems.append(f"{provider} lot {lot.remote_lot_id}: not pulled: {terms}")
             continue
-        key = (key_lot.part_number, key_lot.color_id, key_lot.condition, key_lot.location)
+        key = (*terms, lot.location or "")
         on_shelf = lot.quantity + own.get(lot.remote_lot_id, rules.NO_ORDERS).open
         if key in keyed:
             keyed[key].quantity += on_shelf
         else:
-            keyed[key] = InventoryLot(*key, quantity=on_shelf, bricklink_lot_id=key_lot.bricklink_lot_id,
+            keyed[key] = InventoryLot(*key, quantity=on_shelf, bricklink_lot_id=lot.bricklink_lot_id,
                                       name=lot.name, item_type=lot.item_type, price=lot.price)
     local = {(l.part_number, l.color_id, l.condition, l.location): l.id for l in index.by_id.values()}
     new_lots = []
@@ -165,22 +165,3 @@ def _report_missing(store: Store, provider: str, listed: set[str], existing: dic
                                    f"{f', {lot_.quantity} on hand' if lot_ else ''}); kept as it is "
                                    "(--zero-missing sets it to 0)")
         stored.mark_gone(store, row["id"], "no longer listed (seen by a pull)")
-
-
-def _local_terms(lot: RemoteLot, translator: Translator | None) -> InventoryLot | str:
-    """The local lot's key for a remote lot (BrickOwl's translated), or why there is none."""
-    part, colour, condition, link_id = lot.part_number, lot.color_id, lot.condition, lot.bricklink_lot_id
-    if lot.provider != "bricklink":
-        if translator is None:
-            return "BrickOwl lots need the catalogue to translate"
-        line = OrderLine(provider=lot.provider, order_id="", line_key=lot.remote_lot_id, quantity=0, boid=lot.boid,
-                         provider_color_id=lot.provider_color_id, provider_condition=lot.provider_condition,
-                         alt_part_numbers=list(lot.alt_part_numbers), location=lot.location,
-                         bricklink_lot_id=lot.bricklink_lot_id, item_type=lot.item_type)
-        translator.translate([line])
-        if line.unmatched_reason:
-            return line.unmatched_reason
-        part, colour, condition = line.part_number, line.color_id, line.condition
-    if not part or colour is None or not condition:
-        return "no part number, colour or condition"
-    return InventoryLot(part, colour, condition, lot.location or "", 0, bricklink_lot_id=link_id)

@@ -168,74 +168,103 @@ def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], 
 def _judge_lot(provider: str, lot_id: int, lot_rows: list[dict], for_sale: dict[str, RemoteLot],
                own: dict[str, rules.OwnOrders], maybes: dict[int, list[rules.Maybe]], available: int,
                out: Judgement, *, may_raise: bool, deletes_empty_lots: bool) -> None:
-    shown: list[tuple[rules.Listing, int]] = []
-    unexplained: list[tuple[rules.Listing, int, str]] = []
-    observed_before = any(row["listed"] is not None for row in lot_rows)
-    elsewhere = False
+    lot = _LotJudge(provider, lot_id, available, own, maybes, out,
+                    observed_before=any(row["listed"] is not None for row in lot_rows))
     for row in sorted(lot_rows, key=lambda r: r["id"]):
-        listing = stored.as_listing(row)
-        remote_lot = for_sale.get(listing.remote_lot_id)
+        lot.listing(stored.as_listing(row), for_sale.get(row["remote_lot_id"]))
+    if lot.unexplained:
+        lot.hold_or_accept()
+        return
+    lot.plan(for_sale, may_raise=may_raise, deletes_empty_lots=deletes_empty_lots)
+
+
+@dataclass
+class _LotJudge:
+    """One lot's listings on one marketplace, judged one by one, then held or planned together."""
+
+    provider: str
+    lot_id: int
+    available: int
+    own: dict[str, rules.OwnOrders]
+    maybes: dict[int, list[rules.Maybe]]
+    out: Judgement
+    observed_before: bool
+    shown: list[tuple[rules.Listing, int]] = field(default_factory=list)
+    unexplained: list[tuple[rules.Listing, int, str]] = field(default_factory=list)
+    elsewhere: bool = False  # an open line of this marketplace is reserved on no lot
+
+    def listing(self, listing: rules.Listing, remote_lot: RemoteLot | None) -> None:
         if listing.gone and remote_lot is None:
-            continue
-        mine = own.get(listing.remote_lot_id, rules.NO_ORDERS)
-        open_changes = maybes.get(listing.id, [])
-        remote = remote_lot.quantity if remote_lot is not None else None
-        verdict = rules.judge(listing, mine, remote, open_changes, suspect=False)
-        if verdict.kind is Kind.GONE:
-            zero = next((e for e in rules.explanations(listing, mine, open_changes) if e.figure == 0), None)
-            if zero is not None:
-                out.settled.append((open_changes, zero.applied))
-            elif open_changes:
-                out.superseded.append(open_changes)
-            out.gone.append((listing.id, verdict.reason or "gone"))
-            out.problems.append(f"{provider} lot {listing.remote_lot_id} (local lot {lot_id}) is no longer for sale "
-                                f"({verdict.reason}); marketsync stops changing it, and a new listing of that part "
-                                "and bin links in its place")
-            continue
-        assert remote is not None
-        elsewhere = elsewhere or bool(mine.elsewhere)
-        if listing.gone:
-            out.back.append(listing.id)
-        if listing.listed is None and observed_before and not listing.held:
-            reason = (f"a new listing of a lot marketsync already counts (listed {remote}); "
-                      "adopt it to add its pieces to on hand, or override it to list what is available")
-            unexplained.append((listing, remote, reason))
-            continue
-        if verdict.kind is Kind.OBSERVE:
-            out.observations.append((listing.id, remote, mine))
-            if open_changes and verdict.explanation is not None:
-                out.settled.append((open_changes, verdict.explanation.applied))
-            if listing.held:
-                out.released.append(listing.id)
-            listing.listed, listing.taken, listing.placed = remote, mine.taken, mine.placed
-            shown.append((listing, remote))
-        else:
-            unexplained.append((listing, remote, verdict.reason or "unexplained"))
-    if unexplained:
-        everything = [*shown, *((listing, remote) for listing, remote, _ in unexplained)]
-        if sum(remote for _, remote in everything) == max(0, available):
-            # Already what marketsync would list (its own change from before a restored backup, or
-            # the seller's edit to exactly that): nothing to hold, nothing to adopt.
-            for listing, remote, _ in unexplained:
-                mine = own.get(listing.remote_lot_id, rules.NO_ORDERS)
-                out.observations.append((listing.id, remote, mine))
-                if maybes.get(listing.id):
-                    out.superseded.append(maybes[listing.id])
-                if listing.held:
-                    out.released.append(listing.id)
+            return  # still not for sale
+        mine = self.own.get(listing.remote_lot_id, rules.NO_ORDERS)
+        open_changes = self.maybes.get(listing.id, [])
+        if remote_lot is None:
+            self._gone(listing, mine, open_changes)
             return
-        for listing, remote, reason in unexplained:
-            out.holds.append((listing.id, remote, reason))
+        remote = remote_lot.quantity
+        self.elsewhere = self.elsewhere or bool(mine.elsewhere)
+        if listing.gone:
+            self.out.back.append(listing.id)
+        if listing.listed is None and self.observed_before and not listing.held:
+            self.unexplained.append((listing, remote, (
+                f"a new listing of a lot marketsync already counts (listed {remote}); "
+                "adopt it to add its pieces to on hand, or override it to list what is available")))
+            return
+        verdict = rules.judge(listing, mine, remote, open_changes, suspect=False)
+        if verdict.kind is Kind.OBSERVE:
+            self._observe(listing, remote, mine, open_changes, verdict.explanation)
+        else:
+            self.unexplained.append((listing, remote, verdict.reason or "unexplained"))
+
+    def _gone(self, listing: rules.Listing, mine: rules.OwnOrders, open_changes: list[rules.Maybe]) -> None:
+        verdict = rules.judge(listing, mine, None, open_changes, suspect=False)
+        zero = next((e for e in rules.explanations(listing, mine, open_changes) if e.figure == 0), None)
+        if zero is not None:
+            self.out.settled.append((open_changes, zero.applied))
+        elif open_changes:
+            self.out.superseded.append(open_changes)
+        self.out.gone.append((listing.id, verdict.reason or "gone"))
+        self.out.problems.append(
+            f"{self.provider} lot {listing.remote_lot_id} (local lot {self.lot_id}) is no longer for sale "
+            f"({verdict.reason}); marketsync stops changing it, and a new listing of that part and bin links in "
+            "its place")
+
+    def _observe(self, listing: rules.Listing, remote: int, mine: rules.OwnOrders, open_changes: list[rules.Maybe],
+                 explanation: rules.Explanation | None) -> None:
+        self.out.observations.append((listing.id, remote, mine))
+        if open_changes and explanation is not None:
+            self.out.settled.append((open_changes, explanation.applied))
+        if listing.held:
+            self.out.released.append(listing.id)
+        listing.listed, listing.taken, listing.placed = remote, mine.taken, mine.placed
+        self.shown.append((listing, remote))
+
+    def hold_or_accept(self) -> None:
+        """Figures nobody explains: held for the seller -- unless the lot's listings already add up
+        to what marketsync would list (its own change from before a restored backup, or the
+        seller's edit to exactly that): then there is nothing to hold and nothing to adopt."""
+        total = sum(remote for _, remote in self.shown) + sum(remote for _, remote, _ in self.unexplained)
+        if total == max(0, self.available):
+            for listing, remote, _ in self.unexplained:
+                self.out.observations.append((listing.id, remote, self.own.get(listing.remote_lot_id, rules.NO_ORDERS)))
+                if self.maybes.get(listing.id):
+                    self.out.superseded.append(self.maybes[listing.id])
+                if listing.held:
+                    self.out.released.append(listing.id)
+            return
+        for listing, remote, reason in self.unexplained:
+            self.out.holds.append((listing.id, remote, reason))
             if not listing.held:
-                out.problems.append(held_line(provider, listing.remote_lot_id, lot_id, reason))
-        return  # the lot's figure on this marketplace is the seller's to decide
-    lot = rules.LotListings(available, shown, may_raise=may_raise and not elsewhere)
-    changed = {p.listing.id for p in rules.plan(lot)}
-    for planned in rules.plan(lot):
-        out.planned.append(rules.with_retain(planned, _retained(for_sale, planned.listing), deletes_empty_lots))
-    for listing, remote in shown:  # stock again on a lot marketsync kept at 0: the seller's setting back
-        if listing.id not in changed and listing.retain_set and remote > 0 and deletes_empty_lots:
-            out.planned.append(rules.Planned(listing, remote, remote, retain=False))
+                self.out.problems.append(held_line(self.provider, listing.remote_lot_id, self.lot_id, reason))
+
+    def plan(self, for_sale: dict[str, RemoteLot], *, may_raise: bool, deletes_empty_lots: bool) -> None:
+        planned = rules.plan(rules.LotListings(self.available, self.shown, may_raise=may_raise and not self.elsewhere))
+        for change in planned:
+            self.out.planned.append(rules.with_retain(change, _retained(for_sale, change.listing), deletes_empty_lots))
+        changed = {change.listing.id for change in planned}
+        for listing, remote in self.shown:  # stock again on a lot marketsync kept at 0: the seller's setting back
+            if listing.id not in changed and listing.retain_set and remote > 0 and deletes_empty_lots:
+                self.out.planned.append(rules.Planned(listing, remote, remote, retain=False))
 
 
 def _retained(for_sale: dict[str, RemoteLot], listing: rules.Listing) -> bool:
@@ -362,27 +391,39 @@ def link(provider: str, lots: list[RemoteLot], existing: dict[str, dict[str, Any
     return links
 
 
+def local_key(lot: RemoteLot, translator: Translator | None) -> tuple[str, int, str] | str:
+    """A remote lot's part, colour and condition in the inventory's terms (a lot named in its
+    marketplace's own catalogue is translated), or why it has none."""
+    part, colour, condition = lot.part_number, lot.color_id, lot.condition
+    if part is None:
+        if translator is None:
+            return "its marketplace's catalogue is needed to translate it"
+        line = OrderLine(provider=lot.provider, order_id="", line_key=lot.remote_lot_id, quantity=0, boid=lot.boid,
+                         provider_color_id=lot.provider_color_id, provider_condition=lot.provider_condition,
+                         alt_part_numbers=list(lot.alt_part_numbers), location=lot.location,
+                         bricklink_lot_id=lot.bricklink_lot_id, item_type=lot.item_type)
+        translator.translate([line])
+        if line.unmatched_reason:
+            return line.unmatched_reason
+        part, colour, condition = line.part_number, line.color_id, line.condition
+    if not part or colour is None or not condition:
+        return "no part number, colour or condition"
+    return part, colour, condition
+
+
 def _find_lot(provider: str, lot: RemoteLot, index: LotIndex,
               translator: Translator | None) -> tuple[int | None, str | None, LinkProblem | None, str | None]:
     linked = index.by_link.get(lot.bricklink_lot_id) if lot.bricklink_lot_id else None
     if linked is not None:
         return linked.id, "lot-id" if lot.part_number is not None else "external-id", None, None
-    part, colour, condition = lot.part_number, lot.color_id, lot.condition
-    if part is None and translator is not None:
-        line = OrderLine(provider=provider, order_id="", line_key=lot.remote_lot_id, quantity=0, boid=lot.boid,
-                         provider_color_id=lot.provider_color_id, provider_condition=lot.provider_condition,
-                         alt_part_numbers=list(lot.alt_part_numbers), location=lot.location, item_type=lot.item_type)
-        translator.translate([line])
-        if line.unmatched_reason:
-            return None, None, LinkProblem.UNLINKED, line.unmatched_reason
-        part, colour, condition = line.part_number, line.color_id, line.condition
-    if part is None or colour is None or condition is None:
-        return None, None, LinkProblem.UNLINKED, "no part number, colour or condition"
-    candidates = index.candidates(part, colour, condition)
+    key = local_key(lot, translator)
+    if isinstance(key, str):
+        return None, None, LinkProblem.UNLINKED, key
+    candidates = index.candidates(*key)
     in_bin = [c for c in candidates if c.location == (lot.location or "")]
     if len(in_bin) == 1:
         return in_bin[0].id, "translated" if lot.part_number is None else "lot-key", None, None
-    what = f"{part} colour {colour} {condition} at {lot.location or 'no bin'}"
+    what = f"{key[0]} colour {key[1]} {key[2]} at {lot.location or 'no bin'}"
     if candidates:
         return None, None, LinkProblem.AMBIGUOUS, f"{what}: {len(candidates)} local lots of it, none in that bin"
     return None, None, LinkProblem.UNLINKED, f"{what}: no local lot"
