@@ -409,3 +409,14 @@ def test_a_lot_list_answering_404_is_an_error_not_an_empty_store(run, shop):
     bl_order(shop, 2)
     push(run)
     assert listed(shop) == (18, 18) and held() == []
+
+
+def test_an_ambiguous_remote_lot_is_reported_once(run, shop):
+    onboard(run, shop)
+    shop.bricklink.add_lot("3001", 11, 4, remarks="A2")
+    assert run("inventory", "pull").exit_code == 0  # a second local lot of the part, in A2
+    stray = shop.bricklink.add_lot("3001", 11, 3, remarks="Z9")  # a bin no local lot has
+    first = push(run)
+    assert f"bricklink lot {stray}: ambiguous" in first.stderr
+    again = push(run)
+    assert "ambiguous" not in again.stderr

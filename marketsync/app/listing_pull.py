@@ -22,7 +22,7 @@ from marketsync.store import Store
 
 from marketsync.rules import listings as rules
 from marketsync.rules.matching import LotIndex
-from marketsync.model import Adjustment, InventoryLot, RemoteLot
+from marketsync.model import Adjustment, InventoryLot, LinkProblem, RemoteLot
 from marketsync.app.listing_push import link, local_key
 from marketsync.store import inventory, state
 from marketsync.store import listings as stored
@@ -106,9 +106,20 @@ def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: d
     (two lots of one part in one bin are one local lot). A lot already stocked from another
     marketplace keeps its on hand (the next push evens its listings out); a new listing of a lot
     this marketplace already lists adds its pieces."""
-    observed_here = {row["inventory_id"] for row in existing.values() if _observed(row)}
-    observed_anywhere = {row["inventory_id"] for row in stored.listings(store)
-                         if row["inventory_id"] is not None and row["listed"] is not None}
+    keyed = _on_shelf_by_key(provider, fresh, own, translator, result)
+    _stock_lots(store, provider, keyed, existing, index, result)
+    index.reload()
+    links = link(provider, fresh, existing, index, translator)
+    stored.save_links(store, provider, links)
+    _observe_fresh(store, provider, {lot.remote_lot_id: lot for lot in fresh}, own)
+    for link_ in links:
+        if link_.problem and link_.problem != LinkProblem.UNLINKED:
+            result.problems.append(f"{provider} lot {link_.remote_lot_id}: {link_.problem}: {link_.detail}")
+
+
+def _on_shelf_by_key(provider: str, fresh: list[RemoteLot], own: dict[str, rules.OwnOrders],
+                     translator: Translator | None, result: PullResult) -> dict[tuple, InventoryLot]:
+    """The pieces on the shelf behind the fresh listings, per local lot key."""
     keyed: dict[tuple, InventoryLot] = {}
     for lot in fresh:
         terms = local_key(lot, translator)
@@ -122,7 +133,15 @@ def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: d
         else:
             keyed[key] = InventoryLot(*key, quantity=on_shelf, bricklink_lot_id=lot.bricklink_lot_id,
                                       name=lot.name, item_type=lot.item_type, price=lot.price)
-    local = {(l.part_number, l.color_id, l.condition, l.location): l.id for l in index.by_id.values()}
+    return keyed
+
+
+def _stock_lots(store: Store, provider: str, keyed: dict[tuple, InventoryLot], existing: dict[str, dict],
+                index: LotIndex, result: PullResult) -> None:
+    observed_here = {row["inventory_id"] for row in existing.values() if _observed(row)}
+    observed_anywhere = {row["inventory_id"] for row in stored.listings(store)
+                         if row["inventory_id"] is not None and row["listed"] is not None}
+    local = {(lot.part_number, lot.color_id, lot.condition, lot.location): lot.id for lot in index.by_id.values()}
     new_lots = []
     for key, found in keyed.items():
         lot_id = local.get(key)
@@ -133,21 +152,18 @@ def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: d
         elif lot_id not in observed_anywhere:
             new_lots.append(found)
     result.inserted, result.updated, _ = inventory.upsert_lots(store, new_lots)
-    index.reload()
-    links = link(provider, fresh, existing, index, translator)
-    by_remote = {lot.remote_lot_id: lot for lot in fresh}
-    stored.save_links(store, provider, links)
-    for row in stored.listings(store, provider):
-        seen = by_remote.get(row["remote_lot_id"])
-        if seen is not None and row["inventory_id"] is not None:
-            stored.observe(store, [(row["id"], seen.quantity, own.get(seen.remote_lot_id, rules.NO_ORDERS))])
-            stored.release_hold(store, row["id"])
-            stored.mark_back(store, row["id"])
-    inventory.mark_stocked(store, {row["inventory_id"] for row in stored.listings(store, provider)
-                                if row["remote_lot_id"] in by_remote and row["inventory_id"] is not None})
-    for link_ in links:
-        if link_.problem and link_.problem != "unlinked":
-            result.problems.append(f"{provider} lot {link_.remote_lot_id}: {link_.problem}: {link_.detail}")
+
+
+def _observe_fresh(store: Store, provider: str, by_remote: dict[str, RemoteLot],
+                   own: dict[str, rules.OwnOrders]) -> None:
+    linked = [row for row in stored.listings(store, provider)
+              if row["remote_lot_id"] in by_remote and row["inventory_id"] is not None]
+    for row in linked:
+        seen = by_remote[row["remote_lot_id"]]
+        stored.observe(store, [(row["id"], seen.quantity, own.get(seen.remote_lot_id, rules.NO_ORDERS))])
+        stored.release_hold(store, row["id"])
+        stored.mark_back(store, row["id"])
+    inventory.mark_stocked(store, {row["inventory_id"] for row in linked})
 
 
 def _report_missing(store: Store, provider: str, listed: set[str], existing: dict[str, dict],

@@ -108,21 +108,11 @@ def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: Lot
               result: PushResult) -> None:
     provider = adapter.name
     for_sale = {lot.remote_lot_id: lot for lot in lots if lot.for_sale}
-    rows = {row["remote_lot_id"]: row for row in stored.listings(store, provider)}
-    links = link(provider, list(for_sale.values()), rows, index, translator)
-    if dry_run:
-        _link_in_memory(rows, links, provider)
-    elif links:
-        with store.atomic():
-            stored.save_links(store, provider, links)
-        rows = {row["remote_lot_id"]: row for row in stored.listings(store, provider)}
+    rows, link_problems = _linked_rows(store, provider, for_sale, index, translator, dry_run=dry_run)
     judgement = judge(provider, rows, for_sale, stored.own_orders(store, provider),
                       stored.maybe_changes(store, provider), stored.available(store), touched,
                       may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots)
-    judgement.problems[:0] = [f"{provider} lot {ln.remote_lot_id}: {ln.problem}: {ln.detail}" for ln in links
-                              if ln.problem and (rows.get(ln.remote_lot_id) or {}).get("link_detail") != ln.detail
-                              and ln.problem != LinkProblem.UNLINKED]
-    result.problems += judgement.problems
+    result.problems += link_problems + judgement.problems
     if dry_run:
         result.changes = [Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
                           for p in judgement.planned if p.delta]
@@ -130,6 +120,24 @@ def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: Lot
     with store.atomic():
         record(store, judgement)
     _send(store, adapter, judgement.planned, for_sale, result)
+
+
+def _linked_rows(store: Store, provider: str, for_sale: dict[str, RemoteLot], index: LotIndex,
+                 translator: Translator | None, *, dry_run: bool) -> tuple[dict[str, dict], list[str]]:
+    """The marketplace's listings with new for-sale lots linked (in memory only in a dry run), and
+    a line for each link problem that is new."""
+    rows = {row["remote_lot_id"]: row for row in stored.listings(store, provider)}
+    links = link(provider, list(for_sale.values()), rows, index, translator)
+    problems = [f"{provider} lot {ln.remote_lot_id}: {ln.problem}: {ln.detail}" for ln in links
+                if ln.problem and ln.problem != LinkProblem.UNLINKED
+                and (rows.get(ln.remote_lot_id) or {}).get("link_detail") != ln.detail]
+    if dry_run:
+        _link_in_memory(rows, links, provider)
+    elif links:
+        with store.atomic():
+            stored.save_links(store, provider, links)
+        rows = {row["remote_lot_id"]: row for row in stored.listings(store, provider)}
+    return rows, problems
 
 
 def _link_in_memory(rows: dict[str, dict], links: list[stored.Link], provider: str) -> None:
