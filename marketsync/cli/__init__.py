@@ -54,7 +54,7 @@ class MarketsyncGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
-    def main(self, args=None, prog_name=None, **extra):
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         extra.pop("standalone_mode", None)
         stdout = sys.stdout
         try:
@@ -71,27 +71,34 @@ class MarketsyncGroup(click.Group):
             raise
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.Abort:
-            _fail("aborted", 130)
         except click.UsageError as exc:
             if exc.ctx is not None and _asked_for_help(exc):  # `marketsync`, `marketsync inventory`
                 click.echo(exc.ctx.get_help())
                 sys.exit(0)
             _fail(_usage_message(exc), EXIT_USAGE)
-        except click.ClickException as exc:
-            _fail(exc.format_message(), exc.exit_code)
-        except MarketsyncError as exc:
-            _fail(exc.message, exc.exit_code)
-        except sqlite3.Error as exc:
-            _fail(f"database error: {exc}", EXIT_FAILED)
-        except UnicodeError as exc:  # bytes that are not UTF-8 in an argument reach SQLite or a file
-            _fail(f"not valid UTF-8 text in an argument or a file name ({exc})", EXIT_USAGE)
         except OSError as exc:
             if exc.errno == 32:  # EPIPE: output piped into `head`
                 _pipe_closed(stdout)
             _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_FAILED)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
+        except (click.Abort, click.ClickException, MarketsyncError, sqlite3.Error, UnicodeError,
+                KeyboardInterrupt) as exc:
+            _fail(*_one_line_for(exc))
+
+
+def _one_line_for(exc: BaseException) -> tuple[str, int]:
+    """The one line and the exit code an error ends a command with (the CLI alone decides them)."""
+    if isinstance(exc, click.Abort):
+        return "aborted", 130
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130
+    if isinstance(exc, click.ClickException):
+        return exc.format_message(), exc.exit_code
+    if isinstance(exc, MarketsyncError):
+        return exc.message, exc.exit_code
+    if isinstance(exc, sqlite3.Error):
+        return f"database error: {exc}", EXIT_FAILED
+    # bytes that are not UTF-8 in an argument reach SQLite or a file
+    return f"not valid UTF-8 text in an argument or a file name ({exc})", EXIT_USAGE
 
 
 def _pipe_closed(stdout) -> None:

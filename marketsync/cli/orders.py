@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import click
 
@@ -93,14 +93,9 @@ def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, f
     """
     if ctx.invoked_subcommand is not None:
         return
-    from marketsync.cli import render
     from marketsync.store import queries
 
-    if watch and fmt == "csv":
-        raise click.UsageError("--watch goes with the table or --json (one JSON line per change), not --csv")
-    if watch and fmt == "table" and not sys.stdout.isatty():
-        raise click.UsageError("--watch draws a table on a terminal; off one, use --watch --json "
-                               "(one JSON line per order that changes)")
+    _check_watch(watch, fmt)
     store = ws.read()
     if limit is None:
         limit = 100 if fmt == "table" else 0
@@ -110,6 +105,21 @@ def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, f
     )
     if watch:
         return _watch_json(query, interval) if fmt == "json" else _watch(query, interval)
+    _print(store, query, fmt, limit, filtered=bool(providers or statuses or since or open_only))
+
+
+def _check_watch(watch: bool, fmt: str) -> None:
+    if watch and fmt == "csv":
+        raise click.UsageError("--watch goes with the table or --json (one JSON line per change), not --csv")
+    if watch and fmt == "table" and not sys.stdout.isatty():
+        raise click.UsageError("--watch draws a table on a terminal; off one, use --watch --json "
+                               "(one JSON line per order that changes)")
+
+
+def _print(store: "Store", query: Callable[..., list[dict]], fmt: str, limit: int, *, filtered: bool) -> None:
+    from marketsync.cli import render
+    from marketsync.store import queries
+
     rows = query()
     if fmt != "table":
         return render.emit(rows, fmt, fields=queries.ORDER_FIELDS)
@@ -117,7 +127,7 @@ def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, f
     caption = (f"showing {len(rows)} of {matching}; --limit 0 shows all, --json or --csv for every row"
                if matching > len(rows) else None)
     render.console().print(render.fitting_table(rows, _order_variants(), caption=caption) if rows
-                           else _nothing_matched(store, bool(providers or statuses or since or open_only)))
+                           else _nothing_matched(store, filtered))
 
 
 def _nothing_matched(store: "Store", filtered: bool) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from typing import Any
+
 import click
 
 from marketsync.cli.common import (
@@ -64,17 +66,25 @@ def picklist(providers, statuses, orders_wanted, printable, limit, fmt, ws):
                     fields=("bin", "part_number", "color_id", "color_name", "condition", "provider", "order_id",
                             "quantity", "total"))
     else:
-        shown = picks[:limit] if limit else picks
-        render.emit([p.as_dict() for p in shown], "table", [
-            ("Bin", "left", lambda r: r["bin"], "bold"),
-            ("Part", "left", lambda r: r["part_number"]),
-            ("Colour", "left", lambda r: r["color_name"]),
-            ("Cond", "left", lambda r: r["condition"]),
-            ("Total", "right", lambda r: r["total"], "bold"),
-            ("Into orders", "left", lambda r: _first_orders(r["orders"])),
-        ], title=None if picks else "Nothing to pick: no open order holds stock",
-            caption=(f"showing {len(shown)} of {len(picks)} rows; --limit 0 shows all" if len(shown) < len(picks)
-                     else "every order of a bin: --printable, --json or --csv") if picks else None)
+        _table(picks, limit)
+
+
+def _table(picks: list[Any], limit: int) -> None:
+    from marketsync.cli import render
+
+    shown = picks[:limit] if limit else picks
+    caption = None
+    if picks:
+        caption = (f"showing {len(shown)} of {len(picks)} rows; --limit 0 shows all" if len(shown) < len(picks)
+                   else "every order of a bin: --printable, --json or --csv")
+    render.emit([p.as_dict() for p in shown], "table", [
+        ("Bin", "left", lambda r: r["bin"], "bold"),
+        ("Part", "left", lambda r: r["part_number"]),
+        ("Colour", "left", lambda r: r["color_name"]),
+        ("Cond", "left", lambda r: r["condition"]),
+        ("Total", "right", lambda r: r["total"], "bold"),
+        ("Into orders", "left", lambda r: _first_orders(r["orders"])),
+    ], title=None if picks else "Nothing to pick: no open order holds stock", caption=caption)
 
 
 def _first_orders(orders: list[dict], shown: int = 3) -> str:

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from marketsync.app.context import Workspace
+
 from marketsync.cli.common import (
     db_options,
     logging_options,
@@ -50,45 +52,57 @@ def reserve(check, release_order, yes, unrelease_order, repair, ledger_order, wa
         marketsync reserve --repair
         marketsync reserve --ledger brickowl:9277759
     """
-    from marketsync.cli import render
-    from marketsync.app import reserve as reservations
-    from marketsync.store import queries
-
     if sum(bool(x) for x in (check, release_order, unrelease_order, repair, ledger_order)) > 1:
         raise click.UsageError("use one of --check, --release, --unrelease, --repair and --ledger at a time")
     if check:
-        store = ws.read()
-        problems = reservations.check(store)
-        if fmt == "json":
-            import json
-
-            click.echo(json.dumps({"ok": not problems, "problems": problems}, indent=2))
-        else:
-            for violation in problems:
-                click.echo(violation)
-        if problems:
-            raise MarketsyncError(f"{len(problems)} invariant violation(s)")
-        if sys.stdout.isatty():
-            click.echo("all invariants hold", err=True)
-        return
+        return _check(ws, fmt)
     if ledger_order:
-        store = ws.read()
-        provider = order_id = None
-        if ledger_order != "*":
-            provider, order_id = order_ref_arg(ledger_order)
-        rows = queries.ledger(store, provider, order_id)
-        render.emit(rows, fmt, [
-            ("When (UTC)", "left", lambda r: render.when(r["created_at"])),
-            ("Order", "left", lambda r: f"{r['provider']}:{r['order_id']}"),
-            ("Line", "left", lambda r: r["line_key"]),
-            ("Lot", "right", lambda r: r["inventory_id"]),
-            ("Part", "left", lambda r: f"{r['part_number']} c{r['color_id']} {r['condition']}"),
-            ("Bin", "left", lambda r: r["location"]),
-            ("Change", "right", lambda r: f"{r['quantity']:+d}"),
-            ("Shipped", "right", lambda r: r["consumed"] or ""),
-            ("Reason", "left", lambda r: r["reason"]),
-        ])
-        return
+        return _ledger(ws, ledger_order, fmt)
+    _reconcile(ws, release_order, unrelease_order, repair=repair, yes=yes, wait=wait)
+
+
+def _check(ws: Workspace, fmt: str) -> None:
+    from marketsync.app import reserve as reservations
+
+    problems = reservations.check(ws.read())
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({"ok": not problems, "problems": problems}, indent=2))
+    else:
+        for violation in problems:
+            click.echo(violation)
+    if problems:
+        raise MarketsyncError(f"{len(problems)} invariant violation(s)")
+    if sys.stdout.isatty():
+        click.echo("all invariants hold", err=True)
+
+
+def _ledger(ws: Workspace, ledger_order: str, fmt: str) -> None:
+    from marketsync.cli import render
+    from marketsync.store import queries
+
+    provider = order_id = None
+    if ledger_order != "*":
+        provider, order_id = order_ref_arg(ledger_order)
+    rows = queries.ledger(ws.read(), provider, order_id)
+    render.emit(rows, fmt, [
+        ("When (UTC)", "left", lambda r: render.when(r["created_at"])),
+        ("Order", "left", lambda r: f"{r['provider']}:{r['order_id']}"),
+        ("Line", "left", lambda r: r["line_key"]),
+        ("Lot", "right", lambda r: r["inventory_id"]),
+        ("Part", "left", lambda r: f"{r['part_number']} c{r['color_id']} {r['condition']}"),
+        ("Bin", "left", lambda r: r["location"]),
+        ("Change", "right", lambda r: f"{r['quantity']:+d}"),
+        ("Shipped", "right", lambda r: r["consumed"] or ""),
+        ("Reason", "left", lambda r: r["reason"]),
+    ])
+
+
+def _reconcile(ws: Workspace, release_order: str | None, unrelease_order: str | None, *, repair: bool, yes: bool,
+               wait: float) -> None:
+    from marketsync.app import reserve as reservations
+
     def confirm(provider: str, order_id: str) -> None:
         if yes:
             return
@@ -101,8 +115,7 @@ def reserve(check, release_order, yes, unrelease_order, repair, ledger_order, wa
                                   unrelease_order=order_ref_arg(unrelease_order) if unrelease_order else None)
     for fix in done.fixes:
         click.echo(str(fix))
-    changes, note = done.changes, done.note
-    for change in changes:
+    for change in done.changes:
         click.echo(str(change))
-    if note:
-        problem(note)
+    if done.note:
+        problem(done.note)

@@ -88,27 +88,35 @@ _AUTH_HINTS = {
 def decode(label: str, response: requests.Response) -> Any:
     body = json_or_none(response)
     if not isinstance(body, dict) or not isinstance(body.get("meta"), dict):
-        if body is None:
-            message = describe_non_json(label, response)
-            if response.status_code == 429:
-                raise error_for_status(NAME, 429, message, retry_after_seconds(response))
-            raise TransientError(NAME, message)
-        raise error_for_status(NAME, response.status_code if response.status_code >= 400 else 502,
-                               f"{label} answered without the meta envelope")
+        raise _not_enveloped(label, response, body)
     meta = body["meta"]
     code = parse.integer(meta.get("code")) or response.status_code
     if response.status_code >= 400 and 200 <= code < 300:
         code = response.status_code
     if 200 <= code < 300:
         return body.get("data")
+    raise error_for_status(NAME, code, _refusal(label, meta, code), retry_after_seconds(response))
+
+
+def _not_enveloped(label: str, response: requests.Response, body: Any) -> Exception:
+    """An answer without BrickLink's envelope: an outage page (transient), or a shape we cannot read."""
+    if body is None:
+        message = describe_non_json(label, response)
+        if response.status_code == 429:
+            return error_for_status(NAME, 429, message, retry_after_seconds(response))
+        return TransientError(NAME, message)
+    return error_for_status(NAME, response.status_code if response.status_code >= 400 else 502,
+                            f"{label} answered without the meta envelope")
+
+
+def _refusal(label: str, meta: dict, code: int) -> str:
     description = parse.text(meta.get("description")) or ""
     reason = parse.text(meta.get("message")) or ""
     detail = " / ".join(x for x in (reason, description) if x) or f"code {code}"
     # The code word leads; real descriptions may append detail ("TOKEN_IP_MISMATCHED: consumer: ...").
     word = re.match(r"[A-Z_]+", description.strip().upper())
     hint = _AUTH_HINTS.get(word.group(0)) if word else None
-    message = f"{label} refused: {detail}" + (f": {hint}" if hint else "")
-    raise error_for_status(NAME, code, message, retry_after_seconds(response))
+    return f"{label} refused: {detail}" + (f": {hint}" if hint else "")
 
 
 class BrickLink:

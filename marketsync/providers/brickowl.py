@@ -94,19 +94,20 @@ def decode(label: str, response: requests.Response) -> Any:
     if error is not None or response.status_code >= 300:
         detail = error.get("status") or error.get("message") if isinstance(error, dict) else error
         detail = parse.text(detail) or f"HTTP {response.status_code}"
-        status = response.status_code
-        if status < 300:
-            lowered = detail.lower()
-            if "permission" in lowered or "denied" in lowered or "not allowed" in lowered:
-                status = 403
-            elif "not found" in lowered or "no such" in lowered:
-                status = 404
-            elif "key" in lowered or "auth" in lowered:
-                status = 401
-            else:
-                status = 400
+        status = response.status_code if response.status_code >= 300 else _status_of(detail)
         raise error_for_status(NAME, status, f"{label} refused: {detail}", retry_after_seconds(response))
     return body
+
+
+# BrickOwl answers most errors with HTTP 200 and an ``error`` text, no code: the text is all there is
+# to tell a permission problem from a missing item (first match wins; anything else is a refusal).
+_ERROR_WORDS = ((("permission", "denied", "not allowed"), 403), (("not found", "no such"), 404),
+                (("key", "auth"), 401))
+
+
+def _status_of(detail: str) -> int:
+    lowered = detail.lower()
+    return next((status for words, status in _ERROR_WORDS if any(word in lowered for word in words)), 400)
 
 
 @dataclass
