@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Callable
 
 from sqlite_utils import Database
 
@@ -23,20 +24,7 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
     ``-wal`` and ``-shm`` files the same mode.
     """
     path = Path(path)
-    if not path.exists():
-        if not create:
-            raise DatabaseError(
-                f"database {path} does not exist (run 'marketsync inventory import' or 'marketsync sync' first)"
-            )
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            os.close(fd)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from None
-    elif not os.access(path, os.R_OK):
-        raise DatabaseError(f"database {path} is not readable")
+    _make_or_check(path, create)
     owner_only(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
@@ -49,33 +37,51 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
             raise DatabaseError(f"{path} is an SQLite database of another program, not marketsync's; "
                                 "use another --db path")
         if migrations.pending(db):
-            if not os.access(path, os.W_OK):
-                raise DatabaseError(f"database {path} is read-only and needs upgrading")
-            if migrations.applied(db):  # a database with data: copied beside it first (store/backup.py)
-                backup.before_upgrade(db.conn, path)
-            if db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                db.enable_wal()
-            # Under a write lock, so a reader opening a brand-new file while `sync` creates it
-            # waits and then finds nothing left to migrate.
-            db.conn.execute("BEGIN IMMEDIATE")
-            try:
-                migrations.apply(db)
-                db.conn.execute("COMMIT")
-            except BaseException:
-                db.conn.rollback()
-                raise
+            _migrate(db, path)
         if views.stale(db) and os.access(path, os.W_OK):  # the views follow the code's rule, never a copy
-            db.conn.execute("BEGIN IMMEDIATE")
-            try:
-                views.ensure(db)
-                db.conn.execute("COMMIT")
-            except BaseException:
-                db.conn.rollback()
-                raise
+            _in_write_transaction(db, views.ensure)
         db.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"database {path} cannot be used: {exc}") from None
     return db
+
+
+def _make_or_check(path: Path, create: bool) -> None:
+    if path.exists():
+        if not os.access(path, os.R_OK):
+            raise DatabaseError(f"database {path} is not readable")
+        return
+    if not create:
+        raise DatabaseError(f"database {path} does not exist (run 'marketsync inventory import' or "
+                            "'marketsync sync' first)")
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from None
+
+
+def _migrate(db: Database, path: Path) -> None:
+    if not os.access(path, os.W_OK):
+        raise DatabaseError(f"database {path} is read-only and needs upgrading")
+    if migrations.applied(db):  # a database with data: copied beside it first (store/backup.py)
+        backup.before_upgrade(db.conn, path)
+    if db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.enable_wal()
+    # Under a write lock, so a reader opening a brand-new file while `sync` creates it waits and
+    # then finds nothing left to migrate.
+    _in_write_transaction(db, migrations.apply)
+
+
+def _in_write_transaction(db: Database, work: Callable[[Database], object]) -> None:
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        work(db)
+        db.conn.execute("COMMIT")
+    except BaseException:
+        db.conn.rollback()
+        raise
 
 
 def open_store(path: str | os.PathLike, account: str, *, create: bool = True) -> Store:
