@@ -65,7 +65,7 @@ import re
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from marketsync import parse
 from marketsync.errors import NotFoundError, PermissionDeniedError, ProviderError, RequestRejectedError
@@ -81,7 +81,7 @@ from marketsync.rules.boid import (  # noqa: F401 (the translator's vocabulary, 
     lookup_types,
     split_boid,
 )
-from marketsync.rules.matching import LotIndex
+from marketsync.rules.matching import Lot, LotIndex
 from marketsync.model import Catalog, OrderLine, Unmatched, now_iso
 from marketsync.registry import MARKETPLACES, Capability
 
@@ -162,6 +162,54 @@ def _shared_prefix(a: str, b: str) -> int:
             break
         n += 1
     return n
+
+
+# (part, route, unmatched kind, reason): how a line's part number was found, or why not
+_PartFound = tuple[str | None, str | None, str | None, str | None]
+
+
+def _condition(line: OrderLine) -> tuple[str | None, str | None]:
+    """(BrickLink condition, reason when there is none)."""
+    cond = brickowl_condition(line.provider_condition)
+    if cond is not None:
+        return cond, None
+    raw = parse.text(line.provider_condition)
+    return None, (f"BrickOwl condition {raw!r} has no BrickLink equivalent" if raw
+                  else "BrickOwl line has no condition")
+
+
+def _follow_link(line: OrderLine, linked: Lot, color: int | None, cond: str | None) -> tuple[int, str]:
+    """The linked lot's colour and condition: the link is the seller's own statement about this lot."""
+    if (color, cond) != (linked.color_id, linked.condition) and color is not None and cond is not None:
+        log.info("brickowl line %s/%s: linked lot %s is colour %s %s, the line says colour %s %s; "
+                 "following the link", line.order_id, line.line_key, linked.bricklink_lot_id, linked.color_id,
+                 linked.condition, color, cond)
+    return linked.color_id, linked.condition
+
+
+def _unmatched_kind(color_kind: str | None, part_kind: str | None, condition_unknown: bool) -> str:
+    """The first kind that a later run can fix by itself decides; then the others, in order."""
+    kinds = [k for k in (color_kind, part_kind) if k]
+    retried = next((k for k in kinds if k in Unmatched.RETRIED), None)
+    if retried:
+        return retried
+    if kinds:
+        return kinds[0]
+    return Unmatched.CONDITION_UNKNOWN if condition_unknown else Unmatched.NO_PART
+
+
+def _hints(line: OrderLine, alts: list[str]) -> list[str]:
+    """The numbers a stock candidate's part number may resemble: the line's ids, and those in its name."""
+    return [h.lower() for h in alts] + [h for h in _NUMBER.findall((line.name or "").lower()) if len(h) >= 3]
+
+
+def _likelihood(hints: list[str], claimed: set[str], pieces: Counter[str]) -> Callable[[str], tuple[Any, ...]]:
+    """The sort key of stock candidates, most likely first: parts no other BOID is mapped to, then
+    the closest to a hint, then the most pieces in stock."""
+    def key(part: str) -> tuple[Any, ...]:
+        close = max((_shared_prefix(part.lower(), hint) for hint in hints), default=0)
+        return (part in claimed, -(close if close >= MIN_CLOSENESS else 0), -pieces.get(part, 0), len(part), part)
+    return key
 
 
 class Translator:
@@ -269,53 +317,39 @@ class Translator:
     # -- one line ------------------------------------------------------------------------------
     def _translate(self, line: OrderLine) -> None:
         color, color_kind, color_reason = self._color(line)
-        cond = brickowl_condition(line.provider_condition)
-        cond_reason = None
-        if cond is None:
-            raw = parse.text(line.provider_condition)
-            cond_reason = (f"BrickOwl condition {raw!r} has no BrickLink equivalent" if raw
-                           else "BrickOwl line has no condition")
+        cond, cond_reason = _condition(line)
         base = base_boid(line.boid)
         alts = self._alternatives(line)
         with self._lock:
             known = self._map.get(base) if base else None
         linked_id = parse.text(line.bricklink_lot_id)
         linked = self.index.by_link.get(linked_id) if linked_id else None
-
-        part_reason, part_kind = None, None
-        part: str | None
-        route: str | None
-        if known is not None and known.source == "manual":
-            part, route = known.part_number, "manual"
-        elif linked is not None:
-            part, route = linked.part_number, "lot-link"
-            if base:
-                self._remember(base, Mapping(part, "lot-link"))
-        elif known is not None:
-            part, route = known.part_number, known.source
-        else:
-            part, route, part_kind, part_reason = self._find_part(line, base, alts, color, cond)
-
+        part, route, part_kind, part_reason = self._part(line, base, alts, known, linked, color, cond)
         if linked is not None and part == linked.part_number:
-            # The link is the seller's own statement about this lot: it settles colour and condition.
-            if (color, cond) != (linked.color_id, linked.condition) and color is not None and cond is not None:
-                log.info("brickowl line %s/%s: linked lot %s is colour %s %s, the line says colour %s %s; "
-                         "following the link", line.order_id, line.line_key, linked_id, linked.color_id,
-                         linked.condition, color, cond)
-            color, cond = linked.color_id, linked.condition
+            color, cond = _follow_link(line, linked, color, cond)
 
         line.part_number, line.color_id, line.condition = part, color, cond
-        reasons = [r for r in (color_reason, cond_reason, part_reason) if r]
         if part is not None and color is not None and cond is not None:
             line.unmatched_reason = line.unmatched_kind = None
             with self._lock:
                 self.routes[route or "ids"] += 1
-        else:
-            # The first kind that a later run can fix by itself decides; then the others, in order.
-            kinds = [k for k in (color_kind, part_kind) if k]
-            kind = next((k for k in kinds if k in Unmatched.RETRIED), None) or (
-                kinds[0] if kinds else Unmatched.CONDITION_UNKNOWN if cond_reason else Unmatched.NO_PART)
-            line.unmatched(kind, "; ".join(reasons) or "BrickOwl line cannot be translated")
+            return
+        reasons = [r for r in (color_reason, cond_reason, part_reason) if r]
+        line.unmatched(_unmatched_kind(color_kind, part_kind, cond_reason is not None),
+                       "; ".join(reasons) or "BrickOwl line cannot be translated")
+
+    def _part(self, line: OrderLine, base: str | None, alts: list[str], known: Mapping | None, linked: Lot | None,
+              color: int | None, cond: str | None) -> _PartFound:
+        """(part, route, unmatched kind, reason) through routes 0 to 2, else the searching ones."""
+        if known is not None and known.source == "manual":
+            return known.part_number, "manual", None, None
+        if linked is not None:
+            if base:
+                self._remember(base, Mapping(linked.part_number, "lot-link"))
+            return linked.part_number, "lot-link", None, None
+        if known is not None:
+            return known.part_number, known.source, None, None
+        return self._find_part(line, base, alts, color, cond)
 
     def _color(self, line: OrderLine) -> tuple[int | None, str | None, str | None]:
         """(BrickLink colour, unmatched kind, reason)."""
@@ -351,46 +385,68 @@ class Translator:
 
     # -- routes 3, 4 and 5 --------------------------------------------------------------------
     def _find_part(self, line: OrderLine, base: str | None, alts: list[str], color: int | None,
-                   cond: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+                   cond: str | None) -> _PartFound:
         """(part, route, unmatched kind, reason) through id_lookup, the alternative ids, then the
         seller's stock."""
         types = lookup_types(line.item_type)
         deferred = False
         if base and self.catalog is not None:
-            for candidate in self._candidates(alts):
-                outcome = self._confirm(candidate, types, base)
-                if outcome == FOUND:
-                    break
-                if outcome != OTHER:
-                    deferred = True
-                    break
+            deferred = self._ask_about_alternatives(base, alts, types)
             found = self._mapped(base)
             if found is not None:
                 return found.part_number, found.source, None, None
 
         contradicted: list[str] = []
         if color is not None and cond is not None:
-            for alt in alts:
-                if not self.index.has(alt, color, cond):
-                    continue
-                answer = self._known_answer(alt, types)
-                if base and answer and base not in {base_boid(b) for b in answer}:
-                    contradicted.append(alt)  # BrickOwl's catalog says this number is another item
-                    continue
-                if base:
-                    self._remember(base, Mapping(alt, "ids"))
-                return alt, "ids", None, None
+            part, contradicted = self._held_alternative(base, alts, types, color, cond)
+            if part is not None:
+                return part, "ids", None, None
+            # A line given up on when it was first translated (re-matched from the database) is not
+            # searched again: its share was spent then, and its BOID waits for the seller's pin.
+            if (base and not deferred and self.catalog is not None
+                    and line.unmatched_kind != Unmatched.NO_PART):
+                part, deferred = self._from_stock(line, base, types, alts, color, cond)
+                if part is not None:
+                    return part, "stock", None, None
+        return self._not_found(base, alts, contradicted, deferred)
 
-        # A line given up on when it was first translated (re-matched from the database) is not
-        # searched again: its share was spent then, and its BOID waits for the seller's pin.
-        if (base and not deferred and self.catalog is not None and color is not None and cond is not None
-                and line.unmatched_kind != Unmatched.NO_PART):
-            outcome = self._search_stock(line, base, types, alts, color, cond)
-            found = self._mapped(base) if outcome == FOUND else None
-            if found is not None:
-                return found.part_number, "stock", None, None
-            deferred = outcome == UNAVAILABLE
+    def _ask_about_alternatives(self, base: str, alts: list[str], types: tuple[str, ...]) -> bool:
+        """Route 3: ask BrickOwl about the line's plausible part numbers until an answer maps
+        ``base``; True when lookups stopped being possible first (the line waits for a later run)."""
+        for candidate in self._candidates(alts):
+            outcome = self._confirm(candidate, types, base)
+            if outcome != OTHER:
+                return outcome != FOUND
+        return False
 
+    def _held_alternative(self, base: str | None, alts: list[str], types: tuple[str, ...], color: int,
+                          cond: str) -> tuple[str | None, list[str]]:
+        """Route 4: (the first alternative id the inventory holds in the line's colour and
+        condition, the held ones BrickOwl's cached answers say are other items)."""
+        contradicted: list[str] = []
+        for alt in alts:
+            if not self.index.has(alt, color, cond):
+                continue
+            answer = self._known_answer(alt, types)
+            if base and answer and base not in {base_boid(b) for b in answer}:
+                contradicted.append(alt)
+                continue
+            if base:
+                self._remember(base, Mapping(alt, "ids"))
+            return alt, contradicted
+        return None, contradicted
+
+    def _from_stock(self, line: OrderLine, base: str, types: tuple[str, ...], alts: list[str], color: int,
+                    cond: str) -> tuple[str | None, bool]:
+        """Route 5: (the part a stock candidate confirmed, whether the search waits for a later run)."""
+        outcome = self._search_stock(line, base, types, alts, color, cond)
+        found = self._mapped(base) if outcome == FOUND else None
+        if found is not None:
+            return found.part_number, False
+        return None, outcome == UNAVAILABLE
+
+    def _not_found(self, base: str | None, alts: list[str], contradicted: list[str], deferred: bool) -> _PartFound:
+        """No route named a part: the reason says what fixes it."""
         ids = f" (ids {', '.join(alts)})" if alts else " (no alternative ids)"
         item = f"BrickOwl item {base}" if base else "BrickOwl line without a BOID"
         reason = f"{item}{ids} has no BrickLink part number in the inventory"
@@ -399,12 +455,12 @@ class Translator:
         if deferred:
             with self._lock:
                 self.lookups_deferred += 1
-            reason += "; id lookup deferred to a later run"
-        elif base:
+            return None, None, Unmatched.LOOKUP_DEFERRED, reason + "; id lookup deferred to a later run"
+        if base:
             with self._lock:
                 self.unknown_boids.add(base)
             reason += f"; pin it with 'marketsync map {base} PART_NUMBER'"
-        return None, None, Unmatched.LOOKUP_DEFERRED if deferred else Unmatched.NO_PART, reason
+        return None, None, Unmatched.NO_PART, reason
 
     def _mapped(self, base: str) -> Mapping | None:
         with self._lock:
@@ -461,27 +517,28 @@ class Translator:
         most likely first. (A part already asked about is left out: had its answer named the
         line's BOID, the BOID would be mapped.)"""
         with self._lock:
-            if self._stock is None:
-                stock: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
-                bins: dict[tuple[str, int, str], list[str]] = defaultdict(list)
-                for lot in list(self.index.by_id.values()):  # a copy: the writer may add lots meanwhile
-                    stock[(lot.color_id, lot.condition)][lot.part_number] += max(0, lot.quantity)
-                    if lot.location and lot.part_number not in bins[(lot.location, lot.color_id, lot.condition)]:
-                        bins[(lot.location, lot.color_id, lot.condition)].append(lot.part_number)
-                self._stock, self._bins = dict(stock), dict(bins)
-            pieces = self._stock.get((color, cond), Counter())
-            in_bin = self._bins.get((line.location, color, cond), []) if line.location else []
+            stock, bins = self._stock_tables()
+            pieces = stock.get((color, cond), Counter())
+            in_bin = bins.get((line.location, color, cond), []) if line.location else []
             claimed = {m.part_number for boid, m in self._map.items() if boid != base}
             first = [part for part in in_bin if self._cached_answer(part, types) is None]
             rest = [part for part in pieces if part not in in_bin and self._cached_answer(part, types) is None]
-        hints = [h.lower() for h in alts] + [h for h in _NUMBER.findall((line.name or "").lower()) if len(h) >= 3]
-
-        def likelihood(part: str) -> tuple:
-            close = max((_shared_prefix(part.lower(), hint) for hint in hints), default=0)
-            return (part in claimed, -(close if close >= MIN_CLOSENESS else 0), -pieces.get(part, 0), len(part), part)
-
+        likelihood = _likelihood(_hints(line, alts), claimed, pieces)
         ranked = heapq.nsmallest(limit, first, key=likelihood)
         return ranked + heapq.nsmallest(max(0, limit - len(ranked)), rest, key=likelihood)
+
+    def _stock_tables(self) -> tuple[dict[tuple[int, str], Counter[str]], dict[tuple[str, int, str], list[str]]]:
+        """(colour, condition) -> part -> pieces and (bin, colour, condition) -> parts, built on
+        first use (the caller holds the lock)."""
+        if self._stock is None:
+            stock: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+            bins: dict[tuple[str, int, str], list[str]] = defaultdict(list)
+            for lot in list(self.index.by_id.values()):  # a copy: the writer may add lots meanwhile
+                stock[(lot.color_id, lot.condition)][lot.part_number] += max(0, lot.quantity)
+                if lot.location and lot.part_number not in bins[(lot.location, lot.color_id, lot.condition)]:
+                    bins[(lot.location, lot.color_id, lot.condition)].append(lot.part_number)
+            self._stock, self._bins = dict(stock), dict(bins)
+        return self._stock, self._bins
 
     # -- asking BrickOwl --------------------------------------------------------------------------
     def _confirm(self, part: str, types: tuple[str, ...], base: str, allowance: _Allowance | None = None) -> str:

@@ -109,29 +109,66 @@ class LotIndex:
         return plan
 
     def match(self, line: OrderLine, previous_lot: int | None = None) -> Match:
+        """The lot for ``line`` by the module's rules, in order; ``previous_lot``: the lot it holds now."""
         linked = self.by_link.get(line.bricklink_lot_id) if line.bricklink_lot_id else None
-        if line.part_number is None and linked is None:
-            return Match(None, None, line.unmatched_reason or "no BrickLink part number",
-                         kind=line.unmatched_kind or Unmatched.NO_PART)
-        if linked is None and (line.color_id is None or line.condition is None):
-            return Match(None, None, line.unmatched_reason or "no BrickLink colour or condition",
-                         kind=line.unmatched_kind or Unmatched.CONDITION_UNKNOWN)
-        lots = (self.candidates(line.part_number, line.color_id, line.condition)
-                if line.part_number and line.color_id is not None and line.condition else [])
-        if line.location:
-            for lot in lots:
-                if lot.location == line.location:
-                    return Match(lot.id, "location", location=lot.location)
-        if linked is not None and (line.part_number in (None, linked.part_number)):
-            return Match(linked.id, "lot-link", location=linked.location)
-        if previous_lot is not None:
-            for lot in lots:
-                if lot.id == previous_lot:
-                    return Match(lot.id, "best-stock", location=lot.location)
-        if lots:
-            best = max(lots, key=lambda lot: (lot.available, -lot.id))
-            return Match(best.id, "best-stock", location=best.location)
-        return Match(
+        untranslated = _untranslated(line, linked)
+        if untranslated is not None:
+            return untranslated
+        lots = self._lots_for(line)
+        found = (_at_location(line, lots) or _linked(line, linked) or _kept(lots, previous_lot)
+                 or _most_available(lots))
+        return found or Match(
             None, None,
             f"no inventory lot for {line.part_number} colour {line.color_id} {line.condition}", kind=Unmatched.NO_LOT,
         )
+
+    def _lots_for(self, line: OrderLine) -> list[Lot]:
+        """The lots of the line's part, colour and condition (none while one of them is unknown)."""
+        if line.part_number and line.color_id is not None and line.condition:
+            return self.candidates(line.part_number, line.color_id, line.condition)
+        return []
+
+
+# --- the rules of LotIndex.match, each a Match or None -------------------------------------
+def _untranslated(line: OrderLine, linked: Lot | None) -> Match | None:
+    """Unmatched before any rule: no part, colour or condition to look for, and no lot link."""
+    if line.part_number is None and linked is None:
+        return Match(None, None, line.unmatched_reason or "no BrickLink part number",
+                     kind=line.unmatched_kind or Unmatched.NO_PART)
+    if linked is None and (line.color_id is None or line.condition is None):
+        return Match(None, None, line.unmatched_reason or "no BrickLink colour or condition",
+                     kind=line.unmatched_kind or Unmatched.CONDITION_UNKNOWN)
+    return None
+
+
+def _at_location(line: OrderLine, lots: list[Lot]) -> Match | None:
+    """Rule 1: the lot in the bin the line names."""
+    if line.location:
+        for lot in lots:
+            if lot.location == line.location:
+                return Match(lot.id, "location", location=lot.location)
+    return None
+
+
+def _linked(line: OrderLine, linked: Lot | None) -> Match | None:
+    """Rule 2: the BrickLink lot the line is linked to, unless the line names another part."""
+    if linked is not None and (line.part_number in (None, linked.part_number)):
+        return Match(linked.id, "lot-link", location=linked.location)
+    return None
+
+
+def _kept(lots: list[Lot], previous_lot: int | None) -> Match | None:
+    """Rule 3, first: the lot the line already holds, while it still qualifies."""
+    if previous_lot is not None:
+        for lot in lots:
+            if lot.id == previous_lot:
+                return Match(lot.id, "best-stock", location=lot.location)
+    return None
+
+
+def _most_available(lots: list[Lot]) -> Match | None:
+    """Rule 3: the lot with the most available stock (ties: the older lot)."""
+    if lots:
+        best = max(lots, key=lambda lot: (lot.available, -lot.id))
+        return Match(best.id, "best-stock", location=best.location)
+    return None
