@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 from marketsync.errors import ConfigError
 from marketsync.registry import MARKETPLACES
@@ -52,7 +53,7 @@ def load_dotenv_file(path: Path | None = None) -> list[str]:
     return []
 
 
-def credentials(provider: str, environ: os._Environ | dict | None = None) -> dict[str, str] | None:
+def credentials(provider: str, environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
     """The provider's credentials, or None when none of its variables is set.
 
     Some but not all set is a configuration error naming the missing variables.
@@ -68,18 +69,18 @@ def credentials(provider: str, environ: os._Environ | dict | None = None) -> dic
     return values
 
 
-def require_credentials(provider: str, environ=None) -> dict[str, str]:
+def require_credentials(provider: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     creds = credentials(provider, environ)
     if creds is None:
         raise ConfigError(f"{provider}: no credentials; set {', '.join(CREDENTIAL_VARS[provider])}")
     return creds
 
 
-def configured_providers(environ=None) -> list[str]:
+def configured_providers(environ: Mapping[str, str] | None = None) -> list[str]:
     return [p for p in CREDENTIAL_VARS if credentials(p, environ) is not None]
 
 
-def api_url(provider: str, environ=None) -> str:
+def api_url(provider: str, environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     declared = MARKETPLACES[provider]
     url = (environ.get(declared.url_var) or declared.default_url).strip().rstrip("/")
@@ -94,7 +95,7 @@ def api_url(provider: str, environ=None) -> str:
     return url
 
 
-def secret_values(environ=None) -> list[str]:
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Every credential value currently configured, for masking in output."""
     environ = os.environ if environ is None else environ
     return [

@@ -441,13 +441,13 @@ class _XmlInventory:
     def line(self) -> int:
         return self.parser.CurrentLineNumber + self.line_offset
 
-    def _refuse_doctype(self, *args) -> None:
+    def _refuse_doctype(self, *args: object) -> None:
         raise _XmlRefused(self.line, "DOCTYPE declarations are not allowed in an inventory XML")
 
-    def _refuse_entity(self, *args) -> None:
+    def _refuse_entity(self, *args: object) -> None:
         raise _XmlRefused(self.line, "ENTITY declarations are not allowed in an inventory XML")
 
-    def _start(self, tag: str, attributes) -> None:
+    def _start(self, tag: str, attributes: dict[str, str]) -> None:
         self._depth += 1
         lowered = tag.lower()
         if self.root is None:

@@ -74,6 +74,42 @@ class Unmatched:
     RETRIED = (COLOUR_UNKNOWN, LOOKUP_DEFERRED)  # kinds a later run tries again by itself
 
 
+# --- what translation knows of a marketplace's catalogue (stored by the data layer) --------------
+# Sources of a BOID -> part mapping, weakest first. A stronger source replaces a weaker one;
+# equal or weaker never replaces (first answer wins, no flip-flopping), and 'manual' only ever
+# changes through `marketsync map`.
+SOURCES = ("ids", "id_lookup", "lot-link", "manual")
+RANK = {source: rank for rank, source in enumerate(SOURCES)}
+
+
+@dataclass(frozen=True)
+class Mapping:
+    part_number: str
+    source: str
+
+
+@dataclass
+class Learned:
+    """What translation learned in a run and has not stored yet."""
+
+    mappings: dict[str, tuple[str, str]] = field(default_factory=dict)  # base BOID -> (part, source)
+    # (BrickLink part, BrickOwl type asked) -> (BOIDs, when)
+    answers: dict[tuple[str, str], tuple[tuple[str, ...], str]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.mappings or self.answers)
+
+
+@dataclass
+class Known:
+    """The stored catalogue data a translator starts from."""
+
+    colours: dict[int, int | None]  # BrickOwl colour -> BrickLink colour (None: no equivalent)
+    # (BrickLink part, BrickOwl type asked) -> BOIDs (cached catalog/id_lookup answers)
+    answers: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    mappings: list[tuple[str, str, str]] = field(default_factory=list)  # (base BOID, part, source)
+
+
 # --- time: timezone-aware UTC everywhere, stored as ISO-8601 text ---------------------------------
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)

@@ -433,7 +433,7 @@ def test_color_list_entries_without_an_id_are_keyed_by_the_object_key(sb):
             return {"38": {"name": "Black", "bl_ids": ["11"]}, "50": {"id": "50", "bl_ids": "85"},
                     "9": "not an object", "x": {"name": "no id at all"}}
 
-    canned = brickowl.BrickOwl(Canned())  # type: ignore[arg-type]
+    canned = brickowl.BrickOwl(Canned())  # type: ignore[arg-type, unused-ignore]
     assert canned.color_list() == {38: ("Black", 11), 50: (None, 85)}
 
 

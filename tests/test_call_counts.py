@@ -144,7 +144,7 @@ def test_a_backfill_over_the_daily_budget_does_open_orders_first_stops_and_resum
     assert sum(creds.calls.values()) == 0
 
     items = len(saved)  # the first run fetched each saved order once
-    for day, (code, saved_by_then) in enumerate([(1, 18), (0, 20)], start=2):
+    for _day, (code, saved_by_then) in enumerate([(1, 18), (0, 20)], start=2):
         with sqlite3.connect(DB) as conn:  # the next UTC day: yesterday's calls no longer count
             conn.execute("update _api_calls set day = date(day, '-1 day')")
         before = stored("bricklink")

@@ -17,7 +17,6 @@ import requests
 from marketsync.config import HttpSettings
 from marketsync.errors import (
     AuthError,
-    BadResponseError,
     BudgetExhaustedError,
     NotFoundError,
     PermissionDeniedError,

@@ -508,7 +508,7 @@ def _clean(text: str) -> bool:
 
 
 _text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=12
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1, max_size=12
 ).filter(_clean)
 _lots = st.builds(
     InventoryLot,

@@ -34,12 +34,12 @@ BL_LOT, BO_LOT = 501, "9001"
 
 def bl(sb, retries: int = 0) -> BrickLink:
     settings = HttpSettings(timeout=5, retries=retries, backoff=0.001, retry_after_cap=0.01)
-    return build_adapter("bricklink", settings, counter=CallCounter(), environ=sb.env())  # type: ignore[return-value]
+    return build_adapter("bricklink", settings, counter=CallCounter(), environ=sb.env())
 
 
 def bo(sb, retries: int = 0) -> BrickOwl:
     settings = HttpSettings(timeout=5, retries=retries, backoff=0.001, retry_after_cap=0.01, brickowl_rate_limit=None)
-    return build_adapter("brickowl", settings, counter=CallCounter(), environ=sb.env())  # type: ignore[return-value]
+    return build_adapter("brickowl", settings, counter=CallCounter(), environ=sb.env())
 
 
 def bl_auth(sb) -> OAuth1:

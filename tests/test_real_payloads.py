@@ -96,11 +96,11 @@ def reserved(location: str) -> int:
 def bl_get(sb: Sandbox, path: str) -> requests.Response:
     store = sb.bricklink
     auth = OAuth1(store.consumer_key, store.consumer_secret, store.token_value, store.token_secret)
-    return requests.get(sb.bricklink_url + path, auth=auth, timeout=5)
+    return requests.get(f"{sb.bricklink_url}{path}", auth=auth, timeout=5)
 
 
 def bo_get(sb: Sandbox, path: str, **params) -> requests.Response:
-    return requests.get(sb.brickowl_url + path, params={"key": sb.brickowl.api_key, **params}, timeout=5)
+    return requests.get(f"{sb.brickowl_url}{path}", params={"key": sb.brickowl.api_key, **params}, timeout=5)
 
 
 def exact(value, expected: str) -> bool:

@@ -422,6 +422,7 @@ def test_hang_times_out_and_stop_does_not_wait():
 
 def _raw_get(sb: Sandbox, path: str) -> socket.socket:
     """A GET to BrickOwl on a plain socket (to watch the bytes arrive)."""
+    assert sb.brickowl_url is not None
     host, port = sb.brickowl_url.split("//")[1].split("/")[0].split(":")
     conn = socket.create_connection((host, int(port)), timeout=5)
     conn.sendall(f"GET /v1{path}?key={sb.brickowl.api_key} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())

@@ -28,30 +28,32 @@ class Shop:
 
     def __init__(self, sb: Sandbox, provider: str, endpoint: str):
         self.sb, self.provider, self.endpoint = sb, provider, endpoint
-        if provider == "bricklink":
-            self.lot = sb.bricklink.add_lot("3001", 11, 10)
-        else:
-            self.lot = sb.brickowl.add_lot("487300-38", 10)
+        self.lot: int | str = (sb.bricklink.add_lot("3001", 11, 10) if provider == "bricklink"
+                               else sb.brickowl.add_lot("487300-38", 10))
 
     def quantity(self) -> int:
         if self.provider == "bricklink":
-            return self.sb.bricklink.get_lot(self.lot).quantity
-        return self.sb.brickowl.get_lot(self.lot).qty
+            bl = self.sb.bricklink.get_lot(int(self.lot))
+            assert bl is not None
+            return bl.quantity
+        bo = self.sb.brickowl.get_lot(self.lot)
+        assert bo is not None
+        return bo.qty
 
     def write(self, timeout: float = 5) -> requests.Response:
         with requests.Session() as http:  # a fresh connection: nothing pooled, nothing retried
             if self.provider == "bricklink":
                 bl = self.sb.bricklink
                 auth = OAuth1(bl.consumer_key, bl.consumer_secret, bl.token_value, bl.token_secret)
-                return http.put(f"{self.sb.bricklink_url}/inventories/{self.lot}", json={"quantity": "-1", "description": ""},
+                return http.put(f"{self.sb.bricklink_url!s}/inventories/{self.lot}", json={"quantity": "-1", "description": ""},
                                 auth=auth, timeout=timeout)  # fmt: skip
             form = {"key": self.sb.brickowl.api_key}
             change = {"lot_id": self.lot, "relative_quantity": "-1"}
             if self.endpoint == "POST /bulk/batch":
                 form["requests"] = json.dumps({"requests": [{"endpoint": "inventory/update", "request_method": "POST",
                                                              "params": [change]}]})  # fmt: skip
-                return http.post(self.sb.brickowl_url + "/bulk/batch", data=form, timeout=timeout)
-            return http.post(self.sb.brickowl_url + "/inventory/update", data={**form, **change}, timeout=timeout)
+                return http.post(f"{self.sb.brickowl_url}/bulk/batch", data=form, timeout=timeout)
+            return http.post(f"{self.sb.brickowl_url}/inventory/update", data={**form, **change}, timeout=timeout)
 
     def succeeded(self, r: requests.Response) -> bool:
         body = r.json()

@@ -247,12 +247,14 @@ def test_kill_9_at_random_points_then_one_more_run_equals_an_uninterrupted_run(c
         if how == "start":  # as early as we can: while Python starts or the database opens
             pass
         elif how == "commit":  # right after this run committed a batch of orders
-            wait_for(lambda: proc.poll() is not None or orders() > before, what="a commit")
+            wait_for(lambda: proc.poll() is not None or orders() > before, what="a commit")  # noqa: B023
         elif how == "hang":
-            wait_for(lambda: creds.calls[BO_VIEW] >= 1 or proc.poll() is not None, what="the hung BrickOwl view")
+            wait_for(lambda: creds.calls[BO_VIEW] >= 1 or proc.poll() is not None,  # noqa: B023
+                     what="the hung BrickOwl view")
         else:  # anywhere: after a random number of API calls
             target = rng.randint(1, 300)
-            wait_for(lambda: proc.poll() is not None or sum(creds.calls.values()) >= target, what="API calls")
+            wait_for(lambda: proc.poll() is not None or sum(creds.calls.values()) >= target,  # noqa: B023
+                     what="API calls")
         kill(proc)
         creds.clear_faults()
         check(run)  # consistent whatever the instant

@@ -191,7 +191,7 @@ class Shop:
             [provider, order_id],
         )
 
-    def order(self, provider: str, order_id: str) -> dict:
+    def order(self, provider: str, order_id: str) -> dict | None:
         with sqlite3.connect(self.tmp_path / DB) as conn:
             conn.row_factory = sqlite3.Row
             row = conn.execute("select * from orders where provider = ? and order_id = ?", [provider, order_id]).fetchone()
@@ -604,7 +604,7 @@ def test_unknown_status_keeps_stock_reserved_with_one_warning(shop, creds):
 
 def test_unknown_status_first_seen_is_reserved(shop, creds):
     shop.import_lots(*STOCK)
-    order_id = BrickLinkMarket(creds).add_order("unknown", [("3001", 11, 2, "A1")])
+    BrickLinkMarket(creds).add_order("unknown", [("3001", 11, 2, "A1")])
     result = shop.sync()
     assert "unknown status 'HOLDING'" in result.stderr and len(result.stderr.splitlines()) == 1
     assert shop.lot("A1") == (10, 2)

@@ -64,7 +64,7 @@ import logging
 import re
 import threading
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from marketsync import parse
@@ -82,7 +82,17 @@ from marketsync.rules.boid import (  # noqa: F401 (the translator's vocabulary, 
     split_boid,
 )
 from marketsync.rules.matching import Lot, LotIndex
-from marketsync.model import Catalog, OrderLine, Unmatched, now_iso
+from marketsync.model import (  # noqa: F401 (the catalogue records, re-exported)
+    RANK,
+    SOURCES,
+    Catalog,
+    Known,
+    Learned,
+    Mapping,
+    OrderLine,
+    Unmatched,
+    now_iso,
+)
 from marketsync.registry import MARKETPLACES, Capability
 
 log = logging.getLogger("marketsync.app.translate")
@@ -92,11 +102,6 @@ MAX_PREFIX_CANDIDATES = 6  # inventory parts extending one alternative id, per i
 STOCK_LOOKUPS_PER_LINE = 5  # catalog/id_lookup calls one line may spend on candidates from the seller's stock
 STOCK_LOOKUPS_PER_RUN = 50  # ... and all the lines of one translator (one run) together
 
-# Sources of a BOID -> part mapping, weakest first. A stronger source replaces a weaker one;
-# equal or weaker never replaces (first answer wins, no flip-flopping), and 'manual' only ever
-# changes through `marketsync map`.
-SOURCES = ("ids", "id_lookup", "lot-link", "manual")
-RANK = {source: rank for rank, source in enumerate(SOURCES)}
 
 
 
@@ -107,34 +112,6 @@ def _translated(line: Any) -> bool:
     in the inventory's terms already."""
     name = getattr(line, "provider", None)
     return name in MARKETPLACES and MARKETPLACES[name].can(Capability.CATALOG)
-
-
-@dataclass(frozen=True)
-class Mapping:
-    part_number: str
-    source: str
-
-
-@dataclass
-class Learned:
-    """What translation learned in a run and has not stored yet."""
-
-    mappings: dict[str, tuple[str, str]] = field(default_factory=dict)  # base BOID -> (part, source)
-    # (BrickLink part, BrickOwl type asked) -> (BOIDs, when)
-    answers: dict[tuple[str, str], tuple[tuple[str, ...], str]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.mappings or self.answers)
-
-
-@dataclass
-class Known:
-    """The stored catalogue data a translator starts from."""
-
-    colours: dict[int, int | None]  # BrickOwl colour -> BrickLink colour (None: no equivalent)
-    # (BrickLink part, BrickOwl type asked) -> BOIDs (cached catalog/id_lookup answers)
-    answers: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    mappings: list[tuple[str, str, str]] = field(default_factory=list)  # (base BOID, part, source)
 
 
 # What one attempt to have a candidate confirmed came to.

@@ -101,7 +101,7 @@ def _one_line_for(exc: BaseException) -> tuple[str, int]:
     return f"not valid UTF-8 text in an argument or a file name ({exc})", EXIT_USAGE
 
 
-def _pipe_closed(stdout) -> None:
+def _pipe_closed(stdout: Any) -> None:
     """Whoever read our output went away: whatever is still buffered goes to /dev/null (so
     nothing fails when Python flushes at exit), and the run exits 0, quietly."""
     try:
@@ -138,7 +138,7 @@ def _usage_message(exc: click.UsageError) -> str:
               help="The SQLite database file (also accepted after the command).")
 @click.option("--account", expose_value=False, callback=_keep_for_subcommands,
               help="Business account id (also accepted after the command).")
-def cli():
+def cli() -> None:
     """Sync BrickLink and BrickOwl orders into one SQLite file, match every line to your own
     inventory lot (part + colour + condition + location) and reserve that stock, so nothing
     is sold twice.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from marketsync.config import HttpSettings
+
 from marketsync.cli.common import (
     PROVIDER,
     http_options,
@@ -19,7 +21,7 @@ from marketsync.cli.common import (
 @click.argument("path")
 @click.argument("params", nargs=-1, metavar="[KEY=VALUE]...")
 @http_options
-def api(provider, path, params, settings):
+def api(provider: str, path: str, params: tuple[str, ...], settings: HttpSettings) -> None:
     """Make one authenticated GET and print the JSON (secrets masked).
 
     \b

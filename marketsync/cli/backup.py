@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from marketsync.app.context import Workspace
+
 from marketsync.cli.common import (
     db_options,
     logging_options,
@@ -15,7 +17,7 @@ from marketsync.cli.common import (
 @logging_options
 @click.argument("path", required=False, type=click.Path())
 @db_options
-def backup(path, ws):
+def backup(path: str | None, ws: Workspace) -> None:
     """Copy the database into one owner-only file while it is in use (SQLite's backup API: a
     consistent copy even while a sync writes). The database is only read.
 

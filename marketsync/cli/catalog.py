@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from marketsync.app.context import Workspace
+
 from marketsync.cli.common import (
     db_options,
     logging_options,
@@ -19,7 +21,7 @@ from marketsync.cli.common import (
 @click.option("--remove", is_flag=True, help="Remove the pinned mapping of BOID.")
 @output_options
 @db_options
-def map_command(boid, part_number, remove, fmt, ws):
+def map_command(boid: str | None, part_number: str | None, remove: bool, fmt: str, ws: Workspace) -> None:
     """Pin a BrickOwl item (BOID) to a BrickLink part number, or list the mappings.
 
     BrickOwl order lines carry no BrickLink part number; marketsync works most of them out
@@ -57,4 +59,4 @@ def map_command(boid, part_number, remove, fmt, ws):
     if remove:
         catalog.unpin_mapping(ws, boid)
     else:
-        catalog.pin_mapping(ws, boid, part_number)
+        catalog.pin_mapping(ws, boid, part_number or "")

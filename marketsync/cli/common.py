@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 from click.core import ParameterSource
@@ -33,6 +33,10 @@ from marketsync.config import (
 from marketsync.errors import EXIT_FAILED, ConfigError
 from marketsync.model import ChangeState
 from marketsync.registry import NAMES
+
+if TYPE_CHECKING:
+    from marketsync.app.listing_push import PushResult
+    from marketsync.app.order_sync import ProviderResult
 
 Command = Callable[..., Any]
 
@@ -91,7 +95,7 @@ def _logging_option(ctx: click.Context, param: click.Parameter, value: object) -
         setup_logging(meta.get("marketsync.verbose", 0), meta.get("marketsync.log_file"))
 
 
-def logging_options(func):
+def logging_options(func: Command) -> Command:
     """-v/--verbose and --log-file, on the group and on every command."""
     func = click.option("-v", "--verbose", count=True, expose_value=False, callback=_logging_option,
                         help="More detail on stderr (-vv: every HTTP request).")(func)
@@ -100,31 +104,31 @@ def logging_options(func):
                         help="Append a timestamped line per run and per problem to this file (created owner-only).")(func)
 
 
-def wait_option(func):
+def wait_option(func: Command) -> Command:
     return click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True,
                         help="Seconds to wait for another running sync or command before giving up (exit 75).")(func)
 
 
-def budget_option(func):
+def budget_option(func: Command) -> Command:
     return click.option("--bricklink-budget", envvar="BRICKLINK_DAILY_BUDGET", default=DEFAULT_BRICKLINK_DAILY_BUDGET,
                         show_default=True, show_envvar=True, type=click.IntRange(1),
                         help="BrickLink calls allowed per UTC day; a run stops there and resumes later.")(func)
 
 
-def db_options(func):
+def db_options(func: Command) -> Command:
     @click.option("--db", "db_path", envvar="MARKETSYNC_DB", default=DEFAULT_DB, show_default=True,
                   show_envvar=True, type=click.Path(dir_okay=False), help="The SQLite database file.")
     @click.option("--account", envvar="MARKETSYNC_ACCOUNT", default=DEFAULT_ACCOUNT, show_default=True,
                   show_envvar=True, help="Business account id stored on every row.")
     @functools.wraps(func)
-    def wrapper(*args, account, db_path, **kwargs):
+    def wrapper(*args: Any, account: str, db_path: str, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         for name in ("account", "db_path"):  # given before the subcommand, unless given after it too
             if ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE and _given_to_group(ctx, name):
                 if name == "account":
-                    account = _given_to_group(ctx, name)
+                    account = str(_given_to_group(ctx, name))
                 else:
-                    db_path = _given_to_group(ctx, name)
+                    db_path = str(_given_to_group(ctx, name))
         # click treats an empty MARKETSYNC_ACCOUNT as unset; silently using 'default' would mix accounts
         from_env = os.environ.get("MARKETSYNC_ACCOUNT")
         if not account.strip() or (from_env is not None and not from_env.strip()
@@ -135,7 +139,7 @@ def db_options(func):
     return wrapper
 
 
-def http_options(func):
+def http_options(func: Command) -> Command:
     @click.option("--http-timeout", envvar="MARKETSYNC_HTTP_TIMEOUT", default=DEFAULT_HTTP_TIMEOUT,
                   show_default=True, show_envvar=True, type=click.FloatRange(0.1, 300),
                   help="Seconds to wait for any one read of an HTTP answer.")
@@ -158,8 +162,9 @@ def http_options(func):
                   show_default=True, show_envvar=True, type=click.FloatRange(1),
                   help="BrickOwl requests per minute to stay under.")
     @functools.wraps(func)
-    def wrapper(*args, http_timeout, http_deadline, run_deadline, retries, retry_backoff, concurrency, bricklink_budget,
-                brickowl_rate, **kwargs):
+    def wrapper(*args: Any, http_timeout: float, http_deadline: float, run_deadline: float, retries: int,
+                retry_backoff: float, concurrency: int, bricklink_budget: int, brickowl_rate: float,
+                **kwargs: Any) -> Any:
         for name, value in (("--http-timeout / MARKETSYNC_HTTP_TIMEOUT", http_timeout),
                             ("--http-deadline / MARKETSYNC_HTTP_DEADLINE", http_deadline),
                             ("--run-deadline / MARKETSYNC_RUN_DEADLINE", run_deadline),
@@ -180,11 +185,11 @@ def http_options(func):
     return wrapper
 
 
-def output_options(func):
+def output_options(func: Command) -> Command:
     @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
     @click.option("--csv", "as_csv", is_flag=True, help="Output CSV.")
     @functools.wraps(func)
-    def wrapper(*args, as_json, as_csv, **kwargs):
+    def wrapper(*args: Any, as_json: bool, as_csv: bool, **kwargs: Any) -> Any:
         if as_json and as_csv:
             raise click.UsageError("--json and --csv go one at a time")
         return func(*args, fmt="json" if as_json else "csv" if as_csv else "table", **kwargs)
@@ -274,7 +279,7 @@ def problem(line: str) -> None:
     RUN_LOG.warning(line)
 
 
-def report_sync(results, exit_on_failure: bool = True) -> None:
+def report_sync(results: list[ProviderResult], exit_on_failure: bool = True) -> None:
     said: set[str] = set()  # a run that syncs twice (--push reads the orders again) says each problem once
     for result in results:
         for text in result.problems:
@@ -299,7 +304,7 @@ def report_sync(results, exit_on_failure: bool = True) -> None:
         sys.exit(EXIT_FAILED)
 
 
-def report_push(results, dry_run: bool, fmt: str = "table") -> None:
+def report_push(results: list[PushResult], dry_run: bool, fmt: str = "table") -> None:
     from marketsync.cli import render
 
     if dry_run:
@@ -331,7 +336,7 @@ def report_push(results, dry_run: bool, fmt: str = "table") -> None:
 class progress:
     """A rich progress display on stderr when it is a terminal; nothing otherwise."""
 
-    def __enter__(self):
+    def __enter__(self) -> Any:
         from marketsync.app.order_sync import NoProgress
 
         if not sys.stderr.isatty():
@@ -341,7 +346,7 @@ class progress:
         from marketsync.cli.render import console
 
         self.bar = Progress(console=console(stderr=True), transient=True)
-        self.tasks = {}
+        self.tasks: dict[str, Any] = {}
         self.bar.start()
         return self
 
@@ -351,10 +356,10 @@ class progress:
     def advance(self, provider: str) -> None:
         self.bar.advance(self.tasks[provider])
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         if hasattr(self, "bar"):
             self.bar.stop()
-        return False
+        return None
 
 
 def chosen_providers(providers: tuple[str, ...], ws: Workspace | None = None) -> list[str]:

@@ -17,7 +17,7 @@ from marketsync.model import ChangeState
 @click.option("--db", "db_path", default="marketsync-demo.db", show_default=True, type=click.Path(dir_okay=False),
               help="The demo database (recreated on every run; any other file is refused).")
 @click.option("--force", is_flag=True, help="Replace --db even if it is not a demo database.")
-def demo(db_path, force):
+def demo(db_path: str, force: bool) -> None:
     """Sync a seeded demo store from the built-in sandbox marketplaces, push the listings, and
     show the orders.
 
@@ -58,7 +58,7 @@ def demo(db_path, force):
 @click.option("--empty", is_flag=True, help="Start with empty stores instead of the demo store.")
 @click.option("--quirks", is_flag=True,
               help="Answer with the messier shapes of real captured payloads (nulls, missing fields...).")
-def sandbox(bricklink_port, brickowl_port, empty, quirks):
+def sandbox(bricklink_port: int, brickowl_port: int, empty: bool, quirks: bool) -> None:
     """Run the sandbox marketplaces in the foreground and print the .env lines to use them.
 
     While it serves, it reads one command per line on standard input (a terminal or a pipe) and

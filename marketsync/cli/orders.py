@@ -6,9 +6,11 @@ import datetime as dt
 import functools
 import sys
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
+
+from marketsync.app.context import Workspace
 
 from marketsync.cli.common import (
     PROVIDER,
@@ -30,7 +32,7 @@ def _short(provider: str) -> str:
     return MARKETPLACES[provider].short if provider in MARKETPLACES else provider
 
 
-def _order_columns():
+def _order_columns() -> list[tuple[Any, ...]]:
     return _order_variants()[0]
 
 
@@ -81,7 +83,8 @@ def _order_variants() -> list[list[tuple]]:
 @output_options
 @db_options
 @click.pass_context
-def orders(ctx, providers, statuses, since, open_only, limit, watch, interval, fmt, ws):
+def orders(ctx: click.Context, providers: tuple[str, ...], statuses: tuple[str, ...], since: str | None,
+           open_only: bool, limit: int | None, watch: bool, interval: float, fmt: str, ws: Workspace) -> None:
     """All orders of both marketplaces in one table, newest first.
 
     \b
@@ -139,7 +142,7 @@ def _nothing_matched(store: "Store", filtered: bool) -> str:
     return f"No orders match these filters ({total} order{'s' if total != 1 else ''} in all)"
 
 
-def _watch_json(query, interval: float) -> None:
+def _watch_json(query: Callable[..., list[dict]], interval: float) -> None:
     """One JSON line per order that appears or changes, polled every ``interval`` seconds: what
     `orders --watch` shows, for a pipe or a log."""
     import json
@@ -159,12 +162,12 @@ def _watch_json(query, interval: float) -> None:
         pass
 
 
-def _watch(query, interval: float) -> None:
+def _watch(query: Callable[..., list[dict]], interval: float) -> None:
     from rich.live import Live
 
     from marketsync.cli import render
 
-    def view():
+    def view() -> Any:
         rows = query()
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S UTC")
         return render.table(rows, _order_columns(), caption=f"{len(rows)} orders; refreshed {stamp}; Ctrl-C to stop")
@@ -183,7 +186,7 @@ def _watch(query, interval: float) -> None:
 @click.argument("order", metavar="PROVIDER:ORDER_ID")
 @output_options
 @db_options
-def orders_show(order, fmt, ws):
+def orders_show(order: str, fmt: str, ws: Workspace) -> None:
     """One order with its lines, each with the bin to pick from.
 
     \b

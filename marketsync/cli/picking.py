@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from marketsync.app.context import Workspace
+
 from marketsync.cli.common import (
     PROVIDER,
     chatty,
@@ -32,7 +34,8 @@ from marketsync.model import OPEN_STATUSES, STATUSES
               help="At most this many rows in the table (0 for all); --printable, --json and --csv have them all.")
 @output_options
 @db_options
-def picklist(providers, statuses, orders_wanted, printable, limit, fmt, ws):
+def picklist(providers: tuple[str, ...], statuses: tuple[str, ...], orders_wanted: tuple[str, ...], printable: bool,
+             limit: int, fmt: str, ws: Workspace) -> None:
     """What to pick for every open order, bin by bin in shelf order, with the orders to drop the
     pieces into.
 
@@ -104,7 +107,7 @@ def _first_orders(orders: list[dict], shown: int = 3) -> str:
                    "line takes the rest from other bins. Needs exactly one LINE_KEY.")
 @wait_option
 @db_options
-def pick(order, lines, undo, missing, wait, ws):
+def pick(order: str, lines: tuple[str, ...], undo: bool, missing: int | None, wait: float, ws: Workspace) -> None:
     """Mark an order's lines picked (all of them without LINE_KEY): they leave the pick list, and
     their pieces are never moved to another bin again.
 

@@ -7,7 +7,14 @@ import json
 import os
 import sys
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+if TYPE_CHECKING:  # rich is imported when a table is printed, never for JSON or CSV
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+Format = Literal["table", "json", "csv"]
 
 STATUS_STYLE = {
     "pending": "yellow", "paid": "bold green", "processing": "cyan", "packed": "blue", "shipped": "dim",
@@ -35,7 +42,7 @@ def when(value: str | None) -> str:
     return value[:16].replace("T", " ") if value else ""
 
 
-def console(stderr: bool = False):
+def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
@@ -50,7 +57,7 @@ Column = tuple[Any, ...]
 
 
 def table(rows: Sequence[dict], columns: Sequence[Column], *, title: str | None = None, caption: str | None = None,
-          compact: bool = False):
+          compact: bool = False) -> Table:
     """A rich Table of ``rows``; ``compact``: lighter borders, for narrow terminals."""
     from rich import box
     from rich.markup import escape
@@ -68,7 +75,7 @@ def table(rows: Sequence[dict], columns: Sequence[Column], *, title: str | None 
 
 
 def fitting_table(rows: Sequence[dict], variants: Sequence[Sequence[Column]], *, title: str | None = None,
-                  caption: str | None = None):
+                  caption: str | None = None) -> Table:
     """The first of ``variants`` (richest first) whose table fits the console's width, tried with
     full then compact borders; the last one otherwise."""
     from rich.measure import Measurement
@@ -81,17 +88,18 @@ def fitting_table(rows: Sequence[dict], variants: Sequence[Sequence[Column]], *,
             last = table(rows, columns, title=title, caption=caption, compact=compact)
             if Measurement.get(out, unbounded, last).maximum <= out.width:
                 return last
+    assert last is not None, "fitting_table needs at least one variant"
     return last
 
 
-def _cell(value: Any):
+def _cell(value: Any) -> Any:
     """Renderables as they are; anything else as plain text (marketplace data may hold '[/]', never markup)."""
     from rich.text import Text
 
     return value if hasattr(value, "__rich_console__") or hasattr(value, "markup") else Text("" if value is None else str(value))
 
 
-def styled(value: Any, style: str):
+def styled(value: Any, style: str) -> Text:
     """``value`` as plain text in ``style`` (for cells that need colour)."""
     from rich.text import Text
 
@@ -121,7 +129,7 @@ def _plain(row: dict, fields: Sequence[str] | None) -> dict:
     return {k: row.get(k) for k in fields} if fields else dict(row)
 
 
-def status_text(status: str):
+def status_text(status: str) -> Text:
     from rich.text import Text
 
     return Text(status or "", style=STATUS_STYLE.get(status, ""))

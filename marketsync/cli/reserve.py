@@ -33,7 +33,8 @@ from marketsync.errors import MarketsyncError
 @wait_option
 @output_options
 @db_options
-def reserve(check, release_order, yes, unrelease_order, repair, ledger_order, wait, fmt, ws):
+def reserve(check: bool, release_order: str | None, yes: bool, unrelease_order: str | None, repair: bool,
+            ledger_order: str | None, wait: float, fmt: str, ws: Workspace) -> None:
     """Reconcile reservations with the current inventory.
 
     Re-matches lines that were unmatched (after an inventory import, say), writes only the

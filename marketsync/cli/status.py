@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from marketsync.app.context import Workspace
+
 from marketsync.cli.common import (
     budget_option,
     db_options,
@@ -23,7 +25,7 @@ from marketsync.registry import MARKETPLACES, NAMES, Capability
 @budget_option
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @db_options
-def status(max_age, bricklink_budget, as_json, ws):
+def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Workspace) -> None:
     """Health of each marketplace: last sync, errors, API calls today, open orders, problems.
 
     Exits 1 when a provider's last sync failed (or is older than --max-age), so monitoring can call it.

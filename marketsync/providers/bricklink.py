@@ -126,7 +126,7 @@ class BrickLink:
         self.client = client
 
     @staticmethod
-    def auth(creds: dict[str, str]):
+    def auth(creds: dict[str, str]) -> Any:
         from requests_oauthlib import OAuth1
 
         return OAuth1(

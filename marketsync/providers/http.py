@@ -278,7 +278,7 @@ class HttpClient:
         if response.is_redirect and method == "GET":
             response.close()
             return self.session.get(url, params=query, timeout=self.timeout)
-        response.content  # read it all: the connection goes back to the pool
+        _ = response.content  # read it all: the connection goes back to the pool
         return response
 
     def _once(self, path: str, query: dict[str, Any], label: str, *, method: str = "GET", json_body: Any = None,

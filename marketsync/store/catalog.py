@@ -11,8 +11,7 @@ from marketsync.store.base import Store
 import json
 
 
-from marketsync.model import now_iso
-from marketsync.app.translate import RANK, Learned
+from marketsync.model import RANK, Learned, now_iso
 
 _RANK_SQL = "case {col} " + " ".join(f"when '{s}' then {r}" for s, r in RANK.items()) + " else -1 end"
 

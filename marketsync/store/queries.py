@@ -6,7 +6,7 @@ from marketsync.store.base import Store
 
 import datetime as dt
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 
 from marketsync.model import iso
@@ -18,7 +18,7 @@ ORDER_FIELDS = (
 )
 
 
-def _in(values) -> str:
+def _in(values: Iterable[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 

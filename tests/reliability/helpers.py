@@ -15,16 +15,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from marketsync.cli import cli
 from marketsync.sandbox import Sandbox, write_demo_inventory_csv
-from support import wait_for
 
 FAST = {"MARKETSYNC_RETRY_BACKOFF": "0.01", "MARKETSYNC_HTTP_TIMEOUT": "5", "BRICKOWL_RATE_LIMIT": "1000000"}
 CONFIG_PREFIXES = ("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_")
@@ -79,7 +76,7 @@ def query(path, sql: str, params=()) -> list[tuple]:
         conn.close()
 
 
-def snapshot(path, provider: str | None = None) -> dict[str, object]:
+def snapshot(path, provider: str | None = None) -> dict[str, list]:
     """Everything a sync decides, without timestamps or row ids of the ledger.
 
     Two equal snapshots are the same end state: the same orders with the same lines, matched to
@@ -108,7 +105,7 @@ def diff(a: dict, b: dict) -> str:
     """A short human description of how two snapshots differ (for assertion messages)."""
     out = []
     for key in a:
-        left, right = a[key], b.get(key)
+        left, right = a[key], b.get(key) or []
         if left != right:
             only_a = [x for x in left if x not in right][:3]
             only_b = [x for x in right if x not in left][:3]

@@ -79,7 +79,7 @@ def _undecodable(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")  # what Python makes of argv bytes that are not UTF-8
 
 
-CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")  # argv never holds NUL
+CHARS = st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")  # argv never holds NUL
 TEXT = st.one_of(
     st.text(CHARS, max_size=16),
     st.binary(min_size=1, max_size=8).filter(lambda b: b"\x00" not in b).map(_undecodable),
@@ -98,7 +98,7 @@ AGES = st.one_of(
 )
 INTS = st.one_of(st.integers(-(2**70), 2**70).map(str), st.sampled_from(["-0", "1_000", "0x10", " 5", "5 ", "½"]))
 FLOATS = st.one_of(INTS, st.floats().map(repr), st.sampled_from(["nan", "-nan", "inf", "-inf", "1e309", "1e-320"]))
-SAFE_NAME = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00/"), min_size=1,
+SAFE_NAME = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00/"), min_size=1,
                     max_size=12).filter(lambda s: s not in (".", ".."))
 PATHS = st.one_of(
     st.sampled_from(["marketsync.db", "ms.db", "new.db", "nope/ms.db", "", ".", "adir", "stock.csv", "bad.csv",

@@ -69,7 +69,7 @@ def test_concurrent_syncs_while_one_holds_the_lock(world, run, tmp_path, runs, w
     out, err = holder.communicate(timeout=60)
     assert holder.returncode == 0, err
     if wait != "0":
-        for proc, out, err in outcomes:
+        for proc, _out, err in outcomes:
             assert proc.returncode == 0, err  # they waited their turn and found nothing left to do
     assert snapshot(db) == world.reference, diff(snapshot(db), world.reference)
     assert ledger_count(db) == ledger_count(world.reference_db)
@@ -192,7 +192,7 @@ def test_two_paths_to_one_database_share_one_lock(world, run, tmp_path):
     results = [(p, *p.communicate(timeout=60)) for p in procs]
     codes = sorted(proc.returncode for proc, _, _ in results)
     assert codes in ([0, 0], [0, 75]), results
-    for proc, out, err in results:
+    for proc, _out, err in results:
         assert "Traceback" not in err
         if proc.returncode == 75:
             assert "another marketsync run" in err

@@ -108,8 +108,9 @@ def write_history(template: Path, directory: Path, name: str, history: list, bat
                 problems.append([p for one in batch for p in writer.write_or_skip([one])])
             for order_id in released:
                 provider = "bricklink" if order_id in ("O0", "O2") else "brickowl"
-                stored_orders.set_manual_release(store, stored_orders.find_order(store, provider, order_id)["id"],
-                                                 True)
+                found = stored_orders.find_order(store, provider, order_id)
+                assert found is not None
+                stored_orders.set_manual_release(store, found["id"], True)
         skipped += result.skipped
         # the run's in-memory lots (what later orders of the run were matched against) are the stored ones
         assert counters(writer.index.by_id.values()) == counters(lot_index(store).by_id.values())
@@ -197,7 +198,7 @@ def test_the_spelt_out_history_books_what_it_should(template, tmp_path):
 # taken back returns exactly what it took. The bound is applied in order as the batch is planned, so a
 # batch moves each lot by the sum of what order by order would: found by the property test above, where
 # clamping the sum once made a batch and one-by-one writes disagree.
-TAKEN_BACK_NEXT_TO_AN_OVERSOLD_SHIPMENT = [
+TAKEN_BACK_NEXT_TO_AN_OVERSOLD_SHIPMENT: list = [
     ([("O0", "paid", (("a", 3, 1, None, None),)), ("O1", "paid", (("a", 3, 1, None, None),))], []),  # U1: 6 of 3
     ([("O1", "shipped", (("a", 3, 1, None, None),))], []),  # U1 on hand 3 -> 0
     ([("O0", "shipped", (("a", 3, 1, None, None),)),  # U1 on hand 0: O0 takes nothing more
