@@ -51,32 +51,43 @@ def book(store: Store, index: LotIndex, orders: list[OrderState]) -> list[Booked
     stored = stored_orders.stored_matches(store, refs)
     held = stored_ledger.holdings(store, refs)
     picked = stored_picks.picked(store, refs)
-    results = []
-    for order in orders:
-        before = stored.get(order.order_ref, {})
-        lines = unique_keys(order.lines)
-        matches = [index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
-        holdings = held.get(order.order_ref, {})
-        targets, claimed = [], {}  # type: list[ledger.LineTarget], dict[int, int]
-        for line, m in zip(lines, matches):
-            holding = holdings.get(line.line_key)
-            lots = None
-            if (order.order_ref, line.line_key) in picked and holding and holding.held:
-                lots = dict(holding.held)  # picked: its pieces are in the seller's hands, never moved
-            elif m.inventory_id is not None and is_open(order.status, order.manual_release):
-                need = max(0, line.quantity - (holding.consumed if holding else 0))
-                lots = index.allocate(m.inventory_id, need, holding.held if holding else {}, claimed)
-                for lot, pieces in lots.items():
-                    claimed[lot] = claimed.get(lot, 0) + pieces - (holding.held.get(lot, 0) if holding else 0)
-            targets.append(ledger.LineTarget(line.line_key, m.inventory_id, line.quantity, lots,
-                                             after_stocked=_after_stocked(order, index, m.inventory_id)))
-        deltas = ledger.plan(order.status, order.manual_release, targets, holdings, was_open=order.was_open)
-        ledger.move_index(index, deltas)
-        results.append(Booked(order, matches, before, deltas, oversold_by(index, deltas)))
+    results = [_book_one(index, order, stored.get(order.order_ref, {}), held.get(order.order_ref, {}), picked)
+               for order in orders]
     stored_orders.replace_lines(store, [(b.order.order_ref, b.order.lines, b.matches) for b in results])
     stored_ledger.record(store, [ledger.Booking(b.order.order_ref, b.order.provider, b.order.order_id, b.deltas)
                                         for b in results])
     return results
+
+
+def _book_one(index: LotIndex, order: OrderState, before: dict[str, tuple[int | None, str | None]],
+              holdings: dict[str, ledger.Holding], picked: set[tuple[int, str]]) -> Booked:
+    """Match one order's lines, plan its deltas and move the index by them."""
+    lines = unique_keys(order.lines)
+    matches = [index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
+    claimed: dict[int, int] = {}
+    targets = [ledger.LineTarget(line.line_key, m.inventory_id, line.quantity,
+                                 _line_lots(index, order, line, m, holdings.get(line.line_key), picked, claimed),
+                                 after_stocked=_after_stocked(order, index, m.inventory_id))
+               for line, m in zip(lines, matches)]
+    deltas = ledger.plan(order.status, order.manual_release, targets, holdings, was_open=order.was_open)
+    ledger.move_index(index, deltas)
+    return Booked(order, matches, before, deltas, oversold_by(index, deltas))
+
+
+def _line_lots(index: LotIndex, order: OrderState, line: OrderLine, match: Match, holding: ledger.Holding | None,
+               picked: set[tuple[int, str]], claimed: dict[int, int]) -> dict[int, int] | None:
+    """Where the line's open pieces are taken from (None: all on the lot it matched); ``claimed``
+    (lot -> pieces the order's lines before it took beyond what they held) grows by what it takes."""
+    if (order.order_ref, line.line_key) in picked and holding and holding.held:
+        return dict(holding.held)  # picked: its pieces are in the seller's hands, never moved
+    if match.inventory_id is None or not is_open(order.status, order.manual_release):
+        return None
+    held = holding.held if holding else {}
+    need = max(0, line.quantity - (holding.consumed if holding else 0))
+    lots = index.allocate(match.inventory_id, need, held, claimed)
+    for lot, pieces in lots.items():
+        claimed[lot] = claimed.get(lot, 0) + pieces - held.get(lot, 0)
+    return lots
 
 
 def _after_stocked(order: OrderState, index: LotIndex, lot_id: int | None) -> bool:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from typing import Callable, Iterable, Iterator, Protocol, cast
 
@@ -212,14 +213,27 @@ def order_problems(provider: str, order_id: str, status: str, provider_status: s
         problems.append(f"{provider} order {order_id} is {status} again after it shipped: its {returned} shipped "
                         "piece(s) are back on hand and reserved again")
     if is_open(status, booked.order.manual_release):
-        for line, match in zip(booked.order.lines, booked.matches):
-            was = booked.before.get(line.line_key)
-            if match.kind == Unmatched.COLOUR_UNKNOWN:
-                continue  # reported once per colour, after the table is refreshed
-            if match.inventory_id is None and (was is None or was != (None, match.reason)):
-                if first_report is not None and not first_report(line):
-                    continue  # an unknown BOID is named once per run, with its fix (Translator.first_report)
-                problems.append(f"{provider} order {order_id}: {line_label(line)} unmatched: {match.reason}")
+        problems += [f"{provider} order {order_id}: {line_label(line)} unmatched: {reason}"
+                     for line, reason in _newly_unmatched(booked, first_report)]
+    return problems + _newly_oversold(booked, oversold_seen)
+
+
+def _newly_unmatched(booked: booking.Booked, first_report: Callable[[OrderLine], bool] | None
+                     ) -> Iterator[tuple[OrderLine, str | None]]:
+    """The order's lines (and why) left unmatched that were not, or not for that reason, before."""
+    for line, match in zip(booked.order.lines, booked.matches):
+        was = booked.before.get(line.line_key)
+        if match.kind == Unmatched.COLOUR_UNKNOWN:
+            continue  # reported once per colour, after the table is refreshed
+        if match.inventory_id is None and (was is None or was != (None, match.reason)):
+            if first_report is not None and not first_report(line):
+                continue  # an unknown BOID is named once per run, with its fix (Translator.first_report)
+            yield line, match.reason
+
+
+def _newly_oversold(booked: booking.Booked, oversold_seen: set[int]) -> list[str]:
+    """The lots the order oversold that no order of the run reported yet (``oversold_seen`` grows)."""
+    problems = []
     for lot in booked.oversold:
         if lot.id not in oversold_seen:
             oversold_seen.add(lot.id)
@@ -282,7 +296,8 @@ def fetch_in_order(
                 future.cancel()
 
 
-def _already_fetched(pending: deque, on_skip) -> Iterator[tuple[Order, list[OrderLine]]]:
+def _already_fetched(pending: deque, on_skip: Callable[[OrderSummary, ProviderError], None]
+                     ) -> Iterator[tuple[Order, list[OrderLine]]]:
     """The orders still in flight that were fetched whole, in order; the others are dropped."""
     while pending:
         head, future = pending.popleft()
@@ -355,61 +370,103 @@ def sync_provider(
     writer = OrderWriter(store, index, result, counter, translator)
     calls_before = counter.totals.get(provider, 0)
     try:
-        listing = adapter.list_for_sync(first=not sync_state.get("last_synced_at"), open_ids=open_ids, since=since, full=full)
-        result.complete = listing.complete
-        result.problems += [f"{provider}: {w}" for w in listing.warnings]
-        known = stored_orders.known_orders(store, provider)
-        changed = [s for s in listing.summaries if known.get(s.order_id, (None,))[0] != s.fingerprint]
-        changed.sort(key=lambda s: (not is_open(s.status), -(s.date_ordered.timestamp() if s.date_ordered else 0)))
-        result.listed, result.changed = len(listing.summaries), len(changed)
-        stored_fingerprints = {s.order_id: known.get(s.order_id, (None,))[0] for s in changed}
-        del listing, known  # from here on only the changed summaries are needed, each until fetched
+        changed, stored_fingerprints = _changed_orders(
+            store, adapter, result, first=not sync_state.get("last_synced_at"), open_ids=open_ids, since=since,
+            full=full)
         progress.start(provider, len(changed))
 
-        def fetch(head: OrderSummary):
+        def fetch(head: OrderSummary) -> tuple[Order, list[OrderLine]]:
             return fetch_order(adapter, head, translator)
 
-        def skip(head: OrderSummary, error: ProviderError) -> None:
-            if isinstance(error, NotFoundError):
-                result.complete = False
-                result.problems.append(f"{provider}: order {head.order_id} vanished while syncing; it is retried next run")
-            else:
-                result.skipped += 1
-                result.problems.append(f"{provider}: order {head.order_id} skipped: {error.detail}; "
-                                       "it is retried next run")
-
-        for order, lines in fetch_in_order(fetch, handed_out(changed), concurrency, skip):
-            if order.listed_as is not None and stored_fingerprints.get(order.order_id) == order.fingerprint:
-                result.problems.append(
-                    f"{provider}: order {order.order_id} is listed as {order.listed_as!r} but its detail still says "
-                    f"{order.provider_status!r}; it is fetched again every run until the two agree")
-            writer.add(order, lines)
-            progress.advance(provider)
+        fetched = fetch_in_order(fetch, handed_out(changed), concurrency, partial(_report_skip, result))
+        _write_fetched(fetched, stored_fingerprints, writer, progress)
         writer.flush()
-        if translator is not None and catalog is not None and translator.unknown_colours:
-            result.problems += refresh_colour_table(store, catalog, translator)
-        if translator is not None and not translator.lookup_error:
-            retry_waiting_lines(store, provider, index, translator)
-        if result.skipped:
-            result.ok, result.error = False, f"{provider}: {result.skipped} order(s) could not be synced; the rest were"
-        if translator is not None and translator.lookup_error:
-            result.problems.append(f"{provider}: catalog lookups paused until the next run: {translator.lookup_error}")
+        _after_orders(store, index, translator, catalog, result)
     except MarketsyncError as error:
-        result.ok, result.error = False, error.message
-        try:
-            writer.flush()  # keep what was fetched completely: each order is whole or absent
-        except MarketsyncError:
-            pass
-        if isinstance(error, BudgetExhaustedError) and result.changed:  # counted once all is saved
-            result.error += f" ({result.written} orders saved this run)"
+        _fail(writer, error)
     result.calls = counter.totals.get(provider, 0) - calls_before
-    if result.ok:
-        if result.complete:
-            state.record_success(store, provider, listed_at=started, calls=result.calls, changed=result.changed)
-    else:
-        state.record_failure(store, provider, result.error or f"{provider} failed", calls=result.calls)
+    _record_outcome(store, result, started)
     return result
 
+
+def _changed_orders(store: Store, adapter: Adapter, result: ProviderResult, *, first: bool, open_ids: set[str],
+                    since: dt.datetime | None, full: bool) -> tuple[list[OrderSummary], dict[str, str | None]]:
+    """The listed orders whose fingerprint changed, open ones first, newest first, and the
+    fingerprints stored for them; the listing's counts and warnings go to ``result``. The listing
+    itself goes when this returns: from here on only the changed summaries are needed, each until
+    fetched."""
+    provider = adapter.name
+    listing = adapter.list_for_sync(first=first, open_ids=open_ids, since=since, full=full)
+    result.complete = listing.complete
+    result.problems += [f"{provider}: {w}" for w in listing.warnings]
+    known = stored_orders.known_orders(store, provider)
+    changed = [s for s in listing.summaries if known.get(s.order_id, (None,))[0] != s.fingerprint]
+    changed.sort(key=lambda s: (not is_open(s.status), -(s.date_ordered.timestamp() if s.date_ordered else 0)))
+    result.listed, result.changed = len(listing.summaries), len(changed)
+    return changed, {s.order_id: known.get(s.order_id, (None,))[0] for s in changed}
+
+
+def _report_skip(result: ProviderResult, head: OrderSummary, error: ProviderError) -> None:
+    """An order that could not be fetched: it is retried next run."""
+    provider = result.provider
+    if isinstance(error, NotFoundError):
+        result.complete = False
+        result.problems.append(f"{provider}: order {head.order_id} vanished while syncing; it is retried next run")
+    else:
+        result.skipped += 1
+        result.problems.append(f"{provider}: order {head.order_id} skipped: {error.detail}; "
+                               "it is retried next run")
+
+
+def _write_fetched(fetched: Iterable[tuple[Order, list[OrderLine]]], stored_fingerprints: dict[str, str | None],
+                   writer: OrderWriter, progress: Progress) -> None:
+    """Hand each fetched order to the writer, naming one whose list and detail disagree."""
+    result = writer.result
+    provider = result.provider
+    for order, lines in fetched:
+        if order.listed_as is not None and stored_fingerprints.get(order.order_id) == order.fingerprint:
+            result.problems.append(
+                f"{provider}: order {order.order_id} is listed as {order.listed_as!r} but its detail still says "
+                f"{order.provider_status!r}; it is fetched again every run until the two agree")
+        writer.add(order, lines)
+        progress.advance(provider)
+
+
+def _after_orders(store: Store, index: LotIndex, translator: Translator | None, catalog: Catalog | None,
+                  result: ProviderResult) -> None:
+    """Once the orders are written: a newer colour table, the lines waiting for a lookup, and the
+    run's verdict on skipped orders and paused lookups."""
+    provider = result.provider
+    if translator is not None and catalog is not None and translator.unknown_colours:
+        result.problems += refresh_colour_table(store, catalog, translator)
+    if translator is not None and not translator.lookup_error:
+        retry_waiting_lines(store, provider, index, translator)
+    if result.skipped:
+        result.ok, result.error = False, f"{provider}: {result.skipped} order(s) could not be synced; the rest were"
+    if translator is not None and translator.lookup_error:
+        result.problems.append(f"{provider}: catalog lookups paused until the next run: {translator.lookup_error}")
+
+
+def _fail(writer: OrderWriter, error: MarketsyncError) -> None:
+    """The run stopped: keep what was fetched completely (each order is whole or absent)."""
+    result = writer.result
+    result.ok, result.error = False, error.message
+    try:
+        writer.flush()
+    except MarketsyncError:
+        pass
+    if isinstance(error, BudgetExhaustedError) and result.changed:  # counted once all is saved
+        result.error += f" ({result.written} orders saved this run)"
+
+
+def _record_outcome(store: Store, result: ProviderResult, started: dt.datetime) -> None:
+    """``last_synced_at`` moves only after a complete success; a failure is recorded as one."""
+    if result.ok:
+        if result.complete:
+            state.record_success(store, result.provider, listed_at=started, calls=result.calls,
+                                 changed=result.changed)
+    else:
+        state.record_failure(store, result.provider, result.error or f"{result.provider} failed", calls=result.calls)
 
 
 def run(store: Store,

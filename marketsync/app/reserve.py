@@ -140,32 +140,51 @@ def check(store: Store) -> list[str]:
     """
     with queries.snapshot(store):
         problems = [f"database: {message}" for message in queries.integrity_problems(store)]
-        for lot, counter, total in queries.counters_off_ledger(store):
-            problems.append(f"lot {lot}: quantity_reserved is {counter} but its ledger rows sum to {total}")
-        for lot, quantity, reserved in queries.negative_lots(store):
-            problems.append(f"lot {lot}: negative stock (quantity {quantity}, reserved {reserved})")
-        held: dict[tuple[int, str], dict[int, int]] = {}
-        consumed: dict[tuple[int, str], int] = {}
-        for ref, key, lot, total, used in queries.ledger_by_line(store):
-            if total < 0:
-                problems.append(f"order row {ref} line {key}: lot {lot} holds a negative reservation ({total})")
-            if total:
-                held.setdefault((ref, key), {})[lot] = total
-            consumed[(ref, key)] = consumed.get((ref, key), 0) + (used or 0)
-        kinds = queries.lot_keys(store)
-        for ref, provider, order_id, status, manual, key, lot, quantity in queries.all_lines(store):
-            holding = held.pop((ref, key), {})
-            pieces = 0
-            if is_open(status, bool(manual)) and lot is not None:
-                pieces = max(0, quantity - consumed.get((ref, key), 0))
-            # a line may take its pieces from several lots of its part, colour and condition (a split line)
-            same_part = all(kinds.get(other) == kinds.get(lot) for other in holding)
-            if sum(holding.values()) != pieces or not same_part:
-                wanted = f"{pieces} on lot {lot}"  # (or on lots of its part, colour and condition)
-                problems.append(f"{provider} order {order_id} line {key} ({status}): reserved {_fmt(holding)}, "
-                                f"expected {wanted if pieces else 'nothing'}")
-        for (ref, key), holding in held.items():
-            problems.append(f"order row {ref} line {key}: no such line, yet it holds {_fmt(holding)}")
+        problems += [f"lot {lot}: quantity_reserved is {counter} but its ledger rows sum to {total}"
+                     for lot, counter, total in queries.counters_off_ledger(store)]
+        problems += [f"lot {lot}: negative stock (quantity {quantity}, reserved {reserved})"
+                     for lot, quantity, reserved in queries.negative_lots(store)]
+        held, consumed, negative = _ledger_lines(store)
+        problems += negative
+        problems += _line_problems(store, held, consumed)
+        problems += [f"order row {ref} line {key}: no such line, yet it holds {_fmt(holding)}"
+                     for (ref, key), holding in held.items()]
+    return problems
+
+
+def _ledger_lines(store: Store
+                  ) -> tuple[dict[tuple[int, str], dict[int, int]], dict[tuple[int, str], int], list[str]]:
+    """What the ledger holds per (order row, line): lot -> reserved pieces, and the pieces consumed;
+    then one problem per negative reservation."""
+    problems = []
+    held: dict[tuple[int, str], dict[int, int]] = {}
+    consumed: dict[tuple[int, str], int] = {}
+    for ref, key, lot, total, used in queries.ledger_by_line(store):
+        if total < 0:
+            problems.append(f"order row {ref} line {key}: lot {lot} holds a negative reservation ({total})")
+        if total:
+            held.setdefault((ref, key), {})[lot] = total
+        consumed[(ref, key)] = consumed.get((ref, key), 0) + (used or 0)
+    return held, consumed, problems
+
+
+def _line_problems(store: Store, held: dict[tuple[int, str], dict[int, int]],
+                   consumed: dict[tuple[int, str], int]) -> list[str]:
+    """Every stored line whose reservation is not what its order asks for. Each line's holding is
+    taken out of ``held``: what is left there belongs to no line."""
+    problems = []
+    kinds = queries.lot_keys(store)
+    for ref, provider, order_id, status, manual, key, lot, quantity in queries.all_lines(store):
+        holding = held.pop((ref, key), {})
+        pieces = 0
+        if is_open(status, bool(manual)) and lot is not None:
+            pieces = max(0, quantity - consumed.get((ref, key), 0))
+        # a line may take its pieces from several lots of its part, colour and condition (a split line)
+        same_part = all(kinds.get(other) == kinds.get(lot) for other in holding)
+        if sum(holding.values()) != pieces or not same_part:
+            wanted = f"{pieces} on lot {lot}"  # (or on lots of its part, colour and condition)
+            problems.append(f"{provider} order {order_id} line {key} ({status}): reserved {_fmt(holding)}, "
+                            f"expected {wanted if pieces else 'nothing'}")
     return problems
 
 

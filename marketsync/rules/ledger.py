@@ -64,58 +64,90 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
          was_open: bool = False) -> list[Delta]:
     """The ledger rows that bring every line of one order to what its status asks for.
     ``was_open``: the order was stored open before (it was followed, even if nothing matched)."""
-    open_ = is_open(status, manual_release)
     # Pieces that ship leave the building whether or not the order was released by hand (a
     # hand-released order that ships anyway takes its pieces off on hand, once).
     shipped = is_shipped(status)
-    # An order we followed while it was open consumes stock when it ships. One first seen shipped
-    # consumes only where it was placed after the lot's on hand was counted (cron did not run
-    # while it was placed and shipped); an older one is history the count already reflects.
-    followed = bool(state) or was_open
-    deltas: list[Delta] = []
+    order = _Order(status, manual_release, is_open(status, manual_release), shipped, bool(state) or was_open)
     present = {t.line_key: t for t in targets}
+    deltas: list[Delta] = []
     for line_key in list(present) + [k for k in state if k not in present]:
-        target = present.get(line_key)
-        holding = state.get(line_key, _NOTHING_HELD)
-        if shipped and target is not None and (followed or target.after_stocked):
-            deltas += _ship(line_key, target, holding)
-            continue
-        if open_ and status in PRE_SHIPMENT_STATUSES and target is not None and holding.consumed > 0:
-            # A shipment taken back (shipped -> packed, completed -> paid): the pieces return to on
-            # hand on the lots they left (no more than left them), and are reserved again below.
-            taken_on = holding.consumed_on if holding.taken_on is None else holding.taken_on
-            returned = [Delta(lot, line_key, 0, -pieces, Reason.UNSHIPPED, taken=-taken_on.get(lot, 0))
-                        for lot, pieces in sorted(holding.consumed_on.items()) if pieces > 0]
-            deltas += returned
-            holding = Holding(dict(holding.held), holding.consumed - sum(-d.consumed for d in returned), {})
-        wanted: dict[int, int] = {}
-        if target is not None and open_ and target.inventory_id is not None:
-            pieces = max(0, target.quantity - holding.consumed)
-            if pieces and target.lots:
-                wanted = {lot: n for lot, n in target.lots.items() if n}
-            elif pieces:
-                wanted[target.inventory_id] = pieces
-        if not holding.held:  # nothing held yet (every line of a new order): a reservation per lot
-            deltas += [Delta(lot, line_key, pieces, 0, Reason.RESERVE) for lot, pieces in wanted.items()]
-            continue
-        for lot in sorted(set(wanted) | set(holding.held)):
-            change = wanted.get(lot, 0) - holding.held.get(lot, 0)
-            if not change:
-                continue
-            if change > 0:
-                reason = Reason.RESERVE
-            elif target is None:
-                reason = Reason.LINE_REMOVED
-            elif manual_release:
-                reason = Reason.MANUAL_RELEASE
-            elif status == Status.CANCELLED:
-                reason = Reason.CANCELLED
-            elif wanted:
-                reason = Reason.REMATCHED if lot not in wanted else Reason.ADJUSTED
-            else:
-                reason = Reason.UNMATCHED
+        deltas += _plan_line(order, line_key, present.get(line_key), state.get(line_key, _NOTHING_HELD))
+    return deltas
+
+
+@dataclass(frozen=True)
+class _Order:
+    """What :func:`plan` knows of the order whose lines it plans."""
+
+    status: str
+    manual_release: bool
+    open_: bool  # it holds stock
+    shipped: bool  # its pieces left the building
+    followed: bool  # stored open before, or holding ledger rows
+
+    def ships(self, target: LineTarget) -> bool:
+        """Does the line's shipment take its pieces off on hand now?"""
+        # An order we followed while it was open consumes stock when it ships. One first seen shipped
+        # consumes only where it was placed after the lot's on hand was counted (cron did not run
+        # while it was placed and shipped); an older one is history the count already reflects.
+        return self.shipped and (self.followed or target.after_stocked)
+
+    def takes_back(self, target: LineTarget | None, holding: Holding) -> bool:
+        """Did the line ship before, and is its order back before shipment?"""
+        return self.open_ and self.status in PRE_SHIPMENT_STATUSES and target is not None and holding.consumed > 0
+
+    def release_reason(self, target: LineTarget | None, wanted: dict[int, int], lot: int) -> Reason:
+        """Why a line holds fewer pieces on ``lot`` than it did."""
+        if target is None:
+            return Reason.LINE_REMOVED
+        if self.manual_release:
+            return Reason.MANUAL_RELEASE
+        if self.status == Status.CANCELLED:
+            return Reason.CANCELLED
+        if not wanted:
+            return Reason.UNMATCHED
+        return Reason.REMATCHED if lot not in wanted else Reason.ADJUSTED
+
+
+def _plan_line(order: _Order, line_key: str, target: LineTarget | None, holding: Holding) -> list[Delta]:
+    """The ledger rows of one line: its shipment, or a shipment taken back and its reservation."""
+    if target is not None and order.ships(target):
+        return _ship(line_key, target, holding)
+    deltas: list[Delta] = []
+    if order.takes_back(target, holding):
+        returned = _unship(line_key, holding)
+        deltas += returned
+        holding = Holding(dict(holding.held), holding.consumed - sum(-d.consumed for d in returned), {})
+    wanted = _wanted(order, target, holding)
+    if not holding.held:  # nothing held yet (every line of a new order): a reservation per lot
+        return deltas + [Delta(lot, line_key, pieces, 0, Reason.RESERVE) for lot, pieces in wanted.items()]
+    for lot in sorted(set(wanted) | set(holding.held)):
+        change = wanted.get(lot, 0) - holding.held.get(lot, 0)
+        if change:
+            reason = Reason.RESERVE if change > 0 else order.release_reason(target, wanted, lot)
             deltas.append(Delta(lot, line_key, change, 0, reason))
     return deltas
+
+
+def _unship(line_key: str, holding: Holding) -> list[Delta]:
+    """A shipment taken back (shipped -> packed, completed -> paid): the pieces return to on hand on
+    the lots they left (no more than left them), and are reserved again by the caller."""
+    taken_on = holding.consumed_on if holding.taken_on is None else holding.taken_on
+    return [Delta(lot, line_key, 0, -pieces, Reason.UNSHIPPED, taken=-taken_on.get(lot, 0))
+            for lot, pieces in sorted(holding.consumed_on.items()) if pieces > 0]
+
+
+def _wanted(order: _Order, target: LineTarget | None, holding: Holding) -> dict[int, int]:
+    """Lot -> pieces the line should hold: its open pieces, on the lots it was given (a split
+    line) or all on the lot it names; nothing for a line gone, unmatched or of a closed order."""
+    if target is None or not order.open_ or target.inventory_id is None:
+        return {}
+    pieces = max(0, target.quantity - holding.consumed)
+    if not pieces:
+        return {}
+    if target.lots:
+        return {lot: n for lot, n in target.lots.items() if n}
+    return {target.inventory_id: pieces}
 
 
 def _ship(line_key: str, target: LineTarget, holding: Holding) -> list[Delta]:
