@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from marketsync.cli import cli
 from marketsync.sandbox import Sandbox, write_demo_inventory_csv
+from support import wait_for  # noqa: F401 (the reliability tests import it from here)
 
 FAST = {"MARKETSYNC_RETRY_BACKOFF": "0.01", "MARKETSYNC_HTTP_TIMEOUT": "5", "BRICKOWL_RATE_LIMIT": "1000000"}
 CONFIG_PREFIXES = ("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_")
