@@ -123,10 +123,15 @@ def pick(order: str, lines: tuple[str, ...], undo: bool, missing: int | None, wa
     if missing is not None and (undo or len(lines) != 1):
         raise click.UsageError("--short takes exactly one LINE_KEY, and not --undo")
     if missing is not None:
-        for change in picking.short_pick(ws, provider, order_id, lines[0], missing, wait=wait):
+        done = picking.short_pick(ws, provider, order_id, lines[0], missing, wait=wait)
+        for change in done.changes:
             click.echo(str(change))
+        if chatty():
+            click.echo(str(done), err=True)
         return
-    count = picking.pick_lines(ws, provider, order_id, list(lines), undo=undo, wait=wait)
-    if chatty():
+    count, nothing = picking.pick_lines(ws, provider, order_id, list(lines), undo=undo, wait=wait)
+    if nothing:
+        click.echo(nothing, err=True)
+    elif chatty():
         click.echo(f"{provider} order {order_id}: {count} line(s) {'back on the pick list' if undo else 'picked'}",
                    err=True)

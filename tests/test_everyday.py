@@ -1,0 +1,66 @@
+"""The defects a new seller hits in the first week: every message true, nothing lost quietly.
+Each test runs the real CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from support import HEADER, one_line_error
+
+
+def shelf(tmp_path, run, rows: str) -> None:
+    (tmp_path / "inv.csv").write_text(HEADER + "\n" + rows)
+    result = run("inventory", "import", tmp_path / "inv.csv")
+    assert result.exit_code == 0, result.stderr
+
+
+def line_keys(run, ref: str) -> dict[str, str]:
+    """part number -> line key of an order's lines."""
+    shown = json.loads(run("orders", "show", ref, "--json").stdout)
+    return {line["part_number"]: line["line_key"] for line in shown["lines"]}
+
+
+def stock(run) -> dict[str, tuple[int, int]]:
+    return {r["location"]: (r["quantity"], r["quantity_reserved"])
+            for r in json.loads(run("inventory", "list", "--json").stdout)}
+
+
+# --- 1. a short pick larger than the bin ------------------------------------------------------------
+def test_a_short_pick_larger_than_the_bin_is_refused_and_one_that_fits_says_what_it_did(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,3\n3001,11,new,B7,10\n")
+    order = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2, "remarks": "A1"}])
+    assert run("sync").exit_code == 0
+    ref = f"bricklink:{order}"
+    key = line_keys(run, ref)["3001"]
+
+    refused = run("pick", ref, key, "--short", "5")
+    line = one_line_error(refused, 1)
+    assert "bin A1 holds on record (3 on hand)" in line and "--short 3" in line
+    assert stock(run) == {"A1": (3, 2), "B7": (10, 0)}  # nothing changed
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select count(*) from adjustments").fetchone()[0] == 0
+
+    done = run("pick", ref, key, "--short", "3", "-v")
+    assert done.exit_code == 0, done.stderr
+    assert "bin A1 (lot 1) on hand 3 -> 0 (3 short)" in done.stderr
+    assert stock(run) == {"A1": (0, 0), "B7": (10, 2)}  # the line moved to the other bin
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select quantity, reason from adjustments").fetchall() == [(-3, "short-pick")]
+    assert run("reserve", "--check").exit_code == 0
+
+
+# --- 10. pick on an order that is no longer open ---------------------------------------------------------
+def test_picking_a_shipped_order_writes_nothing_and_says_so(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,3\n")
+    order = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2, "remarks": "A1"}])
+    assert run("sync").exit_code == 0
+    creds.bricklink.set_status(order, "SHIPPED")
+    assert run("sync").exit_code == 0
+    ref = f"bricklink:{order}"
+    result = run("pick", ref)
+    assert result.exit_code == 0 and "is shipped: nothing to pick" in result.stderr
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select count(*) from picks").fetchone()[0] == 0
+    short = run("pick", ref, line_keys(run, ref)["3001"], "--short", "1")
+    assert "is shipped" in one_line_error(short, 1)
