@@ -18,6 +18,7 @@ import os
 import sqlite3
 import sys
 import time
+from typing import Mapping
 
 import requests
 from requests_oauthlib import OAuth1
@@ -75,7 +76,7 @@ class Writer:
         self.lines.clear()
 
 
-def bricklink(env: dict, writer: Writer) -> int:
+def bricklink(env: Mapping[str, str], writer: Writer) -> int:
     session = requests.Session()
     session.auth = OAuth1(env["BRICKLINK_CONSUMER_KEY"], env["BRICKLINK_CONSUMER_SECRET"],
                           env["BRICKLINK_TOKEN_VALUE"], env["BRICKLINK_TOKEN_SECRET"])
@@ -116,7 +117,7 @@ def bricklink(env: dict, writer: Writer) -> int:
     return calls
 
 
-def brickowl(env: dict, writer: Writer) -> int:
+def brickowl(env: Mapping[str, str], writer: Writer) -> int:
     session = requests.Session()
     base = env["BRICKOWL_API_URL"].rstrip("/")
     key = env["BRICKOWL_API_KEY"]
