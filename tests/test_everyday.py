@@ -64,3 +64,49 @@ def test_picking_a_shipped_order_writes_nothing_and_says_so(run, creds, tmp_path
         assert conn.execute("select count(*) from picks").fetchone()[0] == 0
     short = run("pick", ref, line_keys(run, ref)["3001"], "--short", "1")
     assert "is shipped" in one_line_error(short, 1)
+
+
+# --- 2. a damaged database ------------------------------------------------------------------------------
+def damage(path: str, table: str = "picks") -> None:
+    """Break one page's header: the file opens and most queries work, SQLite's check fails."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("pragma wal_checkpoint(truncate)")
+        root = conn.execute("select rootpage from sqlite_master where name = ?", [table]).fetchone()[0]
+        size = conn.execute("pragma page_size").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as db:
+        db.seek((root - 1) * size + 1)
+        db.write(b"\x0f\xf0")
+
+
+def test_a_damaged_database_stops_the_sync_before_anything_is_written_and_status_fails_until_restored(
+        run, creds, tmp_path):
+    import shutil
+
+    shelf(tmp_path, run, "3001,11,new,A1,30\n")
+    assert run("sync").exit_code == 0
+    assert run("backup", tmp_path / "good.db").exit_code == 0
+    damage("marketsync.db")
+    for made in tmp_path.glob("marketsync.db.backup-*"):  # a day later: the daily backup (and its check) is due
+        made.rename(tmp_path / "marketsync.db.backup-20000101T000000Z")
+    with sqlite3.connect("marketsync.db") as conn:
+        mark = conn.execute("select last_synced_at from sync_state").fetchall()
+    creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2, "remarks": "A1"}])
+    for _ in range(2):  # the second run too: the damage is not forgotten
+        line = one_line_error(run("sync"), 1)
+        assert "is damaged" in line and "nothing was written" in line
+        assert "'marketsync backup'" in line and "Backups and restore" in line
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select last_synced_at from sync_state").fetchall() == mark
+        assert conn.execute("select count(*) from orders").fetchone()[0] == 0
+    assert run("inventory", "import", tmp_path / "inv.csv").exit_code == 1  # no other writer either
+    status = run("status", "--max-age", "60")
+    assert status.exit_code == 1 and "is damaged" in status.stderr
+
+    for suffix in ("", "-wal", "-shm"):  # the README's restore
+        (tmp_path / f"marketsync.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "good.db", "marketsync.db")
+    assert run("status", "--max-age", "60").exit_code == 0
+    assert run("sync").exit_code == 0
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select count(*) from orders").fetchone()[0] == 1

@@ -56,21 +56,70 @@ def due(db_path: str | os.PathLike, now: dt.datetime | None = None) -> bool:
 def daily(db_path: str | os.PathLike) -> str | None:
     """``sync``'s backup, at most once a day; the problem line when it could not be made.
 
-    A database that does not exist yet or cannot be used is left to the sync to report. A backup
-    that cannot be written is one line, and never a reason not to sync."""
-    if not os.path.isfile(db_path) or not due(db_path):
+    The database is checked first (SQLite's ``quick_check``): a damaged one raises
+    :class:`DatabaseError` before anything is written, and is checked again on every write until
+    it passes (:func:`refuse_if_damaged`). A database that does not exist yet or cannot be opened
+    is left to the sync to report. A backup that cannot be written is one line, and never a reason
+    not to sync."""
+    if not os.path.isfile(db_path) or not (due(db_path) or stored.damage_mark(db_path)):
         return None
     try:
         source = stored.open_source(db_path)
     except DatabaseError:
         return None
     try:
+        _verify(db_path, source)
+        if not due(db_path):
+            return None
         stored.backup_beside(db_path, source)
     except (OSError, sqlite3.Error) as exc:
         return f"backup: {_failed(db_path, Path(db_path).parent, exc).message}; the sync went on"
     finally:
         source.close()
     return None
+
+
+def refuse_if_damaged(db_path: str | os.PathLike) -> None:
+    """A database a check found damaged is refused for writing until the check passes (restored)."""
+    if not stored.damage_mark(db_path) or not os.path.isfile(db_path):
+        return
+    source = stored.open_source(db_path)
+    try:
+        _verify(db_path, source)
+    finally:
+        source.close()
+
+
+def damaged(db_path: str | os.PathLike) -> str | None:
+    """Why the database is damaged, for ``status``: a check that failed before and fails still."""
+    if not stored.damage_mark(db_path):
+        return None
+    try:
+        source = stored.open_source(db_path)
+    except DatabaseError as exc:
+        return exc.message
+    try:
+        problems = stored.integrity_problems(source)
+    finally:
+        source.close()
+    return _damaged_message(db_path, problems[0]) if problems else None
+
+
+def _verify(db_path: str | os.PathLike, source: sqlite3.Connection) -> None:
+    problems = stored.integrity_problems(source)
+    if not problems:
+        stored.clear_damaged(db_path)
+        return
+    stored.mark_damaged(db_path, problems[0])
+    raise DatabaseError(_damaged_message(db_path, problems[0]) + "; nothing was written")
+
+
+def _damaged_message(db_path: str | os.PathLike, problem: str) -> str:
+    made = stored.backups(db_path)
+    newest = made[-1][1].name if made else f"{Path(db_path).name}{stored.INFIX}YYYYMMDDTHHMMSSZ"
+    return (f"database {db_path} is damaged (SQLite's integrity check: {problem}): restore the newest backup "
+            f"({newest}, made by sync or 'marketsync backup') as the README's 'Backups and restore' shows, "
+            "then run 'marketsync reserve --check' and 'marketsync sync --full'")
 
 
 def _failed(db_path: str | os.PathLike, where: Path, exc: BaseException) -> DatabaseError:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, cast
 from marketsync.config import HttpSettings
 from marketsync.model import Catalog, MarketplaceAdapter
 from marketsync.registry import Capability, marketplace
-from marketsync.store import Store, open_store
+from marketsync.store import Store
 
 if TYPE_CHECKING:
     from marketsync.app.listing_push import PushResult
@@ -31,6 +31,8 @@ class Workspace:
 
     def read(self) -> Store:
         """The store for reading (a missing file is an error, never created)."""
+        from marketsync.store import open_store
+
         return open_store(self.db_path, self.account, create=False)
 
     @contextmanager
@@ -43,8 +45,13 @@ class Workspace:
         if not create:
             self.read().close()  # a missing or unusable database fails before a lock file is left beside it
         with writer_lock(self.db_path, wait):
+            from marketsync.app.backup import refuse_if_damaged
+
+            refuse_if_damaged(self.db_path)  # a database a check found damaged is never written
             if before_open is not None:
                 before_open()
+            from marketsync.store import open_store
+
             store = open_store(self.db_path, self.account, create=create)
             try:
                 yield store

@@ -47,6 +47,10 @@ def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Worksp
     report = queries.status(store, tuple(shown) or NAMES, now_iso()[:10])
     oversold = queries.oversold(store)
     unhealthy = health.unhealthy(report, configured, max_age)
+    from marketsync.app.backup import damaged
+
+    damage = damaged(ws.db_path)  # a failed integrity check, until the database is repaired
+    unhealthy = ([damage] if damage else []) + unhealthy
     for row in report:
         row["daily_budget"] = (bricklink_budget if row["provider"] in MARKETPLACES
                                and MARKETPLACES[row["provider"]].can(Capability.DAILY_BUDGET) else None)

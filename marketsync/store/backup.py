@@ -201,3 +201,44 @@ def before_upgrade(conn: sqlite3.Connection, db_path: str | os.PathLike) -> Path
     except (OSError, sqlite3.Error) as exc:
         raise DatabaseError(f"cannot back up {db_path} before upgrading its schema ({reason(exc)}); "
                             "nothing was changed: free some space or make its directory writable") from None
+
+
+# --- the integrity check, and the mark a failed one leaves beside the database ------------------
+DAMAGED = ".damaged"  # beside the database: the first problem SQLite's check found, until it passes
+
+
+def integrity_problems(conn: sqlite3.Connection) -> list[str]:
+    """What ``PRAGMA quick_check`` finds wrong with the database (nothing: it is sound)."""
+    try:
+        rows = [message for (message,) in conn.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as exc:  # so damaged the check itself cannot run
+        return [str(exc)]
+    lines = [line.strip() for message in rows if message != "ok" for line in message.splitlines()]
+    return [line for line in lines if line and not line.startswith("***")]
+
+
+def damage_mark(db_path: str | os.PathLike) -> str | None:
+    """The problem a failed check left beside the database, if one did."""
+    try:
+        with open(f"{db_path}{DAMAGED}", encoding="utf-8") as mark:
+            return mark.read().strip() or "SQLite's integrity check failed"
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"SQLite's integrity check failed ({exc.strerror})"
+
+
+def mark_damaged(db_path: str | os.PathLike, problem: str) -> None:
+    try:
+        fd = os.open(f"{db_path}{DAMAGED}", os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as mark:
+            mark.write(problem + "\n")
+    except OSError:  # a read-only directory: every run checks again anyway while the damage lasts
+        pass
+
+
+def clear_damaged(db_path: str | os.PathLike) -> None:
+    try:
+        os.remove(f"{db_path}{DAMAGED}")
+    except OSError:
+        pass
