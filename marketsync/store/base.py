@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
+if TYPE_CHECKING:  # the CLI's start-up imports Store; sqlite-utils (and its plugins) only when a file opens
+    from sqlite_utils import Database
 
 
 @dataclass
