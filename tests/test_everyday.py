@@ -110,3 +110,36 @@ def test_a_damaged_database_stops_the_sync_before_anything_is_written_and_status
     assert run("sync").exit_code == 0
     with sqlite3.connect("marketsync.db") as conn:
         assert conn.execute("select count(*) from orders").fetchone()[0] == 1
+
+
+# --- 3. stock, stock push --dry-run and the push: one rule, and the reason for what they leave -------
+def test_stock_shows_what_the_push_does_and_why_it_leaves_a_listing(run, creds):
+    from test_listings import BL_LOT, bo_order, listed
+
+    creds.bricklink.add_lot("3001", 11, 20, remarks="A1", inventory_id=BL_LOT)
+    creds.brickowl.add_lot("771344-38", 20, lot_id="9001", personal_note="A1", external_id=BL_LOT,
+                           ids=[{"id": "3001", "type": "design_id"}, {"id": "771344-38", "type": "boid"}])
+    assert run("inventory", "pull", "--provider", "bricklink").exit_code == 0
+    assert run("sync", "--push").exit_code == 0
+    bought = bo_order(creds, 5)  # matched: 5 reserved
+    creds.bricklink.add_order("PAID", lines=[{"inventory_id": BL_LOT, "no": "9999", "color_id": 5, "quantity": 5,
+                                              "remarks": "A1"}])  # unmatched, on the same listing
+    assert run("sync").exit_code == 0
+    rows = {r["provider"]: r for r in json.loads(run("stock", "--json").stdout)}
+    # BrickLink took its 5 off the listing itself: it shows 15 = available, nothing to push
+    assert rows["bricklink"]["listed_now"] == 15 and rows["bricklink"]["pending_change"] is None
+    assert rows["brickowl"]["listed_now"] == 15 and rows["brickowl"]["pending_change"] is None
+    dry = run("stock", "push", "--dry-run", "--json")
+    assert dry.exit_code == 0 and json.loads(dry.stdout) == []
+
+    creds.brickowl.set_status(bought, "Cancelled")  # 20 available: raising BrickLink's listing must wait
+    assert run("sync").exit_code == 0
+    bl = next(r for r in json.loads(run("stock", "--json").stdout) if r["provider"] == "bricklink")
+    assert bl["pending_change"] is None and "raising to 20 waits: 5 piece(s)" in bl["pending_reason"]
+    assert "raising to 20 waits" in run("stock").stdout
+    dry = json.loads(run("stock", "push", "--dry-run", "--json").stdout)
+    waits = [r for r in dry if r["provider"] == "bricklink"]
+    assert [(r["change"], r["not_changed_because"][:20]) for r in waits] == [(0, "raising to 20 waits:")]
+    pushed = run("sync", "--push", "-v")
+    assert pushed.exit_code == 0 and f"bricklink lot {BL_LOT} (lot 1) stays at 15: raising to 20 waits" in pushed.stderr
+    assert listed(creds)[0] == 15

@@ -47,6 +47,22 @@ class Change:
 
 
 @dataclass
+class Waiting:
+    """A listing a push leaves as it is although it does not show what is available, and why."""
+
+    provider: str
+    remote_lot_id: str
+    inventory_id: int
+    listed: int
+    available: int
+    reason: str
+
+    def __str__(self) -> str:
+        return (f"{self.provider} lot {self.remote_lot_id} (lot {self.inventory_id}) stays at {self.listed}: "
+                f"{self.reason}")
+
+
+@dataclass
 class PushResult:
     provider: str
     ok: bool = True
@@ -55,6 +71,8 @@ class PushResult:
     changes: list[Change] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     unconfirmed: int = 0  # answers lost and not confirmed by a read-back: judged next run
+    settled: set[int] = field(default_factory=set)  # local lots whose listings here now show what is available
+    waiting: list[Waiting] = field(default_factory=list)  # left as they are, and why
 
 
 @dataclass
@@ -72,15 +90,22 @@ class Judgement:
     released: list[int] = field(default_factory=list)
     planned: list[rules.Planned] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)  # listings left as they are, and why
 
 
 def run(store: Store, adapters: list[Listings], index: LotIndex, *,
-        translator: Translator | None = None, resync: Resync | None = None, dry_run: bool = False) -> list[PushResult]:
+        translator: Translator | None = None, resync: Resync | None = None, dry_run: bool = False,
+        only: dict[str, set[int]] | None = None) -> list[PushResult]:
+    """``only`` (a listener's push): per marketplace, the local lots to push there -- each of their
+    listings read by itself instead of the whole lot list; a marketplace not named is left alone."""
+    if only is not None:
+        adapters = [adapter for adapter in adapters if only.get(adapter.name)]
     results = {adapter.name: PushResult(adapter.name) for adapter in adapters}
     reads: dict[str, list[RemoteLot]] = {}
     for adapter in adapters:
         try:
-            reads[adapter.name] = adapter.list_lots()
+            reads[adapter.name] = (adapter.list_lots() if only is None
+                                   else _read_listings(store, adapter, only[adapter.name]))
             results[adapter.name].lots_read = len(reads[adapter.name])
         except MarketsyncError as error:
             results[adapter.name].ok, results[adapter.name].error = False, error.message
@@ -97,22 +122,39 @@ def run(store: Store, adapters: list[Listings], index: LotIndex, *,
             continue
         try:
             _push_one(store, adapter, reads[adapter.name], index, translator, touched,
-                      may_raise=not failed, dry_run=dry_run, result=result)
+                      may_raise=not failed, dry_run=dry_run, result=result,
+                      only=None if only is None else only[adapter.name])
         except MarketsyncError as error:
             result.ok, result.error = False, error.message
     return list(results.values())
 
 
+def _read_listings(store: Store, adapter: Listings, lots: set[int]) -> list[RemoteLot]:
+    """The for-sale listings of these lots on one marketplace, each read by itself (one call each)."""
+    from marketsync.store.listener import listed_lots
+
+    found = []
+    for remote_ids in listed_lots(store, adapter.name, lots).values():
+        for remote_lot_id in remote_ids:
+            lot = adapter.read_lot(remote_lot_id)
+            if lot is not None:
+                found.append(lot)
+    return found
+
+
 def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: LotIndex,
               translator: Translator | None, touched: set[tuple[str, str]], *, may_raise: bool, dry_run: bool,
-              result: PushResult) -> None:
+              result: PushResult, only: set[int] | None = None) -> None:
     provider = adapter.name
     for_sale = {lot.remote_lot_id: lot for lot in lots if lot.for_sale}
     rows, link_problems = _linked_rows(store, provider, for_sale, index, translator, dry_run=dry_run)
+    if only is not None:
+        rows = {key: row for key, row in rows.items() if row["inventory_id"] in only}
     judgement = judge(provider, rows, for_sale, stored.own_orders(store, provider),
                       stored.maybe_changes(store, provider), stored.available(store), touched,
                       may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots)
     result.problems += link_problems + judgement.problems
+    result.waiting = judgement.waiting
     if dry_run:
         result.changes = [Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
                           for p in judgement.planned if p.delta]
@@ -120,6 +162,24 @@ def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: Lot
     with store.atomic():
         record(store, judgement)
     _send(store, adapter, judgement.planned, for_sale, result)
+    _close_windows(store, provider, rows, touched, judgement, result)
+
+
+def _close_windows(store: Store, provider: str, rows: dict[str, dict], touched: set[tuple[str, str]],
+                   judgement: Judgement, result: PushResult) -> None:
+    """The lots whose listings here now show what is available (judged, not held, every change
+    applied): the oversell window of each order seen before closes on this marketplace."""
+    from marketsync.store import listener as stored_listener
+
+    by_id = {row["id"]: row["inventory_id"] for row in rows.values()}
+    judged = {row["inventory_id"] for row in rows.values() if row["inventory_id"] is not None}
+    left = {row["inventory_id"] for row in rows.values() if (provider, row["remote_lot_id"]) in touched}
+    held = {by_id.get(listing_id) for listing_id, _, _ in judgement.holds}
+    unsettled = {c.inventory_id for c in result.changes if c.outcome != ChangeState.APPLIED}
+    result.settled = {lot for lot in judged - left - unsettled if lot not in held}
+    if result.settled:
+        with store.atomic():
+            stored_listener.confirm(store, provider, result.settled)
 
 
 def _linked_rows(store: Store, provider: str, for_sale: dict[str, RemoteLot], index: LotIndex,
@@ -167,7 +227,11 @@ def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], 
                                          "changed (it is read again next run)")
     for lot_id, lot_rows in by_lot.items():
         if any((provider, row["remote_lot_id"]) in touched for row in lot_rows):
-            continue  # a figure read before an order marketsync has just synced: next run
+            # a figure read before an order marketsync has just synced: next run
+            out.waiting += [Waiting(provider, row["remote_lot_id"], lot_id, for_sale[row["remote_lot_id"]].quantity,
+                                    available.get(lot_id, 0), "an order on it arrived while the lots were read: "
+                                    "judged next run") for row in lot_rows if row["remote_lot_id"] in for_sale]
+            continue
         _judge_lot(provider, lot_id, lot_rows, for_sale, own, maybes, available.get(lot_id, 0), out,
                    may_raise=may_raise, deletes_empty_lots=deletes_empty_lots)
     return out
@@ -199,7 +263,7 @@ class _LotJudge:
     observed_before: bool
     shown: list[tuple[rules.Listing, int]] = field(default_factory=list)
     unexplained: list[tuple[rules.Listing, int, str]] = field(default_factory=list)
-    elsewhere: bool = False  # an open line of this marketplace is reserved on no lot
+    elsewhere: int = 0  # pieces of open lines of this marketplace on the lot reserved on no lot of it
 
     def listing(self, listing: rules.Listing, remote_lot: RemoteLot | None) -> None:
         if listing.gone and remote_lot is None:
@@ -210,7 +274,7 @@ class _LotJudge:
             self._gone(listing, mine, open_changes)
             return
         remote = remote_lot.quantity
-        self.elsewhere = self.elsewhere or bool(mine.elsewhere)
+        self.elsewhere += mine.elsewhere
         if listing.gone:
             self.out.back.append(listing.id)
         if listing.listed is None and self.observed_before and not listing.held:
@@ -260,13 +324,25 @@ class _LotJudge:
                 if listing.held:
                     self.out.released.append(listing.id)
             return
+        for listing, remote in self.shown:
+            self.out.waiting.append(Waiting(self.provider, listing.remote_lot_id, self.lot_id, remote, self.available,
+                                            "another listing of this lot is held for your decision"))
         for listing, remote, reason in self.unexplained:
+            self.out.waiting.append(Waiting(self.provider, listing.remote_lot_id, self.lot_id, remote, self.available,
+                                            f"held: {reason} ('marketsync stock adopt' or 'override' "
+                                            f"{self.provider}:{listing.remote_lot_id})"))
             self.out.holds.append((listing.id, remote, reason))
             if not listing.held:
                 self.out.problems.append(held_line(self.provider, listing.remote_lot_id, self.lot_id, reason))
 
     def plan(self, for_sale: dict[str, RemoteLot], *, may_raise: bool, deletes_empty_lots: bool) -> None:
-        planned = rules.plan(rules.LotListings(self.available, self.shown, may_raise=may_raise and not self.elsewhere))
+        lot = rules.LotListings(self.available, self.shown, may_raise=may_raise and not self.elsewhere,
+                                elsewhere=self.elsewhere)
+        planned = rules.plan(lot)
+        why = rules.waits(lot)
+        if why:
+            self.out.waiting += [Waiting(self.provider, listing.remote_lot_id, self.lot_id, remote, self.available, why)
+                                 for listing, remote in self.shown]
         for change in planned:
             self.out.planned.append(rules.with_retain(change, _retained(for_sale, change.listing), deletes_empty_lots))
         changed = {change.listing.id for change in planned}

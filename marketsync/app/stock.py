@@ -110,23 +110,54 @@ def unlink_by_hand(store: Store, provider: str, remote_lot_id: str) -> str:
             "changes it")
 
 
-def with_pending(rows: list[dict]) -> list[dict]:
-    """The change the next push would make to each listing, by the push's own rule (a lot's listings
-    on one marketplace together show what is available); None where it makes none: held, not
-    observed yet, or no longer for sale (``stock`` rows, as :func:`store.queries.stock` reads them)."""
-    groups: dict[tuple[str, int], list[dict]] = {}
+def with_pending(store: Store, rows: list[dict]) -> list[dict]:
+    """The change the next push would make to each listing, and why it makes none where the listing
+    does not show what is available (``pending_change``, ``pending_reason``; ``listed_now``: the
+    figure the marketplace shows now by its own orders since it was read). Judged by the push's
+    own function (:func:`marketsync.app.listing_push.judge`) on the figures the orders explain --
+    nothing is read from the marketplaces, so a figure that cannot be told without reading it
+    (never read, a cancellation that may or may not restock, an open change) is named as such."""
+    from marketsync.app.listing_push import judge
+
     for row in rows:
-        row["pending_change"] = None
-        if row["inventory_id"] is not None and row["gone_at"] is None:
-            groups.setdefault((row["provider"], row["inventory_id"]), []).append(row)
-    for group in groups.values():
-        if any(row["held_reason"] or row["listed"] is None for row in group):
-            continue
-        shown = [(rules.Listing(row["id"], row["provider"], row["remote_lot_id"], row["inventory_id"], row["listed"],
-                                0, 0), row["listed"]) for row in group]
-        planned = {p.listing.id: p.delta for p in rules.plan(rules.LotListings(group[0]["available"], shown))}
-        for row in group:
-            row["pending_change"] = planned.get(row["id"]) or None
+        row.update(listed_now=None, pending_change=None, pending_reason=None)
+    wanted = {row["id"]: row for row in rows}
+    available = stored.available(store)
+    for provider in sorted({row["provider"] for row in rows}):
+        own, maybes = stored.own_orders(store, provider), stored.maybe_changes(store, provider)
+        linked = [row for row in stored.listings(store, provider)
+                  if row["inventory_id"] is not None and row["gone_at"] is None]
+        figures: dict[str, int] = {}
+        unknown: dict[int, str] = {}
+        for row in linked:
+            listing = stored.as_listing(row)
+            now = rules.figures_now(listing, own.get(listing.remote_lot_id, rules.NO_ORDERS),
+                                    maybes.get(listing.id, []))
+            if listing.held:
+                figures[row["remote_lot_id"]] = row["held_listed"] if row["held_listed"] is not None else row["listed"]
+            elif len(now) == 1:
+                figures[row["remote_lot_id"]] = now[0]
+            else:
+                unknown[row["inventory_id"]] = (
+                    "never read yet: the next push reads it, then lists what is available" if not now else
+                    f"it shows {' or '.join(map(str, now))} (a cancelled order may or may not have restocked it, or "
+                    "a change of marketsync's has no known outcome): the next push reads it")
+        judgement = judge(provider, {row["remote_lot_id"]: row for row in linked if row["inventory_id"] not in unknown},
+                          {lot: RemoteLot(provider, lot, quantity) for lot, quantity in figures.items()},
+                          own, maybes, available, set())
+        by_remote = {row["remote_lot_id"]: row for row in linked}
+        for row in linked:
+            if row["id"] in wanted:
+                wanted[row["id"]]["listed_now"] = figures.get(row["remote_lot_id"])
+                wanted[row["id"]]["pending_reason"] = unknown.get(row["inventory_id"])
+        for planned in judgement.planned:
+            row = by_remote[planned.listing.remote_lot_id]
+            if row["id"] in wanted and planned.delta:
+                wanted[row["id"]]["pending_change"] = planned.delta
+        for waiting in judgement.waiting:
+            row = by_remote[waiting.remote_lot_id]
+            if row["id"] in wanted:
+                wanted[row["id"]]["pending_reason"] = waiting.reason
     return rows
 
 
@@ -156,4 +187,5 @@ def listing_rows(ws: Workspace, provider: str | None, held_only: bool, unlinked_
     """``stock``: each listing, with the change the next push would make."""
     from marketsync.store import queries
 
-    return with_pending(queries.stock(ws.read(), provider, held_only, unlinked_only))
+    store = ws.read()
+    return with_pending(store, queries.stock(store, provider, held_only, unlinked_only))

@@ -307,17 +307,21 @@ def report_sync(results: list[ProviderResult], exit_on_failure: bool = True) -> 
 def report_push(results: list[PushResult], dry_run: bool, fmt: str = "table") -> None:
     from marketsync.cli import render
 
-    if dry_run:
+    if dry_run:  # what would change, and the listings left as they are with why (the push's own rule)
         rows = [{"provider": c.provider, "remote_lot_id": c.remote_lot_id, "inventory_id": c.inventory_id,
-                 "listed": c.before, "would_list": c.after, "change": c.after - c.before}
+                 "listed": c.before, "would_list": c.after, "change": c.after - c.before, "not_changed_because": None}
                 for result in results for c in result.changes]
+        rows += [{"provider": w.provider, "remote_lot_id": w.remote_lot_id, "inventory_id": w.inventory_id,
+                  "listed": w.listed, "would_list": w.listed, "change": 0, "not_changed_because": w.reason}
+                 for result in results for w in result.waiting]
         render.emit(rows, fmt, [
             ("Marketplace", "left", lambda r: r["provider"]),
             ("Remote lot", "right", lambda r: r["remote_lot_id"]),
             ("Lot", "right", lambda r: r["inventory_id"]),
             ("Listed", "right", lambda r: r["listed"]),
             ("Would list", "right", lambda r: r["would_list"]),
-            ("Change", "right", lambda r: f"{r['change']:+d}"),
+            ("Change", "right", lambda r: f"{r['change']:+d}" if r["change"] else ""),
+            ("Not changed because", "left", lambda r: r["not_changed_because"] or ""),
         ], title=None if rows else "Nothing to change")
     for result in results:
         for line in result.problems:
@@ -331,6 +335,8 @@ def report_push(results: list[PushResult], dry_run: bool, fmt: str = "table") ->
             if chatty():
                 click.echo(f"{result.provider}: {result.lots_read} lots read, {applied} listing change(s) applied",
                            err=True)
+                for waiting in result.waiting:
+                    click.echo(one_line(str(waiting)), err=True)
 
 
 class progress:

@@ -63,12 +63,22 @@ def _stock_columns() -> list[tuple[Any, ...]]:
         ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else ""),
         ("Bin", "left", lambda r: r["location"] or "", "bold"),
         ("Part", "left", lambda r: f"{r['part_number']} c{r['color_id']} {r['condition']}" if r["part_number"] else ""),
-        ("Listed", "right", lambda r: r["listed"] if r["listed"] is not None else ""),
+        ("Listed", "right", lambda r: _listed(r)),
         ("Available", "right", lambda r: r["available"] if r["available"] is not None else ""),
         ("Pending", "right", lambda r: f"{r['pending_change']:+d}" if r["pending_change"] else ""),
-        ("Held / problem", "left", lambda r: r["held_reason"] or r["link_problem"]
-         or (f"not for sale: {r['gone_reason']}" if r["gone_at"] else ""), "red"),
+        ("Held / problem / why not", "left", lambda r: r["held_reason"] or r["link_problem"]
+         or (f"not for sale: {r['gone_reason']}" if r["gone_at"] else "") or r["pending_reason"] or "", "red"),
     ]
+
+
+def _listed(row: dict) -> str:
+    """The figure the listing shows now by its marketplace's orders (the last one read, if another)."""
+    if row["held_reason"] and row["held_listed"] is not None:
+        return str(row["held_listed"])  # the figure the hold's reason names
+    if row["listed"] is None:
+        return ""
+    now = row.get("listed_now")
+    return f"{now} (was {row['listed']})" if now is not None and now != row["listed"] else str(row["listed"])
 
 
 @stock.command("push")

@@ -147,6 +147,7 @@ class LotListings:
     available: int
     shown: list[tuple[Listing, int]] = field(default_factory=list)
     may_raise: bool = True  # False while an open line of this marketplace is reserved nowhere on the lot
+    elsewhere: int = 0  # the pieces of those lines
 
     @property
     def target(self) -> int:
@@ -177,6 +178,25 @@ def plan(lot: LotListings) -> list[Planned]:
         if not change:
             break
     return planned
+
+
+def waits(lot: LotListings) -> str | None:
+    """Why :func:`plan` leaves a lot whose listings do not show what is available (None: it does not):
+    raising waits while the marketplace has open pieces on it reserved on no lot (they are on the
+    shelf, off the listing); lowering never waits."""
+    change = lot.target - lot.total
+    if not lot.shown or change <= 0 or lot.may_raise:
+        return None
+    if lot.elsewhere:
+        return (f"raising to {lot.target} waits: {lot.elsewhere} piece(s) of open orders on this listing are "
+                "reserved on no lot (see the unmatched lines: 'marketsync orders --open')")
+    return f"raising to {lot.target} waits: an order list could not be read again after the lots (next run)"
+
+
+def figures_now(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = ()) -> list[int]:
+    """What the marketplace may show now without reading it: the last confirmed figure moved by its
+    own orders since and by marketsync's open changes (one figure when nothing is uncertain)."""
+    return sorted({e.figure for e in explanations(listing, own, maybes)})
 
 
 def with_retain(planned: Planned, retained_now: bool, deletes_empty_lots: bool) -> Planned:
