@@ -143,3 +143,21 @@ def test_stock_shows_what_the_push_does_and_why_it_leaves_a_listing(run, creds):
     pushed = run("sync", "--push", "-v")
     assert pushed.exit_code == 0 and f"bricklink lot {BL_LOT} (lot 1) stays at 15: raising to 20 waits" in pushed.stderr
     assert listed(creds)[0] == 15
+
+
+# --- 4. an oversold lot is said once, at the end of the run, with the figures the run leaves ---------
+def test_an_oversold_lot_is_reported_once_with_the_figures_the_run_leaves(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,14\n")
+    line = {"no": "3001", "color_id": 11, "remarks": "A1"}
+    earlier = creds.bricklink.add_order("PAID", lines=[{**line, "quantity": 5}])
+    assert run("sync").exit_code == 0
+    creds.bricklink.add_order("PAID", lines=[{**line, "quantity": 12}])  # 17 on 14 while it is written...
+    creds.bricklink.set_status(earlier, "CANCELLED")  # ... and 12 once the cancellation is in
+    result = run("sync")
+    assert result.exit_code == 0 and "oversold" not in result.stderr, result.stderr
+    creds.bricklink.add_order("PAID", lines=[{**line, "quantity": 4}])
+    creds.bricklink.add_order("PAID", lines=[{**line, "quantity": 3}])
+    result = run("sync", "--push")
+    assert [x for x in result.stderr.splitlines() if "oversold" in x] == [
+        "oversold: lot 1 (3001 colour 11 new at A1) has 19 reserved but 14 on hand"]
+    assert "oversold" not in run("sync").stderr  # said in the run that found it, not every 15 minutes

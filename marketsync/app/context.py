@@ -73,6 +73,7 @@ class Marketplaces:
 
         self.store, self.settings = store, settings
         self.counter = CallCounter()
+        self.oversold_said: set[int] = set()  # lots the run has said are oversold
         self.adapters: list[MarketplaceAdapter] = [
             build_adapter(name, settings, counter=self.counter, environ=environ, share=len(names),
                           calls_today=api_calls_on(store, name)) for name in names]
@@ -90,14 +91,27 @@ class Marketplaces:
         return catalog.translator(self.store, index, self.catalog, beyond_inventory=beyond_inventory) \
             if self.catalog is not None else None
 
-    def sync(self, *, full: bool = False, progress: Progress | None = None) -> list[ProviderResult]:
+    def sync(self, *, full: bool = False, progress: Progress | None = None,
+             report_oversold: bool = True) -> list[ProviderResult]:
+        """The orders of every marketplace; a lot they oversold is said at the end (with
+        ``report_oversold`` False, when the caller calls :meth:`report_oversold` at its run's end)."""
         from marketsync.app import order_sync
 
-        return order_sync.run(self.store, list(self.adapters), self.counter, full=full,
-                              concurrency=self.settings.concurrency, progress=progress or order_sync.NoProgress())
+        results = order_sync.run(self.store, list(self.adapters), self.counter, full=full,
+                                 concurrency=self.settings.concurrency, progress=progress or order_sync.NoProgress())
+        if report_oversold:
+            self.report_oversold(results)
+        return results
 
-    def push(self, *, dry_run: bool, resync: bool = True,
-             progress: Progress | None = None) -> tuple[list[PushResult], list[ProviderResult]]:
+    def report_oversold(self, results: list[ProviderResult]) -> None:
+        """A line on ``results`` for each lot their orders oversold that is still oversold now,
+        with its figures now -- once per run (a lot the push's re-sync oversells again is not said twice)."""
+        from marketsync.app import order_sync
+
+        order_sync.oversold_lines(self.store, results, self.oversold_said)
+
+    def push(self, *, dry_run: bool, resync: bool = True, progress: Progress | None = None,
+             report_oversold: bool = True) -> tuple[list[PushResult], list[ProviderResult]]:
         """The listings pushed (after the orders synced again for the bracket); (push results,
         resync results)."""
         from marketsync.app import listing_push
@@ -108,7 +122,7 @@ class Marketplaces:
         again: list[Any] = []
 
         def sync_again() -> tuple[set[tuple[str, str]], set[str]]:
-            again.extend(self.sync(progress=progress))
+            again.extend(self.sync(progress=progress, report_oversold=False))
             return (set().union(*(result.touched for result in again)),
                     {result.provider for result in again if not result.ok})
 
@@ -120,4 +134,6 @@ class Marketplaces:
             if translator is not None and not dry_run:
                 stored_catalog.save(self.store, translator.take_learned())
             add_api_calls(self.store, self.counter.take_unsaved())
+        if report_oversold:
+            self.report_oversold(again)
         return results, again

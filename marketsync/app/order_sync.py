@@ -85,6 +85,7 @@ class ProviderResult:
     skipped: int = 0  # orders that could not be fetched or stored this run (retried next run)
     touched: set[tuple[str, str]] = field(default_factory=set)  # (provider, its lot id) of lines written
     problems: list[str] = field(default_factory=list)  # one line each, for stderr
+    oversold: set[int] = field(default_factory=set)  # lots its orders took past on hand (said at the run's end)
 
 
 def line_label(line: OrderLine) -> str:
@@ -196,7 +197,9 @@ class OrderWriter:
         return problems
 
     def problems(self, order: Order, booked: booking.Booked) -> list[str]:
-        """One line per thing the seller should know about a just-written order."""
+        """One line per thing the seller should know about a just-written order (a lot it oversold
+        is said once, at the end of the run, with the figures the run leaves: :func:`oversold_lines`)."""
+        self.result.oversold.update(_newly_oversold(booked, self.oversold_seen))
         return order_problems(order.provider, order.order_id, order.status, order.provider_status, booked,
                               self.oversold_seen,
                               self.translator.first_report if self.translator is not None else None)
@@ -215,7 +218,7 @@ def order_problems(provider: str, order_id: str, status: str, provider_status: s
     if is_open(status, booked.order.manual_release):
         problems += [f"{provider} order {order_id}: {line_label(line)} unmatched: {reason}"
                      for line, reason in _newly_unmatched(booked, first_report)]
-    return problems + _newly_oversold(booked, oversold_seen)
+    return problems
 
 
 def _newly_unmatched(booked: booking.Booked, first_report: Callable[[OrderLine], bool] | None
@@ -231,17 +234,28 @@ def _newly_unmatched(booked: booking.Booked, first_report: Callable[[OrderLine],
             yield line, match.reason
 
 
-def _newly_oversold(booked: booking.Booked, oversold_seen: set[int]) -> list[str]:
-    """The lots the order oversold that no order of the run reported yet (``oversold_seen`` grows)."""
-    problems = []
-    for lot in booked.oversold:
-        if lot.id not in oversold_seen:
-            oversold_seen.add(lot.id)
-            problems.append(
-                f"oversold: lot {lot.id} ({lot.part_number} colour {lot.color_id} {lot.condition} at "
-                f"{lot.location or 'no location'}) has {lot.reserved} reserved but {lot.quantity} on hand"
-            )
-    return problems
+def _newly_oversold(booked: booking.Booked, oversold_seen: set[int]) -> set[int]:
+    """The lots the order oversold that no order of the run did yet (``oversold_seen`` grows)."""
+    new = {lot.id for lot in booked.oversold} - oversold_seen
+    oversold_seen.update(new)
+    return new
+
+
+def oversold_lines(store: Store, results: list[ProviderResult], said: set[int]) -> None:
+    """Each lot the results' orders oversold that is still oversold now, said once (``said`` grows),
+    with the figures it has now: a line on the result whose order oversold it first."""
+    from marketsync.store.queries import oversold
+
+    now = {row["id"]: row for row in oversold(store)}
+    for result in results:
+        for lot_id in sorted(result.oversold - said):
+            said.add(lot_id)
+            lot = now.get(lot_id)
+            if lot is not None:
+                result.problems.append(
+                    f"oversold: lot {lot_id} ({lot['part_number']} colour {lot['color_id']} {lot['condition']} at "
+                    f"{lot['location'] or 'no location'}) has {lot['quantity_reserved']} reserved but "
+                    f"{lot['quantity']} on hand")
 
 
 def handed_out(items: list) -> Iterator:

@@ -41,9 +41,10 @@ def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = Fa
                                                                   backup.daily(ws.db_path))) as store:
         report.silent = lost_credentials(store) if check_credentials else []
         marketplaces = ws.marketplaces(store, names)
-        report.results = marketplaces.sync(full=full, progress=progress)
+        report.results = marketplaces.sync(full=full, progress=progress, report_oversold=False)
         if push and all(result.ok for result in report.results):
-            report.pushed, report.again = marketplaces.push(dry_run=dry_run, progress=progress)
+            report.pushed, report.again = marketplaces.push(dry_run=dry_run, progress=progress, report_oversold=False)
+        marketplaces.report_oversold(report.results + report.again)  # at the end, with the figures it leaves
         report.oversold = len(queries.oversold(store))
     return report
 
