@@ -172,6 +172,7 @@ class Order:
     is_filed: bool = False
     listed_as: str | None = None  # the list's status, when the list entry and the detail disagree
     details_gone: bool = False  # nothing more can be fetched: a stored order keeps what it has
+    store_id: str | None = None  # the seller's store on that marketplace, where the order says (a hint is checked against it)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     raw_json: str | None = field(repr=False, default=None)  # ``raw`` serialised, off the writer's thread
 
@@ -248,6 +249,36 @@ class Adapter(Protocol):
                       full: bool = False) -> SyncListing: ...
 
     def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]: ...
+
+
+class Notification:
+    """One event a marketplace lists for a listener (BrickLink's ``GET /notifications``): only ever
+    a hint; the same event is told apart from another by all three fields."""
+
+    event_type: str  # "Order", "Message", "Feedback"
+    resource_id: str  # the order id for an Order event
+    timestamp: str
+
+
+class Notified(Protocol):
+    """What a marketplace with the NOTIFICATIONS capability serves a listener: one named order,
+    fetched whole (the hint names it; nothing else of the hint is trusted)."""
+
+    name: str
+
+    def fetch_named(self, order_id: str) -> tuple[Order, list[OrderLine]]: ...
+
+
+class NotificationList(Notified, Protocol):
+    """A marketplace whose hint is content-free: the events are listed by a call of their own."""
+
+    def notifications(self) -> list[Notification]: ...
+
+
+class NotifyRegistration(Notified, Protocol):
+    """A marketplace that is told by an API call where to send its hints (an empty ip: nowhere)."""
+
+    def register_notify(self, ip: str) -> None: ...
 
 
 class Catalog(Protocol):

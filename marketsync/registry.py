@@ -21,6 +21,17 @@ class Capability(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Hint:
+    """How a marketplace with NOTIFICATIONS tells a listener that an order arrived
+    (marketplace-apis.md "Notifications", "Order notification"); only ever a hint."""
+
+    method: str  # the HTTP method of the request it sends
+    path: str | None  # its fixed path, or None: a secret path of the seller's own (a registered callback URL)
+    port: int | None  # its fixed port, or None: the listener's --port
+    names_order: bool  # the request names the order (``order_id``, ``store_id``); else its events are listed
+
+
+@dataclass(frozen=True)
 class Marketplace:
     name: str  # as on the command line and in every table's ``provider`` column
     title: str  # as people spell it
@@ -31,6 +42,7 @@ class Marketplace:
     capabilities: frozenset[Capability]
     adapter_module: str  # its ``build(...)`` makes the adapter (imported only when one is built)
     sandbox: str  # the attribute of marketsync.sandbox.Sandbox that emulates it
+    hint: Hint | None = None  # how it notifies a listener (capability NOTIFICATIONS)
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -43,12 +55,14 @@ MARKETPLACES: dict[str, Marketplace] = {m.name: m for m in (
         "BRICKLINK_API_URL", "https://api.bricklink.com/api/store/v1",
         frozenset({Capability.ORDERS, Capability.LISTINGS, Capability.NOTIFICATIONS, Capability.DAILY_BUDGET}),
         "marketsync.providers.bricklink", "bricklink",
+        Hint("POST", None, None, names_order=False),  # a POST, empty in practice: then GET /notifications
     ),
     Marketplace(
         "brickowl", "BrickOwl", "BO", ("BRICKOWL_API_KEY",),
         "BRICKOWL_API_URL", "https://api.brickowl.com/v1",
         frozenset({Capability.ORDERS, Capability.LISTINGS, Capability.CATALOG, Capability.NOTIFICATIONS}),
         "marketsync.providers.brickowl", "brickowl",
+        Hint("GET", "/brick_owl_order_notify", 42500, names_order=True),  # after POST order/notify with an IP
     ),
 )}
 NAMES: tuple[str, ...] = tuple(MARKETPLACES)

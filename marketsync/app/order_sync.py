@@ -35,9 +35,11 @@ from marketsync.rules.matching import LotIndex
 from marketsync.model import (
     Adapter,
     Catalog,
+    Notified,
     Order,
     OrderLine,
     OrderSummary,
+    Status,
     Unmatched,
     is_open,
     iso,
@@ -47,6 +49,7 @@ from marketsync.model import (
 from marketsync.registry import Capability, marketplace
 from marketsync.store import catalog as stored_catalog
 from marketsync.store import orders as stored_orders
+from marketsync.store import listener as stored_listener
 from marketsync.store import state
 from marketsync.app.translate import Translator
 
@@ -84,6 +87,8 @@ class ProviderResult:
     complete: bool = True  # False when some orders may be missing: last_synced_at then stays put
     skipped: int = 0  # orders that could not be fetched or stored this run (retried next run)
     touched: set[tuple[str, str]] = field(default_factory=set)  # (provider, its lot id) of lines written
+    order_ids: set[str] = field(default_factory=set)  # the orders written
+    store_id: str | None = None  # the seller's store id, as the orders written name it
     problems: list[str] = field(default_factory=list)  # one line each, for stderr
     oversold: set[int] = field(default_factory=set)  # lots its orders took past on hand (said at the run's end)
 
@@ -107,9 +112,10 @@ class OrderWriter:
     """Writes fetched orders in small batches of transactions, one order never split."""
 
     def __init__(self, store: Store, index: LotIndex, result: ProviderResult,
-                 counter: Calls, translator: Translator | None = None):
+                 counter: Calls, translator: Translator | None = None, seen_by: str | None = None):
         self.store, self.index, self.result = store, index, result
         self.counter, self.translator = counter, translator
+        self.seen_by = seen_by  # who sees new open orders first ("sync", "listener"); None: a backfill, not timed
         self.buffer: list[tuple[Order, list[OrderLine]]] = []
         self.buffered_lines = 0
         self.flushed_at = time.monotonic()
@@ -184,7 +190,10 @@ class OrderWriter:
         if not buffer:
             return []
         was_open = stored_orders.stored_open(self.store, [order for order, _ in buffer])
+        new = (stored_listener.new_order_ids(self.store, buffer[0][0].provider, [o.order_id for o, _ in buffer])
+               if self.seen_by else set())
         keys = stored_orders.upsert_orders(self.store, [order for order, _ in buffer])
+        self._first_seen(buffer, keys, new)
         self.result.touched.update((line.provider, line.provider_lot_id) for _, lines in buffer for line in lines
                                    if line.provider_lot_id)
         states = [booking.OrderState(ref, order.provider, order.order_id, order.status, manual_release, lines,
@@ -195,6 +204,19 @@ class OrderWriter:
         for (order, _), booked in zip(buffer, booking.book(self.store, self.index, states)):
             problems += self.problems(order, booked)
         return problems
+
+    def _first_seen(self, buffer: list[tuple[Order, list[OrderLine]]], keys: list[tuple[int, bool]],
+                    new: set[str]) -> None:
+        """The oversell window's start (new open orders, when and by which path first seen) and the
+        seller's store id where the orders name it."""
+        self.result.order_ids.update(order.order_id for order, _ in buffer)
+        if new and self.seen_by:
+            stored_listener.seen(self.store, [ref for (order, _), (ref, _) in zip(buffer, keys)
+                                              if order.order_id in new and is_open(order.status)], self.seen_by)
+        store_ids = {order.store_id for order, _ in buffer if order.store_id}
+        if len(store_ids) == 1 and self.result.store_id != next(iter(store_ids)):
+            self.result.store_id = next(iter(store_ids))
+            state.record_store_id(self.store, self.result.provider, self.result.store_id)
 
     def problems(self, order: Order, booked: booking.Booked) -> list[str]:
         """One line per thing the seller should know about a just-written order (a lot it oversold
@@ -381,12 +403,13 @@ def sync_provider(
     state.record_attempt(store, provider, started)
     sync_state = state.sync_state(store, provider)
     open_ids, since = list_window(store, provider, sync_state)
-    writer = OrderWriter(store, index, result, counter, translator)
+    first = not sync_state.get("last_synced_at")
+    writer = OrderWriter(store, index, result, counter, translator, seen_by=None if first else "sync")
+    result.store_id = sync_state.get("store_id")
     calls_before = counter.totals.get(provider, 0)
     try:
         changed, stored_fingerprints = _changed_orders(
-            store, adapter, result, first=not sync_state.get("last_synced_at"), open_ids=open_ids, since=since,
-            full=full)
+            store, adapter, result, first=first, open_ids=open_ids, since=since, full=full)
         progress.start(provider, len(changed))
 
         def fetch(head: OrderSummary) -> tuple[Order, list[OrderLine]]:
@@ -400,6 +423,52 @@ def sync_provider(
         _fail(writer, error)
     result.calls = counter.totals.get(provider, 0) - calls_before
     _record_outcome(store, result, started)
+    return result
+
+
+def sync_named(
+    store: Store,
+    adapter: Notified,
+    order_ids: Iterable[str],
+    *,
+    counter: Calls,
+    index: LotIndex,
+    translator: Translator | None = None,
+    catalog: Catalog | None = None,
+    concurrency: int = 4,
+    seen_by: str = "listener",
+) -> ProviderResult:
+    """Only the orders named (a listener's hint): each fetched whole by its id and written through
+    the same writer as a listed sync. An order the marketplace does not have costs its one call and
+    changes nothing. ``last_synced_at`` does not move: only a listed sync proves nothing was missed."""
+    provider = adapter.name
+    result = ProviderResult(provider)
+    result.store_id = state.sync_state(store, provider).get("store_id")
+    writer = OrderWriter(store, index, result, counter, translator, seen_by=seen_by)
+    calls_before = counter.totals.get(provider, 0)
+    heads = [OrderSummary(provider, order_id, Status.UNKNOWN, "", "", None) for order_id in sorted(set(order_ids))]
+    result.listed = result.changed = len(heads)
+
+    def fetch(head: OrderSummary) -> tuple[Order, list[OrderLine]]:
+        order, lines = adapter.fetch_named(head.order_id)
+        if translator is not None:
+            translator.translate(lines)
+        stored_orders.serialise_payloads(order, lines)
+        return order, lines
+
+    def skip(head: OrderSummary, error: ProviderError) -> None:
+        if isinstance(error, NotFoundError):
+            result.problems.append(f"{provider}: order {head.order_id} named by a hint does not exist; nothing changed")
+        else:
+            _report_skip(result, head, error)
+
+    try:
+        _write_fetched(fetch_in_order(fetch, heads, concurrency, skip), {}, writer, NoProgress())
+        writer.flush()
+        _after_orders(store, index, translator, catalog, result)
+    except MarketsyncError as error:
+        _fail(writer, error)
+    result.calls = counter.totals.get(provider, 0) - calls_before
     return result
 
 

@@ -35,6 +35,7 @@ COMMANDS = {
     "api": "api:api",
     "demo": "demo:demo",
     "sandbox": "demo:sandbox",
+    "listen": "listen:listen",
 }
 
 

@@ -105,8 +105,16 @@ def logging_options(func: Command) -> Command:
 
 
 def wait_option(func: Command) -> Command:
-    return click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True,
-                        help="Seconds to wait for another running sync or command before giving up (exit 75).")(func)
+    return wait_option_of(10.0)(func)
+
+
+def wait_option_of(seconds: float) -> Callable[[Command], Command]:
+    """``--wait`` with its own default (``sync`` waits out a listener's short sync)."""
+    def option(func: Command) -> Command:
+        return click.option("--wait", type=click.FloatRange(0), default=seconds, show_default=True,
+                            help="Seconds to wait for another running sync or command before giving up "
+                                 "(exit 75).")(func)
+    return option
 
 
 def budget_option(func: Command) -> Command:

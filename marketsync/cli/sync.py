@@ -18,7 +18,7 @@ from marketsync.cli.common import (
     progress,
     report_push,
     report_sync,
-    wait_option,
+    wait_option_of,
 )
 from marketsync.errors import EXIT_FAILED
 
@@ -31,7 +31,7 @@ from marketsync.errors import EXIT_FAILED
 @click.option("--push/--no-push", envvar="MARKETSYNC_PUSH", show_envvar=True, default=False,
               help="Then bring every listing on every marketplace to what is available (see 'marketsync stock').")
 @click.option("--dry-run", is_flag=True, help="With --push: show the listing changes; change no listing.")
-@wait_option
+@wait_option_of(120.0)  # long enough to wait out a listener's short sync ('marketsync listen')
 @db_options
 @http_options
 def sync(providers: tuple[str, ...], full: bool, push: bool, dry_run: bool, wait: float, ws: Workspace) -> None:

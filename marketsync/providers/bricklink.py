@@ -33,6 +33,7 @@ from marketsync.providers.http import (
 from marketsync.model import (
     Status,
     ChangeResult,
+    Notification,
     Order,
     OrderLine,
     OrderSummary,
@@ -176,6 +177,28 @@ class BrickLink:
         if head.details_gone:
             return order, []  # its items are gone: a stored order keeps its lines (see sync.OrderWriter)
         return order, self.fetch_lines(head.order_id)
+
+    def fetch_named(self, order_id: str) -> tuple[Order, list[OrderLine]]:
+        """One order a hint named: ``GET /orders/{id}`` and its items (two calls)."""
+        data = self.client.get(f"/orders/{order_id}", endpoint="/orders/{id}")
+        if not isinstance(data, dict) or data.get("order_id") is None:
+            raise error_for_status(NAME, 502, f"GET /orders/{order_id} answered with no order")
+        return self.fetch(summary(data))
+
+    def notifications(self) -> list[Notification]:
+        """``GET /notifications``: the unread events (a hint only; whether reading marks them read
+        is unconfirmed, so the caller deduplicates by all three fields)."""
+        data = self.client.get("/notifications", endpoint="/notifications")
+        if not isinstance(data, list):
+            raise error_for_status(NAME, 502, "GET /notifications answered with no event list")
+        events = []
+        for raw in data:
+            if not isinstance(raw, dict):
+                continue
+            kind, resource, moment = (parse.text(raw.get(k)) for k in ("event_type", "resource_id", "timestamp"))
+            if kind and resource and moment:
+                events.append(Notification(kind, resource, moment))
+        return events
 
     def fetch_order(self, order_id: str) -> Order:
         data = self.client.get(f"/orders/{order_id}", endpoint="/orders/{id}")

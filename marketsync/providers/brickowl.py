@@ -234,6 +234,20 @@ class BrickOwl:
             line.currency = order.currency  # BrickOwl prices lines in the store's base currency
         return order, lines
 
+    def fetch_named(self, order_id: str) -> tuple[Order, list[OrderLine]]:
+        """One order a hint named: ``order/view`` and ``order/items`` (two calls; an unknown order
+        costs the one view)."""
+        order = self.fetch_order(order_id)
+        lines = self.fetch_lines(order_id)
+        for line in lines:
+            line.currency = order.currency
+        return order, lines
+
+    def register_notify(self, ip: str) -> None:
+        """``POST order/notify``: BrickOwl sends a GET to ``http://IP:42500/brick_owl_order_notify``
+        when an order is placed; an empty ``ip`` turns it off. A write: never retried."""
+        self.client.write("POST", "/order/notify", form={"ip": ip})
+
     def fetch_order(self, order_id: str) -> Order:
         data = self.client.get("/order/view", {"order_id": order_id})
         if not isinstance(data, dict):
@@ -331,6 +345,7 @@ def order_from(order_id: str, raw: dict) -> Order:
         currency=parse.text(raw.get("base_currency")),
         shipping_method=parse.text(raw.get("shipping_method") or raw.get("ship_method_name")),
         tracking_number=parse.text(raw.get("tracking_number")),
+        store_id=parse.text(raw.get("store_id")),
         raw=raw,
     )
 

@@ -438,3 +438,29 @@ def m010_shelf_truth(db: Database) -> None:
     db.execute("UPDATE inventory SET stocked_at = created_at")
     db.execute("UPDATE listings SET gone_at = updated_at, gone_reason = link_detail, link_problem = NULL, "
                "link_detail = NULL WHERE link_problem = 'gone'")
+
+
+@migrations()
+def m011_listener(db: Database) -> None:
+    """The listener (``marketsync listen``): BrickLink notifications already acted on (deduplicated
+    by type, resource and timestamp), the seller's store id on a marketplace (a hint naming another
+    is refused), the listener's last hint and heartbeat per marketplace, and the oversell window:
+    when marketsync first saw each order and when each other marketplace's listing change for it
+    was confirmed."""
+    db.table("_notifications").create(
+        {"business_account_id": str, "provider": str, "event_type": str, "resource_id": str, "timestamp": str,
+         "handled_at": str},
+        pk=("business_account_id", "provider", "event_type", "resource_id", "timestamp"),
+    )
+    sync_state = db.table("sync_state")
+    for column in ("store_id", "listener_seen_at", "last_hint_at", "last_hint", "last_hint_sync_at"):
+        sync_state.add_column(column, str)
+    db.table("_order_seen").create(
+        {"order_ref": int, "business_account_id": str, "seen_at": str, "seen_by": str},
+        pk="order_ref", foreign_keys=[("order_ref", "orders", "id")], not_null=["seen_at"],
+    )
+    db.table("_order_seen").create_index(["business_account_id", "seen_at"], index_name="order_seen_by_time")
+    db.table("_order_lowered").create(
+        {"order_ref": int, "marketplace": str, "business_account_id": str, "confirmed_at": str},
+        pk=("order_ref", "marketplace"), foreign_keys=[("order_ref", "orders", "id")], not_null=["confirmed_at"],
+    )

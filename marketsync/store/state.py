@@ -72,3 +72,24 @@ def api_calls_on(store: Store, provider: str, day: str | None = None) -> int:
         [account, provider, day],
     ).fetchone()
     return row[0] if row else 0
+
+
+# --- the listener (marketsync listen) -------------------------------------------------------------
+def record_store_id(store: Store, provider: str, store_id: str) -> None:
+    """The seller's own store id on that marketplace, as its orders say (a hint naming another is refused)."""
+    _state(store, provider, store_id=store_id)
+
+
+def record_hint(store: Store, provider: str, hint: str, at: str) -> None:
+    _state(store, provider, last_hint=hint, last_hint_at=at)
+
+
+def record_hint_sync(store: Store, provider: str, at: str) -> None:
+    _state(store, provider, last_hint_sync_at=at)
+
+
+def record_listener(store: Store, providers: list[str], at: str | None) -> None:
+    """The listener's heartbeat per marketplace it serves (None: it stopped cleanly, so a quiet
+    listener is no problem for ``status --max-age``)."""
+    for provider in providers:
+        _state(store, provider, listener_seen_at=at)

@@ -60,6 +60,20 @@ WHERE {open_order()}
   AND NOT EXISTS (SELECT 1 FROM picks p WHERE p.order_ref = r.order_ref AND p.line_key = r.line_key)
 GROUP BY r.order_ref, r.line_key, r.inventory_id
 HAVING SUM(r.quantity) > 0""",
+    # The oversell window (``marketsync listen``): each order seen, per other marketplace that lists one
+    # of its lots, from placed to that listing's change confirmed (NULL while not confirmed yet).
+    "oversell_windows": """CREATE VIEW oversell_windows AS
+SELECT s.business_account_id, o.provider AS sold_on, m.provider AS lowered_on, o.order_id, o.status,
+       o.date_ordered AS placed_at, s.seen_at, s.seen_by, w.confirmed_at,
+       ROUND((julianday(s.seen_at) - julianday(o.date_ordered)) * 86400, 3) AS seen_after_seconds,
+       ROUND((julianday(w.confirmed_at) - julianday(o.date_ordered)) * 86400, 3) AS window_seconds
+FROM _order_seen s
+JOIN orders o ON o.id = s.order_ref
+JOIN (SELECT DISTINCT provider FROM listings) m ON m.provider != o.provider
+LEFT JOIN _order_lowered w ON w.order_ref = s.order_ref AND w.marketplace = m.provider
+WHERE w.order_ref IS NOT NULL OR EXISTS (
+    SELECT 1 FROM order_items i JOIN listings l ON l.inventory_id = i.inventory_id
+    WHERE i.order_ref = s.order_ref AND l.provider = m.provider AND l.gone_at IS NULL)""",
 }
 
 
