@@ -113,12 +113,13 @@ def test_schema_tables_columns_and_unique_keys(run, tmp_path, stock):
                        ("marketsync", "m003_lines_without_raw_payloads"), ("marketsync", "m004_listings"),
                        ("marketsync", "m005_pick_list"), ("marketsync", "m006_id_lookups_per_item_type"),
                        ("marketsync", "m007_reservations_taken"), ("marketsync", "m008_datasette_money_and_views"),
-                       ("marketsync", "m009_picks"), ("marketsync", "m010_shelf_truth")]
+                       ("marketsync", "m009_picks"), ("marketsync", "m010_shelf_truth"),
+                       ("marketsync", "m011_listener")]
     conn.close()
 
     assert run("inventory", "list", "--db", "shop.db").exit_code == 0  # reopening applies nothing again
     with sqlite3.connect(tmp_path / "shop.db") as again:
-        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 10
+        assert again.execute("select count(*) from _sqlite_migrations").fetchone()[0] == len(applied)
 
 
 # --- a database that is not there ----------------------------------------------------------

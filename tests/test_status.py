@@ -14,6 +14,7 @@ DB = "marketsync.db"
 KEYS = {
     "provider", "last_synced_at", "last_attempt_at", "last_error", "last_error_at", "last_run_calls", "calls_today",
     "open_orders", "unmatched_open_lines", "configured", "daily_budget",
+    "listener_seen_at", "last_hint_at", "last_hint", "last_hint_sync_at",  # marketsync listen
 }
 
 
@@ -46,7 +47,7 @@ def test_json_report_after_a_sync(shop, creds, run):
     code, report, stderr = status(run)
 
     assert (code, stderr) == (0, "")
-    assert set(report) == {"providers", "oversold_lots", "problems"}
+    assert set(report) == {"providers", "oversold_lots", "oversell_window", "problems"}
     assert report["problems"] == []
     providers = {row["provider"]: row for row in report["providers"]}
     assert list(providers) == ["bricklink", "brickowl"]

@@ -15,10 +15,12 @@ from marketsync.app.context import Workspace
 from marketsync.cli.common import (
     PROVIDER,
     db_options,
+    given,
     logging_options,
     order_ref_arg,
     output_options,
     parse_since,
+    refuse_group_options,
 )
 from marketsync.errors import NotFoundLocally
 from marketsync.model import STATUSES
@@ -94,10 +96,13 @@ def orders(ctx: click.Context, providers: tuple[str, ...], statuses: tuple[str, 
         marketsync orders --status paid --since 7d --json
         marketsync orders show bricklink:23215046
     """
+    refuse_group_options(ctx)
     if ctx.invoked_subcommand is not None:
         return
     from marketsync.store import queries
 
+    if not watch and given(ctx, "interval"):
+        raise click.UsageError("--interval goes with --watch")
     _check_watch(watch, fmt)
     store = ws.read()
     if limit is None:
@@ -201,6 +206,11 @@ def orders_show(order: str, fmt: str, ws: Workspace) -> None:
     detail = queries.order_detail(store, provider, order_id)
     if detail is None:
         raise NotFoundLocally(f"no {provider} order {order_id} in {ws.db_path}")
+    from marketsync.store.listener import windows
+
+    detail["oversell_window"] = [  # placed -> seen -> each other marketplace's listing change confirmed
+        {k: w[k] for k in ("lowered_on", "placed_at", "seen_at", "seen_by", "confirmed_at", "window_seconds")}
+        for w in windows(store, order=(provider, order_id))]
     if fmt == "json":
         import json
 
@@ -238,3 +248,8 @@ def orders_show(order: str, fmt: str, ws: Workspace) -> None:
         return chosen
 
     out.print(render.fitting_table(detail["lines"], [columns(True), columns(False)]))
+    for window in detail["oversell_window"]:
+        closed = (f"lowered on {window['lowered_on']} {window['window_seconds']:.1f} s after it was placed"
+                  if window["window_seconds"] is not None else f"not yet confirmed lowered on {window['lowered_on']}")
+        out.print(f"Oversell window: placed {render.when(window['placed_at'])}, seen by {window['seen_by']} at "
+                  f"{render.when(window['seen_at'])}, {closed}")

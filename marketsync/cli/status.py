@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -54,10 +55,13 @@ def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Worksp
     for row in report:
         row["daily_budget"] = (bricklink_budget if row["provider"] in MARKETPLACES
                                and MARKETPLACES[row["provider"]].can(Capability.DAILY_BUDGET) else None)
+    windows = _listener(store, report)
+    unhealthy += health.quiet_listeners(report, max_age)
     if as_json:
         import json
 
-        click.echo(json.dumps({"providers": report, "oversold_lots": oversold, "problems": unhealthy}, indent=2))
+        click.echo(json.dumps({"providers": report, "oversold_lots": oversold, "oversell_window": windows,
+                               "problems": unhealthy}, indent=2))
     else:
         render.console().print(render.table(report, [
             ("Provider", "left", lambda r: r["provider"], "bold"),
@@ -70,7 +74,49 @@ def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Worksp
         ]))
         if oversold:
             render.console().print(f"[bold red]{len(oversold)} oversold lot(s)[/]: see 'marketsync inventory list --oversold'")
+        _print_listener(report, windows)
     for problem in unhealthy:
         click.echo(problem, err=True)
     if unhealthy:
         sys.exit(EXIT_FAILED)
+
+
+def _listener(store: Any, report: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The listener's columns on each row, and the oversell window over the last 7 and 30 days."""
+    import datetime as dt
+
+    from marketsync.app import status as health
+    from marketsync.model import utcnow
+    from marketsync.store import listener as stored
+
+    states = stored.listener_state(store)
+    for row in report:
+        row.update(states.get(row["provider"], dict.fromkeys(stored.LISTENER_COLUMNS)))
+    rows = stored.windows(store, since=utcnow() - dt.timedelta(days=30))
+    return health.window_summary(rows, 7) + health.window_summary(rows, 30)
+
+
+def _print_listener(report: list[dict[str, Any]], windows: list[dict[str, Any]]) -> None:
+    from marketsync.cli import render
+
+    heard = [r for r in report if r.get("last_hint_at") or r.get("listener_seen_at")]
+    if heard:
+        render.console().print(render.table(heard, [
+            ("Listener", "left", lambda r: r["provider"], "bold"),
+            ("Running", "left", lambda r: render.when(r["listener_seen_at"]) or "no"),
+            ("Last hint", "left", lambda r: f"{render.when(r['last_hint_at']) or 'never'} {r['last_hint'] or ''}"),
+            ("Last hint sync", "left", lambda r: render.when(r["last_hint_sync_at"]) or "never"),
+        ]))
+    if windows:
+        def seconds(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f} s"
+
+        render.console().print(render.table(windows, [
+            ("Oversell window", "left", lambda r: f"{r['sold_on']} -> {r['lowered_on']}", "bold"),
+            ("Days", "right", lambda r: r["days"]),
+            ("Orders", "right", lambda r: r["orders"]),
+            ("Median", "right", lambda r: seconds(r["median_seconds"])),
+            ("95th pct", "right", lambda r: seconds(r["p95_seconds"])),
+            ("Worst", "right", lambda r: seconds(r["worst_seconds"])),
+            ("Waiting", "right", lambda r: r["pending"]),
+        ]))

@@ -91,18 +91,19 @@ def confirm(store: Store, marketplace: str, settled_lots: Iterable[int], at: dt.
     return cursor.rowcount or 0
 
 
-def windows(store: Store, *, since: dt.datetime | None = None, order_ref: int | None = None) -> list[dict[str, Any]]:
-    """Rows of the ``oversell_windows`` view: every order seen since ``since`` (or one order)."""
+def windows(store: Store, *, since: dt.datetime | None = None,
+            order: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """Rows of the ``oversell_windows`` view: every order seen since ``since``, or one order
+    (marketplace, order id)."""
     db, account = store.db, store.account
     where: list[str] = ["business_account_id = ?"]
     args: list[Any] = [account]
     if since is not None:
         where.append("seen_at >= ?")
         args.append(precise(since))
-    if order_ref is not None:
-        where.append("order_id = (select order_id from orders where id = ?) "
-                     "and sold_on = (select provider from orders where id = ?)")
-        args += [order_ref, order_ref]
+    if order is not None:
+        where.append("sold_on = ? and order_id = ?")
+        args += list(order)
     return list(db.query(f"select * from oversell_windows where {' and '.join(where)} "
                          "order by seen_at, lowered_on", args))
 
@@ -132,3 +133,13 @@ def listed_lots(store: Store, marketplace: str, lots: Iterable[int]) -> dict[int
             [account, marketplace, json.dumps(sorted(set(lots)))]):
         out.setdefault(lot, []).append(remote)
     return out
+
+
+LISTENER_COLUMNS = ("listener_seen_at", "last_hint_at", "last_hint", "last_hint_sync_at")
+
+
+def listener_state(store: Store) -> dict[str, dict[str, Any]]:
+    """Per marketplace: the listener's heartbeat, its last hint and its last sync from a hint."""
+    db, account = store.db, store.account
+    return {row["provider"]: {c: row[c] for c in LISTENER_COLUMNS} for row in db.query(
+        f"select provider, {', '.join(LISTENER_COLUMNS)} from sync_state where business_account_id = ?", [account])}
