@@ -251,6 +251,7 @@ class Adapter(Protocol):
     def fetch(self, head: OrderSummary) -> tuple[Order, list[OrderLine]]: ...
 
 
+@dataclass(frozen=True)
 class Notification:
     """One event a marketplace lists for a listener (BrickLink's ``GET /notifications``): only ever
     a hint; the same event is told apart from another by all three fields."""
@@ -327,6 +328,7 @@ class RemoteLot:
     description: str | None = None  # BrickLink's public description exactly as read (entities and all)
     retained: bool = False  # BrickLink's is_retain: kept in the store at quantity 0
     for_sale: bool = True  # buyers can see it (BrickLink status Y and not a stockroom; BrickOwl for_sale)
+    completeness: str | None = None  # BrickLink sets: C complete, B incomplete, S sealed
 
 
 @dataclass
@@ -412,3 +414,48 @@ class Listings(Protocol):
     def read_lot(self, remote_lot_id: str) -> RemoteLot | None: ...
 
     def change_quantities(self, changes: list[QuantityChange]) -> list[ChangeResult]: ...
+
+
+# --- creating lots: a lot of one marketplace mirrored onto the other (``stock mirror``) ----------------
+@dataclass
+class NewLot:
+    """A lot to create on a marketplace, in that marketplace's own terms. ``ref`` is the creation's
+    id in marketsync's journal (recorded before it is sent): it matches each answer to its lot."""
+
+    ref: str
+    item_no: str  # BrickLink item number / BrickOwl base BOID
+    item_type: str  # BrickLink's (PART, SET...) / BrickOwl's (Part, Set...)
+    color_id: int | None  # the marketplace's own colour (None: an item sent without one)
+    condition: str  # BrickLink ``new_or_used`` (N, U) / BrickOwl's condition code (new, usedg...)
+    quantity: int
+    price: Decimal
+    note: str  # the bin: BrickLink ``remarks`` / BrickOwl ``personal_note``
+    completeness: str | None = None  # BrickLink sets: C, B, S
+    external_id: str | None = None  # BrickOwl: the BrickLink lot it mirrors (``external_id_1``)
+
+
+@dataclass
+class Created:
+    """What became of one creation: APPLIED with the new lot's id, REFUSED (nothing created),
+    UNKNOWN (the answer was lost: look for the lot before anything is sent again) or NOT_SENT."""
+
+    ref: str
+    outcome: Outcome
+    remote_lot_id: str | None = None
+    detail: str | None = None
+
+
+class Creations(Protocol):
+    """A marketplace on which marketsync creates lots (both adapters). Creations are writes: never
+    retried; a lost answer is UNKNOWN and settled by :meth:`find_created`."""
+
+    name: str
+    create_batch_size: int  # creations one call carries
+
+    def create_lots(self, lots: list[NewLot]) -> list[Created]: ...
+
+    def find_created(self, lot: NewLot) -> list[RemoteLot]: ...
+
+    def list_lots(self) -> list[RemoteLot]: ...
+
+    def budget(self) -> tuple[int, int] | None: ...  # (the day's call limit, calls used today); None: no quota

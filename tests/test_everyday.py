@@ -161,3 +161,56 @@ def test_an_oversold_lot_is_reported_once_with_the_figures_the_run_leaves(run, c
     assert [x for x in result.stderr.splitlines() if "oversold" in x] == [
         "oversold: lot 1 (3001 colour 11 new at A1) has 19 reserved but 14 on hand"]
     assert "oversold" not in run("sync").stderr  # said in the run that found it, not every 15 minutes
+
+
+# --- 5. every option works in every mode, or the combination is refused (exit 2) -----------------------
+def test_reserve_outputs_every_mode_in_json_and_csv(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,10\n")
+    order = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2, "remarks": "A1"}])
+    assert run("sync").exit_code == 0
+    check = run("reserve", "--check", "--csv")
+    assert check.exit_code == 0 and check.stdout == "problem\n"
+    released = run("reserve", "--release", f"bricklink:{order}", "--yes", "--json")
+    assert released.exit_code == 0, released.stderr
+    [row] = json.loads(released.stdout)
+    assert (row["kind"], row["order_id"], row["quantity"], row["inventory_id"]) == ("reservation", str(order), -2, 1)
+    back = run("reserve", "--unrelease", f"bricklink:{order}", "--csv")
+    assert back.stdout.splitlines()[0].startswith("kind,inventory_id,") and ",2," in back.stdout.splitlines()[1]
+    repaired = run("reserve", "--repair", "--csv")
+    assert repaired.exit_code == 0 and repaired.stdout.startswith("kind,inventory_id,")
+    assert json.loads(run("reserve", "--json").stdout) == []
+
+
+def test_options_that_a_mode_would_ignore_are_refused(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,10\n")
+    for args in (("reserve", "--yes"), ("reserve", "--check", "--wait", "5"), ("reserve", "--ledger", "--wait", "1"),
+                 ("stock", "--json", "push", "--dry-run"), ("stock", "--provider", "bricklink", "push"),
+                 ("orders", "--interval", "1"), ("orders", "--open", "show", "bricklink:1"),
+                 ("map", "487300", "3069b", "--json"), ("map", "--remove"), ("map", "487300", "3069b", "--remove")):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        one_line_error(result, 2)
+
+
+def test_a_limit_given_limits_every_pick_list_output(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,10\n3004,11,new,A2,10\n")
+    creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2, "remarks": "A1"},
+                                             {"no": "3004", "color_id": 11, "quantity": 2, "remarks": "A2"}])
+    assert run("sync").exit_code == 0
+    assert len(json.loads(run("picklist", "--json").stdout)) == 2
+    assert len(json.loads(run("picklist", "--json", "--limit", "1").stdout)) == 1
+    assert len(run("picklist", "--csv", "--limit", "1").stdout.splitlines()) == 2
+
+
+# --- 12. an empty CSV still has its header -------------------------------------------------------------
+def test_an_empty_csv_still_has_its_header(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,10\n")
+    for args, first in ((("inventory", "list", "--location", "Z9"), "id,part_number,"),
+                        (("stock",), "id,provider,remote_lot_id,"), (("reserve", "--ledger"), "id,created_at,"),
+                        (("map",), "boid,part_number,source,created_at"), (("orders",), "provider,"),
+                        (("picklist",), "bin,part_number,"), (("reserve", "--check"), "problem")):
+        result = run(*args, "--csv")
+        assert result.exit_code == 0, (args, result.stderr)
+        assert result.stdout.startswith(first) and len(result.stdout.splitlines()) == 1, (args, result.stdout)
+    dry = run("stock", "push", "--dry-run", "--csv")
+    assert dry.stdout == "provider,remote_lot_id,inventory_id,listed,would_list,change,not_changed_because\n"

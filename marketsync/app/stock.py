@@ -121,6 +121,8 @@ def with_pending(store: Store, rows: list[dict]) -> list[dict]:
 
     for row in rows:
         row.update(listed_now=None, pending_change=None, pending_reason=None)
+    if hasattr(rows, "fields"):  # an empty CSV's header
+        rows.fields += ["listed_now", "pending_change", "pending_reason"]
     wanted = {row["id"]: row for row in rows}
     available = stored.available(store)
     for provider in sorted({row["provider"] for row in rows}):

@@ -37,6 +37,12 @@ def map_command(boid: str | None, part_number: str | None, remove: bool, fmt: st
     from marketsync.cli import render
     from marketsync.app import catalog
 
+    if boid is None and (remove or part_number):
+        raise click.UsageError("--remove needs the BOID to remove")
+    if boid is not None and fmt != "table":
+        raise click.UsageError("--json and --csv go with the list of mappings ('marketsync map' alone)")
+    if remove and part_number is not None:
+        raise click.UsageError("--remove takes the BOID alone, no PART_NUMBER")
     if boid is None:
         store = ws.read()
         rows = catalog.mappings(store)
@@ -45,7 +51,7 @@ def map_command(boid: str | None, part_number: str | None, remove: bool, fmt: st
             ("BrickLink part", "left", lambda r: r["part_number"]),
             ("Source", "left", lambda r: r["source"]),
             ("Since (UTC)", "left", lambda r: render.when(r["created_at"])),
-        ])
+        ], fields=("boid", "part_number", "source", "created_at"))
     if not boid.strip():
         raise click.BadParameter("the BOID is blank", param_hint="BOID")
     import re

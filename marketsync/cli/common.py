@@ -205,6 +205,23 @@ def output_options(func: Command) -> Command:
     return wrapper
 
 
+def given(ctx: click.Context, *names: str) -> list[str]:
+    """The options among ``names`` given on the command line (not defaults, not the environment)."""
+    return [next(p.opts[0] for p in ctx.command.params if p.name == name) for name in names
+            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+
+
+def refuse_group_options(ctx: click.Context) -> None:
+    """A group's own options given before its subcommand would be ignored by the subcommand: refused."""
+    if ctx.invoked_subcommand is None:
+        return
+    names = [p.name for p in ctx.command.params if isinstance(p, click.Option) and p.name and p.expose_value]
+    shown = given(ctx, *names)
+    if shown:
+        raise click.UsageError(f"{', '.join(shown)} belong(s) to '{ctx.command_path}' alone; give the options of "
+                               f"'{ctx.command_path} {ctx.invoked_subcommand}' after it")
+
+
 def order_ref_arg(value: str, what: str = "ORDER_ID") -> tuple[str, str]:
     """``PROVIDER:ID`` (an order, or with ``what`` a remote lot) as (provider, id)."""
     provider, sep, order_id = value.partition(":")
@@ -330,7 +347,8 @@ def report_push(results: list[PushResult], dry_run: bool, fmt: str = "table") ->
             ("Would list", "right", lambda r: r["would_list"]),
             ("Change", "right", lambda r: f"{r['change']:+d}" if r["change"] else ""),
             ("Not changed because", "left", lambda r: r["not_changed_because"] or ""),
-        ], title=None if rows else "Nothing to change")
+        ], title=None if rows else "Nothing to change",
+            fields=("provider", "remote_lot_id", "inventory_id", "listed", "would_list", "change", "not_changed_because"))
     for result in results:
         for line in result.problems:
             problem(line)

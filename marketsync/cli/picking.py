@@ -14,6 +14,7 @@ from marketsync.cli.common import (
     PROVIDER,
     chatty,
     db_options,
+    given,
     logging_options,
     order_ref_arg,
     output_options,
@@ -31,7 +32,8 @@ from marketsync.model import OPEN_STATUSES, STATUSES
 @click.option("--order", "orders_wanted", multiple=True, metavar="PROVIDER:ORDER_ID", help="Only this order (repeatable).")
 @click.option("--printable", is_flag=True, help="A plain-text page to print and tick off, bin by bin.")
 @click.option("--limit", "-n", type=click.IntRange(0, 1_000_000_000), default=100, show_default=True,
-              help="At most this many rows in the table (0 for all); --printable, --json and --csv have them all.")
+              help="At most this many rows (0 for all); without it the table shows 100, --printable, --json and "
+                   "--csv all.")
 @output_options
 @db_options
 def picklist(providers: tuple[str, ...], statuses: tuple[str, ...], orders_wanted: tuple[str, ...], printable: bool,
@@ -58,6 +60,8 @@ def picklist(providers: tuple[str, ...], statuses: tuple[str, ...], orders_wante
                              statuses=tuple(s.lower() for s in statuses),
                              orders=tuple(order_ref_arg(o) for o in orders_wanted))
     picks = picking.group(rows, bricklink_colour_names())
+    if (printable or fmt != "table") and given(click.get_current_context(), "limit") and limit:
+        picks = picks[:limit]  # the table's default limit is the table's; one given limits every output
     if printable:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         click.echo(picking.printable(picks, f"Pick list, {stamp}"), nl=False)

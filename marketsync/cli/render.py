@@ -117,7 +117,8 @@ def emit(rows: Sequence[dict], fmt: str, columns: Sequence[Column] = (), *, titl
             sys.stdout.write(("\n  " if number == 0 else ",\n  ") + encode(_plain(row, fields)))
         sys.stdout.write("\n]\n" if rows else "]\n")
     elif fmt == "csv":
-        keys = list(fields or (rows[0].keys() if rows else []))
+        # no rows: the header still (the query's columns, or the fields given)
+        keys = list(fields or (rows[0].keys() if rows else getattr(rows, "fields", [])))
         writer = csv.DictWriter(sys.stdout, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)

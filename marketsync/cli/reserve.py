@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from click.core import ParameterSource
 
 from marketsync.app.context import Workspace
 
@@ -55,21 +56,29 @@ def reserve(check: bool, release_order: str | None, yes: bool, unrelease_order: 
     """
     if sum(bool(x) for x in (check, release_order, unrelease_order, repair, ledger_order)) > 1:
         raise click.UsageError("use one of --check, --release, --unrelease, --repair and --ledger at a time")
+    if yes and not release_order:
+        raise click.UsageError("--yes goes with --release")
+    ctx = click.get_current_context()
+    if (check or ledger_order) and ctx.get_parameter_source("wait") != ParameterSource.DEFAULT:
+        raise click.UsageError("--wait goes with a mode that writes (--check and --ledger only read: they never wait)")
     if check:
         return _check(ws, fmt)
     if ledger_order:
         return _ledger(ws, ledger_order, fmt)
-    _reconcile(ws, release_order, unrelease_order, repair=repair, yes=yes, wait=wait)
+    _reconcile(ws, release_order, unrelease_order, repair=repair, yes=yes, wait=wait, fmt=fmt)
 
 
 def _check(ws: Workspace, fmt: str) -> None:
     from marketsync.app import reserve as reservations
+    from marketsync.cli import render
 
     problems = reservations.check(ws.read())
     if fmt == "json":
         import json
 
         click.echo(json.dumps({"ok": not problems, "problems": problems}, indent=2))
+    elif fmt == "csv":
+        render.emit([{"problem": violation} for violation in problems], "csv", fields=("problem",))
     else:
         for violation in problems:
             click.echo(violation)
@@ -101,7 +110,7 @@ def _ledger(ws: Workspace, ledger_order: str, fmt: str) -> None:
 
 
 def _reconcile(ws: Workspace, release_order: str | None, unrelease_order: str | None, *, repair: bool, yes: bool,
-               wait: float) -> None:
+               wait: float, fmt: str) -> None:
     from marketsync.app import reserve as reservations
 
     def confirm(provider: str, order_id: str) -> None:
@@ -114,9 +123,21 @@ def _reconcile(ws: Workspace, release_order: str | None, unrelease_order: str | 
     done = reservations.reconcile(ws, repair_counters=repair, wait=wait, confirm=confirm,
                                   release_order=order_ref_arg(release_order) if release_order else None,
                                   unrelease_order=order_ref_arg(unrelease_order) if unrelease_order else None)
-    for fix in done.fixes:
-        click.echo(str(fix))
-    for change in done.changes:
-        click.echo(str(change))
+    if fmt == "table":
+        for fix in done.fixes:
+            click.echo(str(fix))
+        for change in done.changes:
+            click.echo(str(change))
+    else:  # one row per counter set (--repair) and per reservation change, in that order
+        from dataclasses import asdict
+
+        from marketsync.cli import render
+
+        render.emit([{"kind": "counter", **asdict(fix)} for fix in done.fixes]
+                    + [{"kind": "reservation", **asdict(change)} for change in done.changes], fmt, fields=RECONCILED)
     if done.note:
         problem(done.note)
+
+
+RECONCILED = ("kind", "inventory_id", "part_number", "color_id", "condition", "location", "before", "after",
+              "provider", "order_id", "line_key", "quantity", "reason")

@@ -19,11 +19,13 @@ from marketsync.cli.common import (
     one_line,
     order_ref_arg,
     output_options,
+    refuse_group_options,
     report_push,
     report_sync,
     wait_option,
 )
 from marketsync.errors import EXIT_FAILED
+from marketsync.model import ChangeState
 
 
 @click.group(invoke_without_command=True)
@@ -47,6 +49,7 @@ def stock(ctx: click.Context, provider: str | None, held_only: bool, unlinked_on
         marketsync stock push --dry-run
         marketsync stock adopt bricklink:501
     """
+    refuse_group_options(ctx)
     if ctx.invoked_subcommand is not None:
         return
     from marketsync.app.stock import listing_rows
@@ -67,7 +70,8 @@ def _stock_columns() -> list[tuple[Any, ...]]:
         ("Available", "right", lambda r: r["available"] if r["available"] is not None else ""),
         ("Pending", "right", lambda r: f"{r['pending_change']:+d}" if r["pending_change"] else ""),
         ("Held / problem / why not", "left", lambda r: r["held_reason"] or r["link_problem"]
-         or (f"not for sale: {r['gone_reason']}" if r["gone_at"] else "") or r["pending_reason"] or "", "red"),
+         or (f"not for sale: {r['gone_reason']}" if r["gone_at"] else "") or r["pending_reason"]
+         or (f"kept on {r['provider']} only" if r.get("kept_only") else ""), "red"),
     ]
 
 
@@ -106,6 +110,111 @@ def stock_push(providers: tuple[str, ...], dry_run: bool, fmt: str, wait: float,
     report_push(results, dry_run, fmt)
     if any(not result.ok for result in results) or any(not result.ok for result in again):
         sys.exit(EXIT_FAILED)
+
+
+@stock.command("mirror")
+@logging_options
+@click.option("--to", "to", type=PROVIDER, help="Only create lots on this marketplace.")
+@click.option("--dry-run", is_flag=True, help="List what would be created and what cannot be; change nothing.")
+@click.option("--gaps", "gaps_only", is_flag=True,
+              help="Only the table of what the last run could not mirror, with the fix for each (no API call).")
+@output_options
+@wait_option
+@db_options
+@http_options
+def stock_mirror(to: str | None, dry_run: bool, gaps_only: bool, fmt: str, wait: float, ws: Workspace) -> None:
+    """Create each lot for sale on one marketplace and listed on no other there, exactly once, and
+    link it: from then on it follows the ledger like any listing. Prices are copied in one
+    currency, or converted with MARKETSYNC_PRICE_RATE_<FROM>_<TO> (times
+    MARKETSYNC_PRICE_FACTOR_<MARKETPLACE>); what cannot be mirrored (no BrickLink number, no
+    colour, no rate, a catalogue refusal) is one table with the fix for each. 'sync --push
+    --mirror' (or MARKETSYNC_MIRROR=1) does it after every push.
+
+    \b
+    Examples:
+        marketsync stock mirror --dry-run
+        marketsync stock mirror --to brickowl
+        marketsync stock mirror --gaps --json
+    """
+    from marketsync.app import mirror
+
+    if gaps_only:
+        if dry_run or to:
+            raise click.UsageError("--gaps goes alone: it shows the last run's table")
+        emit_gaps(mirror.stored_gaps(ws), fmt)
+        return
+    report = mirror.mirror(ws, chosen_providers((), ws), to=to.lower() if to else None, dry_run=dry_run, wait=wait)
+    report_mirror(report, fmt)
+    if not report.ok:
+        sys.exit(EXIT_FAILED)
+
+
+def emit_gaps(rows: list[Any], fmt: str, title: str | None = None) -> None:
+    from marketsync.cli import render
+
+    render.emit([{"target": r.target, "why": r.why, "subject": r.subject, "lots": r.lots, "examples": r.examples,
+                  "fix": r.fix} for r in rows], fmt, [
+        ("To", "left", lambda r: r["target"]),
+        ("Why", "left", lambda r: r["why"], "red"),
+        ("What", "left", lambda r: r["subject"]),
+        ("Lots", "right", lambda r: r["lots"]),
+        ("For example", "left", lambda r: r["examples"]),
+        ("Fix", "left", lambda r: r["fix"]),
+    ], title=title or (None if rows else "Nothing that cannot be mirrored"))
+
+
+def report_mirror(report: Any, fmt: str = "table") -> None:
+    """A mirror run: in a dry run the lots it would create and the gaps; else problems (one line
+    each), a line when the gaps changed, and a summary when chatty."""
+    from marketsync.cli import render
+    from marketsync.cli.common import problem
+
+    if report.dry_run:
+        render.emit([{"to": m.target, "lot": m.lot_id, "from": m.source, "item": m.new.item_no,
+                      "type": m.new.item_type, "colour": m.new.color_id, "condition": m.new.condition
+                      + (f"/{m.new.completeness}" if m.new.completeness else ""), "quantity": m.new.quantity,
+                      "price": str(m.new.price), "note": m.new.note} for m in report.made], fmt, [
+            ("To", "left", lambda r: r["to"]), ("Lot", "right", lambda r: r["lot"]),
+            ("From", "left", lambda r: r["from"]), ("Item", "left", lambda r: f"{r['type']} {r['item']}"),
+            ("Colour", "right", lambda r: "" if r["colour"] is None else r["colour"]),
+            ("Condition", "left", lambda r: r["condition"]), ("Qty", "right", lambda r: r["quantity"]),
+            ("Price", "right", lambda r: r["price"]), ("Note (bin)", "left", lambda r: r["note"]),
+        ], title=None if report.made else "Nothing to create")
+        if fmt == "table":
+            emit_gaps(report.gaps, fmt, title=None if report.gaps else "Nothing that cannot be mirrored")
+    for line in report.problems:
+        problem(line)
+    if report.gaps_changed is not None:
+        new, gone = report.gaps_changed
+        problem(f"mirror: {len(report.gaps)} kind(s) of lot cannot be mirrored ({new} new, {gone} fixed); see "
+                "'marketsync stock mirror --gaps'")
+    if not report.dry_run and chatty():
+        created = sum(m.state == ChangeState.APPLIED for m in report.made)
+        waiting = ", ".join(f"{n} {why}" for why, n in report.waiting.items())
+        click.echo(f"mirror: {created} lot(s) created" + (f"; waiting: {waiting}" if waiting else "")
+                   + (f"; {len(report.gaps)} gap(s): see 'marketsync stock mirror --gaps'" if report.gaps else ""),
+                   err=True)
+
+
+@stock.command("only")
+@logging_options
+@click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
+@click.option("--off", is_flag=True, help="Undo it: the lot may be mirrored again.")
+@wait_option
+@db_options
+def stock_only(listing: str, off: bool, wait: float, ws: Workspace) -> None:
+    """Keep a listing's lot on its marketplace only: 'stock mirror' never creates it on another.
+
+    \b
+    Example:
+        marketsync stock only bricklink:349372990
+    """
+    from marketsync.app.mirror import keep_only
+
+    provider, remote_lot_id = order_ref_arg(listing, "REMOTE_LOT")
+    message = keep_only(ws, provider, remote_lot_id, not off, wait=wait)
+    if chatty():
+        click.echo(message, err=True)
 
 
 @stock.command("adopt")

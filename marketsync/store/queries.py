@@ -6,7 +6,7 @@ from marketsync.store.base import Store
 
 import datetime as dt
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 
 from marketsync.model import iso
@@ -17,6 +17,20 @@ ORDER_FIELDS = (
     "piece_count", "grand_total", "currency", "unmatched_lines",
 )
 
+
+
+class Rows(list[dict[str, Any]]):
+    """Query rows (dicts) that know their column names: a CSV of no rows still has its header."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]] = (), fields: Sequence[str] = ()):
+        super().__init__(rows)
+        self.fields = list(fields)
+
+
+def _rows(store: Store, sql: str, params: Sequence[Any]) -> Rows:
+    cursor = store.db.execute(sql, list(params))
+    names = [column[0] for column in cursor.description]
+    return Rows((dict(zip(names, row)) for row in cursor), names)
 
 def _in(values: Iterable[Any]) -> str:
     return ", ".join("?" for _ in values)
@@ -79,7 +93,7 @@ def order_detail(store: Store, provider: str, order_id: str) -> dict[str, Any] |
         return None
     order = rows[0]
     order.pop("raw", None)
-    order["lines"] = list(db.query(
+    order["lines"] = _rows(store, (
         "select l.line_key, l.part_number, l.color_id, l.color_name, l.condition, l.name, l.quantity, l.unit_price, "
         "l.inventory_id, l.match_method, l.unmatched_reason, l.boid, "
         "coalesce(i.location, l.location) as location, "
@@ -90,9 +104,9 @@ def order_detail(store: Store, provider: str, order_id: str) -> dict[str, Any] |
         " and r.line_key = l.line_key group by r.inventory_id having sum(r.quantity) > 0 order by ri.location)) "
         " as reserved_in "
         "from order_items l left join inventory i on i.id = l.inventory_id where l.order_ref = ? "
-        "order by coalesce(i.location, l.location, ''), l.part_number, l.id",
+        "order by coalesce(i.location, l.location, ''), l.part_number, l.id"),
         [order["id"]],
-    ))
+    )
     return order
 
 
@@ -106,7 +120,7 @@ def inventory(
     reserved_only: bool = False,
     oversold_only: bool = False,
 ) -> list[dict[str, Any]]:
-    db, account = store.db, store.account
+    account = store.account
     where, params = ["business_account_id = ?"], [account]  # type: list[str], list[Any]
     for column, value in (("part_number", part), ("color_id", color_id), ("condition", condition),
                           ("location", location)):
@@ -117,17 +131,17 @@ def inventory(
         where.append("quantity_reserved > 0")
     if oversold_only:
         where.append("quantity_reserved > quantity")
-    return list(db.query(
+    return _rows(store,
         "select id, part_number, color_id, condition, location, quantity, quantity_reserved, "
         "quantity - quantity_reserved as available, name, item_type, price, bricklink_lot_id "
         f"from inventory where {' and '.join(where)} order by location, part_number, color_id, condition",
         params,
-    ))
+    )
 
 
 def ledger(store: Store, provider: str | None = None, order_id: str | None = None,
            limit: int | None = None) -> list[dict[str, Any]]:
-    db, account = store.db, store.account
+    account = store.account
     where, params = ["r.business_account_id = ?"], [account]  # type: list[str], list[Any]
     if provider is not None:
         where.append("r.provider = ? and r.order_id = ?")
@@ -140,7 +154,7 @@ def ledger(store: Store, provider: str | None = None, order_id: str | None = Non
     if limit:
         sql += " limit ?"
         params.append(limit)
-    return list(db.query(sql, params))
+    return _rows(store, sql, params)
 
 
 def status(store: Store, providers: tuple[str, ...], today: str) -> list[dict[str, Any]]:
@@ -239,7 +253,7 @@ def stock(store: Store, provider: str | None = None, held_only: bool = False,
     """Each listing with its local lot: what the marketplace showed last, what is available, and
     why it is held or no longer for sale (:func:`marketsync.app.stock.with_pending` adds the change a
     push would make)."""
-    db, account = store.db, store.account
+    account = store.account
     where, params = ["li.business_account_id = ?"], [account]  # type: list[str], list[Any]
     if provider:
         where.append("li.provider = ?")
@@ -248,15 +262,15 @@ def stock(store: Store, provider: str | None = None, held_only: bool = False,
         where.append("li.held_at is not null")
     if problems_only:
         where.append("(li.link_problem is not null or li.inventory_id is null or li.gone_at is not null)")
-    rows = list(db.query(
+    rows = _rows(store, (
         "select li.id, li.provider, li.remote_lot_id, li.inventory_id, i.part_number, i.color_id, i.condition, "
         "i.location, i.quantity as on_hand, i.quantity_reserved as reserved, "
         "i.quantity - i.quantity_reserved as available, li.listed, li.observed_at, li.held_reason, li.held_listed, "
         "li.link_method, li.link_problem, li.link_detail, li.gone_at, li.gone_reason "
         f"from listings li left join inventory i on i.id = li.inventory_id where {' and '.join(where)} "
-        "order by i.location, i.part_number, li.provider, li.remote_lot_id",
+        "order by i.location, i.part_number, li.provider, li.remote_lot_id"),
         params,
-    ))
+    )
     return rows
 
 
