@@ -7,6 +7,7 @@ only (never from command-line flags, which other users can see in ``ps``).
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Mapping
 
@@ -132,3 +133,56 @@ class HttpSettings:
         self.brickowl_batch_rate_limit = brickowl_batch_rate_limit
         self.request_deadline = request_deadline
         self.run_deadline = run_deadline
+
+
+# --- mirroring (``stock mirror``): the prices and conditions the seller states -------------------------
+MIRROR_USED_GRADES = ("usedn", "usedg", "useda")  # BrickOwl's used grades a BrickLink used lot may be given
+
+
+class MirrorSettings:
+    """What mirroring may not guess: each marketplace's currency (``MARKETSYNC_CURRENCY_<MARKETPLACE>``;
+    else the currency of its orders), the exchange rates (``MARKETSYNC_PRICE_RATE_<FROM>_<TO>``: one
+    FROM is worth that many TO), a price factor per marketplace lots are created on
+    (``MARKETSYNC_PRICE_FACTOR_<MARKETPLACE>``, 1 by default) and the used grade a BrickLink used
+    lot gets on BrickOwl (``MARKETSYNC_MIRROR_USED_GRADE``: usedn, usedg or useda; none by default)."""
+
+    def __init__(self, currencies: dict[str, str] | None = None, rates: dict[tuple[str, str], Decimal] | None = None,
+                 factors: dict[str, Decimal] | None = None, used_grade: str | None = None):
+        self.currencies = dict(currencies or {})
+        self.rates = dict(rates or {})
+        self.factors = dict(factors or {})
+        self.used_grade = used_grade
+
+
+def _positive(name: str, value: str) -> Decimal:
+    try:
+        number = Decimal(value.strip())
+    except ArithmeticError:
+        number = Decimal(0)
+    if not number.is_finite() or number <= 0:
+        raise ConfigError(f"{name}: {value!r} is not a positive number")
+    return number
+
+
+def mirror_settings(environ: Mapping[str, str] | None = None) -> MirrorSettings:
+    environ = os.environ if environ is None else environ
+    settings = MirrorSettings()
+    for name in MARKETPLACES:
+        currency = (environ.get(f"MARKETSYNC_CURRENCY_{name.upper()}") or "").strip().upper()
+        if currency:
+            settings.currencies[name] = currency
+        factor = (environ.get(f"MARKETSYNC_PRICE_FACTOR_{name.upper()}") or "").strip()
+        if factor:
+            settings.factors[name] = _positive(f"MARKETSYNC_PRICE_FACTOR_{name.upper()}", factor)
+    prefix = "MARKETSYNC_PRICE_RATE_"
+    for var, value in environ.items():
+        if var.startswith(prefix) and value.strip():
+            pair = var[len(prefix):].upper().split("_")
+            if len(pair) != 2 or not all(len(code) == 3 and code.isalpha() for code in pair):
+                raise ConfigError(f"{var}: name it {prefix}<FROM>_<TO> with currency codes, e.g. {prefix}EUR_USD")
+            settings.rates[(pair[0], pair[1])] = _positive(var, value)
+    grade = (environ.get("MARKETSYNC_MIRROR_USED_GRADE") or "").strip().lower()
+    if grade and grade not in MIRROR_USED_GRADES:
+        raise ConfigError(f"MARKETSYNC_MIRROR_USED_GRADE: {grade!r} is not one of {', '.join(MIRROR_USED_GRADES)}")
+    settings.used_grade = grade or None
+    return settings

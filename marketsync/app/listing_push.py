@@ -71,6 +71,7 @@ class PushResult:
     changes: list[Change] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     unconfirmed: int = 0  # answers lost and not confirmed by a read-back: judged next run
+    lots: list[RemoteLot] | None = field(default=None, repr=False)  # every lot as read (mirroring plans from it)
     settled: set[int] = field(default_factory=set)  # local lots whose listings here now show what is available
     waiting: list[Waiting] = field(default_factory=list)  # left as they are, and why
 
@@ -107,6 +108,7 @@ def run(store: Store, adapters: list[Listings], index: LotIndex, *,
             reads[adapter.name] = (adapter.list_lots() if only is None
                                    else _read_listings(store, adapter, only[adapter.name]))
             results[adapter.name].lots_read = len(reads[adapter.name])
+            results[adapter.name].lots = reads[adapter.name] if only is None else None
         except MarketsyncError as error:
             results[adapter.name].ok, results[adapter.name].error = False, error.message
     touched, failed = resync() if resync is not None and reads else (set(), set())

@@ -10,6 +10,7 @@ from marketsync.app.context import Workspace
 
 if TYPE_CHECKING:
     from marketsync.app.listing_push import PushResult
+    from marketsync.app.mirror import MirrorReport
     from marketsync.app.order_sync import Progress, ProviderResult
     from marketsync.store import Store
 
@@ -19,6 +20,7 @@ class SyncReport:
     results: list[ProviderResult] = field(default_factory=list)  # the order sync, per marketplace
     again: list[ProviderResult] = field(default_factory=list)  # the orders read again for the push's bracket
     pushed: list[PushResult] = field(default_factory=list)
+    mirrored: MirrorReport | None = None  # with ``mirror``: the lots created on the other marketplaces
     silent: list[str] = field(default_factory=list)  # marketplaces synced before that have no credentials now
     backup_problem: str | None = None
     oversold: int = 0  # lots oversold as the run leaves them
@@ -26,11 +28,12 @@ class SyncReport:
     @property
     def ok(self) -> bool:
         return (not self.silent and all(r.ok for r in self.results) and all(r.ok for r in self.again)
-                and all(r.ok for r in self.pushed))
+                and all(r.ok for r in self.pushed) and (self.mirrored is None or self.mirrored.ok))
 
 
 def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = False, dry_run: bool = False,
-         wait: float = 0.0, check_credentials: bool = True, progress: Progress | None = None) -> SyncReport:
+         wait: float = 0.0, check_credentials: bool = True, progress: Progress | None = None,
+         mirror: bool = False) -> SyncReport:
     """One run: the writer lock, the daily backup, the orders of ``names``, then (``push``) the
     listings -- only when every marketplace's orders synced."""
     from marketsync.app import backup
@@ -44,6 +47,12 @@ def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = Fa
         report.results = marketplaces.sync(full=full, progress=progress, report_oversold=False)
         if push and all(result.ok for result in report.results):
             report.pushed, report.again = marketplaces.push(dry_run=dry_run, progress=progress, report_oversold=False)
+            if mirror and all(result.ok for result in report.pushed):  # creations wait behind orders and pushes
+                from marketsync.app import mirror as mirroring
+                from marketsync.config import mirror_settings
+
+                report.mirrored = mirroring.run(store, marketplaces, dry_run=dry_run, settings=mirror_settings(ws.environ),
+                                                reads={r.provider: r.lots for r in report.pushed if r.lots is not None})
         marketplaces.report_oversold(report.results + report.again)  # at the end, with the figures it leaves
         report.oversold = len(queries.oversold(store))
     return report

@@ -30,11 +30,15 @@ from marketsync.errors import EXIT_FAILED
 @click.option("--full", is_flag=True, help="Re-list everything (BrickLink filed orders, BrickOwl's whole history).")
 @click.option("--push/--no-push", envvar="MARKETSYNC_PUSH", show_envvar=True, default=False,
               help="Then bring every listing on every marketplace to what is available (see 'marketsync stock').")
+@click.option("--mirror/--no-mirror", envvar="MARKETSYNC_MIRROR", show_envvar=True, default=False,
+              help="After the push, create each lot listed on one marketplace only on the others "
+                   "(see 'marketsync stock mirror').")
 @click.option("--dry-run", is_flag=True, help="With --push: show the listing changes; change no listing.")
 @wait_option_of(120.0)  # long enough to wait out a listener's short sync ('marketsync listen')
 @db_options
 @http_options
-def sync(providers: tuple[str, ...], full: bool, push: bool, dry_run: bool, wait: float, ws: Workspace) -> None:
+def sync(providers: tuple[str, ...], full: bool, push: bool, mirror: bool, dry_run: bool, wait: float,
+         ws: Workspace) -> None:
     """Pull new and changed orders and reserve their stock.
 
     Credentials come from BRICKLINK_CONSUMER_KEY, BRICKLINK_CONSUMER_SECRET, BRICKLINK_TOKEN_VALUE,
@@ -54,14 +58,21 @@ def sync(providers: tuple[str, ...], full: bool, push: bool, dry_run: bool, wait
 
     if dry_run and not push:
         raise click.UsageError("--dry-run goes with --push")
+    if mirror and not push:
+        raise click.UsageError("--mirror (MARKETSYNC_MIRROR) goes with --push (MARKETSYNC_PUSH): it mirrors the "
+                               "listings the push links")
     chosen = chosen_providers(providers, ws)
     with progress() as shown:
         report = use_case.sync(ws, chosen, full=full, push=push, dry_run=dry_run, wait=wait,
-                               check_credentials=not providers, progress=shown)
+                               check_credentials=not providers, progress=shown, mirror=mirror)
     for line in ([report.backup_problem] if report.backup_problem else []) + report.silent:
         problem(line)
     report_sync(report.results + report.again, exit_on_failure=False)
     report_push(report.pushed, dry_run)
+    if report.mirrored is not None:
+        from marketsync.cli.stock import report_mirror
+
+        report_mirror(report.mirrored)
     if chatty() and report.oversold:
         click.echo(f"{report.oversold} lot(s) oversold at the end of the run: see "
                    "'marketsync inventory list --oversold'", err=True)

@@ -16,6 +16,7 @@ import requests
 from marketsync.errors import (
     BadResponseError,
     BudgetExhaustedError,
+    DeadlineError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
@@ -33,6 +34,8 @@ from marketsync.providers.http import (
 from marketsync.model import (
     Status,
     ChangeResult,
+    Created,
+    NewLot,
     Notification,
     Order,
     OrderLine,
@@ -271,6 +274,52 @@ class BrickLink:
                 results.append(ChangeResult(change.remote_lot_id, Outcome.APPLIED))
         return results
 
+    # --- creating lots (``stock mirror``) -------------------------------------------------
+    create_batch_size = 1  # one object per POST: only then does the answer carry the new lot's id
+
+    def create_lots(self, lots: list[NewLot]) -> list[Created]:
+        """``POST /inventories``, one lot per call, never retried: a lost answer is UNKNOWN (find
+        the lot with :meth:`find_created` before anything is sent again); the daily budget or the
+        run's time running out leaves the rest NOT_SENT."""
+        results: list[Created] = []
+        for number, lot in enumerate(lots):
+            left = self.client.deadline.remaining()
+            if left is not None and left <= 0:
+                results += [Created(x.ref, Outcome.NOT_SENT, None, "this run's time is used up")
+                            for x in lots[number:]]
+                break
+            try:
+                data = self.client.write("POST", "/inventories", json_body=created_body(lot), endpoint="/inventories")
+            except BudgetExhaustedError as error:
+                results += [Created(x.ref, Outcome.NOT_SENT, None, error.detail) for x in lots[number:]]
+                break
+            except (RequestRejectedError, NotFoundError, PermissionDeniedError, RateLimitedError) as error:
+                results.append(Created(lot.ref, Outcome.REFUSED, None, error.detail))
+            except (TransientError, BadResponseError, DeadlineError) as error:
+                results.append(Created(lot.ref, Outcome.UNKNOWN, None, error.detail))
+            else:
+                lot_id = parse.text(data.get("inventory_id")) if isinstance(data, dict) else None
+                results.append(Created(lot.ref, Outcome.APPLIED, lot_id, None) if lot_id else
+                               Created(lot.ref, Outcome.UNKNOWN, None, "the answer named no inventory_id"))
+        return results
+
+    def budget(self) -> tuple[int, int] | None:
+        """(the day's call limit, calls used today, this run's included)."""
+        budget = self.client.budget
+        return (budget.limit, budget.used) if budget is not None and budget.limit is not None else None
+
+    def find_created(self, lot: NewLot) -> list[RemoteLot]:
+        """The for-sale lots of that item, colour, condition and bin (``remarks``): BrickLink
+        filters its list by type and colour, the rest is matched here (one call)."""
+        data = self.client.get("/inventories", {"item_type": lot.item_type, "color_id": str(lot.color_id or 0)},
+                               endpoint="/inventories")
+        if not isinstance(data, list):
+            raise error_for_status(NAME, 502, "GET /inventories answered with no lot list")
+        condition = CONDITIONS.get(lot.condition)
+        return [found for found in map(remote_lot, data) if found is not None and found.for_sale
+                and found.part_number == lot.item_no and (found.color_id or 0) == (lot.color_id or 0)
+                and found.condition == condition and (found.location or "") == lot.note]
+
     def _description_for(self, change: QuantityChange) -> str:
         """The lot's description as BrickLink serves it, read now; raises :class:`_NotSent` (with
         why) when the change must not be sent, BudgetExhaustedError when the budget ran out."""
@@ -297,6 +346,19 @@ class BrickLink:
 
 class _NotSent(Exception):
     """A change the adapter did not send (nothing changed); the message says why."""
+
+
+def created_body(lot: NewLot) -> dict[str, Any]:
+    """A ``POST /inventories`` resource: one object creates one lot and answers it with its new
+    ``inventory_id`` (an array answers no ids); ``remarks`` is the bin."""
+    body: dict[str, Any] = {
+        "item": {"no": lot.item_no, "type": lot.item_type}, "color_id": lot.color_id or 0,
+        "quantity": lot.quantity, "unit_price": f"{lot.price:.4f}", "new_or_used": lot.condition,
+        "remarks": lot.note,
+    }
+    if lot.completeness:
+        body["completeness"] = lot.completeness
+    return body
 
 
 def fingerprint(raw: dict) -> str:
@@ -464,6 +526,7 @@ def remote_lot(raw: Any) -> RemoteLot | None:
         description=raw_text(raw.get("description")),
         retained=parse.flag(raw.get("is_retain")) is True,
         for_sale=parse.flag(raw.get("is_stock_room")) is not True,  # a stockroom lot is the seller's alone
+        completeness=(parse.text(raw.get("completeness")) or "").upper() or None,
     )
 
 

@@ -13,6 +13,7 @@ import json
 from marketsync.errors import (
     BadResponseError,
     BudgetExhaustedError,
+    DeadlineError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
@@ -31,6 +32,8 @@ from marketsync.providers.http import (
 from marketsync.model import (
     Status,
     ChangeResult,
+    Created,
+    NewLot,
     Order,
     OrderLine,
     OrderSummary,
@@ -39,7 +42,7 @@ from marketsync.model import (
     RemoteLot,
     SyncListing,
 )
-from marketsync.rules.boid import brickowl_condition
+from marketsync.rules.boid import brickowl_condition, split_boid
 
 if TYPE_CHECKING:
     from marketsync.providers import Common
@@ -174,6 +177,52 @@ class BrickOwl:
         except (TransientError, BadResponseError) as error:
             return [ChangeResult(c.remote_lot_id, Outcome.UNKNOWN, error.detail) for c in changes]
         return [ChangeResult(c.remote_lot_id, *outcome) for c, outcome in zip(changes, outcomes)]
+
+    # --- creating lots (``stock mirror``) -------------------------------------------------
+    create_batch_size = BATCH_LIMIT
+
+    def create_lots(self, lots: list[NewLot]) -> list[Created]:
+        """``inventory/create`` for one lot, ``bulk/batch`` for up to 50 (paced under the batch
+        limit), never retried. Each sub-request is classified as strictly as a quantity change:
+        applied only on an explicit success that names the new ``lot_id``; anything else is
+        UNKNOWN (find the lot by its ``external_id_1`` before anything is sent again)."""
+        if not lots:
+            return []
+        if len(lots) > BATCH_LIMIT:
+            raise ValueError(f"at most {BATCH_LIMIT} creations per call")
+        left = self.client.deadline.remaining()
+        if left is not None and left <= 0:
+            return [Created(lot.ref, Outcome.NOT_SENT, None, "this run's time is used up") for lot in lots]
+        params = [created_params(lot) for lot in lots]
+        try:
+            if len(lots) == 1:
+                data = self.client.write("POST", "/inventory/create", form=params[0])
+                outcomes, bodies = [body_outcome(data)], [data]
+            else:
+                requests_json = json.dumps({"requests": [
+                    {"endpoint": "inventory/create", "request_method": "POST", "params": [p]} for p in params]})
+                data = self.client.write("POST", "/bulk/batch", form={"requests": requests_json},
+                                         pacer=self.batch_pacer)
+                outcomes, bodies = batch_outcomes(data, len(lots), "inventory/create"), batch_bodies(data, len(lots))
+        except BudgetExhaustedError as error:
+            return [Created(lot.ref, Outcome.NOT_SENT, None, error.detail) for lot in lots]
+        except (RequestRejectedError, NotFoundError, PermissionDeniedError, RateLimitedError) as error:
+            return [Created(lot.ref, Outcome.REFUSED, None, error.detail) for lot in lots]
+        except (TransientError, BadResponseError, DeadlineError) as error:
+            return [Created(lot.ref, Outcome.UNKNOWN, None, error.detail) for lot in lots]
+        return [_created(lot, outcome, body) for lot, outcome, body in zip(lots, outcomes, bodies)]
+
+    def budget(self) -> tuple[int, int] | None:
+        return None  # a per-minute limit (paced), no daily quota
+
+    def find_created(self, lot: NewLot) -> list[RemoteLot]:
+        """The lots whose ``external_id_1`` is the BrickLink lot the creation named, of that item
+        and bin, for sale (one call)."""
+        if not lot.external_id:
+            return []
+        found = self._lots({"active_only": "0", "external_id_1": lot.external_id})
+        return [x for x in found if x.for_sale and x.bricklink_lot_id == lot.external_id
+                and split_boid(x.boid)[0] == lot.item_no and (x.location or "") == lot.note]
 
     def list_orders(
         self, *, since: dt.datetime | None = None, status: str | None = None, limit: int = LIST_LIMIT
@@ -407,10 +456,11 @@ def line_from(order_id: str, index: int, raw: dict) -> OrderLine:
 Result = tuple[Outcome, "str | None"]
 
 
-def batch_outcomes(data: Any, count: int) -> list[Result]:
-    """One outcome per sub-request, in request order, from a ``bulk/batch`` answer."""
+def batch_outcomes(data: Any, count: int, endpoint: str = "inventory/update") -> list[Result]:
+    """One outcome per sub-request, in request order, from a ``bulk/batch`` answer (all its
+    sub-requests sent to ``endpoint``)."""
     if isinstance(data, dict) and isinstance(data.get("responses"), list):
-        return _in_order(data["responses"], count, _response_outcome, "responses")
+        return _in_order(data["responses"], count, lambda item: _response_outcome(item, endpoint), "responses")
     if isinstance(data, list) and data and all(isinstance(x, dict) and "req_num" in x for x in data):
         return _numbered(data, count)
     if isinstance(data, list) and not any(isinstance(x, dict) and "req_num" in x for x in data):
@@ -450,13 +500,13 @@ def _numbered(items: list[dict], count: int) -> list[Result]:
             else (Outcome.UNKNOWN, "bulk/batch gave no answer for this change") for i in range(count)]
 
 
-def _response_outcome(item: Any) -> Result:
+def _response_outcome(item: Any, ours: str = "inventory/update") -> Result:
     """Shape (b)'s element: ``status_code`` and ``body`` (an ``endpoint`` other than ours is unknown)."""
     if not isinstance(item, dict):
         return Outcome.UNKNOWN, f"bulk/batch answered {item!r} for this change"
     endpoint = item.get("endpoint")
-    if endpoint is not None and str(endpoint).strip("/") != "inventory/update":
-        return Outcome.UNKNOWN, f"bulk/batch answered for endpoint {endpoint!r}, not inventory/update"
+    if endpoint is not None and str(endpoint).strip("/") != ours:
+        return Outcome.UNKNOWN, f"bulk/batch answered for endpoint {endpoint!r}, not {ours}"
     return _code_outcome(item, "status_code")
 
 
@@ -476,6 +526,41 @@ def _code_outcome(item: dict, field: str) -> Result:
     if code is None:  # no code at all: only the body can say
         return body_outcome(body)
     return Outcome.UNKNOWN, f"answered {item.get(field)!r}" + (f": {error}" if error else "")
+
+
+def batch_bodies(data: Any, count: int) -> list[Any]:
+    """Each sub-request's answer body, aligned as :func:`batch_outcomes` aligns them (read only
+    for a sub-request it classified as applied, so only when the alignment was trusted)."""
+    if isinstance(data, dict) and isinstance(data.get("responses"), list):
+        items = data["responses"]
+        return [x.get("body") if isinstance(x, dict) else None for x in items] if len(items) == count else [None] * count
+    if isinstance(data, list) and data and all(isinstance(x, dict) and "req_num" in x for x in data):
+        numbered = {parse.integer(x.get("req_num")): x for x in data}
+        first = 0 if 0 in numbered else 1
+        return [(numbered.get(first + i) or {}).get("body") for i in range(count)]
+    return list(data) if isinstance(data, list) and len(data) == count else [None] * count
+
+
+def created_params(lot: NewLot) -> dict[str, str]:
+    """An ``inventory/create`` form: the bare BOID, ``color_id`` when the item takes one, the
+    price rounded to 3 decimals, the bin as ``personal_note``, the BrickLink lot as ``external_id``."""
+    params = {"boid": lot.item_no, "quantity": str(lot.quantity), "price": f"{lot.price:.3f}",
+              "condition": lot.condition, "personal_note": lot.note}
+    if lot.color_id is not None:
+        params["color_id"] = str(lot.color_id)
+    if lot.external_id:
+        params["external_id"] = lot.external_id
+    return params
+
+
+def _created(lot: NewLot, outcome: Result, body: Any) -> Created:
+    state, detail = outcome
+    if state != Outcome.APPLIED:
+        return Created(lot.ref, state, None, detail)
+    lot_id = parse.text(body.get("lot_id")) if isinstance(body, dict) else None
+    if lot_id is None:  # a success that names no lot: the lot is found by its external id
+        return Created(lot.ref, Outcome.UNKNOWN, None, "the answer named no lot_id")
+    return Created(lot.ref, Outcome.APPLIED, lot_id)
 
 
 def body_outcome(body: Any) -> Result:

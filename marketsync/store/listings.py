@@ -150,6 +150,13 @@ def relink(store: Store, listing_id: int, inventory_id: int | None) -> None:
                [ChangeState.SUPERSEDED, now_iso(), listing_id, *MAYBE_STATES])
 
 
+def keep_only(store: Store, listing_id: int, only: bool) -> None:
+    """The seller keeps this listing's lot on its marketplace only (``stock only``): mirroring never
+    creates it elsewhere."""
+    store.db.execute("update listings set kept_only = ?, updated_at = ? where id = ?",
+                     [int(only), now_iso(), listing_id])
+
+
 def hold(store: Store, listing_id: int, remote: int | None, reason: str) -> None:
     db = store.db
     db.execute("update listings set held_at = ?, held_listed = ?, held_reason = ?, updated_at = ? where id = ?",

@@ -266,7 +266,7 @@ def stock(store: Store, provider: str | None = None, held_only: bool = False,
         "select li.id, li.provider, li.remote_lot_id, li.inventory_id, i.part_number, i.color_id, i.condition, "
         "i.location, i.quantity as on_hand, i.quantity_reserved as reserved, "
         "i.quantity - i.quantity_reserved as available, li.listed, li.observed_at, li.held_reason, li.held_listed, "
-        "li.link_method, li.link_problem, li.link_detail, li.gone_at, li.gone_reason "
+        "li.link_method, li.link_problem, li.link_detail, li.gone_at, li.gone_reason, li.kept_only "
         f"from listings li left join inventory i on i.id = li.inventory_id where {' and '.join(where)} "
         "order by i.location, i.part_number, li.provider, li.remote_lot_id"),
         params,

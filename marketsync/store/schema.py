@@ -464,3 +464,47 @@ def m011_listener(db: Database) -> None:
         {"order_ref": int, "marketplace": str, "business_account_id": str, "confirmed_at": str},
         pk=("order_ref", "marketplace"), foreign_keys=[("order_ref", "orders", "id")], not_null=["confirmed_at"],
     )
+
+
+@migrations()
+def m012_mirror(db: Database) -> None:
+    """Mirroring (``stock mirror``): each creation of a lot on another marketplace, journaled as an
+    intent before it is sent and settled after (a lost answer by finding the lot again); the gaps
+    of the last mirror run (what cannot be mirrored, with the fix), so that cron says a line only
+    when they change; and listings the seller keeps on their marketplace only (never created elsewhere)."""
+    db.table("_mirror_creations").create(
+        {
+            "id": int,
+            "business_account_id": str,
+            "inventory_id": int,
+            "target": str,  # the marketplace the lot is created on
+            "source": str,  # ... and the one whose listing it mirrors
+            "source_lot_id": str,
+            "item_no": str,  # in the target's terms: BrickLink item number / BrickOwl base BOID
+            "item_type": str,
+            "color_id": int,
+            "condition": str,
+            "completeness": str,
+            "quantity": int,
+            "price": str,
+            "note": str,  # the bin
+            "external_id": str,
+            "state": str,  # 'intended' (recorded, maybe sent) | 'unknown' (answer lost) | 'applied' | 'not_applied'
+                           # | 'refused' | 'not_sent' | 'superseded'
+            "remote_lot_id": str,  # the lot created
+            "detail": str,
+            "created_at": str,
+            "resolved_at": str,
+        },
+        pk="id",
+        foreign_keys=[("inventory_id", "inventory", "id")],
+        not_null=["business_account_id", "inventory_id", "target", "source", "item_no", "state", "created_at"],
+    )
+    db.table("_mirror_creations").create_index(["business_account_id", "state"], index_name="mirror_creations_by_state")
+    db.table("_mirror_creations").create_index(["inventory_id", "target"], index_name="mirror_creations_by_lot")
+    db.table("_mirror_gaps").create(
+        {"business_account_id": str, "target": str, "why": str, "subject": str, "fix": str, "lots": int,
+         "examples": str, "first_seen_at": str},
+        pk=("business_account_id", "target", "why", "subject"),
+    )
+    db.table("listings").add_column("kept_only", int, not_null_default=0)  # the seller keeps the lot here only
