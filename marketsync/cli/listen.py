@@ -40,7 +40,8 @@ PAUSE_BETWEEN = 0.1  # after each batch, so a waiting cron run gets the lock (it
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on (0.0.0.0: every interface, without a proxy in front).")
 @click.option("--push/--no-push", envvar="MARKETSYNC_PUSH", show_envvar=True, default=False,
-              help="After each sync, bring the touched lots' listings on the other marketplaces to what is available.")
+              help="Then bring listings to what is available: every one ('sync'), or on the other marketplaces "
+                   "those of the lots the orders touched ('listen').")
 @click.option("--wait", type=click.FloatRange(0), default=LISTEN_WAIT, show_default=True,
               help="Seconds a hint waits for a running sync (cron's) before it is tried again.")
 @click.option("--register", "register_ip", metavar="IP", default=None,
