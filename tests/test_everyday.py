@@ -214,3 +214,28 @@ def test_an_empty_csv_still_has_its_header(run, creds, tmp_path):
         assert result.stdout.startswith(first) and len(result.stdout.splitlines()) == 1, (args, result.stdout)
     dry = run("stock", "push", "--dry-run", "--csv")
     assert dry.stdout == "provider,remote_lot_id,inventory_id,listed,would_list,change,not_changed_because\n"
+
+
+# --- 10. one rule: not found is exit 1, nothing to do is exit 0 and says so, a bad value is exit 2 --------
+def test_not_found_nothing_to_do_and_bad_values_follow_one_rule(run, creds, tmp_path, monkeypatch):
+    from test_listings import BL_LOT
+
+    shelf(tmp_path, run, "3001,11,new,A1,20\n")
+    creds.bricklink.add_lot("3001", 11, 20, remarks="A1", inventory_id=BL_LOT)
+    assert run("sync", "--push").exit_code == 0
+    for args in (("orders", "show", "bricklink:404"), ("picklist", "--order", "bricklink:404"),
+                 ("reserve", "--ledger", "bricklink:404"), ("pick", "bricklink:404"),
+                 ("reserve", "--release", "bricklink:404", "--yes"), ("stock", "adopt", "bricklink:404")):
+        assert "404" in one_line_error(run(*args), 1), args
+    assert "is not PROVIDER:REMOTE_LOT" in one_line_error(run("stock", "adopt", "foo:1"), 2)
+    assert "must not be empty" in one_line_error(run("orders", "--db", ""), 2)
+    assert "must not be empty" in one_line_error(run("--db", "", "orders"), 2)
+    monkeypatch.setenv("MARKETSYNC_DB", "")
+    assert "must not be empty" in one_line_error(run("status"), 2)
+    monkeypatch.delenv("MARKETSYNC_DB")
+
+    for decision in ("adopt", "override"):  # a listing that is not held: nothing to decide
+        result = run("stock", decision, f"bricklink:{BL_LOT}")
+        assert result.exit_code == 0 and f"nothing to {decision}, nothing was changed" in result.stderr
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select count(*) from adjustments").fetchone()[0] == 0

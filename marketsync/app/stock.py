@@ -36,13 +36,24 @@ def _linked(store: Store, provider: str, remote_lot_id: str) -> dict:
     return row
 
 
-def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *, calls: Calls) -> str:
+def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *, calls: Calls) -> tuple[str, bool]:
+    """``adopt`` / ``override`` one listing: (what was done, whether anything changed). A listing
+    that is not held and whose figure needs no decision is nothing to do: said, nothing written."""
     provider = adapter.name
     row = _linked(store, provider, remote_lot_id)
-    lot = _read(adapter, remote_lot_id)
     listing = stored.as_listing(row)
-    own = stored.own_orders(store, provider).get(remote_lot_id, rules.NO_ORDERS)
     open_changes = stored.maybe_changes(store, provider).get(listing.id, [])
+    if decision == "override" and not listing.held and not open_changes:
+        return (f"{provider} lot {remote_lot_id} is not held: nothing to override, nothing was changed (the next push "
+                "brings it to what is available)"), False
+    lot = _read(adapter, remote_lot_id)
+    own = stored.own_orders(store, provider).get(remote_lot_id, rules.NO_ORDERS)
+    if (decision == "adopt" and not listing.held and not open_changes and listing.listed is not None
+            and rules.explain(listing, own, lot.quantity) is not None):
+        with store.atomic():
+            state.add_api_calls(store, calls.take_unsaved())
+        return (f"{provider} lot {remote_lot_id} is not held and its marketplace's orders explain its figure "
+                f"({lot.quantity}): nothing to adopt, nothing was changed"), False
     with store.atomic():
         if decision == "adopt":
             change = _sellers_part(provider, remote_lot_id, listing, own, lot.quantity, open_changes)
@@ -60,7 +71,7 @@ def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *
         stored.release_hold(store, listing.id)
         stored.mark_back(store, listing.id)
         state.add_api_calls(store, calls.take_unsaved())
-    return message
+    return message, True
 
 
 def _sellers_part(provider: str, remote_lot_id: str, listing: rules.Listing, own: rules.OwnOrders, remote: int,
@@ -164,7 +175,8 @@ def with_pending(store: Store, rows: list[dict]) -> list[dict]:
 
 
 # --- the use cases (the CLI's, a listener's): the lock, the store, the one marketplace ---------------
-def decide_listing(ws: Workspace, provider: str, remote_lot_id: str, decision: str, *, wait: float = 0.0) -> str:
+def decide_listing(ws: Workspace, provider: str, remote_lot_id: str, decision: str, *,
+                   wait: float = 0.0) -> tuple[str, bool]:
     """``stock adopt`` / ``stock override``."""
     require_credentials(provider, ws.environ)
     with ws.write(wait) as store:

@@ -132,11 +132,15 @@ def db_options(func: Command) -> Command:
     def wrapper(*args: Any, account: str, db_path: str, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         for name in ("account", "db_path"):  # given before the subcommand, unless given after it too
-            if ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE and _given_to_group(ctx, name):
+            if ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE and _given_to_group(ctx, name) is not None:
                 if name == "account":
                     account = str(_given_to_group(ctx, name))
                 else:
                     db_path = str(_given_to_group(ctx, name))
+        db_from_env = os.environ.get("MARKETSYNC_DB")
+        if not db_path.strip() or (db_from_env is not None and not db_from_env.strip()
+                                   and ctx.get_parameter_source("db_path") == ParameterSource.DEFAULT):
+            raise ConfigError("--db / MARKETSYNC_DB must not be empty")
         # click treats an empty MARKETSYNC_ACCOUNT as unset; silently using 'default' would mix accounts
         from_env = os.environ.get("MARKETSYNC_ACCOUNT")
         if not account.strip() or (from_env is not None and not from_env.strip()

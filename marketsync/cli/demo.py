@@ -33,6 +33,8 @@ def demo(db_path: str, force: bool) -> None:
     from marketsync.cli import render
     from marketsync.cli.orders import _order_columns
 
+    if not db_path.strip():
+        raise click.BadParameter("must not be empty", param_hint="--db")
     report = demo_store.run(db_path, force=force)
     rows = report.orders
     render.console().print(render.table(

@@ -49,6 +49,7 @@ def picklist(providers: tuple[str, ...], statuses: tuple[str, ...], orders_wante
         marketsync picklist --csv
     """
     from marketsync.app import picklist as picking
+    from marketsync.app.reserve import find_order
     from marketsync.cli import render
     from marketsync.app.catalog import bricklink_colour_names
     from marketsync.store import queries
@@ -56,9 +57,11 @@ def picklist(providers: tuple[str, ...], statuses: tuple[str, ...], orders_wante
     if printable and fmt != "table":
         raise click.UsageError("--printable goes with neither --json nor --csv")
     store = ws.read()
+    wanted = tuple(order_ref_arg(o) for o in orders_wanted)
+    for provider, order_id in wanted:  # an order that is not in the database is not an empty pick list
+        find_order(store, provider, order_id)
     rows = queries.pick_list(store, providers=tuple(p.lower() for p in providers),
-                             statuses=tuple(s.lower() for s in statuses),
-                             orders=tuple(order_ref_arg(o) for o in orders_wanted))
+                             statuses=tuple(s.lower() for s in statuses), orders=wanted)
     picks = picking.group(rows, bricklink_colour_names())
     if (printable or fmt != "table") and given(click.get_current_context(), "limit") and limit:
         picks = picks[:limit]  # the table's default limit is the table's; one given limits every output

@@ -92,10 +92,14 @@ def _ledger(ws: Workspace, ledger_order: str, fmt: str) -> None:
     from marketsync.cli import render
     from marketsync.store import queries
 
+    from marketsync.app.reserve import find_order
+
     provider = order_id = None
+    store = ws.read()
     if ledger_order != "*":
         provider, order_id = order_ref_arg(ledger_order)
-    rows = queries.ledger(ws.read(), provider, order_id)
+        find_order(store, provider, order_id)  # an order not in the database is not an empty ledger
+    rows = queries.ledger(store, provider, order_id)
     render.emit(rows, fmt, [
         ("When (UTC)", "left", lambda r: render.when(r["created_at"])),
         ("Order", "left", lambda r: f"{r['provider']}:{r['order_id']}"),

@@ -254,8 +254,8 @@ def _decide(listing: str, decision: str, wait: float, ws: Workspace) -> None:
     from marketsync.app.stock import decide_listing
 
     provider, remote_lot_id = order_ref_arg(listing, "REMOTE_LOT")
-    message = decide_listing(ws, provider, remote_lot_id, decision, wait=wait)
-    if chatty():
+    message, changed = decide_listing(ws, provider, remote_lot_id, decision, wait=wait)
+    if chatty() or not changed:  # nothing done is always said
         click.echo(message, err=True)
 
 
