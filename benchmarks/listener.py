@@ -107,24 +107,34 @@ class Bench:
             time.sleep(0.005)
         raise SystemExit(f"timed out; listener said: {self.lines[-5:]}")
 
+    def bl_figure(self, lot_id: int) -> int:
+        lot = self.sb.bricklink.get_lot(lot_id)
+        return lot.quantity if lot is not None else 0
+
+    def bo_figure(self, lot_id: str) -> int:
+        lot = self.sb.brickowl.get_lot(lot_id)
+        return lot.qty if lot is not None else 0
+
     def sale(self, on: str) -> float:
         """One piece of a random lot sold on ``on``; seconds until the other listing shows it."""
         bl, bo = self.rng.choice(self.lots)
         if on == "bricklink":
-            target = self.sb.brickowl.get_lot(bo).qty - 1
-            lot = self.sb.bricklink.get_lot(bl)
+            target = self.bo_figure(bo) - 1
+            bl_lot = self.sb.bricklink.get_lot(bl)
+            assert bl_lot is not None
             started = time.monotonic()
-            self.sb.bricklink.add_order("PAID", lines=[{"inventory_id": bl, "no": lot.no, "color_id": 11,
-                                                         "quantity": 1, "remarks": lot.remarks}])
-            self._wait(lambda: self.sb.brickowl.get_lot(bo).qty <= target, 60)
+            self.sb.bricklink.add_order("PAID", lines=[{"inventory_id": bl, "no": bl_lot.no, "color_id": 11,
+                                                         "quantity": 1, "remarks": bl_lot.remarks}])
+            self._wait(lambda: self.bo_figure(bo) <= target, 60)
         else:
-            target = self.sb.bricklink.get_lot(bl).quantity - 1
-            lot = self.sb.brickowl.get_lot(bo)
+            target = self.bl_figure(bl) - 1
+            bo_lot = self.sb.brickowl.get_lot(bo)
+            assert bo_lot is not None
             started = time.monotonic()
             self.sb.brickowl.add_order("Payment Received", lines=[{
-                "lot_id": bo, "boid": lot.boid, "ordered_quantity": 1, "personal_note": lot.personal_note,
+                "lot_id": bo, "boid": bo_lot.boid, "ordered_quantity": 1, "personal_note": bo_lot.personal_note,
                 "bl_lot_id": str(bl)}])
-            self._wait(lambda: self.sb.bricklink.get_lot(bl).quantity <= target, 60)
+            self._wait(lambda: self.bl_figure(bl) <= target, 60)
         return time.monotonic() - started
 
     def stop(self) -> None:
