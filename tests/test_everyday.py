@@ -239,3 +239,36 @@ def test_not_found_nothing_to_do_and_bad_values_follow_one_rule(run, creds, tmp_
         assert result.exit_code == 0 and f"nothing to {decision}, nothing was changed" in result.stderr
     with sqlite3.connect("marketsync.db") as conn:
         assert conn.execute("select count(*) from adjustments").fetchone()[0] == 0
+
+
+# --- 7. the first pull reports only the lines still unmatched once the lots are in ------------------------
+def test_the_first_pull_reports_only_lines_the_lots_do_not_match(run, creds):
+    creds.bricklink.add_lot("3001", 11, 20, remarks="A1", inventory_id=501)
+    creds.bricklink.add_lot("3004", 11, 10, remarks="A2", inventory_id=502)
+    creds.bricklink.add_order("PAID", lines=[{"inventory_id": 501, "no": "3001", "color_id": 11, "quantity": 2,
+                                              "remarks": "A1"},
+                                             {"inventory_id": 502, "no": "3004", "color_id": 11, "quantity": 1,
+                                              "remarks": "A2"},
+                                             {"no": "9999", "color_id": 5, "quantity": 1, "remarks": "Z9"}])
+    result = run("inventory", "pull", "--provider", "bricklink")
+    assert result.exit_code == 0, result.stderr
+    unmatched = [line for line in result.stderr.splitlines() if "unmatched" in line]
+    assert len(unmatched) == 1 and "(9999 5 new) unmatched" in unmatched[0], result.stderr
+    assert stock(run) == {"A1": (20, 2), "A2": (10, 1)}  # on hand = listed + the open order's pieces
+
+
+# --- 9. a typo in MARKETSYNC_ACCOUNT does not start a second business --------------------------------------
+def test_syncing_into_an_empty_account_of_a_busy_file_is_refused_unless_asked(run, creds, tmp_path, monkeypatch):
+    shelf(tmp_path, run, "3001,11,new,A1,20\n")
+    creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2, "remarks": "A1"}])
+    assert run("sync").exit_code == 0
+    monkeypatch.setenv("MARKETSYNC_ACCOUNT", "defualt")
+    for args in (("sync",), ("inventory", "pull", "--provider", "bricklink")):
+        line = one_line_error(run(*args), 2)
+        assert "account 'defualt' has nothing in" in line and "'default'" in line and "--new-account" in line
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select distinct business_account_id from orders").fetchall() == [("default",)]
+    assert run("sync", "--new-account").exit_code == 0  # on purpose
+    assert run("sync").exit_code == 0  # from then on it is an account like any other
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select count(*) from orders where business_account_id = 'defualt'").fetchone()[0] == 1

@@ -262,7 +262,7 @@ def test_orders_are_upserted_by_account_provider_and_order_id(shop, creds):
     assert shop.query("select status from orders") == [("packed",), ("packed",)]
     assert shop.lot("A1") == (10, 3)
 
-    other = shop.run("sync", "--account", "shop2")  # another business account in the same file
+    other = shop.run("sync", "--account", "shop2", "--new-account")  # another business account in the same file
     assert other.exit_code == 0  # (it has no inventory: its lines are unmatched)
     assert shop.query("select id, provider, order_id from orders where business_account_id = 'default' "
                       "order by id") == rows_before

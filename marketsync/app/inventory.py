@@ -32,16 +32,22 @@ class PullReport:
         return all(result.ok for result in self.results)
 
 
-def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 0.0) -> PullReport:
+def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 0.0,
+         new_account: bool = False) -> PullReport:
     """Every configured marketplace's orders first (what the listing shows is judged against all of
-    them), then ``name``'s lots into on hand, then lines waiting for a lot matched again."""
+    them), then ``name``'s lots into on hand, then lines waiting for a lot matched again: a line is
+    reported unmatched only if it still is once the lots are in."""
     from marketsync.app import catalog, listing_pull, reserve
+    from marketsync.app.sync import refuse_new_account
     from marketsync.config import configured_providers, require_credentials
+    from marketsync.store import queries
     from marketsync.store.inventory import lot_index
 
     require_credentials(name, ws.environ)
     report = PullReport()
     with ws.write(wait, create=True) as store:
+        if not new_account:
+            refuse_new_account(store)
         marketplaces = ws.marketplaces(store, sorted(set(configured_providers(ws.environ)) | {name}))
         report.results = marketplaces.sync()
         lots = marketplaces.adapter(name).list_lots()
@@ -51,4 +57,8 @@ def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 
         report.pulled = listing_pull.pull(store, name, lots, index, translator,
                                           calls=marketplaces.counter.take_unsaved(), zero_missing=zero_missing)
         reserve.rematch(store, index, catalog.translator(store, index))  # from what is stored: no lookups
+        still = queries.unmatched_lines(store)
+        for result in report.results:
+            result.problems = [text for text in result.problems if text not in result.unmatched
+                               or (result.provider, *result.unmatched[text]) in still]
     return report

@@ -91,6 +91,7 @@ class ProviderResult:
     store_id: str | None = None  # the seller's store id, as the orders written name it
     problems: list[str] = field(default_factory=list)  # one line each, for stderr
     oversold: set[int] = field(default_factory=set)  # lots its orders took past on hand (said at the run's end)
+    unmatched: dict[str, tuple[str, str]] = field(default_factory=dict)  # problem line -> (order id, line key)
 
 
 def line_label(line: OrderLine) -> str:
@@ -222,9 +223,14 @@ class OrderWriter:
         """One line per thing the seller should know about a just-written order (a lot it oversold
         is said once, at the end of the run, with the figures the run leaves: :func:`oversold_lines`)."""
         self.result.oversold.update(_newly_oversold(booked, self.oversold_seen))
-        return order_problems(order.provider, order.order_id, order.status, order.provider_status, booked,
-                              self.oversold_seen,
-                              self.translator.first_report if self.translator is not None else None)
+        problems = order_problems(order.provider, order.order_id, order.status, order.provider_status, booked,
+                                  self.oversold_seen,
+                                  self.translator.first_report if self.translator is not None else None)
+        for line in booked.order.lines:  # which line each unmatched line's problem names
+            prefix = f"{order.provider} order {order.order_id}: {line_label(line)} unmatched: "
+            self.result.unmatched.update({text: (order.order_id, line.line_key) for text in problems
+                                          if text.startswith(prefix)})
+        return problems
 
 
 def order_problems(provider: str, order_id: str, status: str, provider_status: str, booked: booking.Booked,

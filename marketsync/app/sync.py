@@ -33,7 +33,7 @@ class SyncReport:
 
 def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = False, dry_run: bool = False,
          wait: float = 0.0, check_credentials: bool = True, progress: Progress | None = None,
-         mirror: bool = False) -> SyncReport:
+         mirror: bool = False, new_account: bool = False) -> SyncReport:
     """One run: the writer lock, the daily backup, the orders of ``names``, then (``push``) the
     listings -- only when every marketplace's orders synced."""
     from marketsync.app import backup
@@ -42,6 +42,8 @@ def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = Fa
     report = SyncReport()
     with ws.write(wait, create=True, before_open=lambda: setattr(report, "backup_problem",
                                                                   backup.daily(ws.db_path))) as store:
+        if not new_account:
+            refuse_new_account(store)
         report.silent = lost_credentials(store) if check_credentials else []
         marketplaces = ws.marketplaces(store, names)
         report.results = marketplaces.sync(full=full, progress=progress, report_oversold=False)
@@ -64,6 +66,21 @@ def push_listings(ws: Workspace, names: list[str], *, dry_run: bool = False,
     read once after the lots, so an order placed meanwhile is never put back on sale)."""
     with ws.write(wait, create=True) as store:
         return ws.marketplaces(store, names).push(dry_run=dry_run)
+
+
+def refuse_new_account(store: Store) -> None:
+    """An account with nothing in a file that holds another account's business is most likely a
+    typo in MARKETSYNC_ACCOUNT / --account: syncing into it would book every order a second time."""
+    from marketsync.errors import ConfigError
+    from marketsync.store import queries
+
+    if queries.holds_anything(store):
+        return
+    others = queries.other_accounts(store)
+    if others:
+        raise ConfigError(f"account {store.account!r} has nothing in {store.path}, which holds the business of "
+                          f"account(s) {', '.join(map(repr, others))}: a typo in MARKETSYNC_ACCOUNT / --account? "
+                          "Nothing was synced; --new-account starts a new account in this file on purpose")
 
 
 def lost_credentials(store: Store) -> list[str]:

@@ -104,10 +104,12 @@ def inventory_list(part: str | None, color_id: int | None, condition: str | None
 @click.option("--provider", "-p", type=PROVIDER, default=NAMES[0], show_default=True,
               help="The marketplace whose listing of your store to pull.")
 @click.option("--zero-missing", is_flag=True, help="Set lots the marketplace no longer lists to 0 on hand.")
+@click.option("--new-account", is_flag=True,
+              help="Start the account (--account) in a file that holds another account's business.")
 @wait_option
 @db_options
 @http_options
-def inventory_pull(provider: str, zero_missing: bool, wait: float, ws: Workspace) -> None:
+def inventory_pull(provider: str, zero_missing: bool, new_account: bool, wait: float, ws: Workspace) -> None:
     """Take your store's lots from a marketplace's listing into the local inventory.
 
     Syncs every configured marketplace's orders first: a listing leaves out the pieces of open
@@ -123,7 +125,7 @@ def inventory_pull(provider: str, zero_missing: bool, wait: float, ws: Workspace
     """
     from marketsync.app.inventory import pull
 
-    report = pull(ws, provider.lower(), zero_missing=zero_missing, wait=wait)
+    report = pull(ws, provider.lower(), zero_missing=zero_missing, wait=wait, new_account=new_account)
     report_sync(report.results, exit_on_failure=False)
     pulled = report.pulled
     for line in pulled.problems if pulled else []:

@@ -34,11 +34,14 @@ from marketsync.errors import EXIT_FAILED
               help="After the push, create each lot listed on one marketplace only on the others "
                    "(see 'marketsync stock mirror').")
 @click.option("--dry-run", is_flag=True, help="With --push: show the listing changes; change no listing.")
+@click.option("--new-account", is_flag=True,
+              help="Start the account (--account) in a file that holds another account's business (refused "
+                   "without it: a typo would book every order twice).")
 @wait_option_of(120.0)  # long enough to wait out a listener's short sync ('marketsync listen')
 @db_options
 @http_options
-def sync(providers: tuple[str, ...], full: bool, push: bool, mirror: bool, dry_run: bool, wait: float,
-         ws: Workspace) -> None:
+def sync(providers: tuple[str, ...], full: bool, push: bool, mirror: bool, dry_run: bool, new_account: bool,
+         wait: float, ws: Workspace) -> None:
     """Pull new and changed orders and reserve their stock.
 
     Credentials come from BRICKLINK_CONSUMER_KEY, BRICKLINK_CONSUMER_SECRET, BRICKLINK_TOKEN_VALUE,
@@ -64,7 +67,8 @@ def sync(providers: tuple[str, ...], full: bool, push: bool, mirror: bool, dry_r
     chosen = chosen_providers(providers, ws)
     with progress() as shown:
         report = use_case.sync(ws, chosen, full=full, push=push, dry_run=dry_run, wait=wait,
-                               check_credentials=not providers, progress=shown, mirror=mirror)
+                               check_credentials=not providers, progress=shown, mirror=mirror,
+                               new_account=new_account)
     for line in ([report.backup_problem] if report.backup_problem else []) + report.silent:
         problem(line)
     report_sync(report.results + report.again, exit_on_failure=False)

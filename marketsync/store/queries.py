@@ -309,3 +309,27 @@ def lot_keys(store: Store) -> dict[int, tuple[str, int, str]]:
     db, account = store.db, store.account
     return {lot: (part, colour, condition) for lot, part, colour, condition in db.execute(
         "select id, part_number, color_id, condition from inventory where business_account_id = ?", [account])}
+
+
+def other_accounts(store: Store) -> list[str]:
+    """The accounts other than the store's that hold lots or orders in the file."""
+    return [account for (account,) in store.db.execute(
+        "select business_account_id from inventory where business_account_id != ? union "
+        "select business_account_id from orders where business_account_id != ? order by 1",
+        [store.account, store.account])]
+
+
+def holds_anything(store: Store) -> bool:
+    """The account has lots, orders or a sync behind it in the file."""
+    return bool(store.db.execute(
+        "select exists (select 1 from inventory where business_account_id = ?) "
+        "or exists (select 1 from orders where business_account_id = ?) "
+        "or exists (select 1 from sync_state where business_account_id = ? and last_synced_at is not null)",
+        [store.account] * 3).fetchone()[0])
+
+
+def unmatched_lines(store: Store) -> set[tuple[str, str, str]]:
+    """(provider, order id, line key) of every line matched to no lot."""
+    return set(store.db.execute(
+        "select o.provider, o.order_id, l.line_key from order_items l join orders o on o.id = l.order_ref "
+        "where o.business_account_id = ? and l.inventory_id is null", [store.account]).fetchall())
