@@ -309,3 +309,35 @@ def test_register_and_unregister_brickowl_notifications(run, creds):
     assert creds.brickowl.notify_ip == "127.0.0.1"
     assert run("listen", "--unregister").exit_code == 0
     assert creds.brickowl.notify_ip is None
+
+
+@pytest.mark.parametrize("mark_read", [False, True])
+@pytest.mark.parametrize("body", ["empty", "events", "event"])
+def test_bricklink_callbacks_under_every_body_and_mark_read_switch(run, shop, listener, body, mark_read):
+    shop.bricklink.notify_body = body
+    shop.bricklink.notifications_mark_read = mark_read
+    listening = listener()
+    for pieces in (2, 3):
+        bl_order(shop, pieces)
+    wait_for(lambda: listed(shop) == (15, 15), timeout=10, what="both sales carried over to BrickOwl")
+    assert shop.wait_notifications(10)
+    listening.stop()
+    assert reserved() == 5 and orders_held() == 2
+    assert shop.calls[("bricklink", "GET /orders/{id}/items")] == 2  # each order fetched once, whatever the body
+
+
+def test_a_burst_of_hints_is_served_in_one_batch(run, shop, listener, tmp_path):
+    from marketsync.store.lock import writer_lock
+
+    listening = listener()
+    batches = listening.count("synced ")
+    with writer_lock(tmp_path / DB):  # the worker is held while the burst arrives
+        for _ in range(5):
+            bo_order(shop, 1)
+        assert shop.wait_notifications(10)
+        wait_for(lambda: listening.count("hint: brickowl order") == 5, what="five hints")
+    wait_for(lambda: listed(shop) == (15, 15), timeout=10, what="the burst served")
+    listening.wait_synced(batches + 1)
+    listening.stop()
+    assert listening.count("synced ") <= batches + 2  # the one held, and at most one more
+    assert shop.calls[("bricklink", "PUT /inventories/{id}")] <= 2
