@@ -272,3 +272,28 @@ def test_syncing_into_an_empty_account_of_a_busy_file_is_refused_unless_asked(ru
     assert run("sync").exit_code == 0  # from then on it is an account like any other
     with sqlite3.connect("marketsync.db") as conn:
         assert conn.execute("select count(*) from orders where business_account_id = 'defualt'").fetchone()[0] == 1
+
+
+# --- 11. a request that used its whole deadline is not tried again; the other marketplace syncs ------------
+def test_a_dripping_marketplace_costs_one_request_deadline_and_the_other_still_syncs(creds, run, monkeypatch):
+    import time
+
+    from reliability.test_deadline import DripServer
+
+    creds.brickowl.add_order("Payment Received", lines=[{"boid": "771344-38", "ordered_quantity": 1}])
+    with DripServer() as drip:
+        monkeypatch.setenv("BRICKLINK_API_URL", drip.url)
+        monkeypatch.setenv("MARKETSYNC_HTTP_TIMEOUT", "1")
+        started = time.monotonic()
+        result = run("sync", "--http-deadline", "2", "--run-deadline", "600", "--retries", "4",
+                     "--retry-backoff", "0")
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: bricklink: GET /orders gave no complete answer within 2s (the request deadline); "
+                      "bricklink is not asked again in this run"], result.stderr
+    assert drip.requests == 1 and elapsed < 5, (drip.requests, elapsed)  # not 5 x 2 s
+    with sqlite3.connect("marketsync.db") as conn:
+        synced = conn.execute("select provider from sync_state where last_synced_at is not null").fetchall()
+        assert synced == [("brickowl",)]
+        assert conn.execute("select count(*) from orders where provider = 'brickowl'").fetchone()[0] == 1

@@ -157,7 +157,8 @@ def http_options(func: Command) -> Command:
                   help="Seconds to wait for any one read of an HTTP answer.")
     @click.option("--http-deadline", envvar="MARKETSYNC_HTTP_DEADLINE", default=DEFAULT_HTTP_DEADLINE,
                   show_default=True, show_envvar=True, type=click.FloatRange(1, 3600),
-                  help="Seconds one HTTP request may take in all, however slowly its answer arrives.")
+                  help="Seconds one HTTP request may take in all, however slowly its answer arrives; a "
+                       "marketplace that takes them all is not asked again in that run.")
     @click.option("--run-deadline", envvar="MARKETSYNC_RUN_DEADLINE", default=DEFAULT_RUN_DEADLINE,
                   show_default=True, show_envvar=True, type=click.FloatRange(1, 86400),
                   help="Seconds a run may spend with the marketplaces, shared between them; the rest "

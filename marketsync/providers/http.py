@@ -118,8 +118,16 @@ class Deadline:
         self.seconds, self._clock = seconds, clock
         self._ends: float | None = None
         self._lock = threading.Lock()
+        self.given_up: str | None = None  # why the marketplace is not asked again in this run
+
+    def give_up(self, reason: str) -> None:
+        """A request used its whole deadline: the marketplace is sick, and its share of the run ends
+        now (another request would most likely cost the same, and the other marketplace waits)."""
+        self.given_up = self.given_up or reason
 
     def remaining(self) -> float | None:
+        if self.given_up:
+            return 0.0
         if self.seconds is None:
             return None
         with self._lock:
@@ -317,6 +325,9 @@ class HttpClient:
         """Seconds this request may take in all: the per-request deadline, cut to what is left of
         the marketplace's share of the run (none left: the request is not sent)."""
         left = self.deadline.remaining()
+        if left is not None and left <= 0 and self.deadline.given_up:
+            raise DeadlineError(self.provider, f"{label} not sent: {self.deadline.given_up}; the rest waits for "
+                                               "the next run")
         if left is not None and left <= 0:
             raise DeadlineError(self.provider, f"{label} not sent: this run's {self.deadline.seconds:g}s for "
                                                f"{self.provider} are used up; the rest waits for the next run")
@@ -342,8 +353,10 @@ class HttpClient:
         worker.join(allowed)
         if worker.is_alive():
             if self.request_deadline is not None and allowed >= self.request_deadline:
-                raise TransientError(self.provider, f"{label} gave no complete answer within "
-                                                    f"{self.request_deadline:g}s (the request deadline)")
+                # never tried again: another try would most likely cost as much (5 x 60 s before)
+                reason = f"{label} gave no complete answer within {self.request_deadline:g}s (the request deadline)"
+                self.deadline.give_up(reason)
+                raise DeadlineError(self.provider, f"{reason}; {self.provider} is not asked again in this run")
             raise DeadlineError(self.provider, f"{label} gave no complete answer before this run's "
                                                f"{self.deadline.seconds:g}s for {self.provider} ran out; "
                                                "the rest waits for the next run")
