@@ -227,6 +227,9 @@ def plan(found: list[Candidate], sides: dict[str, Side], knowledge: Knowledge, s
         if source is None:
             out.waiting.append((candidate, f"{candidate.source} lot {candidate.source_lot_id} was not read"))
             continue
+        if sides[target].lots is None:  # nothing is created where nobody could look first
+            out.waiting.append((candidate, f"{target}'s lots were not read"))
+            continue
         made = translate(candidate, source, sides, knowledge, reverse, settings)
         if isinstance(made, Gap):
             out.gaps.append(Gap(made.target, made.why, made.subject, made.fix, example))

@@ -62,6 +62,9 @@ def test_candidates_are_lots_listed_on_one_marketplace_and_not_on_another():
 def test_to_the_catalogue_marketplace_item_colour_condition_price_note_and_external_id():
     [creation] = planned([to_bo()], sides([bl_lot()])).creations
     assert creation.new == NewLot("", "771344", "Part", 38, "new", 5, Decimal("0.250"), "A1", external_id="501")
+    unread = sides([bl_lot()])
+    unread["brickowl"].lots = None  # nothing is created where nobody could look first
+    assert planned([to_bo()], unread).waiting[0][1] == "brickowl's lots were not read"
 
 
 def test_a_pin_wins_and_several_items_or_none_are_gaps():
