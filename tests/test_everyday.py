@@ -297,3 +297,38 @@ def test_a_dripping_marketplace_costs_one_request_deadline_and_the_other_still_s
         synced = conn.execute("select provider from sync_state where last_synced_at is not null").fetchall()
         assert synced == [("brickowl",)]
         assert conn.execute("select count(*) from orders where provider = 'brickowl'").fetchone()[0] == 1
+
+
+# --- 8. an interrupted run's problems are reported by the next run ------------------------------------
+def test_problems_of_a_run_killed_before_its_report_are_said_by_the_next_run(creds, run, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from support import wait_for
+
+    shelf(tmp_path, run, "3001,11,new,A1,1\n")
+    creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 3, "remarks": "A1"},
+                                             {"no": "9999", "color_id": 5, "quantity": 1}])
+    creds.inject("brickowl", "*", "hang", times=None, seconds=60)  # the run stops in BrickOwl's turn...
+    env = {**os.environ, **creds.env()}
+    proc = subprocess.Popen([sys.executable, "-m", "marketsync", "sync"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    def kept() -> int:
+        try:
+            with sqlite3.connect("marketsync.db") as conn:
+                return conn.execute("select count(*) from orders").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+    wait_for(kept, what="BrickLink's orders written", proc=proc)
+    proc.send_signal(signal.SIGKILL)  # ... and is killed there, before its report
+    proc.communicate()
+    creds.clear_faults()
+    result = run("sync")
+    assert result.exit_code == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "interrupted before its report" in line]
+    assert any("(9999 5 new) unmatched" in line for line in said), result.stderr
+    assert any(line.startswith("oversold: lot 1 ") for line in result.stderr.splitlines()), result.stderr
+    assert run("sync").stderr == ""  # said once

@@ -25,6 +25,7 @@ from marketsync.rules.listings import Kind
 from marketsync.rules.matching import LotIndex
 from marketsync.model import ChangeState, LinkProblem, Listings, OrderLine, Outcome, QuantityChange, RemoteLot
 from marketsync.store import listings as stored
+from marketsync.store import problems as stored_problems
 from marketsync.app.translate import Translator
 
 log = logging.getLogger("marketsync.app.listing_push")
@@ -163,6 +164,7 @@ def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: Lot
         return
     with store.atomic():
         record(store, judgement)
+        stored_problems.keep(store, judgement.problems)  # a hold said once: kept until the run reports it
     _send(store, adapter, judgement.planned, for_sale, result)
     _close_windows(store, provider, rows, touched, judgement, result)
 

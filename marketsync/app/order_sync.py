@@ -49,6 +49,7 @@ from marketsync.model import (
 from marketsync.registry import Capability, marketplace
 from marketsync.store import catalog as stored_catalog
 from marketsync.store import orders as stored_orders
+from marketsync.store import problems as stored_problems
 from marketsync.store import listener as stored_listener
 from marketsync.store import state
 from marketsync.app.translate import Translator
@@ -132,9 +133,12 @@ class OrderWriter:
     def flush(self) -> None:
         problems: list[str] = []
         learned = self.translator.take_learned() if self.translator is not None else None
+        oversold_before = set(self.result.oversold)
         try:
             with self.store.atomic():
                 problems = self.write_all(self.buffer)
+                # kept with the orders that caused them: a run killed before its report leaves them to the next
+                stored_problems.keep(self.store, problems, self.result.oversold - oversold_before)
                 if learned:
                     stored_catalog.save(self.store, learned)
                 state.add_api_calls(self.store, self.counter.take_unsaved())

@@ -23,6 +23,7 @@ class SyncReport:
     mirrored: MirrorReport | None = None  # with ``mirror``: the lots created on the other marketplaces
     silent: list[str] = field(default_factory=list)  # marketplaces synced before that have no credentials now
     backup_problem: str | None = None
+    leftover: list[str] = field(default_factory=list)  # problems a run interrupted before its report left
     oversold: int = 0  # lots oversold as the run leaves them
 
     @property
@@ -44,6 +45,9 @@ def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = Fa
                                                                   backup.daily(ws.db_path))) as store:
         if not new_account:
             refuse_new_account(store)
+        from marketsync.store import problems as stored_problems
+
+        report.leftover, leftover_lots = stored_problems.begin(store)  # what an interrupted run never said
         report.silent = lost_credentials(store) if check_credentials else []
         marketplaces = ws.marketplaces(store, names)
         report.results = marketplaces.sync(full=full, progress=progress, report_oversold=False)
@@ -55,8 +59,11 @@ def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = Fa
 
                 report.mirrored = mirroring.run(store, marketplaces, dry_run=dry_run, settings=mirror_settings(ws.environ),
                                                 reads={r.provider: r.lots for r in report.pushed if r.lots is not None})
+        if report.results:
+            report.results[0].oversold |= leftover_lots
         marketplaces.report_oversold(report.results + report.again)  # at the end, with the figures it leaves
         report.oversold = len(queries.oversold(store))
+        stored_problems.reported(store)  # the report is complete: returned to be said at once
     return report
 
 

@@ -71,6 +71,8 @@ def sync(providers: tuple[str, ...], full: bool, push: bool, mirror: bool, dry_r
                                new_account=new_account)
     for line in ([report.backup_problem] if report.backup_problem else []) + report.silent:
         problem(line)
+    for line in report.leftover:  # found by a run that ended (interrupted) before it could say so
+        problem(f"{line} (found by an earlier run that was interrupted before its report)")
     report_sync(report.results + report.again, exit_on_failure=False)
     report_push(report.pushed, dry_run)
     if report.mirrored is not None:

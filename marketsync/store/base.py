@@ -19,6 +19,7 @@ class Store:
     db: Database
     account: str
     path: str = ""
+    run: str | None = None  # set by a run that keeps its problems until it has reported them (store/problems.py)
 
     def atomic(self) -> AbstractContextManager[Any]:
         """One transaction (a savepoint when nested): everything in it commits together or not at all."""

@@ -508,3 +508,15 @@ def m012_mirror(db: Database) -> None:
         pk=("business_account_id", "target", "why", "subject"),
     )
     db.table("listings").add_column("kept_only", int, not_null_default=0)  # the seller keeps the lot here only
+
+
+@migrations()
+def m013_everyday(db: Database) -> None:
+    """Problems a run stored with the data that caused them (an unmatched line, an order that
+    oversold a lot, a held listing), kept until the run has reported them: a run interrupted before
+    it could (SIGINT, kill -9, a reboot) leaves them for the next run to report."""
+    db.table("_problems").create(
+        {"id": int, "business_account_id": str, "run": str, "problem": str, "lot_id": int, "created_at": str},
+        pk="id", not_null=["business_account_id", "run", "created_at"],
+    )
+    db.table("_problems").create_index(["business_account_id", "run"], index_name="problems_by_run")
