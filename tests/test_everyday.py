@@ -332,3 +332,42 @@ def test_problems_of_a_run_killed_before_its_report_are_said_by_the_next_run(cre
     assert any("(9999 5 new) unmatched" in line for line in said), result.stderr
     assert any(line.startswith("oversold: lot 1 ") for line in result.stderr.splitlines()), result.stderr
     assert run("sync").stderr == ""  # said once
+
+
+# --- 6. the pick list says which order a bin cannot fill --------------------------------------------------
+def test_the_pick_list_marks_what_a_bin_cannot_fill_in_every_output(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,3\n3004,11,new,A2,5\n")
+    line = {"no": "3001", "color_id": 11, "remarks": "A1"}
+    first = creds.bricklink.add_order("PAID", lines=[{**line, "quantity": 2}])
+    assert run("sync").exit_code == 0
+    second = creds.bricklink.add_order("PAID", lines=[{**line, "quantity": 2},
+                                                      {"no": "3004", "color_id": 11, "quantity": 1, "remarks": "A2"}])
+    assert run("sync").exit_code == 0
+    picks = {p["bin"]: p for p in json.loads(run("picklist", "--json").stdout)}
+    assert picks["A1"]["short"] == 1 and picks["A2"]["short"] == 0
+    assert {o["order_id"]: o["short"] for o in picks["A1"]["orders"]} == {str(first): 0, str(second): 1}
+    rows = [r for r in run("picklist", "--csv").stdout.splitlines()]
+    assert rows[0].endswith(",total,short") and any(r.startswith("A1,") and r.endswith(",1") for r in rows)
+    page = run("picklist", "--printable").stdout
+    assert f"! 1 short: bricklink:{second} (1): the bin cannot fill them" in page
+    assert f"1 short: bricklink:{second} (1)" in run("picklist").stdout
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select order_id, short from pick_list where short > 0").fetchall() == [(str(second), 1)]
+    assert run("pick", f"bricklink:{first}").exit_code == 0  # picked lines take their pieces from the bin first
+    picks = {p["bin"]: p for p in json.loads(run("picklist", "--json").stdout)}
+    assert picks["A1"]["short"] == 1
+
+
+# --- 12. status and picklist fit 60 and 80 columns, words whole ---------------------------------------------
+def test_status_and_the_pick_list_fit_60_and_80_columns(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,3\n3004,85,used,B-10-2,5\n")
+    for _ in range(4):
+        creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 1, "remarks": "A1"},
+                                                 {"no": "3004", "color_id": 85, "quantity": 1, "new_or_used": "U",
+                                                  "remarks": "B-10-2"}])
+    assert run("sync").exit_code == 0
+    for width in (60, 80):
+        for args, words in ((("status",), ("Provider", "bricklink")), (("picklist",), ("Bin", "Total", "short"))):
+            out = run(*args, env={"COLUMNS": str(width)}).stdout
+            assert max(len(line) for line in out.splitlines()) <= width, (args, width, out)
+            assert all(word in out for word in words), (args, width, out)

@@ -30,15 +30,28 @@ class Pick:
     condition: str
     name: str | None
     orders: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, order id) -> pieces
+    short: dict[tuple[str, str], int] = field(default_factory=dict)  # the pieces of an order the bin cannot give
 
     @property
     def total(self) -> int:
         return sum(self.orders.values())
 
+    @property
+    def total_short(self) -> int:
+        return sum(self.short.values())
+
+    def shortage(self) -> str:
+        """``3 short: bricklink:1 (2), brickowl:9 (1)`` -- the orders this bin cannot fill; '' when it can."""
+        if not self.total_short:
+            return ""
+        return f"{self.total_short} short: " + ", ".join(f"{p}:{o} ({n})" for (p, o), n in self.short.items() if n)
+
     def as_dict(self) -> dict[str, Any]:
         return {"bin": self.bin, "part_number": self.part_number, "color_id": self.color_id,
                 "color_name": self.color_name, "condition": self.condition, "name": self.name, "total": self.total,
-                "orders": [{"provider": p, "order_id": o, "quantity": q} for (p, o), q in self.orders.items()]}
+                "short": self.total_short,
+                "orders": [{"provider": p, "order_id": o, "quantity": q, "short": self.short.get((p, o), 0)}
+                           for (p, o), q in self.orders.items()]}
 
 
 def group(rows: list[dict[str, Any]], colour_names: dict[int, str]) -> list[Pick]:
@@ -52,6 +65,8 @@ def group(rows: list[dict[str, Any]], colour_names: dict[int, str]) -> list[Pick
                                      row["condition"], row["name"])
         order = (row["provider"], row["order_id"])
         pick.orders[order] = pick.orders.get(order, 0) + row["quantity"]
+        if row.get("short"):
+            pick.short[order] = pick.short.get(order, 0) + row["short"]
     return sorted(picks.values(), key=lambda p: (natural_key(p.bin), p.part_number, p.color_id, p.condition))
 
 
@@ -67,6 +82,11 @@ def printable(picks: list[Pick], title: str) -> str:
         lines.append(f"  [ ] {pick.total:>4} x {pick.part_number} {pick.color_name} ({pick.condition})"
                      f"{f' {pick.name}' if pick.name else ''}")
         lines.append(f"        {into}")
+        if pick.total_short:
+            lines.append(f"        ! {pick.shortage()}: the bin cannot fill them")
     total = sum(p.total for p in picks)
     lines += ["", f"{len(picks)} lots, {total} pieces, {len({o for p in picks for o in p.orders})} orders"]
+    short = sum(p.total_short for p in picks)
+    if short:
+        lines.append(f"{short} pieces short: marked '!' above")
     return "\n".join(lines) + "\n"

@@ -74,7 +74,7 @@ def picklist(providers: tuple[str, ...], statuses: tuple[str, ...], orders_wante
         render.emit([{**{k: v for k, v in p.as_dict().items() if k != "orders"}, **o}
                      for p in picks for o in p.as_dict()["orders"]], "csv",
                     fields=("bin", "part_number", "color_id", "color_name", "condition", "provider", "order_id",
-                            "quantity", "total"))
+                            "quantity", "total", "short"))
     else:
         _table(picks, limit)
 
@@ -87,14 +87,26 @@ def _table(picks: list[Any], limit: int) -> None:
     if picks:
         caption = (f"showing {len(shown)} of {len(picks)} rows; --limit 0 shows all" if len(shown) < len(picks)
                    else "every order of a bin: --printable, --json or --csv")
-    render.emit([p.as_dict() for p in shown], "table", [
-        ("Bin", "left", lambda r: r["bin"], "bold"),
-        ("Part", "left", lambda r: r["part_number"]),
-        ("Colour", "left", lambda r: r["color_name"]),
-        ("Cond", "left", lambda r: r["condition"]),
-        ("Total", "right", lambda r: r["total"], "bold"),
-        ("Into orders", "left", lambda r: _first_orders(r["orders"])),
-    ], title=None if picks else "Nothing to pick: no open order holds stock", caption=caption)
+    rows = [{**p.as_dict(), "shortage": p.shortage()} for p in shown]
+    if not rows:
+        render.console().print("Nothing to pick: no open order holds stock")
+        return
+
+    def columns(shown_orders: int, wide: bool) -> list[tuple]:  # never a broken word; narrower ones after
+        return [
+            ("Bin", "left", lambda r: r["bin"], "bold", False),
+            ("Part", "left", lambda r: r["part_number"] if wide else f"{r['part_number']} {r['condition'][0]}",
+             None, False),
+            ("Colour", "left", lambda r: r["color_name"] if wide else f"c{r['color_id']}", None, False),
+            *([("Cond", "left", lambda r: r["condition"], None, False)] if wide else []),
+            ("Total", "right", lambda r: r["total"], "bold", False),
+            *([("Into orders", "left", lambda r: _first_orders(r["orders"], shown_orders))] if shown_orders else []),
+            ("Short", "left", lambda r: r["shortage"] if wide else (f"{r['short']} short" if r["short"] else ""),
+             "bold red"),
+        ]
+
+    render.console().print(render.fitting_table(rows, [columns(3, True), columns(1, True), columns(1, False),
+                                                       columns(0, False)], caption=caption))
 
 
 def _first_orders(orders: list[dict], shown: int = 3) -> str:

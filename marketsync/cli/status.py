@@ -19,6 +19,29 @@ from marketsync.errors import EXIT_FAILED
 from marketsync.registry import MARKETPLACES, NAMES, Capability
 
 
+def _variants() -> list[list[tuple]]:
+    """The status table, richest first, then narrower ones that still fit 80 and 60 columns: words
+    are never broken, the error wraps (and shows in full on stderr when it fails the check)."""
+    from marketsync.cli import render
+
+    def columns(attempt: bool, wide: bool) -> list[tuple]:
+        chosen: list[tuple] = [("Provider", "left", lambda r: r["provider"], "bold", False),
+                               ("Last sync (UTC)" if wide else "Last sync", "left",
+                                lambda r: render.when(r["last_synced_at"]) or "never", None, False)]
+        if attempt:
+            chosen.append(("Last attempt", "left", lambda r: render.when(r["last_attempt_at"]), None, False))
+        chosen += [
+            ("Last error", "left", lambda r: mask_secrets(r["last_error"] or ""), "red"),
+            ("Calls today" if wide else "Calls", "right", lambda r: f"{r['calls_today']}"
+             + (f" / {r['daily_budget']}" if r["daily_budget"] and wide else ""), None, False),
+            ("Open orders" if wide else "Open", "right", lambda r: r["open_orders"], None, False),
+            ("Unmatched lines" if wide else "Unm.", "right", lambda r: r["unmatched_open_lines"], None, False),
+        ]
+        return chosen
+
+    return [columns(True, True), columns(False, True), columns(False, False)]
+
+
 @click.command()
 @logging_options
 @click.option("--max-age", type=click.IntRange(1), default=None, envvar="MARKETSYNC_MAX_AGE", show_envvar=True,
@@ -63,17 +86,9 @@ def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Worksp
         click.echo(json.dumps({"providers": report, "oversold_lots": oversold, "oversell_window": windows,
                                "problems": unhealthy}, indent=2))
     else:
-        render.console().print(render.table(report, [
-            ("Provider", "left", lambda r: r["provider"], "bold"),
-            ("Last sync (UTC)", "left", lambda r: render.when(r["last_synced_at"]) or "never"),
-            ("Last attempt", "left", lambda r: render.when(r["last_attempt_at"])),
-            ("Last error", "left", lambda r: mask_secrets(r["last_error"] or ""), "red"),
-            ("Calls today", "right", lambda r: f"{r['calls_today']}" + (f" / {r['daily_budget']}" if r["daily_budget"] else "")),
-            ("Open orders", "right", lambda r: r["open_orders"]),
-            ("Unmatched lines", "right", lambda r: r["unmatched_open_lines"]),
-        ]))
+        render.console().print(render.fitting_table(report, _variants()))
         if oversold:
-            render.console().print(f"[bold red]{len(oversold)} oversold lot(s)[/]: see 'marketsync inventory list --oversold'")
+            render.console().print(f"[bold red]{len(oversold)} oversold lot(s)[/]: 'marketsync inventory list --oversold'")
         _print_listener(report, windows)
     for problem in unhealthy:
         click.echo(problem, err=True)

@@ -49,17 +49,28 @@ SELECT l.business_account_id, l.provider, l.order_id, o.status, l.line_key, l.pa
 FROM order_items l JOIN orders o ON o.id = l.order_ref
 WHERE l.inventory_id IS NULL AND {open_order()}""",
     # Driven from the open orders (an index on status), never by scanning the whole ledger's history.
+    # ``short``: the pieces of the row its bin cannot give -- the bin's on hand goes to the picked
+    # lines first, then to the orders oldest first (first reserved first); what is reserved beyond it is short.
     "pick_list": f"""CREATE VIEW pick_list AS
+SELECT business_account_id, bin, part_number, color_id, condition, name, provider, order_id, status, order_ref,
+       line_key, inventory_id, quantity, on_hand, MAX(0, MIN(quantity, before_it + quantity - on_hand)) AS short
+FROM (
 SELECT r.business_account_id, i.location AS bin, i.part_number, i.color_id, i.condition, i.name,
        o.provider, o.order_id, o.status, r.order_ref, r.line_key, r.inventory_id,
-       SUM(r.quantity) AS quantity
+       SUM(r.quantity) AS quantity, i.quantity AS on_hand,
+       EXISTS (SELECT 1 FROM picks p WHERE p.order_ref = r.order_ref AND p.line_key = r.line_key) AS picked,
+       COALESCE(SUM(SUM(r.quantity)) OVER (
+           PARTITION BY r.inventory_id
+           ORDER BY EXISTS (SELECT 1 FROM picks p WHERE p.order_ref = r.order_ref AND p.line_key = r.line_key) DESC,
+                    o.date_ordered, MIN(r.id)
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before_it
 FROM orders o
 JOIN reservations r ON r.order_ref = o.id
 JOIN inventory i ON i.id = r.inventory_id
 WHERE {open_order()}
-  AND NOT EXISTS (SELECT 1 FROM picks p WHERE p.order_ref = r.order_ref AND p.line_key = r.line_key)
 GROUP BY r.order_ref, r.line_key, r.inventory_id
-HAVING SUM(r.quantity) > 0""",
+HAVING SUM(r.quantity) > 0)
+WHERE NOT picked""",
     # The oversell window (``marketsync listen``): each order seen, per other marketplace that lists one
     # of its lots, from placed to that listing's change confirmed (NULL while not confirmed yet).
     "oversell_windows": """CREATE VIEW oversell_windows AS
