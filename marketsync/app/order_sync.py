@@ -590,9 +590,20 @@ def run(store: Store,
 
 def replan_short_lines(store: Store, index: LotIndex) -> None:
     """Lines left short on an oversold lot get another plan once the run's releases are in: they
-    take the rest from another bin of the part where one has it (a cancelled order freed it)."""
+    take the rest from another bin of the part where one has it (a cancelled order freed it).
+    Only orders a bin of their part has pieces for are re-planned, all in one transaction (each
+    order still its own savepoint), and only the lines that change are written: an idle run with
+    thousands of short orders writes nothing."""
     from marketsync.app import reserve
-    from marketsync.store.queries import orders_short_of_stock
+    from marketsync.store.queries import orders_short_with_stock_elsewhere
 
-    for ref in orders_short_of_stock(store):
-        reserve.rematch(store, index, order_ref=ref)
+    refs = orders_short_with_stock_elsewhere(store)
+    if not refs:
+        return
+    try:
+        with store.atomic():
+            for ref in refs:
+                reserve.rematch(store, index, order_ref=ref)
+    except BaseException:
+        index.reload()  # the rolled-back deltas must not linger in memory
+        raise

@@ -160,11 +160,40 @@ def stored_matches(store: Store, order_refs: list[int]) -> dict[int, dict[str, t
 
 
 def replace_lines(store: Store, orders: list[tuple[int, list[OrderLine], list[Match]]]) -> None:
-    """Each order's whole set of lines, as now matched, in place of what was stored."""
+    """Each order's whole set of lines, as now matched, in place of what was stored -- writing only
+    what differs: an order stored with the same line keys in the same order has each changed line
+    updated in place (an unchanged one is not written at all); any other stored order has its lines
+    replaced whole, and one with nothing stored is inserted."""
     db, account = store.db, store.account
-    db.conn.executemany("delete from order_items where order_ref = ?", [(ref,) for ref, _, _ in orders])
-    db.conn.executemany(_INSERT_LINE, [row for ref, lines, matches in orders
-                                       for row in line_rows(account, ref, lines, matches)])
+    new = {ref: line_rows(account, ref, lines, matches) for ref, lines, matches in orders}
+    stored = _stored_rows(store, list(new))
+    replaced, inserts, updates = [], [], []
+    for ref, rows in new.items():
+        old = stored.get(ref)
+        if old is None:
+            inserts += rows
+        elif [row[4] for row in rows] != [row[4] for _, row in old]:  # line keys (or their order) differ
+            replaced.append((ref,))
+            inserts += rows
+        else:
+            updates += [(*row, line_id) for (line_id, before), row in zip(old, rows) if before != row]
+    db.conn.executemany("delete from order_items where order_ref = ?", replaced)
+    db.conn.executemany(_INSERT_LINE, inserts)
+    db.conn.executemany(_UPDATE_LINE, updates)
+
+
+_UPDATE_LINE = f"update order_items set {', '.join(f'{c} = ?' for c in LINE_COLUMNS)} where id = ?"
+
+
+def _stored_rows(store: Store, order_refs: list[int]) -> dict[int, list[tuple[int, tuple]]]:
+    """order_ref -> its stored lines in order, each (id, the row as ``line_rows`` builds it)."""
+    found: dict[int, list[tuple[int, tuple]]] = {}
+    for part in chunks(order_refs):
+        for line_id, *row in store.db.conn.execute(
+                f"select id, {', '.join(LINE_COLUMNS)} from order_items where order_ref in ({_in(part)}) "
+                "order by id", part):
+            found.setdefault(row[0], []).append((line_id, tuple(row)))
+    return found
 
 
 def line_rows(account: str, order_ref: int, lines: list[OrderLine], matches: list[Match]) -> list[tuple]:

@@ -304,6 +304,20 @@ def orders_short_of_stock(store: Store) -> list[int]:
         [account])]
 
 
+def orders_short_with_stock_elsewhere(store: Store) -> list[int]:
+    """The open orders of :func:`orders_short_of_stock` that a re-plan can help: a lot of the same
+    part, colour and condition has pieces free (re-planning one with no free bin of its part changes
+    nothing, so an idle run re-plans nothing however many orders are short)."""
+    db, account = store.db, store.account
+    return [ref for (ref,) in db.execute(
+        "select distinct r.order_ref from reservations r join inventory i on i.id = r.inventory_id "
+        "join orders o on o.id = r.order_ref where i.business_account_id = ? and i.quantity_reserved > i.quantity "
+        f"and {open_order('o')} and exists (select 1 from inventory f where f.business_account_id = "
+        "i.business_account_id and f.part_number = i.part_number and f.color_id = i.color_id "
+        "and f.condition = i.condition and f.quantity > f.quantity_reserved) order by r.order_ref",
+        [account])]
+
+
 def lot_keys(store: Store) -> dict[int, tuple[str, int, str]]:
     """lot -> (part, colour, condition)."""
     db, account = store.db, store.account
