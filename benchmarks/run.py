@@ -1,6 +1,7 @@
 """marketsync benchmarks: every figure of issue 7, each printed as a table of measured vs target.
 
     python benchmarks/run.py calls      # API calls: idle run, changed orders, nothing fetched twice
+    python benchmarks/run.py short      # idle sync: open orders on short lots vs nothing short, lines rewritten
     python benchmarks/run.py backfill   # first sync vs a plain sequential client (requests + executemany)
     python benchmarks/run.py memory     # peak RSS of the sync process, 1k vs 10k orders
     python benchmarks/run.py pacing     # BrickOwl backfill larger than one window: no 429, time vs the limit
@@ -476,6 +477,69 @@ def bench_backfill(args) -> Report:
     report.add("peak RSS: sync / baseline", f"{rs.maxrss_mb:.0f} MB / {rb.maxrss_mb:.0f} MB")
     if rs.sandbox_cpu / rs.wall > 0.85:
         report.notes.append("the sandbox process was near 100% of a core: it, not the sync, limits this figure")
+    return report
+
+
+# ------------------------------------------------------------------------------- idle with short lots
+WRITE_COUNTER = """
+create table if not exists bench_line_writes (n integer);
+insert into bench_line_writes select 0 where not exists (select 1 from bench_line_writes);
+create trigger if not exists bench_li after insert on order_items begin update bench_line_writes set n = n + 1; end;
+create trigger if not exists bench_lu after update on order_items begin update bench_line_writes set n = n + 1; end;
+create trigger if not exists bench_ld after delete on order_items begin update bench_line_writes set n = n + 1; end;
+"""
+
+
+def _line_writes(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("select n from bench_line_writes").fetchone()[0]
+
+
+def bench_short(args) -> Report:
+    """An idle sync of a store whose open orders all sit on short lots (more reserved than on hand,
+    no free bin of the part anywhere) against the same idle sync with nothing short."""
+    n = args.orders
+    report = Report(f"Idle sync, {2 * n} orders: open orders on short lots vs nothing short")
+    with sandbox() as sb:
+        generate_store(sb, n, args.lines, seed=1, open_fraction=0.3)
+        ws = Workspace(sb, "short")
+        try:
+            ws.import_inventory()
+            first = ws.cli("sync")
+            if first.code:
+                raise SystemExit(f"first sync failed: {one_line(first.stderr)}")
+            short_db = ws.dir / "short.db"
+            shutil.copy(ws.db, short_db)
+            with sqlite3.connect(short_db) as conn:  # every lot short: no bin of any part has a piece free
+                conn.execute("update inventory set quantity = 0")
+            settle = ws.cli("sync", MARKETSYNC_DB=str(short_db))
+            with sqlite3.connect(short_db) as conn:
+                conn.executescript(WRITE_COUNTER)
+                short_orders = conn.execute(
+                    "select count(distinct r.order_ref) from reservations r join inventory i on i.id = r.inventory_id "
+                    "where i.quantity_reserved > i.quantity").fetchone()[0]
+            with sqlite3.connect(ws.db) as conn:
+                conn.executescript(WRITE_COUNTER)
+            walls: dict[str, list[float]] = {"none": [], "short": []}
+            for _ in range(args.repeat):  # alternating, so load on the machine falls on both alike
+                for name, db in (("none", ws.db), ("short", short_db)):
+                    sb.reset_calls()
+                    run = ws.cli("sync", MARKETSYNC_DB=str(db))
+                    if run.code or settle.code:
+                        raise SystemExit(f"idle sync failed: {one_line(run.stderr or settle.stderr)}")
+                    walls[name].append(run.wall)
+                    calls = (provider_calls(sb, "bricklink"), provider_calls(sb, "brickowl"))
+                    if calls != (1, 1):
+                        report.add(f"idle run ({name}): calls per marketplace", calls, "(1, 1)", False)
+            none, short = min(walls["none"]), min(walls["short"])
+            report.add("open orders on short lots (short store)", short_orders, "> 0", short_orders > 0)
+            report.add(f"idle sync, nothing short (fastest of {args.repeat})", fmt_s(none))
+            report.add(f"idle sync, {short_orders} orders short (fastest of {args.repeat})", fmt_s(short))
+            report.add("short / nothing short", f"{short / none:.2f}x", "<= 1.10x", short / none <= 1.10, timed=True)
+            written = _line_writes(short_db)
+            report.add(f"order_items rows written by {args.repeat} idle runs (short store)", written, "0", written == 0)
+        finally:
+            ws.cleanup()
     return report
 
 
@@ -956,6 +1020,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--lines", type=int, default=30)
     p.add_argument("--repeat", type=int, default=3, help="pairs of runs, back to back (median)")
 
+    p = sub.add_parser("short", help="idle sync with open orders on short lots vs nothing short")
+    p.add_argument("--orders", type=int, default=5000, help="orders per marketplace (30%% open)")
+    p.add_argument("--lines", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=5, help="idle runs of each store, alternating (fastest)")
+
     p = sub.add_parser("memory", help="peak RSS, small vs large store")
     p.add_argument("--base", type=int, default=500, help="orders per marketplace (the smaller store)")
     p.add_argument("--large", type=int, default=5000, help="orders per marketplace")
@@ -996,6 +1065,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
 SMALL: dict[str, list[str]] = {
     "calls": ["--sizes", "20", "--lines", "3", "--changed", "3"],
     "backfill": ["--orders", "60", "--lines", "5", "--repeat", "1"],
+    "short": ["--orders", "100", "--lines", "3", "--repeat", "2"],
     "memory": ["--base", "40", "--large", "160", "--lines", "5"],
     "pacing": ["--window-calls", "20", "--window", "2", "--windows", "1.5"],
     "budget": ["--orders", "20", "--budget", "12"],
@@ -1003,7 +1073,7 @@ SMALL: dict[str, list[str]] = {
               "--repeat", "1"],
     "push": ["--lots", "40", "--changed", "30", "--plan-lots", "1000"],
 }
-BENCHES = {"calls": bench_calls, "backfill": bench_backfill, "memory": bench_memory, "pacing": bench_pacing,
+BENCHES = {"calls": bench_calls, "short": bench_short, "backfill": bench_backfill, "memory": bench_memory, "pacing": bench_pacing,
            "budget": bench_budget, "local": bench_local, "push": bench_push}
 
 
