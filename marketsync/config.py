@@ -42,7 +42,7 @@ def load_dotenv_file(path: Path | None = None) -> list[str]:
     import io
 
     for binding in parse_stream(io.StringIO(text)):
-        if binding.error:
+        if binding.error or (binding.key and binding.value is None):  # `NAME` alone: no '=' (never set quietly)
             raise ConfigError(f"{path} line {binding.original.line}: not a NAME=value line")  # "KEY=..." would be masked as a secret
     load_dotenv(path, override=False)
     try:

@@ -86,6 +86,8 @@ def _show(value: str) -> str:
 
 
 def _display_name(path: str | os.PathLike) -> str:
+    if str(path) == "-":
+        return "standard input"
     try:
         name = os.fspath(path)
     except TypeError:
@@ -235,8 +237,13 @@ def read_inventory_file(path: str | os.PathLike) -> list[InventoryLot]:
 
 def _read_bytes(path: str | os.PathLike, name: str) -> bytes:
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_FILE_BYTES + 1)
+        if str(path) == "-":  # standard input: `... | marketsync inventory import -`
+            import sys
+
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            with open(path, "rb") as stream:
+                data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         _fail(name, None, "no such file")
     except IsADirectoryError:

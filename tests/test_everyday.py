@@ -371,3 +371,69 @@ def test_status_and_the_pick_list_fit_60_and_80_columns(run, creds, tmp_path):
             out = run(*args, env={"COLUMNS": str(width)}).stdout
             assert max(len(line) for line in out.splitlines()) <= width, (args, width, out)
             assert all(word in out for word in words), (args, width, out)
+
+
+# --- 12. smaller ones, each through the CLI ------------------------------------------------------------------
+def test_map_says_what_it_did_and_refuses_a_part_no_lot_holds(run, tmp_path):
+    shelf(tmp_path, run, "3069b,11,new,A1,5\n")
+    done = run("map", "487300", "3069b")
+    assert done.exit_code == 0 and "BOID 487300 is BrickLink part 3069b" in done.stderr
+    refused = one_line_error(run("map", "487301", "3069c"), 1)
+    assert "no lot of your inventory holds BrickLink part 3069c" in refused and "--force" in refused
+    assert [m["boid"] for m in json.loads(run("map", "--json").stdout)] == ["487300"]
+    assert run("map", "487301", "3069c", "--force").exit_code == 0
+    removed = run("map", "487301", "--remove")
+    assert removed.exit_code == 0 and "mapping of BOID 487301 is removed" in removed.stderr
+
+
+def test_the_sandbox_on_a_busy_port_names_it(proc):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = proc("sandbox", "--bricklink-port", port, "--brickowl-port", "0", input="", timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"Error: --bricklink-port {port}: the port is in use on 127.0.0.1 (another "
+                                     "sandbox?); give another port, or 0 for any free one")
+
+
+def test_a_read_command_never_writes_a_schema_into_an_empty_file(run, tmp_path):
+    (tmp_path / "empty.db").write_bytes(b"")
+    for args in (("orders",), ("status",), ("picklist",), ("stock",), ("inventory", "list"), ("reserve", "--check")):
+        assert "is empty (0 bytes)" in one_line_error(run(*args, "--db", "empty.db"), 1), args
+        assert (tmp_path / "empty.db").stat().st_size == 0
+    assert run("inventory", "import", "--db", "empty.db", tmp_path / "inv.csv").exit_code == 1  # no such file...
+    shelf(tmp_path, run, "3001,11,new,A1,5\n")
+    assert run("inventory", "import", "--db", "empty.db", tmp_path / "inv.csv").exit_code == 0  # a writer may
+
+
+def test_a_dotenv_line_without_equals_is_named(run, tmp_path):
+    (tmp_path / ".env").write_text("MARKETSYNC_ACCOUNT=shop\nMARKETSYNC_PUSH\n")
+    (tmp_path / ".env").chmod(0o600)
+    assert one_line_error(run("orders"), 2).endswith(".env line 2: not a NAME=value line")
+
+
+def test_inventory_import_reads_standard_input(run):
+    result = run("inventory", "import", "-", input=HEADER + "\n3001,11,new,A1,5\n")
+    assert result.exit_code == 0, result.stderr
+    assert stock(run) == {"A1": (5, 0)}
+    assert "standard input line 2" in one_line_error(run("inventory", "import", "-", input=HEADER + "\nx,y\n"), 1)
+
+
+def test_stock_held_shows_the_figure_its_reason_names_and_push_says_each_summary_once(run, creds):
+    from test_listings import BL_LOT
+
+    creds.bricklink.add_lot("3001", 11, 20, remarks="A1", inventory_id=BL_LOT)
+    assert run("inventory", "pull", "--provider", "bricklink").exit_code == 0
+    pushed = run("sync", "--push", "-v")
+    summaries = [line for line in pushed.stderr.splitlines() if line.startswith("bricklink: ")]
+    assert len(summaries) == len(set(summaries)), pushed.stderr
+    creds.bricklink.set_lot_quantity(BL_LOT, 30)  # the seller's edit on the website
+    assert "held" in run("sync", "--push").stderr
+    [held] = json.loads(run("stock", "--held", "--json").stdout)
+    assert held["held_listed"] == 30 and "listed 30" in held["held_reason"]
+    table = run("stock", "--held").stdout
+    row = next(line for line in table.splitlines() if str(BL_LOT) in line)
+    assert " 30 " in row and "listed 30 where marketsync expected 20" in table

@@ -154,13 +154,24 @@ def mappings(store: Store) -> list[dict]:
     return stored.boid_mappings(store)
 
 
-def pin_mapping(ws: Workspace, boid: str, part_number: str) -> None:
-    """``map BOID PART``: the seller's own mapping, in its own transaction."""
+def pin_mapping(ws: Workspace, boid: str, part_number: str, *, force: bool = False) -> str:
+    """``map BOID PART``: the seller's own mapping, in its own transaction; what was done. A part no
+    lot holds is refused without ``force`` (a typo would leave every line of the item unmatched)."""
+    from marketsync.errors import NotSafe
+    from marketsync.store.inventory import lot_index
+
+    part = (parse.text(part_number) or "").strip()
     with ws.write(create=True) as store, store.atomic():
-        pin(store, boid, part_number)
+        pin(store, boid, part_number)  # (a read-only database says so first)
+        if not force and not lot_index(store).has(part):  # the pin rolls back
+            raise NotSafe(f"no lot of your inventory holds BrickLink part {part}: check the number ('marketsync "
+                          f"inventory list --part {part}'), or add --force to pin BOID {boid} to it anyway")
+    return (f"BOID {base_boid(boid)} is BrickLink part {part}; run 'marketsync reserve' to match the lines waiting "
+            "for it")
 
 
-def unpin_mapping(ws: Workspace, boid: str) -> None:
+def unpin_mapping(ws: Workspace, boid: str) -> str:
     with ws.write(create=True) as store, store.atomic():
         if not unpin(store, boid):
             raise NotFoundLocally(f"no mapping for BOID {boid}")
+    return f"the mapping of BOID {base_boid(boid)} is removed (what marketsync learned by itself is kept)"

@@ -19,9 +19,11 @@ from marketsync.cli.common import (
 @click.argument("boid", required=False)
 @click.argument("part_number", required=False)
 @click.option("--remove", is_flag=True, help="Remove the pinned mapping of BOID.")
+@click.option("--force", is_flag=True, help="Pin a part no lot of your inventory holds (refused without it).")
 @output_options
 @db_options
-def map_command(boid: str | None, part_number: str | None, remove: bool, fmt: str, ws: Workspace) -> None:
+def map_command(boid: str | None, part_number: str | None, remove: bool, force: bool, fmt: str,
+                ws: Workspace) -> None:
     """Pin a BrickOwl item (BOID) to a BrickLink part number, or list the mappings.
 
     BrickOwl order lines carry no BrickLink part number; marketsync works most of them out
@@ -37,7 +39,7 @@ def map_command(boid: str | None, part_number: str | None, remove: bool, fmt: st
     from marketsync.cli import render
     from marketsync.app import catalog
 
-    if boid is None and (remove or part_number):
+    if boid is None and (remove or part_number or force):
         raise click.UsageError("--remove needs the BOID to remove")
     if boid is not None and fmt != "table":
         raise click.UsageError("--json and --csv go with the list of mappings ('marketsync map' alone)")
@@ -62,7 +64,7 @@ def map_command(boid: str | None, part_number: str | None, remove: bool, fmt: st
     if not remove and not (part_number or "").strip():
         raise click.UsageError("give the BrickLink PART_NUMBER to pin BOID to" if part_number is None
                                else "the BrickLink PART_NUMBER is blank")
-    if remove:
-        catalog.unpin_mapping(ws, boid)
-    else:
-        catalog.pin_mapping(ws, boid, part_number or "")
+    if force and remove:
+        raise click.UsageError("--force goes with pinning a part, not --remove")
+    done = catalog.unpin_mapping(ws, boid) if remove else catalog.pin_mapping(ws, boid, part_number or "", force=force)
+    click.echo(done, err=True)  # what it did, always: a mapping changes how every line of the item matches

@@ -325,11 +325,14 @@ def report_sync(results: list[ProviderResult], exit_on_failure: bool = True) -> 
         else:
             RUN_LOG.info("%s: %d listed, %d new or changed, %d API calls",
                          result.provider, result.listed, result.changed, result.calls)
-    if chatty():
+    if chatty():  # one summary per marketplace: a push's second read of the orders adds to the first
+        totals: dict[str, list[int]] = {}
         for result in results:
             if result.ok:
-                click.echo(f"{result.provider}: {result.listed} listed, {result.changed} new or changed, "
-                           f"{result.calls} API calls", err=True)
+                listed, changed, calls = totals.setdefault(result.provider, [0, 0, 0])
+                totals[result.provider] = [max(listed, result.listed), changed + result.changed, calls + result.calls]
+        for provider, (listed, changed, calls) in totals.items():
+            click.echo(f"{provider}: {listed} listed, {changed} new or changed, {calls} API calls", err=True)
     if exit_on_failure and any(not result.ok for result in results):
         sys.exit(EXIT_FAILED)
 

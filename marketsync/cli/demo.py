@@ -85,6 +85,28 @@ def sandbox(bricklink_port: int, brickowl_port: int, empty: bool, quirks: bool) 
         marketsync sandbox > sandbox.env
         marketsync sandbox --empty --bricklink-port 0 --brickowl-port 0
     """
+    import errno
+
+    from marketsync.errors import MarketsyncError
     from marketsync.sandbox import serve_forever_cli
 
-    serve_forever_cli(bricklink_port, brickowl_port, demo=not empty, quirks=quirks)
+    try:
+        serve_forever_cli(bricklink_port, brickowl_port, demo=not empty, quirks=quirks)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        busy = [f"--{name}-port {port}" for name, port in (("bricklink", bricklink_port), ("brickowl", brickowl_port))
+                if port and _in_use(port)] or ["a port it asked for"]
+        raise MarketsyncError(f"{' and '.join(busy)}: the port is in use on 127.0.0.1 (another sandbox?); "
+                              "give another port, or 0 for any free one") from None
+
+
+def _in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False

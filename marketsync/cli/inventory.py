@@ -35,11 +35,12 @@ def inventory() -> None:
 
 @inventory.command("import")
 @logging_options
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @wait_option
 @db_options
 def inventory_import(file: str, wait: float, ws: Workspace) -> None:
-    """Import lots from a CSV or a BrickLink inventory XML file (detected by content).
+    """Import lots from a CSV or a BrickLink inventory XML file (detected by content); FILE '-'
+    reads standard input.
 
     CSV header: part_number,color_id,condition,location,quantity (optional: name, item_type,
     price, bricklink_lot_id). Lots are updated by part + colour + condition + location.

@@ -50,6 +50,9 @@ def _make_or_check(path: Path, create: bool) -> None:
     if path.exists():
         if not os.access(path, os.R_OK):
             raise DatabaseError(f"database {path} is not readable")
+        if not create and path.is_file() and path.stat().st_size == 0:  # a reader never writes a schema into it
+            raise DatabaseError(f"database {path} is empty (0 bytes), not a marketsync database yet (run "
+                                "'marketsync inventory import' or 'marketsync sync' first)")
         return
     if not create:
         raise DatabaseError(f"database {path} does not exist (run 'marketsync inventory import' or "
