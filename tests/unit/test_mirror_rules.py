@@ -11,7 +11,7 @@ from marketsync.rules import mirror as rules
 from marketsync.rules.mirror import Candidate, Knowledge, Listed, LocalLot, Plan, Side, Why
 
 USD = MirrorSettings(currencies={}, used_grade=None)
-COLOURS = {38: 11, 0: 0, 86: 85, 999: 85}  # BrickOwl -> BrickLink; 86 and 999 both BrickLink 85
+COLOURS: dict[int, int | None] = {38: 11, 0: 0, 86: 85, 999: 85}  # BrickOwl -> BrickLink; 86 and 999 both BrickLink 85
 
 
 def lot(id: int = 1, part: str = "3001", colour: int = 11, condition: str = "new", available: int = 5,
