@@ -26,6 +26,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import resource
 import shutil
 import sqlite3
@@ -794,11 +795,13 @@ def bench_local(args) -> Report:
         report.notes.append(f"built {args.db_orders} orders x {args.db_lines} lines (last 1% open) directly with "
                             f"sqlite3 in {time.perf_counter() - started:.1f} s (not part of any figure)")
         env = {**clean_environ(), "MARKETSYNC_DB": str(path)}
+        walls: dict[str, float] = {}
         for cmd, target in ((["orders"], 0.5), (["orders", "--open"], 0.5), (["orders", "--status", "paid"], 0.5),
                             (["orders", "--provider", "brickowl", "--since", "30d"], 0.5),
                             (["orders", "--json", "--limit", "100"], 0.5), (["status"], 0.5),
                             (["status", "--json"], 0.5), (["--help"], 0.15), (["sync", "--help"], 0.15)):
             r = timed_cli(env, tmp, cmd, args.repeat)
+            walls[" ".join(cmd)] = r.wall
             report.add(f"marketsync {' '.join(cmd)}", f"{fmt_s(r.wall)} (CPU {fmt_s(r.cpu)})", f"< {fmt_s(target)}",
                        r.wall < target, timed=True)
         r = timed_cli(env, tmp, ["orders", "--json", "--limit", "0"], 1)
@@ -806,6 +809,9 @@ def bench_local(args) -> Report:
         r = timed_cli(env, tmp, ["--version"], args.repeat)
         py = min(child([PY, "-c", "pass"], env, tmp).wall for _ in range(args.repeat))
         report.add("python -c pass / marketsync --version", f"{fmt_s(py)} / {fmt_s(r.wall)}")
+        for name, most in (("status", 8.0), ("--help", 4.0)):
+            report.add(f"marketsync {name} / python -c pass", f"{walls[name] / py:.1f}x", f"<= {most:g}x",
+                       walls[name] <= most * py, timed=True)
         ms = import_time_ms("marketsync.cli")
         report.add("import marketsync.cli (-X importtime, cumulative)", f"{ms:.0f} ms", "< 60 ms", ms < 60, timed=True)
         picking = tmp / "open.db"
@@ -1154,14 +1160,13 @@ def generated_section(reports: list[Report], seconds: float) -> str:
 
 
 def write_generated(path: Path, reports: list[Report], seconds: float) -> None:
-    """Replace the text between ``<!-- generated -->`` and ``<!-- /generated -->`` (appended at the end
-    when absent); every other section, delimited or not, is left as it is."""
+    """Replace the lines from ``<!-- generated -->`` to ``<!-- /generated -->`` (each a line of its
+    own; appended at the end when absent); every other section, delimited or not, is left as it is."""
     text = path.read_text() if path.exists() else ""
     section = generated_section(reports, seconds)
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
-        text = before + section + after
+    found = re.search(rf"(?ms)^{re.escape(BEGIN)}$.*?^{re.escape(END)}$", text)
+    if found:
+        text = text[:found.start()] + section + text[found.end():]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)

@@ -28,7 +28,7 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
     owner_only(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-        db = Database(conn)
+        db = Database(conn, execute_plugins=False)  # no entry-point scan: marketsync uses no sqlite-utils plugin
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
         _check_not_from_future(db, path)
