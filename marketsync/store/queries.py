@@ -309,12 +309,14 @@ def orders_short_with_stock_elsewhere(store: Store) -> list[int]:
     part, colour and condition has pieces free (re-planning one with no free bin of its part changes
     nothing, so an idle run re-plans nothing however many orders are short)."""
     db, account = store.db, store.account
+    # The short lots with a free sibling first (one pass over the lots), only then their ledger rows.
     return [ref for (ref,) in db.execute(
-        "select distinct r.order_ref from reservations r join inventory i on i.id = r.inventory_id "
-        "join orders o on o.id = r.order_ref where i.business_account_id = ? and i.quantity_reserved > i.quantity "
-        f"and {open_order('o')} and exists (select 1 from inventory f where f.business_account_id = "
-        "i.business_account_id and f.part_number = i.part_number and f.color_id = i.color_id "
-        "and f.condition = i.condition and f.quantity > f.quantity_reserved) order by r.order_ref",
+        "with helped as materialized (select i.id from inventory i where i.business_account_id = ? "
+        "and i.quantity_reserved > i.quantity and exists (select 1 from inventory f where f.business_account_id "
+        "= i.business_account_id and f.part_number = i.part_number and f.color_id = i.color_id "
+        "and f.condition = i.condition and f.quantity > f.quantity_reserved)) "
+        "select distinct r.order_ref from helped h join reservations r on r.inventory_id = h.id "
+        f"join orders o on o.id = r.order_ref where {open_order('o')} order by r.order_ref",
         [account])]
 
 
