@@ -386,6 +386,7 @@ class Adjustment(Text):
     ADOPT = "adopt"  # the seller's figure on a marketplace, adopted
     PULL = "pull"  # a pull found the listing moved by the seller's hand
     SHORT_PICK = "short-pick"  # the bin held fewer pieces than recorded
+    IMPORT = "import"  # an import put back pieces that shipped since the lot was last counted
 
 
 class LinkProblem(Text):

@@ -437,3 +437,23 @@ def test_stock_held_shows_the_figure_its_reason_names_and_push_says_each_summary
     table = run("stock", "--held").stdout
     row = next(line for line in table.splitlines() if str(BL_LOT) in line)
     assert " 30 " in row and "listed 30 where marketsync expected 20" in table
+
+
+def test_inventory_import_warns_of_an_oversold_lot_and_records_pieces_it_puts_back(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,20\n")
+    order = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 5, "remarks": "A1"}])
+    assert run("sync").exit_code == 0
+    creds.bricklink.set_status(order, "SHIPPED")
+    assert run("sync").exit_code == 0
+    assert stock(run) == {"A1": (15, 0)}
+    again = run("inventory", "import", tmp_path / "inv.csv")  # the old count: 20, from before the shipment
+    assert again.exit_code == 0
+    assert "putting back 5 of the 5 piece(s) that shipped since it was last counted" in again.stderr
+    with sqlite3.connect("marketsync.db") as conn:
+        assert conn.execute("select quantity, reason from adjustments").fetchall() == [(5, "import")]
+    creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 3, "remarks": "A1"}])
+    assert run("sync").exit_code == 0
+    (tmp_path / "low.csv").write_text(HEADER + "\n3001,11,new,A1,2\n")
+    low = run("inventory", "import", tmp_path / "low.csv")
+    assert low.exit_code == 0
+    assert low.stderr.strip() == "oversold: lot 1 (3001 colour 11 new at A1) has 3 reserved but 2 on hand after the import"

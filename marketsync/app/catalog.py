@@ -163,11 +163,13 @@ def pin_mapping(ws: Workspace, boid: str, part_number: str, *, force: bool = Fal
     part = (parse.text(part_number) or "").strip()
     with ws.write(create=True) as store, store.atomic():
         pin(store, boid, part_number)  # (a read-only database says so first)
-        if not force and not lot_index(store).has(part):  # the pin rolls back
+        index = lot_index(store)
+        unchecked = not index.by_id  # no lots yet (pinned before the first import or pull): nothing to check
+        if not force and not unchecked and not index.has(part):  # the pin rolls back
             raise NotSafe(f"no lot of your inventory holds BrickLink part {part}: check the number ('marketsync "
                           f"inventory list --part {part}'), or add --force to pin BOID {boid} to it anyway")
-    return (f"BOID {base_boid(boid)} is BrickLink part {part}; run 'marketsync reserve' to match the lines waiting "
-            "for it")
+    return (f"BOID {base_boid(boid)} is BrickLink part {part}" + (" (no lots yet to check it against)" if unchecked
+            else "") + "; run 'marketsync reserve' to match the lines waiting for it")
 
 
 def unpin_mapping(ws: Workspace, boid: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from marketsync.app.context import Workspace
 
@@ -12,14 +12,50 @@ if TYPE_CHECKING:
     from marketsync.app.order_sync import ProviderResult
 
 
-def import_file(ws: Workspace, path: str, *, wait: float = 0.0) -> tuple[int, int, int]:
-    """All or nothing; (inserted, changed, unchanged)."""
+@dataclass
+class Imported:
+    inserted: int
+    changed: int
+    unchanged: int
+    warnings: list[str] = field(default_factory=list)  # a lot left oversold, pieces put back that shipped
+
+
+def import_file(ws: Workspace, path: str, *, wait: float = 0.0) -> Imported:
+    """All or nothing. A lot the import raises above what it held although pieces shipped from it
+    since it was last counted gets an ``adjustments`` row (those pieces are put back: a count from
+    before the shipments?) and a warning; so does a lot the import leaves oversold."""
     from marketsync.inventory_files import read_inventory_file
+    from marketsync.model import Adjustment
+    from marketsync.store import listings as stored_listings
+    from marketsync.store import queries
+    from marketsync.store.inventory import lots as stored_lots
     from marketsync.store.inventory import upsert_lots
 
     lots = read_inventory_file(path)
     with ws.write(wait, create=True) as store, store.atomic():
-        return upsert_lots(store, lots)
+        def key(lot: Any) -> tuple:
+            return lot.part_number, lot.color_id, lot.condition, lot.location or ""
+
+        before = {key(lot): lot for lot in stored_lots(store)}
+        shipped = stored_listings.shipped_since(store, [lot.id for lot in before.values()])
+        done = Imported(*upsert_lots(store, lots))
+        for lot in lots:
+            was = before.get(key(lot))
+            if was is None or lot.quantity <= was.quantity or not shipped.get(was.id):
+                continue
+            back = min(lot.quantity - was.quantity, shipped[was.id])
+            detail = (f"lot {was.id} ({lot.part_number} colour {lot.color_id} {lot.condition} at "
+                      f"{lot.location or 'no location'}): the import sets on hand {was.quantity} -> {lot.quantity}, "
+                      f"putting back {back} of the {shipped[was.id]} piece(s) that shipped since it was last counted")
+            stored_listings.record_adjustment(store, was.id, back, Adjustment.IMPORT, detail)
+            done.warnings.append(f"warning: {detail}; if the file was counted before they shipped, count the bin "
+                                 "and import it again")
+        touched = {key(lot) for lot in lots}
+        done.warnings += [f"oversold: lot {row['id']} ({row['part_number']} colour {row['color_id']} {row['condition']} "
+                          f"at {row['location'] or 'no location'}) has {row['quantity_reserved']} reserved but "
+                          f"{row['quantity']} on hand after the import" for row in queries.oversold(store)
+                          if (row["part_number"], row["color_id"], row["condition"], row["location"] or "") in touched]
+    return done
 
 
 @dataclass

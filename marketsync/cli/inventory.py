@@ -53,7 +53,10 @@ def inventory_import(file: str, wait: float, ws: Workspace) -> None:
     """
     from marketsync.app.inventory import import_file
 
-    inserted, changed, unchanged = import_file(ws, file, wait=wait)
+    done = import_file(ws, file, wait=wait)
+    inserted, changed, unchanged = done.inserted, done.changed, done.unchanged
+    for line in done.warnings:  # always: the import left something the seller should look at
+        problem(line)
     if chatty():
         click.echo(f"{file}: {inserted} lots added, {changed} changed, {unchanged} unchanged", err=True)
 

@@ -101,8 +101,8 @@ def _table(picks: list[Any], limit: int) -> None:
             *([("Cond", "left", lambda r: r["condition"], None, False)] if wide else []),
             ("Total", "right", lambda r: r["total"], "bold", False),
             *([("Into orders", "left", lambda r: _first_orders(r["orders"], shown_orders))] if shown_orders else []),
-            ("Short", "left", lambda r: r["shortage"] if wide else (f"{r['short']} short" if r["short"] else ""),
-             "bold red"),
+            *([("Short", "left", lambda r: r["shortage"] if wide else (f"{r['short']} short" if r["short"] else ""),
+                "bold red")] if any(row["short"] for row in rows) else []),  # only when a bin falls short
         ]
 
     render.console().print(render.fitting_table(rows, [columns(3, True), columns(1, True), columns(1, False),

@@ -248,3 +248,21 @@ def adjust_on_hand(store: Store, lot_id: int, change: int, reason: Adjustment, d
     db.execute("insert into adjustments (business_account_id, inventory_id, quantity, reason, detail, created_at) "
                "values (?, ?, ?, ?, ?, ?)", [account, lot_id, change, reason, detail, now_iso()])
     inventory.move_counters(store, {lot_id: (0, -change)})
+
+
+def record_adjustment(store: Store, lot_id: int, change: int, reason: Adjustment, detail: str) -> None:
+    """An ``adjustments`` row for a change on hand already made (an import sets the figure itself)."""
+    store.db.execute("insert into adjustments (business_account_id, inventory_id, quantity, reason, detail, "
+                     "created_at) values (?, ?, ?, ?, ?, ?)", [store.account, lot_id, change, reason, detail, now_iso()])
+
+
+def shipped_since(store: Store, lot_ids: list[int]) -> dict[int, int]:
+    """lot -> pieces shipped from it since its on hand was last established (``stocked_at``)."""
+    found: dict[int, int] = {}
+    for start in range(0, len(lot_ids), 500):
+        part = lot_ids[start:start + 500]
+        found.update(store.db.execute(
+            "select r.inventory_id, sum(r.consumed) from reservations r join inventory i on i.id = r.inventory_id "
+            f"where r.inventory_id in ({', '.join('?' for _ in part)}) and r.consumed > 0 "
+            "and r.created_at >= coalesce(i.stocked_at, '') group by r.inventory_id", part).fetchall())
+    return found
