@@ -347,7 +347,7 @@ def test_the_pick_list_marks_what_a_bin_cannot_fill_in_every_output(run, creds, 
     assert picks["A1"]["short"] == 1 and picks["A2"]["short"] == 0
     assert {o["order_id"]: o["short"] for o in picks["A1"]["orders"]} == {str(first): 0, str(second): 1}
     rows = [r for r in run("picklist", "--csv").stdout.splitlines()]
-    assert rows[0].endswith(",total,short") and any(r.startswith("A1,") and r.endswith(",1") for r in rows)
+    assert rows[0].endswith(",total,short,line_keys") and any(r.startswith("A1,") and ",1," in r for r in rows)
     page = run("picklist", "--printable").stdout
     assert f"! 1 short: bricklink:{second} (1): the bin cannot fill them" in page
     assert f"1 short: bricklink:{second} (1)" in run("picklist").stdout
@@ -457,3 +457,16 @@ def test_inventory_import_warns_of_an_oversold_lot_and_records_pieces_it_puts_ba
     low = run("inventory", "import", tmp_path / "low.csv")
     assert low.exit_code == 0
     assert low.stderr.strip() == "oversold: lot 1 (3001 colour 11 new at A1) has 3 reserved but 2 on hand after the import"
+
+
+def test_the_line_keys_pick_needs_are_shown_in_orders_show_and_the_pick_list(run, creds, tmp_path):
+    shelf(tmp_path, run, "3001,11,new,A1,10\n")
+    order = creds.bricklink.add_order("PAID", lines=[{"no": "3001", "color_id": 11, "quantity": 2, "remarks": "A1"}])
+    assert run("sync").exit_code == 0
+    key = line_keys(run, f"bricklink:{order}")["3001"]
+    assert key in run("orders", "show", f"bricklink:{order}").stdout
+    [pick] = json.loads(run("picklist", "--json").stdout)
+    assert pick["orders"][0]["line_keys"] == [key]
+    assert f"2 -> bricklink:{order} (line {key})" in run("picklist", "--printable").stdout
+    assert run("picklist", "--csv").stdout.splitlines()[1].endswith(f",{key}")
+    assert run("pick", f"bricklink:{order}", key).exit_code == 0  # the key shown is the one pick takes

@@ -52,7 +52,7 @@ def test_the_pick_list_prints_and_exports(run, creds, tmp_path):
     assert page.index("Bin A2") < page.index("Bin a3") < page.index("Bin A10") < page.index("Bin B-10-1")
     assert f"-> bricklink:{paid}" in page and "[ ]" in page
     csv_rows = run("picklist", "--csv").stdout.splitlines()
-    assert csv_rows[0] == "bin,part_number,color_id,color_name,condition,provider,order_id,quantity,total,short"
+    assert csv_rows[0] == "bin,part_number,color_id,color_name,condition,provider,order_id,quantity,total,short,line_keys"
     assert len(csv_rows) == 1 + 6
     assert run("picklist", "--printable", "--json").exit_code == 2
 

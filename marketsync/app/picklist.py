@@ -31,6 +31,7 @@ class Pick:
     name: str | None
     orders: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, order id) -> pieces
     short: dict[tuple[str, str], int] = field(default_factory=dict)  # the pieces of an order the bin cannot give
+    lines: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # the order's line keys ('pick' takes them)
 
     @property
     def total(self) -> int:
@@ -50,8 +51,8 @@ class Pick:
         return {"bin": self.bin, "part_number": self.part_number, "color_id": self.color_id,
                 "color_name": self.color_name, "condition": self.condition, "name": self.name, "total": self.total,
                 "short": self.total_short,
-                "orders": [{"provider": p, "order_id": o, "quantity": q, "short": self.short.get((p, o), 0)}
-                           for (p, o), q in self.orders.items()]}
+                "orders": [{"provider": p, "order_id": o, "quantity": q, "short": self.short.get((p, o), 0),
+                            "line_keys": self.lines.get((p, o), [])} for (p, o), q in self.orders.items()]}
 
 
 def group(rows: list[dict[str, Any]], colour_names: dict[int, str]) -> list[Pick]:
@@ -65,6 +66,8 @@ def group(rows: list[dict[str, Any]], colour_names: dict[int, str]) -> list[Pick
                                      row["condition"], row["name"])
         order = (row["provider"], row["order_id"])
         pick.orders[order] = pick.orders.get(order, 0) + row["quantity"]
+        if row.get("line_key") and row["line_key"] not in pick.lines.setdefault(order, []):
+            pick.lines[order].append(row["line_key"])
         if row.get("short"):
             pick.short[order] = pick.short.get(order, 0) + row["short"]
     return sorted(picks.values(), key=lambda p: (natural_key(p.bin), p.part_number, p.color_id, p.condition))
@@ -78,7 +81,8 @@ def printable(picks: list[Pick], title: str) -> str:
         if pick.bin != current:
             current = pick.bin
             lines += ["", f"Bin {pick.bin or '(no bin)'}"]
-        into = ", ".join(f"{q} -> {p}:{o}" for (p, o), q in pick.orders.items())
+        into = ", ".join(f"{q} -> {p}:{o}" + (f" (line {' '.join(pick.lines[(p, o)])})" if pick.lines.get((p, o)) else "")
+                         for (p, o), q in pick.orders.items())
         lines.append(f"  [ ] {pick.total:>4} x {pick.part_number} {pick.color_name} ({pick.condition})"
                      f"{f' {pick.name}' if pick.name else ''}")
         lines.append(f"        {into}")

@@ -227,7 +227,7 @@ def orders_show(order: str, fmt: str, ws: Workspace) -> None:
               + ("  [red]released by hand[/]" if detail["manual_release"] else ""))
     unmatched = any(line["inventory_id"] is None for line in detail["lines"])
 
-    def columns(name: bool) -> list[tuple]:
+    def columns(name: bool, price: bool = True) -> list[tuple]:
         chosen = [
             ("Bin", "left", lambda r: r["location"] or "", "bold", False),
             ("Part", "left", lambda r: r["part_number"] or r["boid"] or "", None, False),
@@ -240,14 +240,15 @@ def orders_show(order: str, fmt: str, ws: Workspace) -> None:
             ("Qty", "right", lambda r: r["quantity"], None, False),
             ("Reserved", "right", lambda r: r["reserved"], None, False),
             ("In bins", "left", lambda r: r["reserved_in"] or "", None, True),
-            ("Price", "right", lambda r: render.money(r["unit_price"]), None, False),
+            *([("Price", "right", lambda r: render.money(r["unit_price"]), None, False)] if price else []),
             ("Lot", "right", lambda r: r["inventory_id"] if r["inventory_id"] is not None else "", None, False),
+            ("Line", "left", lambda r: r["line_key"], None, False),  # what 'marketsync pick ORDER LINE' takes
         ]
         if unmatched:
             chosen.append(("Unmatched because", "left", lambda r: r["unmatched_reason"] or "", "red", True))
         return chosen
 
-    out.print(render.fitting_table(detail["lines"], [columns(True), columns(False)]))
+    out.print(render.fitting_table(detail["lines"], [columns(True), columns(False), columns(False, price=False)]))
     for window in detail["oversell_window"]:
         closed = (f"lowered on {window['lowered_on']} {window['window_seconds']:.1f} s after it was placed"
                   if window["window_seconds"] is not None else f"not yet confirmed lowered on {window['lowered_on']}")

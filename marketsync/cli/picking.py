@@ -71,10 +71,10 @@ def picklist(providers: tuple[str, ...], statuses: tuple[str, ...], orders_wante
     elif fmt == "json":
         render.emit([p.as_dict() for p in picks], "json")
     elif fmt == "csv":
-        render.emit([{**{k: v for k, v in p.as_dict().items() if k != "orders"}, **o}
-                     for p in picks for o in p.as_dict()["orders"]], "csv",
+        render.emit([{**{k: v for k, v in p.as_dict().items() if k != "orders"}, **o,
+                      "line_keys": " ".join(o["line_keys"])} for p in picks for o in p.as_dict()["orders"]], "csv",
                     fields=("bin", "part_number", "color_id", "color_name", "condition", "provider", "order_id",
-                            "quantity", "total", "short"))
+                            "quantity", "total", "short", "line_keys"))
     else:
         _table(picks, limit)
 
