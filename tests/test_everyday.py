@@ -181,12 +181,19 @@ def test_reserve_outputs_every_mode_in_json_and_csv(run, creds, tmp_path):
     assert json.loads(run("reserve", "--json").stdout) == []
 
 
+# option combinations a mode would ignore: each refused, exit 2 (counted by tests/reliability/figures.py)
+IGNORED_COMBINATIONS = (
+    ("reserve", "--yes"), ("reserve", "--check", "--wait", "5"), ("reserve", "--ledger", "--wait", "1"),
+    ("stock", "--json", "push", "--dry-run"), ("stock", "--provider", "bricklink", "push"),
+    ("orders", "--interval", "1"), ("orders", "--open", "show", "bricklink:1"),
+    ("map", "487300", "3069b", "--json"), ("map", "--remove"), ("map", "487300", "3069b", "--remove"),
+    ("map", "--force"), ("map", "487300", "--remove", "--force"),
+)
+
+
 def test_options_that_a_mode_would_ignore_are_refused(run, creds, tmp_path):
     shelf(tmp_path, run, "3001,11,new,A1,10\n")
-    for args in (("reserve", "--yes"), ("reserve", "--check", "--wait", "5"), ("reserve", "--ledger", "--wait", "1"),
-                 ("stock", "--json", "push", "--dry-run"), ("stock", "--provider", "bricklink", "push"),
-                 ("orders", "--interval", "1"), ("orders", "--open", "show", "bricklink:1"),
-                 ("map", "487300", "3069b", "--json"), ("map", "--remove"), ("map", "487300", "3069b", "--remove")):
+    for args in IGNORED_COMBINATIONS:
         result = run(*args)
         assert result.exit_code == 2, (args, result.stderr)
         one_line_error(result, 2)
@@ -275,6 +282,8 @@ def test_syncing_into_an_empty_account_of_a_busy_file_is_refused_unless_asked(ru
 
 
 # --- 11. a request that used its whole deadline is not tried again; the other marketplace syncs ------------
+DRIP_REQUESTS = 1  # what a dripping marketplace is asked in one run (counted by tests/reliability/figures.py)
+
 def test_a_dripping_marketplace_costs_one_request_deadline_and_the_other_still_syncs(creds, run, monkeypatch):
     import time
 
@@ -292,7 +301,7 @@ def test_a_dripping_marketplace_costs_one_request_deadline_and_the_other_still_s
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert errors == ["Error: bricklink: GET /orders gave no complete answer within 2s (the request deadline); "
                       "bricklink is not asked again in this run"], result.stderr
-    assert drip.requests == 1 and elapsed < 5, (drip.requests, elapsed)  # not 5 x 2 s
+    assert drip.requests == DRIP_REQUESTS and elapsed < 5, (drip.requests, elapsed)  # not 5 x 2 s
     with sqlite3.connect("marketsync.db") as conn:
         synced = conn.execute("select provider from sync_state where last_synced_at is not null").fetchall()
         assert synced == [("brickowl",)]

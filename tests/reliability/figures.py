@@ -28,6 +28,7 @@ def figures() -> dict[str, int]:
     import test_backup as backups  # tests/test_backup.py (tests/ is on the path: see above)
     from reliability import test_bad_input as bad
     import test_status as status  # tests/test_status.py
+    import test_everyday as everyday  # tests/test_everyday.py
     from reliability import test_crash as crash
     from reliability import test_deadline as deadline
     from reliability import test_push_crash as push_crash
@@ -81,6 +82,10 @@ def figures() -> dict[str, int]:
         "output piped into a reader that stops early (head -1, pipefail)": len(bad.PIPE_CASES),
         "backups restored with the documented steps and verified": len(backups.RESTORED),
         "backups that cannot be written (full disk, read-only directory)": len(backups.FAILURES),
+        "first-week defects, each a test through the real CLI (tests/test_everyday.py)": _cases(everyday),
+        "— option combinations a mode would ignore, refused (exit 2)": len(everyday.IGNORED_COMBINATIONS),
+        "— runs killed before their report whose problems the next run says": _cases(everyday, "killed"),
+        "— dripping marketplace: requests before it is not asked again in the run": everyday.DRIP_REQUESTS,
         "random event histories (hypothesis, derandomised)": props.MAX_EXAMPLES,
         "— steps per history, at most": props.STEPS,
         "— kinds of event": len(props.EVENTS),
