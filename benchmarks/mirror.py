@@ -109,7 +109,8 @@ def to_bricklink(lots: int, work: Path) -> dict[str, float]:
             if len(sb.bricklink.lots) == before:  # the day's share is used: midnight
                 days += 1
                 with sqlite3.connect(db) as conn:
-                    conn.execute("update _api_calls set day = '2000-01-01' where provider = 'bricklink'")
+                    conn.execute("update _api_calls set day = ? where provider = 'bricklink' and day > '2001'",
+                                 [f"2000-01-{days:02d}"])
         elapsed = time.perf_counter() - started
         return {"lots": lots, "created": len(sb.bricklink.lots), "posts": sb.calls[("bricklink", "POST /inventories")],
                 "runs": runs, "days": days + 1, "seconds": elapsed}
