@@ -28,10 +28,18 @@ def unhealthy(report: list[dict[str, Any]], configured: list[str], max_age_minut
         elif row["last_error"] and (row["last_error_at"] or "") >= (row["last_synced_at"] or ""):
             problems.append(f"{row['provider']}: last sync failed: {row['last_error']}")
         elif max_age_minutes and row["configured"]:
-            limit = iso(utcnow() - dt.timedelta(minutes=max_age_minutes)) or ""
+            limit = _minutes_ago(max_age_minutes)
             if not row["last_synced_at"] or row["last_synced_at"] < limit:
                 problems.append(f"{row['provider']}: no successful sync in the last {max_age_minutes} minutes")
     return problems
+
+
+def _minutes_ago(minutes: int) -> str:
+    """The moment ``minutes`` ago (ISO UTC); '' when that reaches back before the year 1 (--max-age 10**12)."""
+    try:
+        return iso(utcnow() - dt.timedelta(minutes=minutes)) or ""
+    except OverflowError:
+        return ""
 
 
 # --- the listener and the oversell window (marketsync listen) --------------------------------------
@@ -44,7 +52,7 @@ def quiet_listeners(report: list[dict[str, Any]], max_age_minutes: int | None) -
     if not max_age_minutes:
         return []
     minutes = max(max_age_minutes, QUIET_FLOOR_MINUTES)
-    limit = iso(utcnow() - dt.timedelta(minutes=minutes)) or ""
+    limit = _minutes_ago(minutes)
     return [f"{row['provider']}: the listener has been quiet since {row['listener_seen_at']} (nothing in the last "
             f"{minutes} minutes); is 'marketsync listen' still running?"
             for row in report if row.get("listener_seen_at") and row["listener_seen_at"][:19] < limit[:19]]
