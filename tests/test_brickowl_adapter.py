@@ -288,8 +288,21 @@ def test_a_status_still_truncated_is_reported_incomplete(sb):
     seed_order(sb, status="Shipped")
     listing = make(sb, list_limit=3).list_for_sync(first=True, open_ids=set(), since=None)
     assert listing.complete is False
-    assert listing.warnings == ["more than 3 Processing orders in the window; older ones were not listed"]
+    assert listing.warnings == ["more than 3 Processing orders in the window; older ones were not listed "
+                                "(BrickOwl lists at most that many per status); they are read again next run"]
     assert len(listing.summaries) == 4
+
+
+def test_a_closed_status_cut_short_is_said_and_the_window_counts_as_read(sb):
+    """order/list has no paging and no upper time bound: the newest ``limit`` of a status is all it
+    can give. Closed history beyond that holds no stock; the window must not stay open for it."""
+    for i in range(4):
+        seed_order(sb, status="Received", order_time=PLACED + i)
+    seed_order(sb, status="Processing")
+    listing = make(sb, list_limit=3).list_for_sync(first=True, open_ids=set(), since=None)
+    assert listing.complete is True
+    assert len(listing.warnings) == 1 and "Received" in listing.warnings[0] and "hold no stock" in listing.warnings[0]
+    assert {s.status for s in listing.summaries} >= {"completed", "processing"}
 
 
 def test_a_list_below_the_limit_is_not_re_read(sb):

@@ -31,6 +31,7 @@ from marketsync.providers.http import (
 )
 from marketsync.model import (
     Status,
+    is_open,
     ChangeResult,
     Created,
     NewLot,
@@ -255,10 +256,20 @@ class BrickOwl:
         if listing.truncated:
             for status_id, name in STATUS_IDS.items():
                 part = self.list_orders(since=window, status=status_id, limit=limit)
-                if part.truncated:
-                    complete = False
-                    warnings.append(f"more than {limit} {name} orders in the window; older ones were not listed")
                 by_id.update((s.order_id, s) for s in part.summaries)
+                if not part.truncated:
+                    continue
+                # order/list has no paging and no upper time bound: past the newest `limit` of one
+                # status nothing can be listed. For a closed status that is history that holds no
+                # stock: said, and the window counts as read (else every run re-lists it all). An
+                # open status cut short may hide orders that hold stock: the window stays open.
+                if is_open(unified_status(name)):
+                    complete = False
+                    warnings.append(f"more than {limit} {name} orders in the window; older ones were not listed "
+                                    "(BrickOwl lists at most that many per status); they are read again next run")
+                else:
+                    warnings.append(f"more than {limit} {name} orders: BrickOwl lists only the newest {limit} of a "
+                                    "status, so older closed ones are not stored (they hold no stock)")
         for order_id in sorted(open_ids - by_id.keys()) if complete else []:
             try:
                 view = self.client.get("/order/view", {"order_id": order_id})
