@@ -23,7 +23,9 @@ benchmark is a failed row).
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
+import io
 import json
 import os
 import re
@@ -806,6 +808,7 @@ def bench_local(args) -> Report:
                        r.wall < target, timed=True)
         r = timed_cli(env, tmp, ["orders", "--json", "--limit", "0"], 1)
         report.add(f"marketsync orders --json --limit 0 (all {args.db_orders} rows)", fmt_s(r.wall))
+        output_memory(env, tmp, args.db_orders, report)
         r = timed_cli(env, tmp, ["--version"], args.repeat)
         py = min(child([PY, "-c", "pass"], env, tmp).wall for _ in range(args.repeat))
         report.add("python -c pass / marketsync --version", f"{fmt_s(py)} / {fmt_s(r.wall)}")
@@ -829,6 +832,21 @@ def bench_local(args) -> Report:
         shutil.rmtree(tmp, ignore_errors=True)
     write_path(args, report)
     return report
+
+
+def output_memory(env: dict, cwd: Path, n_orders: int, report: Report) -> None:
+    """Peak RSS of ``orders --json`` / ``--csv`` of every order over the same command with ``--limit 1``
+    (same imports, same file opened): what the rows themselves cost. Streamed from the cursor, flat."""
+    one = timed_cli(env, cwd, ["orders", "--json", "--limit", "1"], 1)
+    for flag in ("--json", "--csv"):
+        r = timed_cli(env, cwd, ["orders", flag, "--limit", "0"], 1)
+        rows = (len(json.loads(r.stdout)) if flag == "--json" else
+                sum(1 for _ in csv.reader(io.StringIO(r.stdout))) - 1)
+        report.add(f"orders {flag} of all {n_orders}: rows written", rows, f"= {n_orders}", rows == n_orders)
+        delta = r.maxrss_mb - one.maxrss_mb
+        report.add(f"orders {flag} of all {n_orders}: peak RSS over --limit 1",
+                   f"{delta:+.1f} MB ({r.maxrss_mb:.1f} vs {one.maxrss_mb:.1f} MB)", "<= 30 MB (streamed)",
+                   delta <= 30, timed=True)
 
 
 MATCH_COLUMNS = ("inventory_id", "match_method", "unmatched_reason", "location", "part_number", "color_id",

@@ -87,7 +87,8 @@ def inventory_list(part: str | None, color_id: int | None, condition: str | None
     from marketsync.cli import render
     from marketsync.store import queries
 
-    rows = queries.inventory(ws.read(), part=part, color_id=color_id,
+    read = queries.inventory if fmt == "table" else queries.iter_inventory  # JSON, CSV: streamed row by row
+    rows = read(ws.read(), part=part, color_id=color_id,
                              condition=condition.lower() if condition else None, location=location,
                              reserved_only=reserved_only, oversold_only=oversold_only)
     render.emit(rows, fmt, [

@@ -107,12 +107,17 @@ def orders(ctx: click.Context, providers: tuple[str, ...], statuses: tuple[str, 
     store = ws.read()
     if limit is None:
         limit = 100 if fmt == "table" else 0
-    query = functools.partial(
-        queries.orders, store, providers=tuple(p.lower() for p in providers),
-        statuses=tuple(s.lower() for s in statuses), since=parse_since(since), open_only=open_only, limit=limit or None,
+    filters: dict[str, Any] = dict(
+        providers=tuple(p.lower() for p in providers), statuses=tuple(s.lower() for s in statuses),
+        since=parse_since(since), open_only=open_only, limit=limit or None,
     )
+    query = functools.partial(queries.orders, store, **filters)
     if watch:
         return _watch_json(query, interval) if fmt == "json" else _watch(query, interval)
+    if fmt != "table":  # JSON and CSV: streamed from the cursor, row by row (flat memory at any size)
+        from marketsync.cli import render
+
+        return render.emit(queries.iter_orders(store, **filters), fmt, fields=queries.ORDER_FIELDS)
     _print(store, query, fmt, limit, filtered=bool(providers or statuses or since or open_only))
 
 

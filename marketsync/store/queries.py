@@ -69,18 +69,46 @@ def orders(
         params.append(iso(since))
     if count:
         return list(db.query(f"select count(*) as count from orders o where {' and '.join(where)}", params))
-    sql = (
-        "select o.provider, o.order_id, o.date_ordered, o.buyer_name, o.status, o.provider_status, o.lot_count, "
-        "o.piece_count, o.grand_total, o.currency, "
-        "(select count(*) from order_items l where l.order_ref = o.id and l.inventory_id is null) as unmatched_lines, "
-        "(select count(*) from picks p where p.order_ref = o.id) as picked_lines, "
-        "(select count(*) from order_items l where l.order_ref = o.id) as line_count "
-        f"from orders o where {' and '.join(where)} order by o.date_ordered desc, o.id desc"
-    )
+    return list(iter_orders(store, providers=providers, statuses=statuses, since=since, open_only=open_only,
+                            limit=limit))
+
+
+def iter_orders(
+    store: Store,
+    *,
+    providers: tuple[str, ...] = (),
+    statuses: tuple[str, ...] = (),
+    since: dt.datetime | None = None,
+    open_only: bool = False,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """:func:`orders`, one row at a time from the cursor (``orders --json/--csv`` of every order
+    in flat memory: never the whole result set at once)."""
+    db, account = store.db, store.account
+    where, params = _filter("o.", account, providers, statuses)
+    if open_only:
+        where.append(open_order("o"))
+    if since is not None:
+        where.append("o.date_ordered >= ?")
+        params.append(iso(since))
+    sql = _ORDERS_SQL.format(where=" and ".join(where))
     if limit:
         sql += " limit ?"
         params.append(limit)
-    return list(db.query(sql, params))
+    cursor = db.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row))
+
+
+_ORDERS_SQL = (
+    "select o.provider, o.order_id, o.date_ordered, o.buyer_name, o.status, o.provider_status, o.lot_count, "
+    "o.piece_count, o.grand_total, o.currency, "
+    "(select count(*) from order_items l where l.order_ref = o.id and l.inventory_id is null) as unmatched_lines, "
+    "(select count(*) from picks p where p.order_ref = o.id) as picked_lines, "
+    "(select count(*) from order_items l where l.order_ref = o.id) as line_count "
+    "from orders o where {where} order by o.date_ordered desc, o.id desc"
+)
 
 
 def order_detail(store: Store, provider: str, order_id: str) -> dict[str, Any] | None:
@@ -120,7 +148,30 @@ def inventory(
     reserved_only: bool = False,
     oversold_only: bool = False,
 ) -> list[dict[str, Any]]:
-    account = store.account
+    return _rows(store, *_inventory_query(store.account, part, color_id, condition, location, reserved_only,
+                                          oversold_only))
+
+
+def iter_inventory(
+    store: Store,
+    *,
+    part: str | None = None,
+    color_id: int | None = None,
+    condition: str | None = None,
+    location: str | None = None,
+    reserved_only: bool = False,
+    oversold_only: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """:func:`inventory`, one row at a time from the cursor (``inventory list --json/--csv``)."""
+    sql, params = _inventory_query(store.account, part, color_id, condition, location, reserved_only, oversold_only)
+    cursor = store.db.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row))
+
+
+def _inventory_query(account: str, part: str | None, color_id: int | None, condition: str | None,
+                     location: str | None, reserved_only: bool, oversold_only: bool) -> tuple[str, list[Any]]:
     where, params = ["business_account_id = ?"], [account]  # type: list[str], list[Any]
     for column, value in (("part_number", part), ("color_id", color_id), ("condition", condition),
                           ("location", location)):
@@ -131,7 +182,7 @@ def inventory(
         where.append("quantity_reserved > 0")
     if oversold_only:
         where.append("quantity_reserved > quantity")
-    return _rows(store,
+    return (
         "select id, part_number, color_id, condition, location, quantity, quantity_reserved, "
         "quantity - quantity_reserved as available, name, item_type, price, bricklink_lot_id "
         f"from inventory where {' and '.join(where)} order by location, part_number, color_id, condition",
