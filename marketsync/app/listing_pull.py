@@ -73,6 +73,8 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
     for lot in lots:
         lot_id = existing[lot.remote_lot_id]["inventory_id"]
         shown[lot_id] = shown.get(lot_id, 0) + lot.quantity
+    adjustments: list[tuple[int, int, Adjustment, str]] = []  # written in batches, in this order
+    observations: list[tuple[int, int, rules.OwnOrders]] = []
     for lot in lots:
         row = existing[lot.remote_lot_id]
         listing, mine = stored.as_listing(row), own.get(lot.remote_lot_id, rules.NO_ORDERS)
@@ -90,13 +92,14 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
             change = 0
         if change and shown[listing.inventory_id or 0] == max(0, available.get(listing.inventory_id or 0, 0)):
             change = 0  # already what marketsync would list: its own change (a restored backup), not the seller's
-        stored.adjust_on_hand(store, row["inventory_id"], change, Adjustment.PULL,
-                              f"{provider} lot {lot.remote_lot_id} lists {lot.quantity}, {change:+d} "
-                              "more than its orders and marketsync's changes explain")
+        adjustments.append((row["inventory_id"], change, Adjustment.PULL,
+                            f"{provider} lot {lot.remote_lot_id} lists {lot.quantity}, {change:+d} "
+                            "more than its orders and marketsync's changes explain" if change else ""))
         result.adjusted += bool(change)
-        stored.observe(store, [(listing.id, lot.quantity, mine)])
-        stored.release_hold(store, listing.id)
-        stored.mark_back(store, listing.id)
+        observations.append((listing.id, lot.quantity, mine))
+    stored.adjust_many(store, adjustments)
+    stored.observe(store, observations)
+    stored.seen_again(store, [listing_id for listing_id, _, _ in observations])
 
 
 def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: dict[str, dict],
@@ -139,45 +142,48 @@ def _on_shelf_by_key(provider: str, fresh: list[RemoteLot], own: dict[str, rules
 def _stock_lots(store: Store, provider: str, keyed: dict[tuple, InventoryLot], existing: dict[str, dict],
                 index: LotIndex, result: PullResult) -> None:
     observed_here = {row["inventory_id"] for row in existing.values() if _observed(row)}
-    observed_anywhere = {row["inventory_id"] for row in stored.listings(store)
-                         if row["inventory_id"] is not None and row["listed"] is not None}
+    observed_anywhere = stored.observed_lots(store)
     local = {(lot.part_number, lot.color_id, lot.condition, lot.location): lot.id for lot in index.by_id.values()}
     new_lots = []
+    adjustments: list[tuple[int, int, Adjustment, str]] = []
     for key, found in keyed.items():
         lot_id = local.get(key)
         if lot_id is not None and lot_id in observed_here:
-            stored.adjust_on_hand(store, lot_id, found.quantity, Adjustment.PULL,
-                                  f"a new {provider} listing of this lot lists {found.quantity} more")
+            adjustments.append((lot_id, found.quantity, Adjustment.PULL,
+                                f"a new {provider} listing of this lot lists {found.quantity} more"))
             result.adjusted += 1
         elif lot_id not in observed_anywhere:
             new_lots.append(found)
+    stored.adjust_many(store, adjustments)
     result.inserted, result.updated, _ = inventory.upsert_lots(store, new_lots)
 
 
 def _observe_fresh(store: Store, provider: str, by_remote: dict[str, RemoteLot],
                    own: dict[str, rules.OwnOrders]) -> None:
-    linked = [row for row in stored.listings(store, provider)
-              if row["remote_lot_id"] in by_remote and row["inventory_id"] is not None]
-    for row in linked:
-        seen = by_remote[row["remote_lot_id"]]
-        stored.observe(store, [(row["id"], seen.quantity, own.get(seen.remote_lot_id, rules.NO_ORDERS))])
-        stored.release_hold(store, row["id"])
-        stored.mark_back(store, row["id"])
-    inventory.mark_stocked(store, {row["inventory_id"] for row in linked})
+    linked = [(listing_id, remote, lot_id) for listing_id, remote, lot_id in stored.linked(store, provider)
+              if remote in by_remote]
+    stored.observe(store, [(listing_id, by_remote[remote].quantity, own.get(remote, rules.NO_ORDERS))
+                           for listing_id, remote, _ in linked])
+    stored.seen_again(store, [listing_id for listing_id, _, _ in linked])
+    inventory.mark_stocked(store, {lot_id for _, _, lot_id in linked})
 
 
 def _report_missing(store: Store, provider: str, listed: set[str], existing: dict[str, dict],
                     index: LotIndex, zero_missing: bool, result: PullResult) -> None:
+    adjustments: list[tuple[int, int, Adjustment, str]] = []
+    gone: list[tuple[int, str]] = []
     for remote, row in existing.items():
         if remote in listed or row["inventory_id"] is None or (row.get("gone_at") is not None and not zero_missing):
             continue
         lot_ = index.by_id.get(row["inventory_id"])
         if zero_missing and lot_ is not None and lot_.quantity:
-            stored.adjust_on_hand(store, lot_.id, -lot_.quantity, Adjustment.PULL,
-                                  f"{provider} lot {remote} is no longer listed (--zero-missing)")
+            adjustments.append((lot_.id, -lot_.quantity, Adjustment.PULL,
+                                f"{provider} lot {remote} is no longer listed (--zero-missing)"))
             result.problems.append(f"{provider} lot {remote} is no longer listed; local lot {lot_.id} zeroed")
         else:
             result.problems.append(f"{provider} lot {remote} is no longer listed (local lot {row['inventory_id']}"
                                    f"{f', {lot_.quantity} on hand' if lot_ else ''}); kept as it is "
                                    "(--zero-missing sets it to 0)")
-        stored.mark_gone(store, row["id"], "no longer listed (seen by a pull)")
+        gone.append((row["id"], "no longer listed (seen by a pull)"))
+    stored.adjust_many(store, adjustments)
+    stored.mark_gone_many(store, gone)

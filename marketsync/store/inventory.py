@@ -84,6 +84,13 @@ def move_counters(store: Store, totals: dict[int, tuple[int, int]]) -> None:
     )
 
 
+def move_on_hand(store: Store, moves: list[tuple[int, int]]) -> None:
+    """(lot, change of on hand) in this order, each clamped at 0 as :func:`move_counters` does."""
+    now = now_iso()
+    store.db.conn.executemany("update inventory set quantity = max(0, quantity + ?), updated_at = ? where id = ?",
+                              [(change, now, lot) for lot, change in moves])
+
+
 def set_reserved(store: Store, reserved: dict[int, int]) -> None:
     """lot -> its new ``quantity_reserved``: only ``reserve --repair`` sets a counter outright
     (through :func:`marketsync.store.ledger.repair_counters`, to what the ledger sums to)."""

@@ -43,6 +43,20 @@ def listings(store: Store, provider: str | None = None) -> list[dict[str, Any]]:
     return list(db.query(f"select * from listings where {where} order by provider, remote_lot_id", params))
 
 
+def observed_lots(store: Store) -> set[int]:
+    """Lots with a listing observed on any marketplace (linked, with a figure read)."""
+    return {lot for (lot,) in store.db.execute(
+        "select distinct inventory_id from listings where business_account_id = ? and inventory_id is not null "
+        "and listed is not null", [store.account])}
+
+
+def linked(store: Store, provider: str) -> list[tuple[int, str, int]]:
+    """(listing id, remote lot, lot) of each of the marketplace's listings linked to a lot, by remote lot."""
+    return store.db.execute(
+        "select id, remote_lot_id, inventory_id from listings where business_account_id = ? and provider = ? "
+        "and inventory_id is not null order by remote_lot_id", [store.account, provider]).fetchall()
+
+
 def as_listing(row: dict[str, Any]) -> Listing:
     return Listing(row["id"], row["provider"], row["remote_lot_id"], row["inventory_id"], row["listed"],
                    row["taken"] or 0, row["placed"] or 0, row["held_at"] is not None,
@@ -123,6 +137,23 @@ def mark_back(store: Store, listing_id: int) -> None:
     db = store.db
     db.execute("update listings set gone_at = null, gone_reason = null, updated_at = ? where id = ?",
                [now_iso(), listing_id])
+
+
+def mark_gone_many(store: Store, gone: list[tuple[int, str]]) -> None:
+    """:func:`mark_gone` of each (listing id, reason), in one statement."""
+    now = now_iso()
+    store.db.conn.executemany(
+        "update listings set gone_at = ?, gone_reason = ?, held_at = null, held_listed = null, "
+        "held_reason = null, updated_at = ? where id = ?", [(now, reason, now, listing_id) for listing_id, reason in gone])
+
+
+def seen_again(store: Store, listing_ids: list[int]) -> None:
+    """:func:`release_hold` and :func:`mark_back` of each listing, in one statement each."""
+    now = now_iso()
+    store.db.conn.executemany("update listings set held_at = null, held_listed = null, held_reason = null, "
+                              "updated_at = ? where id = ?", [(now, listing_id) for listing_id in listing_ids])
+    store.db.conn.executemany("update listings set gone_at = null, gone_reason = null, updated_at = ? where id = ?",
+                              [(now, listing_id) for listing_id in listing_ids])
 
 
 def set_retain(store: Store, listing_id: int, retain_set: bool) -> None:
@@ -248,6 +279,20 @@ def adjust_on_hand(store: Store, lot_id: int, change: int, reason: Adjustment, d
     db.execute("insert into adjustments (business_account_id, inventory_id, quantity, reason, detail, created_at) "
                "values (?, ?, ?, ?, ?, ?)", [account, lot_id, change, reason, detail, now_iso()])
     inventory.move_counters(store, {lot_id: (0, -change)})
+
+
+def adjust_many(store: Store, changes: list[tuple[int, int, Adjustment, str]]) -> None:
+    """:func:`adjust_on_hand` of each (lot, change, reason, detail), in this order, one statement
+    each kind (a lot named twice moves twice, each move clamped at 0 as one by one)."""
+    db, account = store.db, store.account
+    inventory.mark_stocked(store, [lot_id for lot_id, *_ in changes])
+    moved = [(lot_id, change, reason, detail) for lot_id, change, reason, detail in changes if change]
+    now = now_iso()
+    db.conn.executemany(
+        "insert into adjustments (business_account_id, inventory_id, quantity, reason, detail, created_at) "
+        "values (?, ?, ?, ?, ?, ?)", [(account, lot_id, change, reason, detail, now)
+                                      for lot_id, change, reason, detail in moved])
+    inventory.move_on_hand(store, [(lot_id, change) for lot_id, change, *_ in moved])
 
 
 def record_adjustment(store: Store, lot_id: int, change: int, reason: Adjustment, detail: str) -> None:
