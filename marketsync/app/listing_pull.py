@@ -47,7 +47,7 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
         own = stored.own_orders(store, provider)
         open_changes = stored.maybe_changes(store, provider)
         available = stored.available(store)
-        existing = {row["remote_lot_id"]: row for row in stored.listings(store, provider)}
+        existing = {row["remote_lot_id"]: row for row in stored.listings(store, provider, stored.PULL_COLUMNS)}
         fresh = [lot for lot in lots if not _observed(existing.get(lot.remote_lot_id))]
         seen = [lot for lot in lots if _observed(existing.get(lot.remote_lot_id))]
         _pull_observed(store, provider, seen, existing, own, open_changes, available, result)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from marketsync.store.base import Store
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 
 from marketsync.rules.listings import Listing, Maybe, OwnOrders
@@ -34,13 +34,20 @@ def _in(values: Any) -> str:
     return ", ".join("?" for _ in values)
 
 
-def listings(store: Store, provider: str | None = None) -> list[dict[str, Any]]:
+# What a pull reads of each listing (:func:`as_listing`, linking, the missing ones): not every column.
+PULL_COLUMNS = ("id", "provider", "remote_lot_id", "inventory_id", "listed", "taken", "placed", "held_at", "gone_at",
+                "retain_set", "link_method")
+
+
+def listings(store: Store, provider: str | None = None, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The listings (every column, or only ``columns``), by marketplace and remote lot."""
     db, account = store.db, store.account
     where, params = "business_account_id = ?", [account]
     if provider is not None:
         where += " and provider = ?"
         params.append(provider)
-    return list(db.query(f"select * from listings where {where} order by provider, remote_lot_id", params))
+    chosen = ", ".join(columns) or "*"
+    return list(db.query(f"select {chosen} from listings where {where} order by provider, remote_lot_id", params))
 
 
 def observed_lots(store: Store) -> set[int]:
@@ -50,11 +57,12 @@ def observed_lots(store: Store) -> set[int]:
         "and listed is not null", [store.account])}
 
 
-def linked(store: Store, provider: str) -> list[tuple[int, str, int]]:
-    """(listing id, remote lot, lot) of each of the marketplace's listings linked to a lot, by remote lot."""
-    return store.db.execute(
+def linked(store: Store, provider: str) -> Iterator[tuple[int, str, int]]:
+    """(listing id, remote lot, lot) of each of the marketplace's listings linked to a lot, by remote
+    lot, from the cursor."""
+    yield from store.db.execute(
         "select id, remote_lot_id, inventory_id from listings where business_account_id = ? and provider = ? "
-        "and inventory_id is not null order by remote_lot_id", [store.account, provider]).fetchall()
+        "and inventory_id is not null order by remote_lot_id", [store.account, provider])
 
 
 def as_listing(row: dict[str, Any]) -> Listing:
