@@ -225,8 +225,11 @@ def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], 
     for row in rows.values():
         if row["inventory_id"] is not None:
             by_lot.setdefault(row["inventory_id"], []).append(row)
-    active = [row for lot_rows in by_lot.values() for row in lot_rows if row.get("gone_at") is None]
-    if len(active) >= 2 and not any(row["remote_lot_id"] in for_sale for row in active):
+    # Listings that cannot have sold out (their orders explain no 0) must be in a good answer.
+    present = [row for lot_rows in by_lot.values() for row in lot_rows if row.get("gone_at") is None
+               and row["listed"] and not any(e.figure == 0 for e in rules.explanations(
+                   stored.as_listing(row), own.get(row["remote_lot_id"], rules.NO_ORDERS), maybes.get(row["id"], [])))]
+    if len(present) >= 2 and not any(row["remote_lot_id"] in for_sale for row in present):
         raise BadResponseError(provider, "the lot list left out every linked lot; no listing was judged or "
                                          "changed (it is read again next run)")
     for lot_id, lot_rows in by_lot.items():
@@ -300,10 +303,14 @@ class _LotJudge:
         elif open_changes:
             self.out.superseded.append(open_changes)
         self.out.gone.append((listing.id, verdict.reason or "gone"))
+        raised = rules.shortfall(listing, mine)
+        hint = (f"; it sold {raised} more than marketsync last saw listed, so it was raised on the marketplace: "
+                f"'marketsync stock adopt {self.provider}:{listing.remote_lot_id}' adds those {raised} to on hand"
+                if raised else "")
         self.out.problems.append(
             f"{self.provider} lot {listing.remote_lot_id} (local lot {self.lot_id}) is no longer for sale "
             f"({verdict.reason}); marketsync stops changing it, and a new listing of that part and bin links in "
-            "its place")
+            f"its place{hint}")
 
     def _observe(self, listing: rules.Listing, remote: int, mine: rules.OwnOrders, open_changes: list[rules.Maybe],
                  explanation: rules.Explanation | None) -> None:

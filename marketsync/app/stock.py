@@ -8,7 +8,7 @@ from __future__ import annotations
 from marketsync.store import Store
 
 from marketsync.rules import listings as rules
-from marketsync.app.context import Workspace
+from marketsync.app.context import Marketplaces, Workspace
 from marketsync.config import require_credentials
 from marketsync.errors import NotFoundLocally, NotSafe
 from marketsync.model import Adjustment, LinkProblem, Listings, RemoteLot
@@ -46,8 +46,10 @@ def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *
     if decision == "override" and not listing.held and not open_changes:
         return (f"{provider} lot {remote_lot_id} is not held: nothing to override, nothing was changed (the next push "
                 "brings it to what is available)"), False
-    lot = _read(adapter, remote_lot_id)
     own = stored.own_orders(store, provider).get(remote_lot_id, rules.NO_ORDERS)
+    if decision == "adopt" and adapter.read_lot(remote_lot_id) is None and rules.shortfall(listing, own):
+        return _adopt_sold_out(store, provider, remote_lot_id, row, listing, own, calls), True
+    lot = _read(adapter, remote_lot_id)
     if (decision == "adopt" and not listing.held and not open_changes and listing.listed is not None
             and rules.explain(listing, own, lot.quantity) is not None):
         with store.atomic():
@@ -72,6 +74,20 @@ def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *
         stored.mark_back(store, listing.id)
         state.add_api_calls(store, calls.take_unsaved())
     return message, True
+
+
+def _adopt_sold_out(store: Store, provider: str, remote_lot_id: str, row: dict, listing: rules.Listing,
+                    own: rules.OwnOrders, calls: Calls) -> str:
+    """A listing the seller raised on the marketplace that then sold out (and was deleted): its
+    orders took more than marketsync last saw listed, so the seller had added exactly the rest."""
+    added = rules.shortfall(listing, own)
+    with store.atomic():
+        stored.adjust_on_hand(store, row["inventory_id"], added, Adjustment.ADOPT,
+                              f"{provider} lot {remote_lot_id} sold out after the seller raised it by {added}")
+        stored.release_hold(store, listing.id)
+        state.add_api_calls(store, calls.take_unsaved())
+    return (f"{provider} lot {remote_lot_id} sold out after it was raised by {added} on the marketplace: on hand of "
+            f"lot {row['inventory_id']} changed by {added:+d}")
 
 
 def _sellers_part(provider: str, remote_lot_id: str, listing: rules.Listing, own: rules.OwnOrders, remote: int,
@@ -181,13 +197,24 @@ def decide_listing(ws: Workspace, provider: str, remote_lot_id: str, decision: s
     require_credentials(provider, ws.environ)
     with ws.write(wait) as store:
         marketplaces = ws.marketplaces(store, [provider])
+        _orders_first(marketplaces)
         return decide(store, marketplaces.adapter(provider), remote_lot_id, decision, calls=marketplaces.counter)
+
+
+def _orders_first(marketplaces: Marketplaces) -> None:
+    """The marketplace's orders, synced before its figure is judged: an order it has taken off the
+    listing but marketsync has not seen would otherwise pass for the seller's own edit (or hide it)."""
+    failed = [result for result in marketplaces.sync() if not result.ok]
+    if failed:
+        raise NotSafe(f"{failed[0].provider}: its orders could not be read first ({failed[0].error}); nothing "
+                      "was decided (run it again when the marketplace answers)")
 
 
 def link_listing(ws: Workspace, provider: str, remote_lot_id: str, inventory_id: int, *, wait: float = 0.0) -> str:
     require_credentials(provider, ws.environ)
     with ws.write(wait) as store:
         marketplaces = ws.marketplaces(store, [provider])
+        _orders_first(marketplaces)
         return link_by_hand(store, marketplaces.adapter(provider), remote_lot_id, inventory_id,
                             calls=marketplaces.counter)
 

@@ -65,6 +65,11 @@ class Maybe:
 class Explanation:
     figure: int
     applied: tuple[int, ...] = ()  # the open changes this explanation takes as applied
+    raw: int | None = None  # before the marketplace's floor at 0: below it, buyers took pieces the seller added
+
+    @property
+    def unclamped(self) -> int:
+        return self.figure if self.raw is None else self.raw
 
 
 def explanations(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = ()) -> list[Explanation]:
@@ -80,7 +85,7 @@ def explanations(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = ())
     for subset in subsets:
         moved = listing.listed + sum(m.delta for m in subset)
         for sold in (own.taken - listing.taken, own.placed - listing.placed):
-            found.append(Explanation(max(0, moved - sold), tuple(m.id for m in subset)))
+            found.append(Explanation(max(0, moved - sold), tuple(m.id for m in subset), moved - sold))
     return found
 
 
@@ -93,8 +98,18 @@ def explain(listing: Listing, own: OwnOrders, remote: int, maybes: Sequence[Mayb
 def nearest(listing: Listing, own: OwnOrders, remote: int) -> int:
     """The figure the orders explain that is closest to ``remote`` (the seller's edit is the rest).
     A listing never observed explains nothing: all of it is the seller's."""
-    figures = [e.figure for e in explanations(listing, own)]
+    # Unclamped: a listing of 6 the seller raised to 8, of which a buyer then took 7, shows 1 where
+    # the orders alone explain -1 -- the seller's part is 2, not 1.
+    figures = [e.unclamped for e in explanations(listing, own)]
     return min(figures, key=lambda f: (abs(remote - f), f)) if figures else 0
+
+
+def shortfall(listing: Listing, own: OwnOrders) -> int:
+    """Pieces the marketplace's own orders took beyond the last confirmed figure: the listing must
+    have been raised by at least that much (on a lot that then sold out, by exactly that much)."""
+    if listing.listed is None:
+        return 0
+    return max(0, (own.taken - listing.taken) - listing.listed)
 
 
 class Kind(enum.Enum):
