@@ -67,16 +67,14 @@ class Marketplaces:
 
     def __init__(self, store: Store, names: list[str], settings: HttpSettings,
                  environ: Mapping[str, str] | None = None):
-        from marketsync.providers import build_adapter
-        from marketsync.providers.http import CallCounter
+        from marketsync.providers import build_adapters
         from marketsync.store.state import api_calls_on
 
         self.store, self.settings = store, settings
-        self.counter = CallCounter()
         self.oversold_said: set[int] = set()  # lots the run has said are oversold
-        self.adapters: list[MarketplaceAdapter] = [
-            build_adapter(name, settings, counter=self.counter, environ=environ, share=len(names),
-                          calls_today=api_calls_on(store, name)) for name in names]
+        adapters, self.counter = build_adapters(names, settings, environ=environ,
+                                                calls_today=lambda name: api_calls_on(store, name))
+        self.adapters: list[MarketplaceAdapter] = adapters
         self.catalog: Catalog | None = next((cast(Catalog, a) for a in self.adapters
                                              if marketplace(a.name).can(Capability.CATALOG)), None)
 

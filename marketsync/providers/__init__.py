@@ -7,7 +7,7 @@ registry (:mod:`marketsync.registry`) and calls its module's ``build``.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from marketsync.config import HttpSettings, api_url, require_credentials
 from marketsync.registry import marketplace
@@ -38,6 +38,16 @@ def build_adapter(
     common = Common(provider, api_url(provider, environ), creds, settings, retry, counter,
                     Deadline(run / max(1, share) if run else None), calls_today)
     return module.build(common)
+
+
+def build_adapters(names: list[str], settings: HttpSettings, *, calls_today: Callable[[str], int],
+                   environ: Mapping[str, str] | None = None) -> tuple[list[Any], "CallCounter"]:
+    """One run's adapters over one call counter; each gets its share of the run's deadline."""
+    from marketsync.providers.http import CallCounter
+
+    counter = CallCounter()
+    return [build_adapter(name, settings, counter=counter, environ=environ, share=len(names),
+                          calls_today=calls_today(name)) for name in names], counter
 
 
 class Common:
