@@ -63,6 +63,19 @@ def onboard(run, sb) -> None:
     assert listed(sb) == (20, 20)
 
 
+def once(store, template: str, answer) -> None:
+    """The next request to ``template`` is answered by ``answer(original, req)`` instead; the
+    route's own handler answers every later one."""
+    route = next(r for r in store.routes if r.template == template)
+    original = route.handler
+
+    def handler(req):
+        route.handler = original
+        return answer(original, req)
+
+    route.handler = handler
+
+
 def bl_puts(sb) -> int:
     return sb.calls[("bricklink", "PUT /inventories/{id}")]
 
@@ -263,16 +276,11 @@ def test_a_pull_after_restoring_a_backup_keeps_on_hand(run, shop, tmp_path):
 def test_a_read_back_racing_a_sale_holds_nothing(run, shop):
     onboard(run, shop)
     bo_order(shop, 3)
-    store = shop.bricklink
-    route = next(r for r in store.routes if r.template == "GET /inventories/{id}")
-    original = route.handler
-
-    def sell_then_read(req):
-        route.handler = original
+    def sell_then_read(original, req):
         bl_order(shop, 2)  # a buyer on BrickLink, between the lost answer and the read-back
         return original(req)
 
-    route.handler = sell_then_read
+    once(shop.bricklink, "GET /inventories/{id}", sell_then_read)
     shop.inject("bricklink", "PUT /inventories/{id}", "applied_reset", times=1)
     run("sync", "--push")
     assert held() == []
@@ -300,17 +308,12 @@ def test_a_change_settled_after_an_order_landing_mid_read_holds_nothing(run, sho
     lose_everything(shop, "bricklink", "PUT /inventories/{id}", "GET /inventories/{id}")
     run("sync", "--push")  # the change's outcome is open
     shop.clear_faults()
-    store = shop.bricklink
-    route = next(r for r in store.routes if r.template == "GET /inventories")
-    original = route.handler
-
-    def read_then_sell(req):
+    def read_then_sell(original, req):
         answer = original(req)
-        route.handler = original
         bl_order(shop, 2)
         return answer
 
-    route.handler = read_then_sell
+    once(shop.bricklink, "GET /inventories", read_then_sell)
     push(run)
     push(run)
     assert held() == [] and listed(shop) == (15, 15) and lot_row() == (20, 5)
@@ -319,17 +322,12 @@ def test_a_change_settled_after_an_order_landing_mid_read_holds_nothing(run, sho
 def test_a_failed_order_re_read_judges_and_pushes_nothing_for_that_marketplace(run, shop):
     onboard(run, shop)
     bo_order(shop, 3)
-    store = shop.brickowl
-    route = next(r for r in store.routes if r.template == "GET /inventory/list")
-    original = route.handler
-
-    def read_then_break(req):  # the lots are read; then the order list fails
+    def read_then_break(original, req):  # the lots are read; then the order list fails
         answer = original(req)
-        route.handler = original
         shop.inject("brickowl", "GET /order/list", "500", times=None)
         return answer
 
-    route.handler = read_then_break
+    once(shop.brickowl, "GET /inventory/list", read_then_break)
     result = run("sync", "--push")
     shop.clear_faults()
     assert result.exit_code == 1 and "brickowl" in result.stderr
@@ -344,15 +342,8 @@ def test_a_bad_lot_list_holds_nothing_and_fails_the_run(run, shop):
     shop.bricklink.add_lot("3001", 11, 4, remarks="A2")
     assert run("inventory", "pull").exit_code == 0
     push(run)
-    store = shop.brickowl
-    route = next(r for r in store.routes if r.template == "GET /inventory/list")
-    original = route.handler
-
-    def empty_once(req):  # one answer that lists nothing (an outage page parsed as an empty list)
-        route.handler = original
-        return json_response([])
-
-    route.handler = empty_once
+    # one answer that lists nothing (an outage page parsed as an empty list)
+    once(shop.brickowl, "GET /inventory/list", lambda original, req: json_response([]))
     result = run("sync", "--push")
     assert result.exit_code == 1
     assert held() == []
@@ -393,15 +384,8 @@ def test_a_vanished_order_is_said_once_per_run_even_with_push(run, shop):
 
 def test_a_lot_list_answering_404_is_an_error_not_an_empty_store(run, shop):
     onboard(run, shop)
-    store = shop.brickowl
-    route = next(r for r in store.routes if r.template == "GET /inventory/list")
-    original = route.handler
-
-    def not_found_once(req):
-        route.handler = original
-        return json_response({"error": {"status": "Not found"}}, 404)
-
-    route.handler = not_found_once
+    once(shop.brickowl, "GET /inventory/list",
+         lambda original, req: json_response({"error": {"status": "Not found"}}, 404))
     result = run("sync", "--push")
     assert result.exit_code == 1 and "no longer for sale" not in result.stderr
     with sqlite3.connect("marketsync.db") as conn:

@@ -148,8 +148,8 @@ def inventory(
     reserved_only: bool = False,
     oversold_only: bool = False,
 ) -> list[dict[str, Any]]:
-    return _rows(store, *_inventory_query(store.account, part, color_id, condition, location, reserved_only,
-                                          oversold_only))
+    return list(iter_inventory(store, part=part, color_id=color_id, condition=condition, location=location,
+                               reserved_only=reserved_only, oversold_only=oversold_only))
 
 
 def iter_inventory(
