@@ -88,3 +88,13 @@ def test_the_data_layer_and_the_adapters_do_not_know_each_other():
 def test_the_core_never_imports_a_marketplace_adapter():
     assert [f"{m}:{line} imports {t}" for m, t, line in imports()
             if _within(m, CORE) and _within(t, ADAPTER_MODULES)] == []
+
+
+def test_no_two_classes_share_a_name():
+    """A class name says what it is: two ``Change`` classes in two use cases were two things."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                seen.setdefault(node.name, []).append(_name(path))
+    assert {name: modules for name, modules in seen.items() if len(modules) > 1} == {}

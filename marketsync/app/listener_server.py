@@ -185,7 +185,7 @@ class Listener:
                 self.stopping.wait(RETRY_SECONDS)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _NotificationHandler(BaseHTTPRequestHandler):
     listener: Listener
     routes: Routes
     protocol_version = "HTTP/1.1"
@@ -295,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _handler(listener: Listener, routes: Routes) -> type[BaseHTTPRequestHandler]:
-    return type("Handler", (_Handler,), {"listener": listener, "routes": routes})
+    return type("Handler", (_NotificationHandler,), {"listener": listener, "routes": routes})
 
 
 def plan_ports(names: list[str], *, port: int | None, token: str | None, order_ports: dict[str, int]

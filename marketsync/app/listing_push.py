@@ -35,7 +35,7 @@ Resync = Callable[[], tuple[set[tuple[str, str]], set[str]]]
 
 
 @dataclass
-class Change:
+class ListingChange:
     provider: str
     remote_lot_id: str
     inventory_id: int
@@ -69,7 +69,7 @@ class PushResult:
     ok: bool = True
     error: str | None = None
     lots_read: int = 0
-    changes: list[Change] = field(default_factory=list)
+    changes: list[ListingChange] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     unconfirmed: int = 0  # answers lost and not confirmed by a read-back: judged next run
     lots: list[RemoteLot] | None = field(default=None, repr=False)  # every lot as read (mirroring plans from it)
@@ -159,7 +159,7 @@ def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: Lot
     result.problems += link_problems + judgement.problems
     result.waiting = judgement.waiting
     if dry_run:
-        result.changes = [Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
+        result.changes = [ListingChange(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
                           for p in judgement.planned if p.delta]
         return
     with store.atomic():
@@ -411,7 +411,7 @@ def _send(store: Store, adapter: Listings, planned: list[rules.Planned],
             with store.atomic():
                 state = _record_outcome(store, adapter, change_id, p, outcome.outcome, outcome.detail, result)
             if p.delta:
-                result.changes.append(Change(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0,
+                result.changes.append(ListingChange(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0,
                                              p.before, p.after, state))
             not_sent += outcome.outcome == Outcome.NOT_SENT
         if not_sent:  # orders come first: the listings the budget leaves out wait for tomorrow's runs

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from marketsync.errors import MarketsyncError, NotFoundLocally, NotSafe
 from marketsync.rules.matching import LotIndex
-from marketsync.app.reserve import Change, find_order, rematch
+from marketsync.app.reserve import ReservationChange, find_order, rematch
 from marketsync.model import Adjustment, is_open
 from marketsync.store import listings as stored_listings
 from marketsync.store import orders as stored_orders
@@ -28,7 +28,7 @@ class ShortPick:
     location: str
     before: int
     after: int
-    changes: list[Change] = field(default_factory=list)
+    changes: list[ReservationChange] = field(default_factory=list)
 
     def __str__(self) -> str:
         where = f"bin {self.location}" if self.location else "its lot (no bin)"

@@ -23,7 +23,7 @@ from marketsync.app.translate import Translator
 
 
 @dataclass
-class Change:
+class ReservationChange:
     provider: str
     order_id: str
     line_key: str
@@ -38,10 +38,10 @@ class Change:
 
 
 def rematch(store: Store, index: LotIndex, translator: Translator | None = None, *,
-            order_ref: int | None = None) -> list[Change]:
+            order_ref: int | None = None) -> list[ReservationChange]:
     """Bring every open line (of one order, with ``order_ref``) to its reservation, translating
     BrickOwl lines again first; returns the ledger changes written. One transaction per order."""
-    changes: list[Change] = []
+    changes: list[ReservationChange] = []
     for order in stored_orders.orders_holding_or_open(store, order_ref):
         lines = stored_orders.stored_lines(store, order["id"])
         if translator is not None:
@@ -52,7 +52,7 @@ def rematch(store: Store, index: LotIndex, translator: Translator | None = None,
                 lines, date_ordered=order.get("date_ordered"))])
             if translator is not None:
                 stored_catalog.save(store, translator.take_learned())
-        changes += [Change(order["provider"], order["order_id"], d.line_key, d.inventory_id, d.quantity, d.reason)
+        changes += [ReservationChange(order["provider"], order["order_id"], d.line_key, d.inventory_id, d.quantity, d.reason)
                     for d in booked.deltas]
     return changes
 
@@ -65,7 +65,7 @@ def find_order(store: Store, provider: str, order_id: str) -> dict:
 
 
 def release(store: Store, index: LotIndex, provider: str, order_id: str
-            ) -> tuple[list[Change], str | None]:
+            ) -> tuple[list[ReservationChange], str | None]:
     """Release an order's stock by hand; later syncs keep it released (``unrelease`` undoes it).
 
     Returns the ledger changes and, when there was nothing to do, why: a closed order (shipped,
@@ -83,7 +83,7 @@ def release(store: Store, index: LotIndex, provider: str, order_id: str
 
 
 def unrelease(store: Store, index: LotIndex, provider: str, order_id: str
-              ) -> tuple[list[Change], str | None]:
+              ) -> tuple[list[ReservationChange], str | None]:
     """Undo a release by hand: clear the mark and book what the order's status asks for (an open
     order is reserved again; one that shipped meanwhile has already taken its pieces off on hand).
     Returns the ledger changes and, when the order was not released by hand, why nothing changed."""
@@ -195,7 +195,7 @@ def _fmt(holding: dict[int, int]) -> str:
 @dataclass
 class Reconciled:
     fixes: list[CounterFix]
-    changes: list[Change]
+    changes: list[ReservationChange]
     note: str | None = None
 
 

@@ -93,7 +93,7 @@ USED_CONS = ("usedg", "usedn", "useda", "usedc")
 
 
 @dataclass(frozen=True)
-class Lot:
+class DemoLot:
     """One inventory row plus what the sandbox needs to serve it."""
 
     part_number: str
@@ -125,7 +125,7 @@ class Lot:
 
 # ---------------------------------------------------------------------- inventory
 @functools.lru_cache(maxsize=8)
-def demo_lots(seed: int = 1) -> tuple[Lot, ...]:
+def demo_lots(seed: int = 1) -> tuple[DemoLot, ...]:
     rng = random.Random(f"demo-inventory:{seed}")
     bins = [f"{letter}{n:02d}" for letter in "ABCDEFGH" for n in range(1, 13)] + [f"SB{n:02d}" for n in range(1, 9)]
     rng.shuffle(bins)
@@ -142,7 +142,7 @@ def demo_lots(seed: int = 1) -> tuple[Lot, ...]:
         price = (base_price * Decimal(rng.randint(80, 130)) / 100).quantize(Decimal("0.001"), ROUND_HALF_UP)
         bl_lot = str(rng.randint(55_000_000, 59_999_999)) if index in linked else None
         lots.append(
-            Lot(
+            DemoLot(
                 part_number=part, color_id=color, condition=cond, location=bins[index],
                 quantity=rng.randint(5, 60) if cond == "used" else rng.randint(20, 400),
                 name=PARTS[part][0], bricklink_lot_id=bl_lot, price=str(price),
@@ -191,12 +191,12 @@ def bo_ids(part: str, boid: str, bo_color: int) -> list[dict[str, str]]:
     return ids + [{"id": boid, "type": "boid"}]
 
 
-def bo_lot_id(lot: Lot) -> str:
+def bo_lot_id(lot: DemoLot) -> str:
     """The BrickOwl lot listing the same pieces as ``lot`` (order lines name it as ``lot_id``)."""
     return str(2_700_000 + lot.index)
 
 
-def _install_inventory(sb: "Sandbox", lots: tuple[Lot, ...]) -> None:
+def _install_inventory(sb: "Sandbox", lots: tuple[DemoLot, ...]) -> None:
     """List every inventory lot on both marketplaces at its on-hand quantity (orders placed
     afterwards take their pieces). The BrickOwl lots of the lots the seller linked carry
     ``external_lot_ids.other`` = the BrickLink lot id. The BrickLink lots are retained (a seller
@@ -232,7 +232,7 @@ def _install_inventory(sb: "Sandbox", lots: tuple[Lot, ...]) -> None:
 
 
 # ---------------------------------------------------------------------- line builders
-def bl_line(lot: Lot, quantity: int, **overrides: Any) -> dict:
+def bl_line(lot: DemoLot, quantity: int, **overrides: Any) -> dict:
     """A BrickLink order line (normalised form, as BrickLinkStore stores it) for ``lot``."""
     line = {
         "inventory_id": lot.inventory_id, "no": lot.part_number, "name": lot.name, "type": "PART",
@@ -245,7 +245,7 @@ def bl_line(lot: Lot, quantity: int, **overrides: Any) -> dict:
     return line
 
 
-def bo_line(lot: Lot, quantity: int, rng: random.Random, link: bool = False, **overrides: Any) -> dict:
+def bo_line(lot: DemoLot, quantity: int, rng: random.Random, link: bool = False, **overrides: Any) -> dict:
     """A BrickOwl order line (test-input form, as BrickOwlStore.add_order takes it) for ``lot``."""
     bo_color = colors().bl_to_bo(lot.color_id) or 0
     boid = f"{boid_base(lot.part_number)}-{bo_color}"
@@ -275,7 +275,7 @@ def _age_hours(rng: random.Random, recent: bool) -> float:
     return rng.uniform(1, 72) if recent else rng.uniform(72, 24 * 40)
 
 
-def _demo_bricklink(sb: "Sandbox", lots: tuple[Lot, ...], seed: int) -> None:
+def _demo_bricklink(sb: "Sandbox", lots: tuple[DemoLot, ...], seed: int) -> None:
     rng = random.Random(f"demo-bricklink:{seed}")
     moment = utcnow()
     now = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
@@ -330,13 +330,13 @@ def _demo_bricklink(sb: "Sandbox", lots: tuple[Lot, ...], seed: int) -> None:
             store.place(order_id)
 
 
-def _phantom(part: str, color: int, name: str) -> Lot:
+def _phantom(part: str, color: int, name: str) -> DemoLot:
     """A lot that is not in the inventory (for unmatched lines)."""
     ident = 340_000_000 + zlib.crc32(f"{part}:{color}".encode()) % 1_000_000
-    return Lot(part, color, "new", "", 10, name, None, "0.500", ident, 9999)
+    return DemoLot(part, color, "new", "", 10, name, None, "0.500", ident, 9999)
 
 
-def _demo_brickowl(sb: "Sandbox", lots: tuple[Lot, ...], seed: int) -> None:
+def _demo_brickowl(sb: "Sandbox", lots: tuple[DemoLot, ...], seed: int) -> None:
     rng = random.Random(f"demo-brickowl:{seed}")
     now = int(time.time())
     store = sb.brickowl
@@ -420,7 +420,7 @@ def generate_store(
     return {"bricklink": bl_ids, "brickowl": bo_ids_}
 
 
-def _bench_lots(lots: tuple[Lot, ...], rng: random.Random, count: int) -> list[Lot]:
+def _bench_lots(lots: tuple[DemoLot, ...], rng: random.Random, count: int) -> list[DemoLot]:
     picked = rng.sample(lots, min(count, len(lots)))
     for extra in range(count - len(picked)):
         picked.append(_phantom(f"bench{extra}", 11, f"Benchmark Part {extra}"))
@@ -428,23 +428,23 @@ def _bench_lots(lots: tuple[Lot, ...], rng: random.Random, count: int) -> list[L
 
 
 @functools.lru_cache(maxsize=8192)
-def _bl_template(lot: Lot) -> dict:
+def _bl_template(lot: DemoLot) -> dict:
     return bl_line(lot, 0)
 
 
 @functools.lru_cache(maxsize=8192)
-def _bo_template(lot: Lot) -> dict:
+def _bo_template(lot: DemoLot) -> dict:
     full_con = "new" if lot.condition == "new" else USED_CONS[lot.index % len(USED_CONS)]
     raw = bo_line(lot, 0, random.Random(0), link=bool(lot.bricklink_lot_id), full_con=full_con)
     return normalize_line(dict(raw, order_item_id=0))
 
 
-def _bench_bl_batches(lots: tuple[Lot, ...], seed: int, order_id: int, count: int) -> list[list[dict]]:
+def _bench_bl_batches(lots: tuple[DemoLot, ...], seed: int, order_id: int, count: int) -> list[list[dict]]:
     rng = random.Random(f"bench-bl:{seed}:{order_id}")
     return [[dict(_bl_template(lot), quantity=rng.randint(1, 5)) for lot in _bench_lots(lots, rng, count)]]
 
 
-def _bench_bo_lines(lots: tuple[Lot, ...], seed: int, index: int, count: int) -> list[dict]:
+def _bench_bo_lines(lots: tuple[DemoLot, ...], seed: int, index: int, count: int) -> list[dict]:
     rng = random.Random(f"bench-bo:{seed}:{index}")
     first_id = 50_000_000 + index * (count + 1)
     return [

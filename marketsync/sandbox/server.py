@@ -122,7 +122,7 @@ class _Server(ThreadingHTTPServer):
         self.store = store
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        super().__init__(address, _SandboxRequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.connections_lock:
@@ -151,7 +151,7 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _SandboxRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms delayed-ACK stalls
     server: _Server
@@ -368,7 +368,7 @@ class Sandbox:
         return None
 
     # ------------------------------------------------------------------ request handling
-    def _dispatch(self, handler: _Handler, store: Any) -> None:
+    def _dispatch(self, handler: _SandboxRequestHandler, store: Any) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         method = handler.command
@@ -444,7 +444,7 @@ class Sandbox:
             return store.fault("500", {})
 
 
-    def _drip(self, handler: _Handler, response: Response, interval: float, headers_too: bool) -> None:
+    def _drip(self, handler: _SandboxRequestHandler, response: Response, interval: float, headers_too: bool) -> None:
         """Send ``response`` one byte every ``interval`` seconds (the head at once unless
         ``headers_too``); reset the connection when the sandbox stops."""
         head = _head(handler, response)
@@ -461,7 +461,7 @@ class Sandbox:
             handler.close_connection = True
 
 
-def _head(handler: _Handler, response: Response) -> bytes:
+def _head(handler: _SandboxRequestHandler, response: Response) -> bytes:
     """The status line and headers :func:`_write` would send, as bytes."""
     reason = handler.responses.get(response.status, ("",))[0]
     lines = [
@@ -486,7 +486,7 @@ def _match(routes: list[Route], method: str, rel: str | None) -> tuple[Route | N
     return None, {}
 
 
-def _write(handler: _Handler, response: Response) -> None:
+def _write(handler: _SandboxRequestHandler, response: Response) -> None:
     handler.send_response(response.status)
     handler.send_header("Content-Type", response.content_type)
     handler.send_header("Content-Length", str(len(response.body)))
@@ -497,7 +497,7 @@ def _write(handler: _Handler, response: Response) -> None:
         handler.wfile.write(response.body)
 
 
-def _reset(handler: _Handler) -> None:
+def _reset(handler: _SandboxRequestHandler) -> None:
     """Close the connection without a byte of response (RST thanks to SO_LINGER 0)."""
     handler.close_connection = True
     sock = handler.connection
