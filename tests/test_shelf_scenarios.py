@@ -372,6 +372,22 @@ def test_a_hold_clears_by_itself_once_orders_explain_it(run, shop):
     assert held() == [] and lot_row() == (20, 3) and listed(shop) == (17, 17)
 
 
+def test_a_listing_raised_then_sold_out_before_a_run_is_held_and_adopted_exactly(run, shop):
+    # Found by the simulation: buyers never take more than a listing shows, so orders that took
+    # more than marketsync last saw listed mean the seller raised it -- even when the listing now
+    # shows 0 and 0 is also what the lot has available.
+    onboard(run, shop)
+    shop.brickowl.set_lot_quantity(BO_LOT, 24)  # the seller puts 4 more in bin A1 and raises BrickOwl
+    bo_order(shop, 24)  # a buyer takes all of it before the next run
+    result = push(run)
+    assert held() == [("brickowl", BO_LOT)] and "took 4 more" in result.stderr
+    adopted = run("stock", "adopt", f"brickowl:{BO_LOT}")
+    assert adopted.exit_code == 0, adopted.stderr
+    assert lot_row() == (24, 24)  # the shelf: 20 + 4, all of it sold
+    push(run)
+    assert listed(shop) == (0, 0) and held() == []
+
+
 def test_a_vanished_order_is_said_once_per_run_even_with_push(run, shop):
     onboard(run, shop)
     order = bo_order(shop, 2)

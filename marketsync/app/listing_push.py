@@ -327,7 +327,11 @@ class _LotJudge:
         to what marketsync would list (its own change from before a restored backup, or the
         seller's edit to exactly that): then there is nothing to hold and nothing to adopt."""
         total = sum(remote for _, remote in self.shown) + sum(remote for _, remote, _ in self.unexplained)
-        if total == max(0, self.available):
+        # A listing whose buyers took more than it showed was raised by the seller: those pieces are
+        # on the shelf whatever the total says, so it is held for the seller to adopt.
+        raised = any(rules.shortfall(listing, self.own.get(listing.remote_lot_id, rules.NO_ORDERS))
+                     for listing, _, _ in self.unexplained)
+        if total == max(0, self.available) and not raised:
             for listing, remote, _ in self.unexplained:
                 self.out.observations.append((listing.id, remote, self.own.get(listing.remote_lot_id, rules.NO_ORDERS)))
                 if self.maybes.get(listing.id):

@@ -90,8 +90,10 @@ def explanations(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = ())
 
 
 def explain(listing: Listing, own: OwnOrders, remote: int, maybes: Sequence[Maybe] = ()) -> Explanation | None:
-    """The explanation of ``remote``, preferring the fewest open changes applied; None if none."""
-    fits = [e for e in explanations(listing, own, maybes) if e.figure == remote]
+    """The explanation of ``remote``, preferring the fewest open changes applied; None if none.
+    Buyers never take more than a listing shows: a 0 that only the floor explains (orders took
+    more than was listed) is the seller's raise, not an explanation."""
+    fits = [e for e in explanations(listing, own, maybes) if e.unclamped == remote]
     return min(fits, key=lambda e: len(e.applied)) if fits else None
 
 
@@ -139,6 +141,10 @@ def judge(listing: Listing, own: OwnOrders, remote: int | None, maybes: Sequence
     found = explain(listing, own, remote, maybes)
     if found is not None:
         return Verdict(Kind.OBSERVE, explanation=found)
+    raised = shortfall(listing, own)
+    if remote == 0 and raised:
+        return Verdict(Kind.UNEXPLAINED, f"its orders took {raised} more than the {listing.listed} marketsync last saw "
+                                         "listed: it was raised on the marketplace, then sold out")
     wanted = " or ".join(str(f) for f in sorted({e.figure for e in explanations(listing, own, maybes)}))
     return Verdict(Kind.UNEXPLAINED, f"listed {remote} where marketsync expected {wanted}")
 

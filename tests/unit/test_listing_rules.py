@@ -13,6 +13,7 @@ from marketsync.rules.listings import (
     OwnOrders,
     confirmed,
     explain,
+    figures_now,
     judge,
     nearest,
     plan,
@@ -49,7 +50,17 @@ def test_open_changes_and_orders_combine():
 
 
 def test_a_figure_never_goes_below_zero():
-    assert explain(listing(listed=2), OwnOrders(taken=5, placed=5), 0) is not None
+    assert figures_now(listing(listed=2), OwnOrders(taken=5, placed=5)) == [0]
+
+
+def test_orders_taking_more_than_was_listed_mean_the_seller_raised_it():
+    # Buyers never take more than a listing shows: listed 7, buyers took 11, so it was raised by 4.
+    own = OwnOrders(taken=11, placed=11)
+    assert explain(listing(listed=7), own, 0) is None
+    verdict = judge(listing(listed=7), own, 0, [], suspect=False)
+    assert verdict.kind is Kind.UNEXPLAINED and "took 4 more" in (verdict.reason or "")
+    assert nearest(listing(listed=7), own, 0) == -4  # the seller's part: 0 - (-4) = 4
+    assert explain(listing(listed=7), OwnOrders(taken=7, placed=7), 0) is not None  # sold out exactly
 
 
 def test_judge_kinds():
