@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 from marketsync.config import MirrorSettings
@@ -164,12 +163,13 @@ def test_the_daily_budget_share_and_the_gaps_table():
     assert row.lots == 5 and row.examples.endswith("+2")
 
 
-def test_planning_ten_thousand_lots_takes_well_under_a_second():
+def test_planning_ten_thousand_lots_creates_each_lot_once():
+    # How long it takes is benchmarks/mirror.py's to measure (docs/performance.md), not a unit test's.
     lots = {n: lot(n, f"p{n % 500}", 11) for n in range(1, 10_001)}
     listings = [Listed(n, "bricklink", str(n), n) for n in lots]
     read = sides([bl_lot(str(n)) for n in lots])
     knowledge = Knowledge(COLOURS, {}, {(f"p{n}", "Part"): (f"77{n}-38",) for n in range(500)})
-    started = time.perf_counter()
     found = rules.candidates(lots, listings, ["bricklink", "brickowl"], set(), Plan())
     plan = rules.plan(found, read, knowledge, USD, {})
-    assert len(plan.creations) == 10_000 and time.perf_counter() - started < 1.0
+    created = sorted(c.candidate.lot.id for c in plan.creations)
+    assert created == sorted(lots) and {c.candidate.target for c in plan.creations} == {"brickowl"}
