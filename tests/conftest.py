@@ -23,6 +23,12 @@ FAST = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The heavy tests first: started last, one of them would keep a worker busy long after the
+    others ran out of tests (longest first is how a few long jobs spread over workers best)."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
     """Every test starts in an empty working directory with no marketsync configuration."""

@@ -104,6 +104,7 @@ def listed_at_e08(lines: list[str]) -> dict[str, tuple[int, int]]:
     return rows
 
 
+@pytest.mark.heavy
 def test_the_day_with_the_sandbox_runs_end_to_end_and_does_what_the_readme_says(tmp_path):
     output = run_the_day(tmp_path)
     transcript = steps(output)

@@ -65,6 +65,7 @@ class ShelfTruthWithoutOpenDefects(ShelfTruth):
     OPEN_DEFECTS_LEFT_OUT = True
 
 
+@pytest.mark.heavy
 def test_the_shelf_is_the_truth():
     run_state_machine_as_test(ShelfTruthWithoutOpenDefects,
                               settings=_settings(100, 20, shrink=False, derandomize=True))

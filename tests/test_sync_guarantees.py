@@ -232,6 +232,7 @@ def assert_whole_orders(now: dict, reference: dict) -> None:
 ORDERS = 250  # per marketplace: BrickLink commits after 100, 200 and 250 orders, BrickOwl too
 
 
+@pytest.mark.heavy
 def test_kill_9_at_random_points_then_one_more_run_equals_an_uninterrupted_run(creds, run, tmp_path):
     reference = build_store(creds, run, tmp_path, ORDERS, 2, seed=5)
     rng = random.Random(7)

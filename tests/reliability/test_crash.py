@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from .helpers import (
     assert_invariants,
     assert_whole_orders,
@@ -53,6 +55,7 @@ def _calls(sb) -> int:
     return sum(sb.calls.values())
 
 
+@pytest.mark.heavy
 def test_kill_9_at_random_instants_then_one_run_equals_an_uninterrupted_run(world, run, tmp_path):
     sb = world.sb
     for provider in ("bricklink", "brickowl"):

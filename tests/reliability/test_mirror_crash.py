@@ -9,6 +9,8 @@ import os
 import random
 import time
 
+import pytest
+
 from .helpers import kill9, query, start
 
 LOTS = 8
@@ -16,6 +18,7 @@ KILLS = 6
 LATENCY = 0.05  # every creation is applied, then its answer comes this late: a kill lands in between
 
 
+@pytest.mark.heavy
 def test_kill_9_while_mirroring_never_creates_a_lot_twice(creds, run, tmp_path, monkeypatch):
     sb = creds
     env = {**os.environ, "MARKETSYNC_CURRENCY_BRICKLINK": "USD", "MARKETSYNC_CURRENCY_BRICKOWL": "USD"}

@@ -30,6 +30,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+import pytest
 
 from marketsync.providers.bricklink import unified_status as bricklink_status
 from marketsync.providers.brickowl import unified_status as brickowl_status
@@ -262,6 +263,7 @@ class Marketplaces(RuleBasedStateMachine):
             assert consumed <= self.max_pieces.get((provider, order_id), 0), (provider, order_id, consumed)
 
 
+@pytest.mark.heavy
 def test_random_marketplace_histories_keep_every_invariant():
     with Sandbox() as sb:
         sb.brickowl.rate_limit = None

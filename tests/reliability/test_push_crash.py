@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from .helpers import assert_invariants, kill9, query, start
 
 LOTS = 12
@@ -45,6 +47,7 @@ def _exact(sb, db) -> None:
         assert sb.brickowl.get_lot(str(9100 + n)).qty == want, (n, "brickowl")
 
 
+@pytest.mark.heavy
 def test_kill_9_during_pushes_ends_with_every_listing_exact(creds, run, tmp_path):
     sb = creds
     _store(sb)
