@@ -110,30 +110,48 @@ class RetryPolicy:
         return base * random.uniform(0.5, 1.0)
 
 
-class Deadline:
-    """A marketplace's share of a run's time, counted from its first request: a marketplace that
-    drips or hangs cannot hold the lock past the next cron run, nor starve the other one."""
+class RunClock:
+    """One run's time with the marketplaces, shared by all of them and counted from the first
+    request of any: a marketplace that finishes early leaves the rest to the other, and none can
+    hold the writer lock past the next cron run."""
 
     def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic):
         self.seconds, self._clock = seconds, clock
         self._ends: float | None = None
         self._lock = threading.Lock()
-        self.given_up: str | None = None  # why the marketplace is not asked again in this run
-
-    def give_up(self, reason: str) -> None:
-        """A request used its whole deadline: the marketplace is sick, and its share of the run ends
-        now (another request would most likely cost the same, and the other marketplace waits)."""
-        self.given_up = self.given_up or reason
 
     def remaining(self) -> float | None:
-        if self.given_up:
-            return 0.0
         if self.seconds is None:
             return None
         with self._lock:
             if self._ends is None:
                 self._ends = self._clock() + self.seconds
             return self._ends - self._clock()
+
+
+class Deadline:
+    """One marketplace's view of the run's time: the run's clock (:class:`RunClock`, shared with
+    the other marketplaces of the run; its own when none is given), and whether this marketplace
+    was given up as sick (a drip or a hang cannot starve the other one, which goes on)."""
+
+    def __init__(self, seconds: float | None = None, clock: Callable[[], float] = time.monotonic, *,
+                 run: RunClock | None = None):
+        self.run = run if run is not None else RunClock(seconds, clock)
+        self.given_up: str | None = None  # why the marketplace is not asked again in this run
+
+    @property
+    def seconds(self) -> float | None:
+        return self.run.seconds
+
+    def give_up(self, reason: str) -> None:
+        """A request used its whole deadline: the marketplace is sick and is not asked again in this
+        run (another request would most likely cost the same); the other marketplaces go on."""
+        self.given_up = self.given_up or reason
+
+    def remaining(self) -> float | None:
+        if self.given_up:
+            return 0.0
+        return self.run.remaining()
 
 
 class CallCounter:
