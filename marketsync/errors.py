@@ -107,7 +107,8 @@ class BadResponseError(ProviderError):
 
 
 class DeadlineError(ProviderError):
-    """The marketplace's share of the run's time is used up; the rest waits for the next run."""
+    """The run's time with the marketplaces is used up (or this marketplace was given up as sick);
+    the rest waits for the next run."""
 
 
 class BudgetExhaustedError(ProviderError):

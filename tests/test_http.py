@@ -229,6 +229,47 @@ def test_connection_refused_is_transient_and_retried(sb, provider):
     assert counter.totals == {provider: 3}
 
 
+def test_requests_under_a_deadline_share_one_pool_of_workers_not_a_thread_each(sb, monkeypatch):
+    """The total deadline needs the request sent off the caller's thread; that is a pooled
+    worker, not a thread started per request (issue 24, item 5)."""
+    import threading
+
+    adapter = make(sb, "brickowl", retries=0)
+    assert adapter.client.request_deadline  # the default 60 s: every request goes through a worker
+    started_here = []
+    start = threading.Thread.start
+
+    def counting_start(thread):
+        if threading.current_thread() is caller:  # the sandbox's own threads start elsewhere
+            started_here.append(thread.name)
+        start(thread)
+
+    caller = threading.current_thread()
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    for _ in range(20):
+        adapter.list_orders()
+    assert sb.calls[("brickowl", "GET /order/list")] == 20
+    assert len(started_here) <= 1, started_here  # at most one worker joined the pool, not 20 threads
+
+
+def test_a_worker_abandoned_by_a_hung_request_does_not_stall_the_next_request(sb):
+    """A request past its deadline keeps its worker busy until it ends; the next request gets
+    another worker at once, and the first worker rejoins the pool when its request ends."""
+    from marketsync.providers.http import WORKERS
+
+    settings = HttpSettings(timeout=30, retries=0, request_deadline=0.5)
+    adapter = build_adapter("brickowl", settings, counter=CallCounter(), environ=sb.env())
+    sb.inject("brickowl", "GET /order/list", "hang", times=1, seconds=2)
+    with pytest.raises(ProviderError) as caught:
+        adapter.list_orders()
+    assert "within 0.5s (the request deadline)" in str(caught.value)
+    again = build_adapter("brickowl", settings, counter=CallCounter(), environ=sb.env())
+    began = time.monotonic()
+    assert again.list_orders().summaries == []
+    assert time.monotonic() - began < 1.5  # not held behind the hung request (2 s)
+    assert WORKERS.started >= 2
+
+
 # ---------------------------------------------------------------------- call accounting
 def test_call_counter_counts_every_attempt_and_hands_over_once(sb):
     counter = CallCounter()

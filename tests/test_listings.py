@@ -357,3 +357,59 @@ def test_pushes_count_against_the_daily_budget_after_the_orders(run, creds):
     assert sorted(creds.bricklink.get_lot(600 + n).quantity for n in range(3)) == [9, 10, 10]
     push(run)  # with budget to spare (the default): the rest follows, nothing twice
     assert [creds.bricklink.get_lot(600 + n).quantity for n in range(3)] == [9, 9, 9]
+
+
+def test_bricklink_puts_go_a_few_in_flight_each_journaled_before_it_is_sent(run, creds, tmp_path):
+    """Eight BrickOwl sales: BrickLink follows with eight PUTs, several at once (never more than
+    BrickSync's four), and when each PUT reaches BrickLink its change is already committed as
+    intended in the journal (issue 24, item 5)."""
+    import threading
+
+    lots = 8
+    for n in range(lots):
+        creds.bricklink.add_lot(f"p{n}", 11, 10, remarks=f"B{n}", inventory_id=10_000 + n)
+        creds.brickowl.add_lot(f"{n + 1}-38", 10, lot_id=str(50_000 + n), personal_note=f"B{n}",
+                               external_id=10_000 + n)
+    assert run("inventory", "pull").exit_code == 0
+    push(run)
+    for n in range(lots):
+        creds.brickowl.add_order("Payment Received", lines=[{
+            "lot_id": str(50_000 + n), "boid": f"{n + 1}-38", "color_id": 38, "ordered_quantity": 1,
+            "personal_note": f"B{n}", "bl_lot_id": str(10_000 + n)}])
+    store = creds.bricklink  # the store answers under its lock: watch the requests before that
+    original, lock, meet = store.handle, threading.Lock(), threading.Barrier(2, timeout=5)
+    active, most, journal, met = [0], [0], {}, []
+
+    def watched(req, route):
+        if route is None or route.template != "PUT /inventories/{id}":
+            return original(req, route)
+        lot = req.path.rsplit("/", 1)[-1]
+        with sqlite3.connect(tmp_path / "marketsync.db") as conn:  # what is committed, seen from outside
+            journal[lot] = [row[0] for row in conn.execute(
+                "select state from _listing_changes where remote_lot_id = ?", [lot])]
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            if len(met) < 2:  # the first two PUTs wait for each other: only PUTs in flight together meet
+                met.append(lot)
+                try:
+                    meet.wait()
+                except threading.BrokenBarrierError:
+                    pass
+            return original(req, route)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    store.handle = watched
+    creds.reset_calls()
+    push(run)
+    del store.handle
+    assert creds.calls[("bricklink", "PUT /inventories/{id}")] == lots
+    assert not meet.broken and 2 <= most[0] <= 4, most[0]  # a few in flight, within BrickLink's limit
+    assert journal == {str(10_000 + n): ["intended"] for n in range(lots)}  # recorded and committed first
+    assert all(creds.bricklink.get_lot(10_000 + n).quantity == 9 for n in range(lots))
+    with sqlite3.connect(tmp_path / "marketsync.db") as conn:
+        assert conn.execute("select state, count(*) from _listing_changes group by state").fetchall() == [
+            ("applied", lots)]

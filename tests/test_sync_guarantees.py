@@ -289,7 +289,8 @@ def hung_sync(creds, run, tmp_path):
     creds.reset_calls()
     creds.inject("bricklink", "GET /orders", "hang", seconds=300)  # woken when the sandbox stops
     proc = start("sync", cwd=tmp_path, env={"MARKETSYNC_HTTP_TIMEOUT": "300"})
-    wait_for(lambda: creds.calls[BL_LIST] >= 1, what="the hung sync", proc=proc)
+    # both marketplaces are asked at once: BrickOwl (nothing new) is done while BrickLink hangs
+    wait_for(lambda: creds.calls[BL_LIST] >= 1 and creds.calls[BO_LIST] >= 1, what="the hung sync", proc=proc)
     yield proc
     kill(proc)
 

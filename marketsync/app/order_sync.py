@@ -3,22 +3,26 @@ lots, stock reserved through the ledger.
 
 Per provider: list orders (one call when nothing changed), fetch only orders whose
 fingerprint changed (open ones first, a few requests in flight), and write each order's
-row, lines, ledger entries and lot counters in one transaction. ``last_synced_at`` moves
-only after the whole provider run succeeded. One provider failing never stops the other.
+row, lines, ledger entries and lot counters in one transaction. The providers are asked at
+the same time, each from its own thread, while every write happens on the caller's thread
+(the store's one connection). ``last_synced_at`` moves only after the whole provider run
+succeeded. One provider failing never stops the other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import sqlite3
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
-from typing import Callable, Iterable, Iterator, Protocol, cast
+from typing import Any, Callable, Iterable, Iterator, Protocol, cast
 
 from marketsync.store import Store
 
@@ -394,46 +398,166 @@ def list_window(store: Store, provider: str, sync_state: dict) -> tuple[set[str]
     return open_ids, since
 
 
-def sync_provider(
-    store: Store,
-    adapter: Adapter,
-    *,
-    counter: Calls,
-    index: LotIndex,
-    translator: Translator | None = None,
-    catalog: Catalog | None = None,
-    full: bool = False,
-    concurrency: int = 4,
-    progress: Progress | None = None,
-) -> ProviderResult:
-    provider = adapter.name
-    progress = progress or NoProgress()
-    result = ProviderResult(provider)
-    started = utcnow()
-    state.record_attempt(store, provider, started)
-    sync_state = state.sync_state(store, provider)
-    open_ids, since = list_window(store, provider, sync_state)
-    first = not sync_state.get("last_synced_at")
-    writer = OrderWriter(store, index, result, counter, translator, seen_by=None if first else "sync")
-    result.store_id = sync_state.get("store_id")
-    calls_before = counter.totals.get(provider, 0)
+class ProviderRun:
+    """One marketplace's part of a sync run. Its HTTP work -- the order list, the orders fetched a
+    few in flight, BrickOwl's translation -- runs in a thread of its own (:meth:`produce`), so the
+    marketplaces of a run are asked at the same time under one run deadline; everything that
+    touches the database (the state read first, each batch of orders, the outcome recorded last)
+    runs on the caller's thread, the one connection's (:meth:`receive`, :meth:`finish`)."""
+
+    def __init__(self, store: Store, adapter: Adapter, *, counter: Calls, index: LotIndex,
+                 translator: Translator | None = None, catalog: Catalog | None = None, full: bool = False,
+                 concurrency: int = 4, progress: Progress | None = None):
+        self.store, self.adapter, self.counter, self.index = store, adapter, counter, index
+        self.translator, self.catalog, self.full, self.concurrency = translator, catalog, full, concurrency
+        self.progress = progress or NoProgress()
+        self.provider = provider = adapter.name
+        self.result = result = ProviderResult(provider)
+        self.started = utcnow()
+        state.record_attempt(store, provider, self.started)
+        sync_state = state.sync_state(store, provider)
+        self.open_ids, self.since = list_window(store, provider, sync_state)
+        self.first = not sync_state.get("last_synced_at")
+        self.writer = OrderWriter(store, index, result, counter, translator, seen_by=None if self.first else "sync")
+        result.store_id = sync_state.get("store_id")
+        self.known: dict[str, tuple] | None = stored_orders.known_orders(store, provider)
+        self.fingerprints: dict[str, str | None] = {}
+        self.calls_before = counter.totals.get(provider, 0)
+        self.stop = threading.Event()  # set: the producer sends nothing more
+        self.failed: MarketsyncError | None = None  # met while writing: the rest of this run is not written
+
+    # --- the producing thread: HTTP only, no database -------------------------------------------
+    def produce(self, put: Callable[..., bool]) -> None:
+        """List, then fetch the changed orders; each message goes to the writing thread through
+        ``put(kind, payload)``, which answers False once this marketplace is to stop. Always ends
+        with ``done`` (the error that ended it, or None) or ``crash`` (a bug, raised there)."""
+        error: MarketsyncError | None = None
+        try:
+            self._produce(put)
+        except MarketsyncError as exc:
+            error = exc
+        except BaseException as exc:  # noqa: BLE001 - raised again on the writing thread
+            put("crash", exc, force=True)
+            return
+        put("done", error, force=True)
+
+    def _produce(self, put: Callable[..., bool]) -> None:
+        listed = self._changed_orders()
+        changed = listed[0]
+        if not put("listed", listed[1:]):
+            return
+        def skip(head: OrderSummary, error: ProviderError) -> None:
+            put("skip", (head, error))
+
+        fetch = partial(fetch_order, self.adapter, translator=self.translator)
+        for fetched in fetch_in_order(fetch, handed_out(changed), self.concurrency, skip):
+            if not put("order", fetched):
+                return
+
+    def _changed_orders(self) -> tuple[list[OrderSummary], bool, list[str], int, dict[str, str | None]]:
+        """The listed orders whose fingerprint changed, open ones first, newest first; whether the
+        list is complete, its warnings, its length, and the fingerprints stored for the changed
+        ones. The listing itself goes when this returns: from here on only the changed summaries
+        are needed, each until fetched."""
+        listing = self.adapter.list_for_sync(first=self.first, open_ids=self.open_ids, since=self.since,
+                                             full=self.full)
+        known, self.known = self.known or {}, None
+        changed = [s for s in listing.summaries if known.get(s.order_id, (None,))[0] != s.fingerprint]
+        changed.sort(key=lambda s: (not is_open(s.status), -(s.date_ordered.timestamp() if s.date_ordered else 0)))
+        fingerprints = {s.order_id: known.get(s.order_id, (None,))[0] for s in changed}
+        return changed, listing.complete, list(listing.warnings), len(listing.summaries), fingerprints
+
+    # --- the writing thread ---------------------------------------------------------------------
+    def receive(self, kind: str, payload: object) -> bool:
+        """One message from the producer, on the writing thread; True once the run is finished."""
+        if kind == "done":
+            self.finish(cast("MarketsyncError | None", payload))
+            return True
+        if self.failed is not None:
+            return False  # the producer is stopping: what it still sends is fetched again next run
+        try:
+            if kind == "listed":
+                self._listed(cast(tuple, payload))
+            elif kind == "order":
+                order, lines = cast("tuple[Order, list[OrderLine]]", payload)
+                _write_one(order, lines, self.fingerprints, self.writer, self.progress)
+            elif kind == "skip":
+                _report_skip(self.result, *cast("tuple[OrderSummary, ProviderError]", payload))
+        except MarketsyncError as error:
+            self.failed = error
+            self.stop.set()
+        return False
+
+    def _listed(self, payload: tuple) -> None:
+        complete, warnings, listed, self.fingerprints = payload
+        result = self.result
+        result.complete = complete
+        result.problems += [f"{self.provider}: {w}" for w in warnings]
+        result.listed, result.changed = listed, len(self.fingerprints)
+        self.progress.start(self.provider, result.changed)
+
+    def finish(self, error: MarketsyncError | None) -> None:
+        """The rest written, the lines waiting for a lookup retried, and the outcome recorded:
+        ``last_synced_at`` moves only after a complete success."""
+        error = self.failed or error
+        if error is None:
+            try:
+                self.writer.flush()
+                _after_orders(self.store, self.index, self.translator, self.catalog, self.result)
+            except MarketsyncError as exc:
+                error = exc
+        if error is not None:
+            _fail(self.writer, error)
+        self.result.calls = self.counter.totals.get(self.provider, 0) - self.calls_before
+        _record_outcome(self.store, self.result, self.started)
+
+
+QUEUED_PER_MARKETPLACE = 8  # fetched orders waiting for the writer, per marketplace: memory stays flat
+
+
+def run_concurrently(runs: list[ProviderRun]) -> None:
+    """Each marketplace's producer in its own thread (its own adapter and HTTP session); their
+    orders written on this thread as they arrive, each marketplace in its own batches. Should
+    writing fail (the database's trouble), every producer is stopped and the error raised."""
+    messages: queue.Queue = queue.Queue(maxsize=QUEUED_PER_MARKETPLACE * max(1, len(runs)))
+
+    def putter(run: ProviderRun) -> Callable[..., bool]:
+        def put(kind: str, payload: object, force: bool = False) -> bool:
+            while force or not run.stop.is_set():
+                try:
+                    messages.put((run, kind, payload), timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+        return put
+
+    threads = [threading.Thread(target=run.produce, args=(putter(run),), name=f"sync-{run.provider}", daemon=True)
+               for run in runs]
+    for thread in threads:
+        thread.start()
+    live = len(runs)
     try:
-        changed, stored_fingerprints = _changed_orders(
-            store, adapter, result, first=first, open_ids=open_ids, since=since, full=full)
-        progress.start(provider, len(changed))
+        while live:
+            run, kind, payload = messages.get()
+            if kind == "crash":
+                raise cast(BaseException, payload)
+            live -= run.receive(kind, payload)
+    finally:
+        for run in runs:
+            run.stop.set()
+        while True:  # a producer blocked on a full queue sees its stop at once
+            try:
+                messages.get_nowait()
+            except queue.Empty:
+                break
 
-        def fetch(head: OrderSummary) -> tuple[Order, list[OrderLine]]:
-            return fetch_order(adapter, head, translator)
 
-        fetched = fetch_in_order(fetch, handed_out(changed), concurrency, partial(_report_skip, result))
-        _write_fetched(fetched, stored_fingerprints, writer, progress)
-        writer.flush()
-        _after_orders(store, index, translator, catalog, result)
-    except MarketsyncError as error:
-        _fail(writer, error)
-    result.calls = counter.totals.get(provider, 0) - calls_before
-    _record_outcome(store, result, started)
-    return result
+def sync_provider(store: Store, adapter: Adapter, **options: Any) -> ProviderResult:
+    """One marketplace's orders (:class:`ProviderRun`): the run of one."""
+    one = ProviderRun(store, adapter, **options)
+    run_concurrently([one])
+    return one.result
 
 
 def sync_named(
@@ -482,23 +606,6 @@ def sync_named(
     return result
 
 
-def _changed_orders(store: Store, adapter: Adapter, result: ProviderResult, *, first: bool, open_ids: set[str],
-                    since: dt.datetime | None, full: bool) -> tuple[list[OrderSummary], dict[str, str | None]]:
-    """The listed orders whose fingerprint changed, open ones first, newest first, and the
-    fingerprints stored for them; the listing's counts and warnings go to ``result``. The listing
-    itself goes when this returns: from here on only the changed summaries are needed, each until
-    fetched."""
-    provider = adapter.name
-    listing = adapter.list_for_sync(first=first, open_ids=open_ids, since=since, full=full)
-    result.complete = listing.complete
-    result.problems += [f"{provider}: {w}" for w in listing.warnings]
-    known = stored_orders.known_orders(store, provider)
-    changed = [s for s in listing.summaries if known.get(s.order_id, (None,))[0] != s.fingerprint]
-    changed.sort(key=lambda s: (not is_open(s.status), -(s.date_ordered.timestamp() if s.date_ordered else 0)))
-    result.listed, result.changed = len(listing.summaries), len(changed)
-    return changed, {s.order_id: known.get(s.order_id, (None,))[0] for s in changed}
-
-
 def _report_skip(result: ProviderResult, head: OrderSummary, error: ProviderError) -> None:
     """An order that could not be fetched: it is retried next run."""
     provider = result.provider
@@ -513,16 +620,21 @@ def _report_skip(result: ProviderResult, head: OrderSummary, error: ProviderErro
 
 def _write_fetched(fetched: Iterable[tuple[Order, list[OrderLine]]], stored_fingerprints: dict[str, str | None],
                    writer: OrderWriter, progress: Progress) -> None:
-    """Hand each fetched order to the writer, naming one whose list and detail disagree."""
-    result = writer.result
-    provider = result.provider
+    """Hand each fetched order to the writer (:func:`_write_one`)."""
     for order, lines in fetched:
-        if order.listed_as is not None and stored_fingerprints.get(order.order_id) == order.fingerprint:
-            result.problems.append(
-                f"{provider}: order {order.order_id} is listed as {order.listed_as!r} but its detail still says "
-                f"{order.provider_status!r}; it is fetched again every run until the two agree")
-        writer.add(order, lines)
-        progress.advance(provider)
+        _write_one(order, lines, stored_fingerprints, writer, progress)
+
+
+def _write_one(order: Order, lines: list[OrderLine], stored_fingerprints: dict[str, str | None],
+               writer: OrderWriter, progress: Progress) -> None:
+    """Hand one fetched order to the writer, naming one whose list and detail disagree."""
+    result = writer.result
+    if order.listed_as is not None and stored_fingerprints.get(order.order_id) == order.fingerprint:
+        result.problems.append(
+            f"{result.provider}: order {order.order_id} is listed as {order.listed_as!r} but its detail still says "
+            f"{order.provider_status!r}; it is fetched again every run until the two agree")
+    writer.add(order, lines)
+    progress.advance(result.provider)
 
 
 def _after_orders(store: Store, index: LotIndex, translator: Translator | None, catalog: Catalog | None,
@@ -570,20 +682,21 @@ def run(store: Store,
     concurrency: int = 4,
     progress: Progress | None = None,
 ) -> list[ProviderResult]:
-    """Sync each marketplace in turn; the caller holds the writer lock and built the adapters
-    (BrickOwl's also serves as the catalogue for translation)."""
+    """Sync the marketplaces at the same time, each asked from its own thread under the run's one
+    deadline, their orders written here (:func:`run_concurrently`); the caller holds the writer lock
+    and built the adapters (BrickOwl's also serves as the catalogue for translation)."""
     from marketsync.app import catalog as catalogue
     from marketsync.store.inventory import lot_index
 
     index = lot_index(store)
-    results = []
+    runs = []
     for adapter in adapters:
         catalog = cast(Catalog, adapter) if marketplace(adapter.name).can(Capability.CATALOG) else None
         translator = catalogue.translator(store, index, catalog) if catalog is not None else None
-        results.append(sync_provider(
-            store, adapter, counter=counter, index=index, translator=translator, catalog=catalog,
-            full=full, concurrency=concurrency, progress=progress,
-        ))
+        runs.append(ProviderRun(store, adapter, counter=counter, index=index, translator=translator, catalog=catalog,
+                                full=full, concurrency=concurrency, progress=progress))
+    run_concurrently(runs)
+    results = [one.result for one in runs]
     replan_short_lines(store, index)
     return results
 

@@ -13,7 +13,7 @@ from marketsync.config import HttpSettings, api_url, require_credentials
 from marketsync.registry import marketplace
 
 if TYPE_CHECKING:  # importing requests costs ~60 ms: commands that never go online skip it
-    from marketsync.providers.http import CallCounter, Deadline, RetryPolicy
+    from marketsync.providers.http import CallCounter, Deadline, RetryPolicy, RunClock
 
 PACING_MARGIN = 0.95  # pace a little under the published limit: clocks and networks jitter
 
@@ -25,28 +25,30 @@ def build_adapter(
     counter: "CallCounter | None" = None,
     calls_today: int = 0,
     environ: Mapping[str, str] | None = None,
-    share: int = 1,
+    run_clock: "RunClock | None" = None,
 ) -> Any:
-    """A ready adapter for ``provider`` from the configured credentials and settings; it gets
-    1/``share`` of the run's deadline (the marketplaces of one run share it)."""
-    from marketsync.providers.http import Deadline, RetryPolicy
+    """A ready adapter for ``provider`` from the configured credentials and settings, under the
+    run's deadline: ``run_clock``, shared by the marketplaces of one run (its own when None)."""
+    from marketsync.providers.http import Deadline, RetryPolicy, RunClock
 
     creds = require_credentials(provider, environ)
     module = importlib.import_module(marketplace(provider).adapter_module)
     retry = RetryPolicy(retries=settings.retries, backoff=settings.backoff, retry_after_cap=settings.retry_after_cap)
-    run = settings.run_deadline
+    clock = run_clock if run_clock is not None else RunClock(settings.run_deadline or None)
     common = Common(provider, api_url(provider, environ), creds, settings, retry, counter,
-                    Deadline(run / max(1, share) if run else None), calls_today)
+                    Deadline(run=clock), calls_today)
     return module.build(common)
 
 
 def build_adapters(names: list[str], settings: HttpSettings, *, calls_today: Callable[[str], int],
                    environ: Mapping[str, str] | None = None) -> tuple[list[Any], "CallCounter"]:
-    """One run's adapters over one call counter; each gets its share of the run's deadline."""
-    from marketsync.providers.http import CallCounter
+    """One run's adapters over one call counter and one run deadline, which either may use (a
+    marketplace given up as sick stops alone)."""
+    from marketsync.providers.http import CallCounter, RunClock
 
     counter = CallCounter()
-    return [build_adapter(name, settings, counter=counter, environ=environ, share=len(names),
+    clock = RunClock(settings.run_deadline or None)
+    return [build_adapter(name, settings, counter=counter, environ=environ, run_clock=clock,
                           calls_today=calls_today(name)) for name in names], counter
 
 

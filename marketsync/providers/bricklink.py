@@ -7,6 +7,8 @@ import datetime as dt
 import functools
 import io
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -123,11 +125,20 @@ def _refusal(label: str, meta: dict, code: int) -> str:
     return f"{label} refused: {detail}" + (f": {hint}" if hint else "")
 
 
+# BrickLink PUTs in flight at once: BrickSync queues at most this many BrickLink queries, updates
+# included (bricksync.h BS_BRICKLINK_PIPELINED_FETCH 4, at most 8; bsapplydiff.c stops queueing at
+# bricklink.pipelinequeuesize), and more than ~5 parallel requests provoked nginx 503s
+# (marketplace-apis.md "Envelope and errors").
+PUTS_IN_FLIGHT = 4
+
+
 class BrickLink:
     name = NAME
 
     def __init__(self, client: HttpClient):
         self.client = client
+        self._puts: ThreadPoolExecutor | None = None  # the PUTs in flight (made at the first batch)
+        self._puts_lock = threading.Lock()
 
     @staticmethod
     def auth(creds: dict[str, str]) -> Any:
@@ -216,7 +227,9 @@ class BrickLink:
         return lines_from(order_id, data)
 
     # --- the seller's lots ---------------------------------------------------------------
-    write_batch_size = 1  # one PUT per lot: BrickLink has no batch update
+    # BrickLink has no batch update: one PUT per lot, but a batch's changes (journaled together
+    # before any is sent) go out a few in flight, as BrickSync queues them (PUTS_IN_FLIGHT)
+    write_batch_size = PUTS_IN_FLIGHT
     deletes_empty_lots = True  # a lot at 0 vanishes unless is_retain is set
 
     def list_lots(self) -> list[RemoteLot]:
@@ -238,41 +251,49 @@ class BrickLink:
 
     def change_quantities(self, changes: list[QuantityChange]) -> list[ChangeResult]:
         """``PUT /inventories/{id}`` with a signed quantity (BrickLink reads every quantity as a
-        change, "+3" / "-2"), one lot at a time, always with the lot's own description exactly as
-        read (since 2024-02-01 BrickLink refuses a quantity change without one, and ``""`` wipes
-        it): a change that carries none costs one ``GET /inventories/{id}`` first. ``retain``
-        True sets ``is_retain``, False sends it false, None leaves it out."""
-        results = []
-        for number, change in enumerate(changes):
-            description = change.description
-            if description is None:
-                try:
-                    description = self._description_for(change)
-                except BudgetExhaustedError as error:
-                    results += [ChangeResult(c.remote_lot_id, Outcome.NOT_SENT, error.detail) for c in changes[number:]]
-                    break
-                except _NotSent as refusal:
-                    results.append(ChangeResult(change.remote_lot_id, Outcome.REFUSED, str(refusal)))
-                    continue
-            # a change of 0 (only is_retain to set or put back) sends no quantity at all; the
-            # description goes with every PUT, as BrickSync sends it since 2024-02-02
-            body: dict[str, Any] = {"quantity": f"{change.delta:+d}"} if change.delta else {}
-            body["description"] = description
-            if change.retain is not None:
-                body["is_retain"] = change.retain
+        change, "+3" / "-2"), one lot per PUT, up to :data:`PUTS_IN_FLIGHT` at once, always with
+        the lot's own description exactly as read (since 2024-02-01 BrickLink refuses a quantity
+        change without one, and ``""`` wipes it): a change that carries none costs one
+        ``GET /inventories/{id}`` first. ``retain`` True sets ``is_retain``, False sends it false,
+        None leaves it out. The results are in the order of ``changes``; an error that stops the
+        run (auth, the run's deadline) is raised once every change in flight has its answer."""
+        if len(changes) <= 1:
+            return [self._change_one(change) for change in changes]
+        with self._puts_lock:
+            if self._puts is None:
+                self._puts = ThreadPoolExecutor(max_workers=PUTS_IN_FLIGHT, thread_name_prefix="bricklink-put")
+        futures = [self._puts.submit(self._change_one, change) for change in changes]
+        errors = [future.exception() for future in futures]  # waits for every one
+        stop = next((error for error in errors if error is not None), None)
+        if stop is not None:
+            raise stop
+        return [future.result() for future in futures]
+
+    def _change_one(self, change: QuantityChange) -> ChangeResult:
+        lot_id = change.remote_lot_id
+        description = change.description
+        if description is None:
             try:
-                self.client.write("PUT", f"/inventories/{change.remote_lot_id}", json_body=body,
-                                  endpoint="/inventories/{id}")
+                description = self._description_for(change)
             except BudgetExhaustedError as error:
-                results += [ChangeResult(c.remote_lot_id, Outcome.NOT_SENT, error.detail) for c in changes[number:]]
-                break
-            except (RequestRejectedError, NotFoundError, PermissionDeniedError, RateLimitedError) as error:
-                results.append(ChangeResult(change.remote_lot_id, Outcome.REFUSED, error.detail))
-            except (TransientError, BadResponseError) as error:
-                results.append(ChangeResult(change.remote_lot_id, Outcome.UNKNOWN, error.detail))
-            else:
-                results.append(ChangeResult(change.remote_lot_id, Outcome.APPLIED))
-        return results
+                return ChangeResult(lot_id, Outcome.NOT_SENT, error.detail)
+            except _NotSent as refusal:
+                return ChangeResult(lot_id, Outcome.REFUSED, str(refusal))
+        # a change of 0 (only is_retain to set or put back) sends no quantity at all; the
+        # description goes with every PUT, as BrickSync sends it since 2024-02-02
+        body: dict[str, Any] = {"quantity": f"{change.delta:+d}"} if change.delta else {}
+        body["description"] = description
+        if change.retain is not None:
+            body["is_retain"] = change.retain
+        try:
+            self.client.write("PUT", f"/inventories/{lot_id}", json_body=body, endpoint="/inventories/{id}")
+        except BudgetExhaustedError as error:  # refused before it was sent: nothing left today
+            return ChangeResult(lot_id, Outcome.NOT_SENT, error.detail)
+        except (RequestRejectedError, NotFoundError, PermissionDeniedError, RateLimitedError) as error:
+            return ChangeResult(lot_id, Outcome.REFUSED, error.detail)
+        except (TransientError, BadResponseError) as error:
+            return ChangeResult(lot_id, Outcome.UNKNOWN, error.detail)
+        return ChangeResult(lot_id, Outcome.APPLIED)
 
     # --- creating lots (``stock mirror``) -------------------------------------------------
     create_batch_size = 1  # one object per POST: only then does the answer carry the new lot's id

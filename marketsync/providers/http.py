@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import random
 import threading
 import time
@@ -110,30 +111,109 @@ class RetryPolicy:
         return base * random.uniform(0.5, 1.0)
 
 
-class Deadline:
-    """A marketplace's share of a run's time, counted from its first request: a marketplace that
-    drips or hangs cannot hold the lock past the next cron run, nor starve the other one."""
+class RunClock:
+    """One run's time with the marketplaces, shared by all of them and counted from the first
+    request of any: a marketplace that finishes early leaves the rest to the other, and none can
+    hold the writer lock past the next cron run."""
 
     def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic):
         self.seconds, self._clock = seconds, clock
         self._ends: float | None = None
         self._lock = threading.Lock()
-        self.given_up: str | None = None  # why the marketplace is not asked again in this run
-
-    def give_up(self, reason: str) -> None:
-        """A request used its whole deadline: the marketplace is sick, and its share of the run ends
-        now (another request would most likely cost the same, and the other marketplace waits)."""
-        self.given_up = self.given_up or reason
 
     def remaining(self) -> float | None:
-        if self.given_up:
-            return 0.0
         if self.seconds is None:
             return None
         with self._lock:
             if self._ends is None:
                 self._ends = self._clock() + self.seconds
             return self._ends - self._clock()
+
+
+class Deadline:
+    """One marketplace's view of the run's time: the run's clock (:class:`RunClock`, shared with
+    the other marketplaces of the run; its own when none is given), and whether this marketplace
+    was given up as sick (a drip or a hang cannot starve the other one, which goes on)."""
+
+    def __init__(self, seconds: float | None = None, clock: Callable[[], float] = time.monotonic, *,
+                 run: RunClock | None = None):
+        self.run = run if run is not None else RunClock(seconds, clock)
+        self.given_up: str | None = None  # why the marketplace is not asked again in this run
+
+    @property
+    def seconds(self) -> float | None:
+        return self.run.seconds
+
+    def give_up(self, reason: str) -> None:
+        """A request used its whole deadline: the marketplace is sick and is not asked again in this
+        run (another request would most likely cost the same); the other marketplaces go on."""
+        self.given_up = self.given_up or reason
+
+    def remaining(self) -> float | None:
+        if self.given_up:
+            return 0.0
+        return self.run.remaining()
+
+
+class RequestWorkers:
+    """The process's one pool of HTTP workers (daemon threads), through which a request with a
+    total deadline is sent: the caller waits for its answer at most that long. A worker whose
+    request outlives the deadline is abandoned with its connection and rejoins the pool only when
+    that request ends (a drip, a hang); when no worker is idle another is started. Idle workers
+    leave after ``idle_seconds``. Daemon threads: an abandoned request never holds up the exit."""
+
+    def __init__(self, idle_seconds: float = 30.0):
+        self.idle_seconds = idle_seconds
+        self.started = 0  # workers started in all (tests: one per request would be a thread per request)
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # workers waiting for a job, less the jobs already handed to them
+
+    def submit(self, work: Callable[[], Any]) -> _Job:
+        job = _Job(work)
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            else:
+                self.started += 1
+                threading.Thread(target=self._serve, name=f"http-worker-{self.started}", daemon=True).start()
+        self._jobs.put(job)
+        return job
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle:  # no job is on its way to this worker: it may leave
+                        self._idle -= 1
+                        return
+                continue
+            job.run()
+            with self._lock:
+                self._idle += 1
+
+
+class _Job:
+    __slots__ = ("work", "done", "value", "error")
+
+    def __init__(self, work: Callable[[], Any]):
+        self.work = work
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.value = self.work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+WORKERS = RequestWorkers()
 
 
 class CallCounter:
@@ -336,22 +416,12 @@ class HttpClient:
 
     def _send_within(self, allowed: float | None, label: str, *request: Any) -> requests.Response:
         """``_send`` bounded in total time. A per-read timeout never fires for a server that drips a
-        byte every half second, so the request runs in a daemon thread that is abandoned (its
-        connection with it) when time is up."""
+        byte every half second, so the request is sent by one of the process's HTTP workers
+        (:data:`WORKERS`) and abandoned, its connection with it, when time is up."""
         if allowed is None:
             return self._send(*request)
-        box: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                box["response"] = self._send(*request)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                box["error"] = exc
-
-        worker = threading.Thread(target=work, name=f"{self.provider}-request", daemon=True)
-        worker.start()
-        worker.join(allowed)
-        if worker.is_alive():
+        job = WORKERS.submit(lambda: self._send(*request))
+        if not job.done.wait(allowed):
             if self.request_deadline is not None and allowed >= self.request_deadline:
                 # never tried again: another try would most likely cost as much (5 x 60 s before)
                 reason = f"{label} gave no complete answer within {self.request_deadline:g}s (the request deadline)"
@@ -360,9 +430,9 @@ class HttpClient:
             raise DeadlineError(self.provider, f"{label} gave no complete answer before this run's "
                                                f"{self.deadline.seconds:g}s for {self.provider} ran out; "
                                                "the rest waits for the next run")
-        if "error" in box:
-            raise box["error"]
-        return box["response"]
+        if job.error is not None:
+            raise job.error
+        return job.value
 
 
 def _connection_reason(exc: Exception) -> str:
