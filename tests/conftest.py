@@ -23,6 +23,12 @@ FAST = {
 }
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per core. Many tests wait on the network, a child process or a
+    deadline; a second worker per core runs while they wait (on 2 cores: 4 workers)."""
+    return 2 * (os.cpu_count() or 1)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The heavy tests first: started last, one of them would keep a worker busy long after the
     others ran out of tests (longest first is how a few long jobs spread over workers best)."""

@@ -165,12 +165,12 @@ class RequestWorkers:
     def __init__(self, idle_seconds: float = 30.0):
         self.idle_seconds = idle_seconds
         self.started = 0  # workers started in all (tests: one per request would be a thread per request)
-        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_PendingRequest] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0  # workers waiting for a job, less the jobs already handed to them
 
-    def submit(self, work: Callable[[], Any]) -> _Job:
-        job = _Job(work)
+    def submit(self, work: Callable[[], Any]) -> _PendingRequest:
+        job = _PendingRequest(work)
         with self._lock:
             if self._idle:
                 self._idle -= 1
@@ -195,7 +195,7 @@ class RequestWorkers:
                 self._idle += 1
 
 
-class _Job:
+class _PendingRequest:
     __slots__ = ("work", "done", "value", "error")
 
     def __init__(self, work: Callable[[], Any]):

@@ -237,7 +237,8 @@ def stored_lines(store: Store, order_ref: int) -> list[OrderLine]:
 
 def orders_holding_or_open(store: Store, only: int | None = None) -> list[dict[str, Any]]:
     """Orders whose lines ``reserve`` brings to their reservations: the open ones, and any other
-    whose ledger still holds pieces."""
+    whose ledger still holds pieces -- first come, first served (by when they were placed, then
+    by marketplace and number, never by the order two marketplaces' syncs happened to write them)."""
     db, account = store.db, store.account
     where, params = "o.business_account_id = ?", [account]  # type: str, list[Any]
     if only is not None:
@@ -246,7 +247,8 @@ def orders_holding_or_open(store: Store, only: int | None = None) -> list[dict[s
     return list(db.query(
         f"select o.id, o.provider, o.order_id, o.status, o.manual_release, o.date_ordered from orders o where {where} and ("
         f"{open_status('o')} or exists (select 1 from reservations r "
-        "where r.order_ref = o.id group by r.line_key, r.inventory_id having sum(r.quantity) != 0)) order by o.id",
+        "where r.order_ref = o.id group by r.line_key, r.inventory_id having sum(r.quantity) != 0)) "
+        "order by coalesce(o.date_ordered, ''), o.provider, o.order_id",
         params,
     ))
 
