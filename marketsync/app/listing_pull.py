@@ -93,6 +93,9 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
                                        + ", then pull again: on hand left as it is")
                 continue
             learned += [] if learned else [(restocks, lot.remote_lot_id)]
+        elif not maybes and restocks is not None and rules.proves(listing, mine, lot.quantity) not in (None, restocks):
+            result.problems.append(_contradicted(provider, lot.remote_lot_id, lot.quantity, restocks))
+            continue
         change = lot.quantity - rules.nearest(listing, mine, lot.quantity, restocks)
         if maybes:
             found = rules.explain(listing, mine, lot.quantity, maybes, restocks)
@@ -115,6 +118,17 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
     stored.observe(store, observations)
     stored.seen_again(store, [listing_id for listing_id, _, _ in observations])
     result.problems += learn(store, provider, learned)
+
+
+def _contradicted(provider: str, remote_lot_id: str, remote: int, restocks: bool) -> str:
+    from marketsync.registry import marketplace
+
+    declared = marketplace(provider)
+    other = "does not" if restocks else "does"
+    return (f"{provider} lot {remote_lot_id} shows {remote}: what it would show if {declared.title} {other} put a "
+            f"cancelled order's pieces back, which marketsync knows it {'does' if restocks else 'does not'}: on hand left "
+            f"as it is. If the pieces are yours, run 'marketsync stock adopt {provider}:{remote_lot_id}'; if "
+            f"{declared.title} {other}, set {declared.cancel_restocks_var}={'no' if restocks else 'yes'}")
 
 
 def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: dict[str, dict],

@@ -318,6 +318,7 @@ class _LotJudge:
     restocking: rules.Restocking = rules.UNKNOWN
     shown: list[tuple[rules.Listing, int]] = field(default_factory=list)
     unexplained: list[tuple[rules.Listing, int, str]] = field(default_factory=list)
+    contradicted: bool = False  # a figure is exactly the other restock behaviour's: the seller's, or news
     elsewhere: int = 0  # pieces of open lines of this marketplace on the lot reserved on no lot of it
 
     def listing(self, listing: rules.Listing, remote_lot: RemoteLot | None) -> None:
@@ -344,6 +345,7 @@ class _LotJudge:
             self._observe(listing, remote, mine, open_changes, verdict.explanation)
         else:
             why = verdict.reason or "unexplained"
+            self.contradicted |= verdict.contradicts
             self.unexplained.append((listing, remote, why + (contradiction(self.provider, remote, self.restocking)
                                                              if verdict.contradicts else "")))
 
@@ -384,9 +386,12 @@ class _LotJudge:
     def hold_or_accept(self) -> None:
         """Figures nobody explains: held for the seller -- unless the lot's listings already add up
         to what marketsync would list (its own change from before a restored backup, or the
-        seller's edit to exactly that): then there is nothing to hold and nothing to adopt."""
+        seller's edit to exactly that): then there is nothing to hold and nothing to adopt. Not so
+        for a figure that is exactly what the restock behaviour marketsync does not know of would
+        give: after a cancellation that was not put back, the seller's raise by those pieces is
+        what marketsync would list too, and it is the seller's (held, reported)."""
         total = sum(remote for _, remote in self.shown) + sum(remote for _, remote, _ in self.unexplained)
-        if total == max(0, self.available):
+        if total == max(0, self.available) and not self.contradicted:
             for listing, remote, _ in self.unexplained:
                 self.out.observations.append((listing.id, remote, self.own.get(listing.remote_lot_id, rules.NO_ORDERS)))
                 if self.maybes.get(listing.id):
