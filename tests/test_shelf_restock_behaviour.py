@@ -39,7 +39,9 @@ def cancel(sb, provider: str, order_id: str) -> None:
 
 
 def shows(sb, provider: str) -> int:
-    return listed(sb)[0 if provider == "bricklink" else 1]
+    figure = listed(sb)[0 if provider == "bricklink" else 1]
+    assert figure is not None
+    return figure
 
 
 def edit(sb, provider: str, change: int) -> None:

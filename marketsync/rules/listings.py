@@ -155,13 +155,15 @@ def proves(listing: Listing, own: OwnOrders, remote: int | None, maybes: Sequenc
     with nothing else uncertain proves anything: a listing observed before and not held (a hold is
     a figure nobody explained), no change of marketsync's with an open outcome, an order
     cancelled since the observation making the two behaviours' figures differ, and the figure
-    exactly one of them."""
+    exactly one of them -- and not one the marketplace's floor at 0 made (buyers took more than that
+    behaviour leaves listed: somebody raised it meanwhile)."""
     if remote is None or listing.held or maybes:
         return None
     figures = restock_figures(listing, own)
-    if figures is None or remote not in (figures[0].figure, figures[1].figure):
+    fits = [e for e in figures or () if e.figure == remote and e.unclamped >= 0]  # below 0: it was raised meanwhile
+    if figures is None or len(fits) != 1:
         return None
-    return remote == figures[0].figure
+    return fits[0] is figures[0]
 
 
 def sellers_parts(listing: Listing, own: OwnOrders, remote: int, restocks: bool | None) -> tuple[int, int] | None:
