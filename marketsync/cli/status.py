@@ -97,7 +97,7 @@ def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Worksp
         _print_listener(report, windows)
         for row in report:
             if row.get("cancel_restocks_said"):
-                render.console().print(row.pop("cancel_restocks_said"), highlight=False, soft_wrap=True)
+                render.console().print(row.pop("cancel_restocks_said"), highlight=False, markup=False)
     for problem in unhealthy:
         click.echo(problem, err=True)
     if unhealthy:
