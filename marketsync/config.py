@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from marketsync.errors import ConfigError
-from marketsync.registry import MARKETPLACES
+from marketsync.registry import MARKETPLACES, Capability
 
 DEFAULT_DB = "marketsync.db"
 DEFAULT_ACCOUNT = "default"
@@ -133,6 +133,26 @@ class HttpSettings:
         self.brickowl_batch_rate_limit = brickowl_batch_rate_limit
         self.request_deadline = request_deadline
         self.run_deadline = run_deadline
+
+
+# --- whether a marketplace restocks cancelled orders (docs/stock-model.md) ----------------------------
+YES_NO = {"yes": True, "no": False}
+
+
+def cancel_restocks(environ: Mapping[str, str] | None = None) -> dict[str, bool]:
+    """The seller's settings: marketplace -> whether it puts a cancelled order's pieces back on the
+    listing (``MARKETSYNC_<MARKETPLACE>_CANCEL_RESTOCKS`` = yes | no); a marketplace not set is
+    absent (marketsync learns it)."""
+    environ = os.environ if environ is None else environ
+    settings = {}
+    for name, declared in MARKETPLACES.items():
+        value = (environ.get(declared.cancel_restocks_var) or "").strip().lower()
+        if not value or not declared.can(Capability.LISTINGS):
+            continue
+        if value not in YES_NO:
+            raise ConfigError(f"{declared.cancel_restocks_var}: {value!r} is neither yes nor no")
+        settings[name] = YES_NO[value]
+    return settings
 
 
 # --- mirroring (``stock mirror``): the prices and conditions the seller states -------------------------

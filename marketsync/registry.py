@@ -47,6 +47,12 @@ class Marketplace:
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
+    @property
+    def cancel_restocks_var(self) -> str:
+        """The seller's setting (yes / no): whether this marketplace puts a cancelled order's pieces
+        back on the listing -- undocumented, so the seller says, or marketsync learns it."""
+        return f"MARKETSYNC_{self.name.upper()}_CANCEL_RESTOCKS"
+
 
 MARKETPLACES: dict[str, Marketplace] = {m.name: m for m in (
     Marketplace(

@@ -122,6 +122,7 @@ PAID = {"bricklink": "PAID", "brickowl": "Payment Received"}
 SHIPPED = {"bricklink": "SHIPPED", "brickowl": "Shipped"}
 TAKEN_BACK = {"bricklink": "PACKED", "brickowl": "Processed"}  # a shipment taken back: packed again
 CANCELLED = {"bricklink": "CANCELLED", "brickowl": "Cancelled"}
+CANCEL_RESTOCKS = {"bricklink": "MARKETSYNC_BRICKLINK_CANCEL_RESTOCKS", "brickowl": "MARKETSYNC_BRICKOWL_CANCEL_RESTOCKS"}
 
 BL_PUT = ("bricklink", "PUT /inventories/{id}")
 BO_WRITES = [("brickowl", "POST /inventory/update"), ("brickowl", "POST /bulk/batch")]
@@ -198,6 +199,8 @@ class World:
     stockroom_listed_first: bool  # the stockroom lot comes before the lots for sale in GET /inventories
     bricklink_restocks: bool  # restock_on_cancel of each store
     brickowl_restocks: bool
+    bricklink_told: bool  # the seller set MARKETSYNC_<MARKETPLACE>_CANCEL_RESTOCKS (else marketsync learns it)
+    brickowl_told: bool
     bricklink_deletes_sold_out: bool  # the BrickLink lots are not retained: one sold to 0 is deleted
     start: str  # "pull": inventory pull --provider bricklink; "import": inventory import of the shelf
     below_zero: tuple[str | None, str | None] = (None, None)  # each store's below_zero switch (None: the sandbox's own)
@@ -215,6 +218,7 @@ def worlds(draw) -> World:
         shelves=tuple(shelves), second_bricklink_lot=second,
         stockroom=draw(st.none() | st.integers(1, 20)), stockroom_listed_first=draw(st.booleans()),
         bricklink_restocks=draw(st.booleans()), brickowl_restocks=draw(st.booleans()),
+        bricklink_told=draw(st.booleans()), brickowl_told=draw(st.booleans()),
         bricklink_deletes_sold_out=draw(st.booleans()), start=draw(st.sampled_from(["pull", "import"])),
         below_zero=(draw(st.sampled_from(BELOW_ZERO)), draw(st.sampled_from(BELOW_ZERO))) if BELOW_ZERO else (None, None),
         batch_answer_shape=draw(st.sampled_from(BATCH_SHAPES)) if BATCH_SHAPES else None,
@@ -372,12 +376,14 @@ class ShelfTruth(RuleBasedStateMachine):
             world = dataclasses.replace(
                 world,
                 bricklink_deletes_sold_out=False,  # C: a BrickLink lot deleted at 0 is not created again
-                bricklink_restocks=True, brickowl_restocks=True,  # D, F: which restock behaviour is guessed
             )
         self.world = world
         note(f"world: {world}")
         bl, bo = self.sb.bricklink, self.sb.brickowl
         bl.restock_on_cancel, bo.restock_on_cancel = world.bricklink_restocks, world.brickowl_restocks
+        for provider, told in (("bricklink", world.bricklink_told), ("brickowl", world.brickowl_told)):
+            if told:  # the seller says whether the store restocks cancelled orders; else marketsync learns it
+                self._tell(provider)
         for store, mode in zip((bl, bo), world.below_zero):
             if mode is not None:
                 store.below_zero = mode
@@ -481,11 +487,14 @@ class ShelfTruth(RuleBasedStateMachine):
     def _cancellable(self) -> list[Order]:
         """Open orders -- but not a shipment taken back that marketsync has not seen back yet:
         shipped -> packed -> cancelled between two runs reads as shipped -> cancelled, which no one
-        can tell from a lost parcel refunded (its pieces never came back)."""
+        can tell from a lost parcel refunded (its pieces never came back); nor, while marketsync does
+        not know whether that store restocks cancelled orders, one bought from a listing the seller
+        edited and has not decided on yet (see :meth:`_editable`)."""
         seen = {(provider, order_id): status for provider, order_id, status in self.query(
             "select provider, order_id, status from orders")}
         return [o for o in self._orders("open")
-                if not o.taken_back or seen.get((o.provider, o.order_id)) in ("pending", "paid", "processing", "packed")]
+                if (not o.taken_back or seen.get((o.provider, o.order_id)) in ("pending", "paid", "processing", "packed"))
+                and not ((o.provider, o.remote_lot) in self.edits and not self.restocks_known(o.provider))]
 
     @rule(pick=PICK)
     @_steps
@@ -522,9 +531,34 @@ class ShelfTruth(RuleBasedStateMachine):
         """Listings the seller may edit now. Not one with a change of marketsync's whose outcome is
         open, nor on a marketplace where a held-back write may still land: the seller's part of
         the figure could then not be told apart from that change (17 + 1 or 20 - 2?), by anybody;
-        docs/stock-model.md has adopt refuse there and the seller count the bin instead."""
+        docs/stock-model.md has adopt refuse there and the seller count the bin instead. Nor, while
+        marketsync does not know whether that store restocks cancelled orders, one with an order
+        cancelled since marketsync last read it: a raise by exactly the cancelled pieces is then
+        the very figure a restock gives (and the store not restocking what it did), which nobody
+        can tell apart either -- docs/stock-model.md: set the setting, or let marketsync read the
+        listing first.)"""
         return [(provider, remote, lot) for provider, remote, lot, _ in self.offers()
-                if not self.open_changes(provider, remote) and not getattr(self.store(provider), "late_writes", 0)]
+                if not self.open_changes(provider, remote) and not getattr(self.store(provider), "late_writes", 0)
+                and (self.restocks_known(provider) or not self.unseen_cancellation(provider, remote))]
+
+    # --- whether a store restocks cancelled orders: the seller's setting, or learned ----------------
+    def _tell(self, provider: str) -> None:
+        """The seller sets MARKETSYNC_<MARKETPLACE>_CANCEL_RESTOCKS to what the store really does."""
+        self.env[CANCEL_RESTOCKS[provider]] = "yes" if self.store(provider).restock_on_cancel else "no"
+        note(f"seller sets {CANCEL_RESTOCKS[provider]}={self.env[CANCEL_RESTOCKS[provider]]}")
+
+    def restocks_known(self, provider: str) -> bool:
+        """marketsync knows whether the store restocks cancelled orders (set, or learned)."""
+        return bool(self.env.get(CANCEL_RESTOCKS[provider])) or bool(self.query(
+            "select 1 from _cancel_restocks where provider = ?", [provider]))
+
+    def unseen_cancellation(self, provider: str, remote: str) -> bool:
+        """An order bought from the listing was cancelled since marketsync last read the listing (its
+        cancelled pieces then, placed - taken, are fewer than the store's now)."""
+        cancelled = sum(o.pieces for o in self.orders if (o.provider, o.remote_lot, o.state) == (provider, remote, "cancelled"))
+        seen = self.query("select coalesce(placed, 0) - coalesce(taken, 0) from listings where provider = ? and "
+                          "remote_lot_id = ?", [provider, remote])
+        return cancelled > (seen[0][0] if seen else 0)
 
     @rule(pick=PICK, k=st.integers(1, 4))
     @_steps
@@ -557,6 +591,9 @@ class ShelfTruth(RuleBasedStateMachine):
         where such an open change really exists."""
         uncertain = self.open_changes(provider, remote)
         result = self.cli("stock", "adopt", f"{provider}:{remote}")
+        if result.exit_code != 0 and CANCEL_RESTOCKS[provider] in result.output and not self.restocks_known(provider):
+            self._tell(provider)  # marketsync asks whether the store restocks: the seller knows, and says so
+            result = self.cli("stock", "adopt", f"{provider}:{remote}")
         if result.exit_code != 0 and uncertain and "inventory import" in result.output:
             lot = self.lot_of(provider, remote)
             self._recount(self.lots[lot])
@@ -615,7 +652,8 @@ class ShelfTruth(RuleBasedStateMachine):
         # edit still waits for the seller
         lines = result.output.splitlines()
         self.edits = {(p, r) for p, r in self.edits if p != provider or any(
-            line.startswith(f"{p} lot {r} shows") and "no known outcome" in line for line in lines)}
+            line.startswith(f"{p} lot {r} shows") and ("no known outcome" in line or CANCEL_RESTOCKS[p] in line)
+            for line in lines)}
         self.state_note()
 
     # --- cron ---------------------------------------------------------------------------------------

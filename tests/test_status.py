@@ -15,6 +15,7 @@ KEYS = {
     "provider", "last_synced_at", "last_attempt_at", "last_error", "last_error_at", "last_run_calls", "calls_today",
     "open_orders", "unmatched_open_lines", "configured", "daily_budget",
     "listener_seen_at", "last_hint_at", "last_hint", "last_hint_sync_at",  # marketsync listen
+    "cancel_restocks", "cancel_restocks_source", "cancel_restocks_order", "cancel_restocks_lot",  # docs/stock-model.md
 }
 
 

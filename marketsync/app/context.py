@@ -28,6 +28,13 @@ class Workspace:
     account: str
     settings: HttpSettings | None = None
     environ: Mapping[str, str] | None = None
+    cancel_restocks: dict[str, bool] | None = None  # the seller's settings; None: read from ``environ``
+
+    def restock_settings(self) -> dict[str, bool]:
+        """marketplace -> whether it restocks cancelled orders, as the seller set it (absent: not set)."""
+        from marketsync.config import cancel_restocks
+
+        return dict(self.cancel_restocks) if self.cancel_restocks is not None else cancel_restocks(self.environ)
 
     def read(self) -> Store:
         """The store for reading (a missing file is an error, never created)."""
@@ -59,18 +66,20 @@ class Workspace:
                 store.close()
 
     def marketplaces(self, store: Store, names: list[str]) -> Marketplaces:
-        return Marketplaces(store, names, self.settings or HttpSettings(), self.environ)
+        return Marketplaces(store, names, self.settings or HttpSettings(), self.environ,
+                            cancel_restocks=self.restock_settings())
 
 
 class Marketplaces:
     """One run's adapters over one call counter, and the jobs that use several of them."""
 
     def __init__(self, store: Store, names: list[str], settings: HttpSettings,
-                 environ: Mapping[str, str] | None = None):
+                 environ: Mapping[str, str] | None = None, *, cancel_restocks: dict[str, bool] | None = None):
         from marketsync.providers import build_adapters
         from marketsync.store.state import api_calls_on
 
         self.store, self.settings = store, settings
+        self.cancel_restocks = dict(cancel_restocks or {})  # the seller's settings (docs/stock-model.md)
         self.oversold_said: set[int] = set()  # lots the run has said are oversold
         adapters, self.counter = build_adapters(names, settings, environ=environ,
                                                 calls_today=lambda name: api_calls_on(store, name))
@@ -127,7 +136,8 @@ class Marketplaces:
         index = lot_index(self.store)
         translator = self.translator(index)
         results = listing_push.run(self.store, list(self.adapters), index, translator=translator,
-                                   resync=sync_again if resync else None, dry_run=dry_run)
+                                   resync=sync_again if resync else None, dry_run=dry_run,
+                                   settings=self.cancel_restocks)
         with self.store.atomic():
             if translator is not None and not dry_run:
                 stored_catalog.save(self.store, translator.take_learned())

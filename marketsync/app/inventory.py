@@ -74,6 +74,7 @@ def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 
     them), then ``name``'s lots into on hand, then lines waiting for a lot matched again: a line is
     reported unmatched only if it still is once the lots are in."""
     from marketsync.app import catalog, listing_pull, reserve
+    from marketsync.store.state import known_restocks
     from marketsync.app.sync import refuse_new_account
     from marketsync.config import configured_providers, require_credentials
     from marketsync.store import queries
@@ -91,7 +92,8 @@ def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 
         translator = marketplaces.translator(index, beyond_inventory=True) \
             if marketplaces.catalog is not None and marketplaces.catalog.name == name else None
         report.pulled = listing_pull.pull(store, name, lots, index, translator,
-                                          calls=marketplaces.counter.take_unsaved(), zero_missing=zero_missing)
+                                          calls=marketplaces.counter.take_unsaved(), zero_missing=zero_missing,
+                                          restocking=known_restocks(store, name, marketplaces.cancel_restocks.get(name)))
         reserve.rematch(store, index, catalog.translator(store, index))  # from what is stored: no lookups
         still = queries.unmatched_lines(store)
         for result in report.results:

@@ -180,7 +180,8 @@ def _push_touched(store: Store, marketplaces: Marketplaces, results: list[Provid
         return []
     index.reload()
     translator = marketplaces.translator(index)
-    pushed = listing_push.run(store, list(marketplaces.adapters), index, translator=translator, only=only)
+    pushed = listing_push.run(store, list(marketplaces.adapters), index, translator=translator, only=only,
+                              settings=marketplaces.cancel_restocks)
     if translator is not None:
         with store.atomic():
             stored_catalog.save(store, translator.take_learned())

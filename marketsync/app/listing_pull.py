@@ -23,7 +23,7 @@ from marketsync.store import Store
 from marketsync.rules import listings as rules
 from marketsync.rules.matching import LotIndex
 from marketsync.model import Adjustment, InventoryLot, LinkProblem, RemoteLot
-from marketsync.app.listing_push import link, local_key
+from marketsync.app.listing_push import learn, link, local_key, restock_unknown
 from marketsync.store import inventory, state
 from marketsync.store import listings as stored
 from marketsync.app.translate import Translator
@@ -38,9 +38,11 @@ class PullResult:
 
 
 def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
-         translator: Translator | None, *, calls: dict[str, int], zero_missing: bool = False) -> PullResult:
+         translator: Translator | None, *, calls: dict[str, int], zero_missing: bool = False,
+         restocking: rules.Restocking = rules.UNKNOWN) -> PullResult:
     """Store the pulled lots and the calls that fetched them (caller holds the writer lock; one
-    transaction). Only lots for sale are pulled: a stockroom or a lot off sale is not on offer."""
+    transaction). Only lots for sale are pulled: a stockroom or a lot off sale is not on offer.
+    ``restocking``: whether the marketplace restocks cancelled orders, as far as it is known."""
     result = PullResult()
     lots = [lot for lot in lots if lot.for_sale]
     with store.atomic():
@@ -50,7 +52,7 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
         existing = {row["remote_lot_id"]: row for row in stored.listings(store, provider, stored.PULL_COLUMNS)}
         fresh = [lot for lot in lots if not _observed(existing.get(lot.remote_lot_id))]
         seen = [lot for lot in lots if _observed(existing.get(lot.remote_lot_id))]
-        _pull_observed(store, provider, seen, existing, own, open_changes, available, result)
+        _pull_observed(store, provider, seen, existing, own, open_changes, available, result, restocking)
         _pull_fresh(store, provider, fresh, existing, own, index, translator, result)
         _report_missing(store, provider, {lot.remote_lot_id for lot in lots}, existing, index, zero_missing,
                         result)
@@ -65,23 +67,38 @@ def _observed(row: dict | None) -> bool:
 
 def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing: dict[str, dict],
                    own: dict[str, rules.OwnOrders], open_changes: dict[int, list[rules.Maybe]],
-                   available: dict[int, int], result: PullResult) -> None:
+                   available: dict[int, int], result: PullResult, restocking: rules.Restocking) -> None:
     """Listings observed before keep on hand as it is, moved only by what neither that
     marketplace's orders nor marketsync's changes explain (docs/stock-model.md). A figure that an
-    open change of marketsync's leaves uncertain moves nothing."""
+    open change of marketsync's leaves uncertain moves nothing; nor does one a cancellation leaves
+    uncertain while the marketplace's restock behaviour is unknown (a figure only one behaviour
+    explains teaches it, as in a push)."""
     shown: dict[int, int] = {}
     for lot in lots:
         lot_id = existing[lot.remote_lot_id]["inventory_id"]
         shown[lot_id] = shown.get(lot_id, 0) + lot.quantity
     adjustments: list[tuple[int, int, Adjustment, str]] = []  # written in batches, in this order
     observations: list[tuple[int, int, rules.OwnOrders]] = []
+    learned: list[tuple[bool, str]] = []
     for lot in lots:
         row = existing[lot.remote_lot_id]
         listing, mine = stored.as_listing(row), own.get(lot.remote_lot_id, rules.NO_ORDERS)
         maybes = open_changes.get(listing.id, [])
-        change = lot.quantity - rules.nearest(listing, mine, lot.quantity)
+        restocks = restocking.restocks if restocking.restocks is not None else (learned[0][0] if learned else None)
+        parts = None if maybes else rules.sellers_parts(listing, mine, lot.quantity, restocks)
+        if parts is not None:
+            restocks = rules.proves(listing, mine, lot.quantity)
+            if restocks is None:
+                result.problems.append(restock_unknown(provider, lot.remote_lot_id, lot.quantity, parts)
+                                       + ", then pull again: on hand left as it is")
+                continue
+            learned += [] if learned else [(restocks, lot.remote_lot_id)]
+        elif not maybes and restocks is not None and rules.proves(listing, mine, lot.quantity) not in (None, restocks):
+            result.problems.append(_contradicted(provider, lot.remote_lot_id, lot.quantity, restocks))
+            continue
+        change = lot.quantity - rules.nearest(listing, mine, lot.quantity, restocks)
         if maybes:
-            found = rules.explain(listing, mine, lot.quantity, maybes)
+            found = rules.explain(listing, mine, lot.quantity, maybes, restocks)
             if found is None:
                 result.problems.append(
                     f"{provider} lot {lot.remote_lot_id} shows {lot.quantity}, and a change marketsync sent to it has "
@@ -100,6 +117,18 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
     stored.adjust_many(store, adjustments)
     stored.observe(store, observations)
     stored.seen_again(store, [listing_id for listing_id, _, _ in observations])
+    result.problems += learn(store, provider, learned)
+
+
+def _contradicted(provider: str, remote_lot_id: str, remote: int, restocks: bool) -> str:
+    from marketsync.registry import marketplace
+
+    declared = marketplace(provider)
+    other = "does not" if restocks else "does"
+    return (f"{provider} lot {remote_lot_id} shows {remote}: what it would show if {declared.title} {other} put a "
+            f"cancelled order's pieces back, which marketsync knows it {'does' if restocks else 'does not'}: on hand left "
+            f"as it is. If the pieces are yours, run 'marketsync stock adopt {provider}:{remote_lot_id}'; if "
+            f"{declared.title} {other}, set {declared.cancel_restocks_var}={'no' if restocks else 'yes'}")
 
 
 def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: dict[str, dict],

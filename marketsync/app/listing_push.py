@@ -24,8 +24,10 @@ from marketsync.errors import BadResponseError, MarketsyncError
 from marketsync.rules.listings import Kind
 from marketsync.rules.matching import LotIndex
 from marketsync.model import ChangeState, LinkProblem, Listings, OrderLine, Outcome, QuantityChange, RemoteLot
+from marketsync.registry import marketplace
 from marketsync.store import listings as stored
 from marketsync.store import problems as stored_problems
+from marketsync.store import state as stored_state
 from marketsync.app.translate import Translator
 
 log = logging.getLogger("marketsync.app.listing_push")
@@ -93,13 +95,15 @@ class Judgement:
     planned: list[rules.Planned] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)  # listings left as they are, and why
+    learned: list[tuple[bool, str]] = field(default_factory=list)  # (restocks, remote lot): the first read that proved it
 
 
 def run(store: Store, adapters: list[Listings], index: LotIndex, *,
         translator: Translator | None = None, resync: Resync | None = None, dry_run: bool = False,
-        only: dict[str, set[int]] | None = None) -> list[PushResult]:
+        only: dict[str, set[int]] | None = None, settings: dict[str, bool] | None = None) -> list[PushResult]:
     """``only`` (a listener's push): per marketplace, the local lots to push there -- each of their
-    listings read by itself instead of the whole lot list; a marketplace not named is left alone."""
+    listings read by itself instead of the whole lot list; a marketplace not named is left alone.
+    ``settings``: the seller's word on which marketplaces restock cancelled orders."""
     if only is not None:
         adapters = [adapter for adapter in adapters if only.get(adapter.name)]
     results = {adapter.name: PushResult(adapter.name) for adapter in adapters}
@@ -126,7 +130,8 @@ def run(store: Store, adapters: list[Listings], index: LotIndex, *,
         try:
             _push_one(store, adapter, reads[adapter.name], index, translator, touched,
                       may_raise=not failed, dry_run=dry_run, result=result,
-                      only=None if only is None else only[adapter.name])
+                      only=None if only is None else only[adapter.name],
+                      restocking=stored_state.known_restocks(store, adapter.name, (settings or {}).get(adapter.name)))
         except MarketsyncError as error:
             result.ok, result.error = False, error.message
     return list(results.values())
@@ -147,7 +152,8 @@ def _read_listings(store: Store, adapter: Listings, lots: set[int]) -> list[Remo
 
 def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: LotIndex,
               translator: Translator | None, touched: set[tuple[str, str]], *, may_raise: bool, dry_run: bool,
-              result: PushResult, only: set[int] | None = None) -> None:
+              result: PushResult, only: set[int] | None = None,
+              restocking: rules.Restocking = rules.UNKNOWN) -> None:
     provider = adapter.name
     for_sale = {lot.remote_lot_id: lot for lot in lots if lot.for_sale}
     rows, link_problems = _linked_rows(store, provider, for_sale, index, translator, dry_run=dry_run)
@@ -155,16 +161,18 @@ def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: Lot
         rows = {key: row for key, row in rows.items() if row["inventory_id"] in only}
     judgement = judge(provider, rows, for_sale, stored.own_orders(store, provider),
                       stored.maybe_changes(store, provider), stored.available(store), touched,
-                      may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots)
-    result.problems += link_problems + judgement.problems
+                      may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots, restocking=restocking)
     result.waiting = judgement.waiting
     if dry_run:
+        result.problems += link_problems + judgement.problems
         result.changes = [ListingChange(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
                           for p in judgement.planned if p.delta]
         return
-    with store.atomic():
+    with store.atomic():  # what a read taught is recorded with the observation that taught it
+        judgement.problems += learn(store, provider, judgement.learned)
         record(store, judgement)
         stored_problems.keep(store, judgement.problems)  # a hold said once: kept until the run reports it
+    result.problems += link_problems + judgement.problems
     _send(store, adapter, judgement.planned, for_sale, result)
     _close_windows(store, provider, rows, touched, judgement, result)
 
@@ -216,10 +224,48 @@ def _link_in_memory(rows: dict[str, dict], links: list[stored.Link], provider: s
             row["inventory_id"] = ln.inventory_id
 
 
+def learn(store: Store, provider: str, learned: list[tuple[bool, str]]) -> list[str]:
+    """Record the restock behaviour a read proved (caller holds the transaction that records the
+    read); the line that says so, the first time only."""
+    if not learned:
+        return []
+    restocks, remote_lot_id = learned[0]
+    order_id = stored.last_cancelled_order(store, provider, remote_lot_id)
+    if not stored_state.learn_restocks(store, provider, restocks, order_id, remote_lot_id):
+        return []
+    declared = marketplace(provider)
+    return [f"learned: {declared.title} {'restocks' if restocks else 'does not restock'} cancelled orders (order "
+            f"{order_id or '?'}, lot {remote_lot_id}); set {declared.cancel_restocks_var} if wrong"]
+
+
+def contradiction(provider: str, remote: int, restocking: rules.Restocking) -> str:
+    """Why a figure the known restock behaviour does not explain, but the other one would, is held
+    (reported, never taken as a reason to change what is known)."""
+    declared = marketplace(provider)
+    known = "does" if restocking.restocks else "does not"
+    other = "does not" if restocking.restocks else "does"
+    how = (f"{declared.cancel_restocks_var} says it {known}" if restocking.source == rules.SETTING else
+           f"marketsync learned from order {restocking.order_id or '?'} (lot {restocking.remote_lot_id}) that it {known}")
+    return (f" -- {remote} is what it would list if {declared.title} {other} put a cancelled order's pieces back, "
+            f"but {how}; if it {other}, set {declared.cancel_restocks_var}={'no' if restocking.restocks else 'yes'}")
+
+
+def restock_unknown(provider: str, remote_lot_id: str, remote: int, parts: tuple[int, int]) -> str:
+    """Why adopt and pull ask instead of guessing: the seller's part of a figure depends on whether a
+    cancellation since the last read was put back, which nobody has said or shown yet."""
+    declared = marketplace(provider)
+    return (f"{provider} lot {remote_lot_id} shows {remote}: an order on it was cancelled since marketsync last read it, "
+            f"and whether {declared.title} puts a cancelled order's pieces back is not known yet, so the seller's part of "
+            f"{remote} cannot be told ({parts[0]:+d} if it does, {parts[1]:+d} if not); set "
+            f"{declared.cancel_restocks_var}=yes or =no")
+
+
 def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], own: dict[str, rules.OwnOrders],
           maybes: dict[int, list[rules.Maybe]], available: dict[int, int], touched: set[tuple[str, str]], *,
-          may_raise: bool = True, deletes_empty_lots: bool = False) -> Judgement:
-    """Every linked listing of one marketplace against a fresh read, lot by lot."""
+          may_raise: bool = True, deletes_empty_lots: bool = False,
+          restocking: rules.Restocking = rules.UNKNOWN) -> Judgement:
+    """Every linked listing of one marketplace against a fresh read, lot by lot, given whether it
+    restocks cancelled orders (unknown: the first read only one behaviour explains teaches it)."""
     out = Judgement()
     by_lot: dict[int, list[dict]] = {}
     for row in rows.values():
@@ -228,7 +274,8 @@ def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], 
     # Listings that cannot have sold out (their orders explain no 0) must be in a good answer.
     present = [row for lot_rows in by_lot.values() for row in lot_rows if row.get("gone_at") is None
                and row["listed"] and not any(e.figure == 0 for e in rules.explanations(
-                   stored.as_listing(row), own.get(row["remote_lot_id"], rules.NO_ORDERS), maybes.get(row["id"], [])))]
+                   stored.as_listing(row), own.get(row["remote_lot_id"], rules.NO_ORDERS), maybes.get(row["id"], []),
+                   restocking.restocks))]
     if len(present) >= 2 and not any(row["remote_lot_id"] in for_sale for row in present):
         raise BadResponseError(provider, "the lot list left out every linked lot; no listing was judged or "
                                          "changed (it is read again next run)")
@@ -240,15 +287,15 @@ def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], 
                                     "judged next run") for row in lot_rows if row["remote_lot_id"] in for_sale]
             continue
         _judge_lot(provider, lot_id, lot_rows, for_sale, own, maybes, available.get(lot_id, 0), out,
-                   may_raise=may_raise, deletes_empty_lots=deletes_empty_lots)
+                   may_raise=may_raise, deletes_empty_lots=deletes_empty_lots, restocking=restocking)
     return out
 
 
 def _judge_lot(provider: str, lot_id: int, lot_rows: list[dict], for_sale: dict[str, RemoteLot],
                own: dict[str, rules.OwnOrders], maybes: dict[int, list[rules.Maybe]], available: int,
-               out: Judgement, *, may_raise: bool, deletes_empty_lots: bool) -> None:
+               out: Judgement, *, may_raise: bool, deletes_empty_lots: bool, restocking: rules.Restocking) -> None:
     lot = _LotJudge(provider, lot_id, available, own, maybes, out,
-                    observed_before=any(row["listed"] is not None for row in lot_rows))
+                    observed_before=any(row["listed"] is not None for row in lot_rows), restocking=restocking)
     for row in sorted(lot_rows, key=lambda r: r["id"]):
         lot.listing(stored.as_listing(row), for_sale.get(row["remote_lot_id"]))
     if lot.unexplained:
@@ -268,8 +315,10 @@ class _LotJudge:
     maybes: dict[int, list[rules.Maybe]]
     out: Judgement
     observed_before: bool
+    restocking: rules.Restocking = rules.UNKNOWN
     shown: list[tuple[rules.Listing, int]] = field(default_factory=list)
     unexplained: list[tuple[rules.Listing, int, str]] = field(default_factory=list)
+    contradicted: bool = False  # a figure is exactly the other restock behaviour's: the seller's, or news
     elsewhere: int = 0  # pieces of open lines of this marketplace on the lot reserved on no lot of it
 
     def listing(self, listing: rules.Listing, remote_lot: RemoteLot | None) -> None:
@@ -289,15 +338,27 @@ class _LotJudge:
                 f"a new listing of a lot marketsync already counts (listed {remote}); "
                 "adopt it to add its pieces to on hand, or override it to list what is available")))
             return
-        verdict = rules.judge(listing, mine, remote, open_changes, suspect=False)
+        verdict = rules.judge(listing, mine, remote, open_changes, suspect=False, restocks=self.restocks)
         if verdict.kind is Kind.OBSERVE:
+            if verdict.learned is not None and not self.out.learned:
+                self.out.learned.append((verdict.learned, listing.remote_lot_id))
             self._observe(listing, remote, mine, open_changes, verdict.explanation)
         else:
-            self.unexplained.append((listing, remote, verdict.reason or "unexplained"))
+            why = verdict.reason or "unexplained"
+            self.contradicted |= verdict.contradicts
+            self.unexplained.append((listing, remote, why + (contradiction(self.provider, remote, self.restocking)
+                                                             if verdict.contradicts else "")))
+
+    @property
+    def restocks(self) -> bool | None:
+        """Whether cancellations restock: known, or learned by an earlier read of this run."""
+        if self.restocking.restocks is not None:
+            return self.restocking.restocks
+        return self.out.learned[0][0] if self.out.learned else None
 
     def _gone(self, listing: rules.Listing, mine: rules.OwnOrders, open_changes: list[rules.Maybe]) -> None:
-        verdict = rules.judge(listing, mine, None, open_changes, suspect=False)
-        zero = next((e for e in rules.explanations(listing, mine, open_changes) if e.figure == 0), None)
+        verdict = rules.judge(listing, mine, None, open_changes, suspect=False, restocks=self.restocks)
+        zero = next((e for e in rules.explanations(listing, mine, open_changes, self.restocks) if e.figure == 0), None)
         if zero is not None:
             self.out.settled.append((open_changes, zero.applied))
         elif open_changes:
@@ -325,13 +386,16 @@ class _LotJudge:
     def hold_or_accept(self) -> None:
         """Figures nobody explains: held for the seller -- unless the lot's listings already add up
         to what marketsync would list (its own change from before a restored backup, or the
-        seller's edit to exactly that): then there is nothing to hold and nothing to adopt."""
+        seller's edit to exactly that): then there is nothing to hold and nothing to adopt. Not so
+        for a figure that is exactly what the restock behaviour marketsync does not know of would
+        give: after a cancellation that was not put back, the seller's raise by those pieces is
+        what marketsync would list too, and it is the seller's (held, reported)."""
         total = sum(remote for _, remote in self.shown) + sum(remote for _, remote, _ in self.unexplained)
         # A listing whose buyers took more than it showed was raised by the seller: those pieces are
         # on the shelf whatever the total says, so it is held for the seller to adopt.
         raised = any(rules.shortfall(listing, self.own.get(listing.remote_lot_id, rules.NO_ORDERS))
                      for listing, _, _ in self.unexplained)
-        if total == max(0, self.available) and not raised:
+        if total == max(0, self.available) and not self.contradicted and not raised:
             for listing, remote, _ in self.unexplained:
                 self.out.observations.append((listing.id, remote, self.own.get(listing.remote_lot_id, rules.NO_ORDERS)))
                 if self.maybes.get(listing.id):

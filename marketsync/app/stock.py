@@ -15,6 +15,7 @@ from marketsync.model import Adjustment, LinkProblem, Listings, RemoteLot
 from marketsync.store import inventory
 from marketsync.store import listings as stored
 from marketsync.store import state
+from marketsync.store.state import known_restocks
 from marketsync.app.order_sync import Calls
 
 
@@ -36,10 +37,14 @@ def _linked(store: Store, provider: str, remote_lot_id: str) -> dict:
     return row
 
 
-def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *, calls: Calls) -> tuple[str, bool]:
+def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *, calls: Calls,
+           restocking: rules.Restocking = rules.UNKNOWN) -> tuple[str, bool]:
     """``adopt`` / ``override`` one listing: (what was done, whether anything changed). A listing
-    that is not held and whose figure needs no decision is nothing to do: said, nothing written."""
+    that is not held and whose figure needs no decision is nothing to do: said, nothing written.
+    Adopt asks instead of guessing where the seller's part hangs on a restock behaviour nobody
+    knows yet (``restocking``): a cancellation since the last read, put back or not."""
     provider = adapter.name
+    restocks = restocking.restocks
     row = _linked(store, provider, remote_lot_id)
     listing = stored.as_listing(row)
     open_changes = stored.maybe_changes(store, provider).get(listing.id, [])
@@ -50,17 +55,25 @@ def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *
     if decision == "adopt" and adapter.read_lot(remote_lot_id) is None and rules.shortfall(listing, own):
         return _adopt_sold_out(store, provider, remote_lot_id, row, listing, own, calls), True
     lot = _read(adapter, remote_lot_id)
+    parts = rules.sellers_parts(listing, own, lot.quantity, restocks)
+    if decision == "adopt" and not open_changes and parts is not None:
+        from marketsync.app.listing_push import restock_unknown
+
+        with store.atomic():
+            state.add_api_calls(store, calls.take_unsaved())
+        raise NotSafe(restock_unknown(provider, remote_lot_id, lot.quantity, parts) + ", then adopt again (or count "
+                      "the bin and run 'marketsync inventory import'); nothing was changed")
     if (decision == "adopt" and not listing.held and not open_changes and listing.listed is not None
-            and rules.explain(listing, own, lot.quantity) is not None):
+            and rules.explain(listing, own, lot.quantity, (), restocks) is not None):
         with store.atomic():
             state.add_api_calls(store, calls.take_unsaved())
         return (f"{provider} lot {remote_lot_id} is not held and its marketplace's orders explain its figure "
                 f"({lot.quantity}): nothing to adopt, nothing was changed"), False
     with store.atomic():
         if decision == "adopt":
-            change = _sellers_part(provider, remote_lot_id, listing, own, lot.quantity, open_changes)
+            change = _sellers_part(provider, remote_lot_id, listing, own, lot.quantity, open_changes, restocks)
             if open_changes:
-                found = rules.explain(listing, own, lot.quantity, open_changes)
+                found = rules.explain(listing, own, lot.quantity, open_changes, restocks)
                 stored.settle(store, open_changes, found.applied if found else (), "settled by adopt")
             stored.adjust_on_hand(store, row["inventory_id"], change, Adjustment.ADOPT,
                                   f"{provider} lot {remote_lot_id} lists {lot.quantity}: the seller's figure adopted")
@@ -91,21 +104,21 @@ def _adopt_sold_out(store: Store, provider: str, remote_lot_id: str, row: dict, 
 
 
 def _sellers_part(provider: str, remote_lot_id: str, listing: rules.Listing, own: rules.OwnOrders, remote: int,
-                  open_changes: list[rules.Maybe]) -> int:
+                  open_changes: list[rules.Maybe], restocks: bool | None) -> int:
     """What the seller added or took on the marketplace: the figure less what orders and
     marketsync's changes explain. A listing never observed is the seller's whole (with the pieces
     of its open orders, which are on the shelf too)."""
     if listing.listed is None:
         return remote + own.open
     if open_changes:
-        if rules.explain(listing, own, remote, open_changes) is not None:
+        if rules.explain(listing, own, remote, open_changes, restocks) is not None:
             return 0
         sent = ", ".join(f"{m.delta:+d}" for m in open_changes)
         raise NotSafe(f"{provider} lot {remote_lot_id} shows {remote}, but marketsync's change {sent} to it has no "
                       "known outcome, so the seller's part of that figure cannot be told: count the bin and run "
                       "'marketsync inventory import', or 'marketsync stock override "
                       f"{provider}:{remote_lot_id}' to list what marketsync counts available")
-    return remote - rules.nearest(listing, own, remote)
+    return remote - rules.nearest(listing, own, remote, restocks)
 
 
 def link_by_hand(store: Store, adapter: Listings, remote_lot_id: str, inventory_id: int, *,
@@ -137,7 +150,7 @@ def unlink_by_hand(store: Store, provider: str, remote_lot_id: str) -> str:
             "changes it")
 
 
-def with_pending(store: Store, rows: list[dict]) -> list[dict]:
+def with_pending(store: Store, rows: list[dict], settings: dict[str, bool] | None = None) -> list[dict]:
     """The change the next push would make to each listing, and why it makes none where the listing
     does not show what is available (``pending_change``, ``pending_reason``; ``listed_now``: the
     figure the marketplace shows now by its own orders since it was read). Judged by the push's
@@ -151,9 +164,11 @@ def with_pending(store: Store, rows: list[dict]) -> list[dict]:
     if hasattr(rows, "fields"):  # an empty CSV's header
         rows.fields += ["listed_now", "pending_change", "pending_reason"]
     wanted = {row["id"]: row for row in rows}
+    settings = settings or {}
     available = stored.available(store)
     for provider in sorted({row["provider"] for row in rows}):
         own, maybes = stored.own_orders(store, provider), stored.maybe_changes(store, provider)
+        restocking = known_restocks(store, provider, settings.get(provider))
         linked = [row for row in stored.listings(store, provider)
                   if row["inventory_id"] is not None and row["gone_at"] is None]
         figures: dict[str, int] = {}
@@ -161,7 +176,7 @@ def with_pending(store: Store, rows: list[dict]) -> list[dict]:
         for row in linked:
             listing = stored.as_listing(row)
             now = rules.figures_now(listing, own.get(listing.remote_lot_id, rules.NO_ORDERS),
-                                    maybes.get(listing.id, []))
+                                    maybes.get(listing.id, []), restocking.restocks)
             if listing.held:
                 figures[row["remote_lot_id"]] = row["held_listed"] if row["held_listed"] is not None else row["listed"]
             elif len(now) == 1:
@@ -173,7 +188,7 @@ def with_pending(store: Store, rows: list[dict]) -> list[dict]:
                     "a change of marketsync's has no known outcome): the next push reads it")
         judgement = judge(provider, {row["remote_lot_id"]: row for row in linked if row["inventory_id"] not in unknown},
                           {lot: RemoteLot(provider, lot, quantity) for lot, quantity in figures.items()},
-                          own, maybes, available, set())
+                          own, maybes, available, set(), restocking=restocking)
         by_remote = {row["remote_lot_id"]: row for row in linked}
         for row in linked:
             if row["id"] in wanted:
@@ -198,7 +213,8 @@ def decide_listing(ws: Workspace, provider: str, remote_lot_id: str, decision: s
     with ws.write(wait) as store:
         marketplaces = ws.marketplaces(store, [provider])
         _orders_first(marketplaces)
-        return decide(store, marketplaces.adapter(provider), remote_lot_id, decision, calls=marketplaces.counter)
+        return decide(store, marketplaces.adapter(provider), remote_lot_id, decision, calls=marketplaces.counter,
+                      restocking=known_restocks(store, provider, marketplaces.cancel_restocks.get(provider)))
 
 
 def _orders_first(marketplaces: Marketplaces) -> None:
@@ -229,4 +245,4 @@ def listing_rows(ws: Workspace, provider: str | None, held_only: bool, unlinked_
     from marketsync.store import queries
 
     store = ws.read()
-    return with_pending(store, queries.stock(store, provider, held_only, unlinked_only))
+    return with_pending(store, queries.stock(store, provider, held_only, unlinked_only), ws.restock_settings())

@@ -32,7 +32,7 @@ from marketsync.config import (
 )
 from marketsync.errors import EXIT_FAILED, ConfigError
 from marketsync.model import ChangeState
-from marketsync.registry import NAMES
+from marketsync.registry import MARKETPLACES, NAMES, Capability
 
 if TYPE_CHECKING:
     from marketsync.app.listing_push import PushResult
@@ -121,6 +121,28 @@ def budget_option(func: Command) -> Command:
     return click.option("--bricklink-budget", envvar="BRICKLINK_DAILY_BUDGET", default=DEFAULT_BRICKLINK_DAILY_BUDGET,
                         show_default=True, show_envvar=True, type=click.IntRange(1),
                         help="BrickLink calls allowed per UTC day; a run stops there and resumes later.")(func)
+
+
+def restock_options(func: Command) -> Command:
+    """``--<marketplace>-cancel-restocks yes|no`` (``MARKETSYNC_<MARKETPLACE>_CANCEL_RESTOCKS``) for
+    each marketplace with listings: whether it puts a cancelled order's pieces back on the listing.
+    The workspace carries them (db_options sits outside this)."""
+    declared = [m for m in MARKETPLACES.values() if m.can(Capability.LISTINGS)]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        chosen = {m.name: kwargs.pop(f"{m.name}_cancel_restocks") for m in declared}
+        kwargs["ws"].cancel_restocks = {name: value.lower() == "yes" for name, value in chosen.items()
+                                        if value is not None}
+        return func(*args, **kwargs)
+
+    for m in reversed(declared):
+        wrapper = click.option(
+            f"--{m.name}-cancel-restocks", f"{m.name}_cancel_restocks", envvar=m.cancel_restocks_var,
+            show_envvar=True, type=click.Choice(["yes", "no"], case_sensitive=False), default=None,
+            help=f"Whether {m.title} puts a cancelled order's pieces back on the listing (undocumented). "
+                 "Unset: learned from the first listing that shows it ('marketsync status').")(wrapper)
+    return wrapper
 
 
 def db_options(func: Command) -> Command:

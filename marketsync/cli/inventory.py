@@ -8,6 +8,7 @@ import click
 
 from marketsync.app.context import Workspace
 from marketsync.cli.common import (
+    restock_options,
     PROVIDER,
     chatty,
     db_options,
@@ -113,6 +114,7 @@ def inventory_list(part: str | None, color_id: int | None, condition: str | None
               help="Start the account (--account) in a file that holds another account's business.")
 @wait_option
 @db_options
+@restock_options
 @http_options
 def inventory_pull(provider: str, zero_missing: bool, new_account: bool, wait: float, ws: Workspace) -> None:
     """Take your store's lots from a marketplace's listing into the local inventory.

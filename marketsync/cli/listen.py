@@ -14,6 +14,7 @@ import click
 
 from marketsync.app.context import Workspace
 from marketsync.cli.common import (
+    restock_options,
     chatty,
     chosen_providers,
     db_options,
@@ -48,6 +49,7 @@ PAUSE_BETWEEN = 0.1  # after each batch, so a waiting cron run gets the lock (it
               help="Tell BrickOwl (POST order/notify) to send its order GET to this IPv4 address, and exit.")
 @click.option("--unregister", is_flag=True, help="Tell BrickOwl to send no more order notifications, and exit.")
 @db_options
+@restock_options
 @http_options
 def listen(port: int | None, token: str | None, brickowl_port: int, host: str, push: bool, wait: float,
            register_ip: str | None, unregister: bool, ws: Workspace) -> None:

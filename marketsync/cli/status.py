@@ -10,6 +10,7 @@ import click
 from marketsync.app.context import Workspace
 
 from marketsync.cli.common import (
+    restock_options,
     budget_option,
     db_options,
     logging_options,
@@ -49,6 +50,7 @@ def _variants() -> list[list[tuple]]:
 @budget_option
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @db_options
+@restock_options
 def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Workspace) -> None:
     """Health of each marketplace: last sync, errors, API calls today, open orders, problems.
 
@@ -78,11 +80,14 @@ def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Worksp
     for row in report:
         row["daily_budget"] = (bricklink_budget if row["provider"] in MARKETPLACES
                                and MARKETPLACES[row["provider"]].can(Capability.DAILY_BUDGET) else None)
+    _restocking(store, report, ws.restock_settings())
     windows = _listener(store, report)
     unhealthy += health.quiet_listeners(report, max_age)
     if as_json:
         import json
 
+        for row in report:
+            row.pop("cancel_restocks_said", None)
         click.echo(json.dumps({"providers": report, "oversold_lots": oversold, "oversell_window": windows,
                                "problems": unhealthy}, indent=2))
     else:
@@ -90,10 +95,36 @@ def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Worksp
         if oversold:
             render.console().print(f"[bold red]{len(oversold)} oversold lot(s)[/]: 'marketsync inventory list --oversold'")
         _print_listener(report, windows)
+        for row in report:
+            if row.get("cancel_restocks_said"):
+                render.console().print(row.pop("cancel_restocks_said"), highlight=False, markup=False)
     for problem in unhealthy:
         click.echo(problem, err=True)
     if unhealthy:
         sys.exit(EXIT_FAILED)
+
+
+def _restocking(store: Any, report: list[dict[str, Any]], settings: dict[str, bool]) -> None:
+    """Whether each marketplace with listings puts a cancelled order's pieces back, and how marketsync
+    knows it (the seller's setting, learned from an order, or not yet): JSON columns and a line."""
+    from marketsync.store.state import known_restocks
+
+    for row in report:
+        declared = MARKETPLACES.get(row["provider"])
+        if declared is None or not declared.can(Capability.LISTINGS):
+            continue
+        known = known_restocks(store, row["provider"], settings.get(row["provider"]))
+        row.update(cancel_restocks=known.restocks, cancel_restocks_source=known.source,
+                   cancel_restocks_order=known.order_id, cancel_restocks_lot=known.remote_lot_id)
+        does = {True: "puts a cancelled order's pieces back on the listing",
+                False: "does not put a cancelled order's pieces back on the listing"}
+        how = (f"set by {declared.cancel_restocks_var}" if known.source == "setting" else
+               f"learned from order {known.order_id}, lot {known.remote_lot_id}; set {declared.cancel_restocks_var} "
+               "if wrong" if known.source == "learned" else
+               f"learned from the first cancellation a listing shows, or set {declared.cancel_restocks_var}")
+        row["cancel_restocks_said"] = (f"{declared.title} {does[known.restocks]} ({how})" if known.restocks is not None
+                                       else f"{declared.title}: whether it restocks cancelled orders is not known yet "
+                                            f"({how})")
 
 
 def _listener(store: Any, report: list[dict[str, Any]]) -> list[dict[str, Any]]:

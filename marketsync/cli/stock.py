@@ -9,6 +9,7 @@ import click
 
 from marketsync.app.context import Workspace
 from marketsync.cli.common import (
+    restock_options,
     PROVIDER,
     chatty,
     chosen_providers,
@@ -36,6 +37,7 @@ from marketsync.model import ChangeState
               help="Only remote lots linked to no local lot (unlinked, ambiguous) or no longer for sale.")
 @output_options
 @db_options
+@restock_options
 @click.pass_context
 def stock(ctx: click.Context, provider: str | None, held_only: bool, unlinked_only: bool, fmt: str,
           ws: Workspace) -> None:
@@ -93,6 +95,7 @@ def _listed(row: dict) -> str:
 @output_options
 @wait_option
 @db_options
+@restock_options
 @http_options
 def stock_push(providers: tuple[str, ...], dry_run: bool, fmt: str, wait: float, ws: Workspace) -> None:
     """Bring every listing to what is available, without syncing orders first (the order lists
@@ -222,6 +225,7 @@ def stock_only(listing: str, off: bool, wait: float, ws: Workspace) -> None:
 @click.argument("listing", metavar="PROVIDER:REMOTE_LOT")
 @wait_option
 @db_options
+@restock_options
 @http_options
 def stock_adopt(listing: str, wait: float, ws: Workspace) -> None:
     """Take a held listing's figure (the seller's own edit on the marketplace) into on hand,

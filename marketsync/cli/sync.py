@@ -8,6 +8,7 @@ import click
 
 from marketsync.app.context import Workspace
 from marketsync.cli.common import (
+    restock_options,
     PROVIDER,
     chatty,
     chosen_providers,
@@ -39,6 +40,7 @@ from marketsync.errors import EXIT_FAILED
                    "without it: a typo would book every order twice).")
 @wait_option_of(120.0)  # long enough to wait out a listener's short sync ('marketsync listen')
 @db_options
+@restock_options
 @http_options
 def sync(providers: tuple[str, ...], full: bool, push: bool, mirror: bool, dry_run: bool, new_account: bool,
          wait: float, ws: Workspace) -> None:

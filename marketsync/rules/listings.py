@@ -6,7 +6,9 @@ off the lot then (``taken``: orders not cancelled; ``placed``: all of them). Sin
 figure has moved by
 
 * that marketplace's orders: ``-(taken_now - taken)`` if cancellations restock the lot, or
-  ``-(placed_now - placed)`` if they do not (undocumented: both are accepted);
+  ``-(placed_now - placed)`` if they do not (undocumented: a per-marketplace fact, ``restocks``:
+  the seller's setting, else learned from a read only one of the two explains, else unknown --
+  and then both are accepted);
 * marketsync's own changes: the settled ones are already in ``listed``; the ones still open
   (recorded, answer lost, not read back yet) are *maybe* applied -- every subset counts;
 * whatever is left is somebody else's edit, usually the seller's on the marketplace's website.
@@ -54,6 +56,29 @@ NO_ORDERS = OwnOrders()
 
 
 @dataclass(frozen=True)
+class Restocking:
+    """Whether a marketplace puts a cancelled order's pieces back on the listing (``restocks``
+    None: not known yet), and how marketsync knows: the seller's setting, or learned from a read
+    (``order_id``, ``remote_lot_id``: the cancellation and the listing it was learned from)."""
+
+    restocks: bool | None = None
+    source: str | None = None  # SETTING | LEARNED
+    order_id: str | None = None
+    remote_lot_id: str | None = None
+
+
+SETTING, LEARNED = "setting", "learned"
+UNKNOWN = Restocking()
+
+
+def restocking(setting: bool | None, learned: Restocking | None) -> Restocking:
+    """The seller's setting wins; else what was learned; else unknown."""
+    if setting is not None:
+        return Restocking(setting, SETTING)
+    return learned if learned is not None and learned.restocks is not None else UNKNOWN
+
+
+@dataclass(frozen=True)
 class Maybe:
     """A change marketsync recorded whose outcome is not known yet."""
 
@@ -72,9 +97,19 @@ class Explanation:
         return self.figure if self.raw is None else self.raw
 
 
-def explanations(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = ()) -> list[Explanation]:
-    """Every figure the marketplace may show now, given the last observation, its own orders since
-    and the open changes (each applied or not)."""
+def _sold(listing: Listing, own: OwnOrders, restocks: bool | None) -> tuple[int, ...]:
+    """The pieces the marketplace's own orders took off the listing since it was observed: by the
+    orders not cancelled if cancellations restock it, by all of them if not; both while unknown."""
+    taken, placed = own.taken - listing.taken, own.placed - listing.placed
+    if restocks is None:
+        return (taken, placed)
+    return (taken,) if restocks else (placed,)
+
+
+def explanations(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = (),
+                 restocks: bool | None = None) -> list[Explanation]:
+    """Every figure the marketplace may show now, given the last observation, its own orders since,
+    the open changes (each applied or not) and whether cancellations restock (None: unknown)."""
     if listing.listed is None:
         return []
     if len(maybes) <= MAX_MAYBE_SUBSETS:
@@ -84,26 +119,64 @@ def explanations(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = ())
     found: list[Explanation] = []
     for subset in subsets:
         moved = listing.listed + sum(m.delta for m in subset)
-        for sold in (own.taken - listing.taken, own.placed - listing.placed):
+        for sold in _sold(listing, own, restocks):
             found.append(Explanation(max(0, moved - sold), tuple(m.id for m in subset), moved - sold))
     return found
 
 
-def explain(listing: Listing, own: OwnOrders, remote: int, maybes: Sequence[Maybe] = ()) -> Explanation | None:
+def explain(listing: Listing, own: OwnOrders, remote: int, maybes: Sequence[Maybe] = (),
+            restocks: bool | None = None) -> Explanation | None:
     """The explanation of ``remote``, preferring the fewest open changes applied; None if none.
     Buyers never take more than a listing shows: a 0 that only the floor explains (orders took
     more than was listed) is the seller's raise, not an explanation."""
-    fits = [e for e in explanations(listing, own, maybes) if e.unclamped == remote]
+    fits = [e for e in explanations(listing, own, maybes, restocks) if e.unclamped == remote]
     return min(fits, key=lambda e: len(e.applied)) if fits else None
 
 
-def nearest(listing: Listing, own: OwnOrders, remote: int) -> int:
+def nearest(listing: Listing, own: OwnOrders, remote: int, restocks: bool | None = None) -> int:
     """The figure the orders explain that is closest to ``remote`` (the seller's edit is the rest).
     A listing never observed explains nothing: all of it is the seller's."""
     # Unclamped: a listing of 6 the seller raised to 8, of which a buyer then took 7, shows 1 where
     # the orders alone explain -1 -- the seller's part is 2, not 1.
-    figures = [e.unclamped for e in explanations(listing, own)]
+    figures = [e.unclamped for e in explanations(listing, own, (), restocks)]
     return min(figures, key=lambda f: (abs(remote - f), f)) if figures else 0
+
+
+def restock_figures(listing: Listing, own: OwnOrders) -> tuple[Explanation, Explanation] | None:
+    """(what the listing shows now if cancellations restock it, what it shows if not), when an
+    order cancelled (or un-cancelled) since the listing was observed makes the two differ."""
+    if listing.listed is None:
+        return None
+    restocked, kept = (Explanation(max(0, listing.listed - sold), (), listing.listed - sold)
+                       for sold in (own.taken - listing.taken, own.placed - listing.placed))
+    return (restocked, kept) if restocked.figure != kept.figure else None
+
+
+def proves(listing: Listing, own: OwnOrders, remote: int | None, maybes: Sequence[Maybe] = ()) -> bool | None:
+    """The restock behaviour a read proves (True: cancellations restock), or None. Only a read
+    with nothing else uncertain proves anything: a listing observed before and not held (a hold is
+    a figure nobody explained), no change of marketsync's with an open outcome, an order
+    cancelled since the observation making the two behaviours' figures differ, and the figure
+    exactly one of them -- and not one the marketplace's floor at 0 made (buyers took more than that
+    behaviour leaves listed: somebody raised it meanwhile)."""
+    if remote is None or listing.held or maybes:
+        return None
+    figures = restock_figures(listing, own)
+    fits = [e for e in figures or () if e.figure == remote and e.unclamped >= 0]  # below 0: it was raised meanwhile
+    if figures is None or len(fits) != 1:
+        return None
+    return fits[0] is figures[0]
+
+
+def sellers_parts(listing: Listing, own: OwnOrders, remote: int, restocks: bool | None) -> tuple[int, int] | None:
+    """While the restock behaviour is unknown and a cancellation since the last observation makes
+    it matter: the seller's part of ``remote`` if cancellations restock, and if they do not (None
+    when the behaviour is known or makes no difference). Nobody can tell which: adopt and pull
+    ask for the setting instead of guessing."""
+    figures = restock_figures(listing, own) if restocks is None else None
+    if figures is None:
+        return None
+    return remote - figures[0].unclamped, remote - figures[1].unclamped
 
 
 def shortfall(listing: Listing, own: OwnOrders) -> int:
@@ -126,27 +199,35 @@ class Verdict:
     kind: Kind
     reason: str | None = None
     explanation: Explanation | None = None
+    learned: bool | None = None  # OBSERVE: the restock behaviour this read proves (it was unknown)
+    contradicts: bool = False  # UNEXPLAINED: the figure is exactly what the other restock behaviour gives
 
 
-def judge(listing: Listing, own: OwnOrders, remote: int | None, maybes: Sequence[Maybe], suspect: bool) -> Verdict:
-    """What a fresh read of one linked listing means (``remote`` None: not for sale any more)."""
+def judge(listing: Listing, own: OwnOrders, remote: int | None, maybes: Sequence[Maybe], suspect: bool,
+          restocks: bool | None = None) -> Verdict:
+    """What a fresh read of one linked listing means (``remote`` None: not for sale any more),
+    given whether cancellations restock (None: unknown -- then a read only one behaviour explains
+    teaches it)."""
     if suspect:
         return Verdict(Kind.SKIP, "an order on this lot arrived while the listings were read; next run")
     if remote is None:
-        if listing.listed is None or any(e.figure == 0 for e in explanations(listing, own, maybes)):
+        if listing.listed is None or any(e.figure == 0 for e in explanations(listing, own, maybes, restocks)):
             return Verdict(Kind.GONE, "sold out")
         return Verdict(Kind.GONE, "deleted or taken off sale on the marketplace")
     if listing.listed is None:
         return Verdict(Kind.OBSERVE, explanation=Explanation(remote))
-    found = explain(listing, own, remote, maybes)
+    found = explain(listing, own, remote, maybes, restocks)
     if found is not None:
-        return Verdict(Kind.OBSERVE, explanation=found)
+        return Verdict(Kind.OBSERVE, explanation=found,
+                       learned=proves(listing, own, remote, maybes) if restocks is None else None)
     raised = shortfall(listing, own)
     if remote == 0 and raised:
         return Verdict(Kind.UNEXPLAINED, f"its orders took {raised} more than the {listing.listed} marketsync last saw "
                                          "listed: it was raised on the marketplace, then sold out")
-    wanted = " or ".join(str(f) for f in sorted({e.figure for e in explanations(listing, own, maybes)}))
-    return Verdict(Kind.UNEXPLAINED, f"listed {remote} where marketsync expected {wanted}")
+    wanted = " or ".join(str(f) for f in sorted({e.figure for e in explanations(listing, own, maybes, restocks)}))
+    other = proves(listing, own, remote, maybes)
+    return Verdict(Kind.UNEXPLAINED, f"listed {remote} where marketsync expected {wanted}",
+                   contradicts=restocks is not None and other is not None and other != restocks)
 
 
 @dataclass
@@ -214,10 +295,11 @@ def waits(lot: LotListings) -> str | None:
     return f"raising to {lot.target} waits: an order list could not be read again after the lots (next run)"
 
 
-def figures_now(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = ()) -> list[int]:
+def figures_now(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = (),
+                restocks: bool | None = None) -> list[int]:
     """What the marketplace may show now without reading it: the last confirmed figure moved by its
     own orders since and by marketsync's open changes (one figure when nothing is uncertain)."""
-    return sorted({e.figure for e in explanations(listing, own, maybes)})
+    return sorted({e.figure for e in explanations(listing, own, maybes, restocks)})
 
 
 def with_retain(planned: Planned, retained_now: bool, deletes_empty_lots: bool) -> Planned:

@@ -93,6 +93,16 @@ def own_orders(store: Store, provider: str) -> dict[str, OwnOrders]:
             for lot, taken, placed, open_pieces, elsewhere in rows}
 
 
+def last_cancelled_order(store: Store, provider: str, remote_lot_id: str) -> str | None:
+    """The marketplace's order on this lot that was cancelled last (as synced), if any."""
+    row = store.db.execute(
+        f"select o.order_id from order_items l join orders o on o.id = l.order_ref where o.business_account_id = ? "
+        f"and o.provider = ? and l.provider_lot_id = ? and {cancelled('o')} "
+        "order by coalesce(o.date_status_changed, '') desc, o.id desc limit 1",
+        [store.account, provider, remote_lot_id]).fetchone()
+    return str(row[0]) if row else None
+
+
 def available(store: Store) -> dict[int, int]:
     db, account = store.db, store.account
     return {lot: quantity - reserved for lot, quantity, reserved in db.execute(

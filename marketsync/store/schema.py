@@ -520,3 +520,15 @@ def m013_everyday(db: Database) -> None:
         pk="id", not_null=["business_account_id", "run", "created_at"],
     )
     db.table("_problems").create_index(["business_account_id", "run"], index_name="problems_by_run")
+
+
+@migrations()
+def m014_cancel_restocks(db: Database) -> None:
+    """Whether each marketplace puts a cancelled order's pieces back on the listing, as marketsync
+    learned it from a read that only one behaviour explains (the seller's setting, when given,
+    wins over it): the cancelled order and the listing it was learned from."""
+    db.table("_cancel_restocks").create(
+        {"business_account_id": str, "provider": str, "restocks": int, "order_id": str, "remote_lot_id": str,
+         "learned_at": str},
+        pk=("business_account_id", "provider"), not_null=["restocks"],
+    )

@@ -1,5 +1,6 @@
 """Writes ``sync_state`` (one row per account and marketplace: when it last synced, failed, was
-asked for its colour table) and ``_api_calls`` (calls per marketplace per UTC day)."""
+asked for its colour table), ``_api_calls`` (calls per marketplace per UTC day) and
+``_cancel_restocks`` (whether a marketplace restocks cancelled orders, as learned)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 
 from marketsync.model import iso, now_iso
+from marketsync.rules.listings import LEARNED, Restocking, restocking
 
 
 def _state(store: Store, provider: str, **values: Any) -> None:
@@ -93,3 +95,27 @@ def record_listener(store: Store, providers: list[str], at: str | None) -> None:
     listener is no problem for ``status --max-age``)."""
     for provider in providers:
         _state(store, provider, listener_seen_at=at)
+
+
+# --- whether a marketplace puts a cancelled order's pieces back (docs/stock-model.md) -----------------
+def learned_restocks(store: Store) -> dict[str, Restocking]:
+    """provider -> what marketsync learned of it (a marketplace it learned nothing of is absent)."""
+    return {provider: Restocking(bool(restocks), LEARNED, order_id, remote_lot_id)
+            for provider, restocks, order_id, remote_lot_id in store.db.execute(
+                "select provider, restocks, order_id, remote_lot_id from _cancel_restocks "
+                "where business_account_id = ?", [store.account])}
+
+
+def known_restocks(store: Store, provider: str, setting: bool | None) -> Restocking:
+    """The seller's setting, else what was learned, else unknown."""
+    return restocking(setting, learned_restocks(store).get(provider))
+
+
+def learn_restocks(store: Store, provider: str, restocks: bool, order_id: str | None, remote_lot_id: str) -> bool:
+    """Record what a read proved (caller holds the transaction that records the read); the first
+    thing learned stays -- a later contradiction is reported, never written over. True if recorded."""
+    cursor = store.db.execute(
+        "insert into _cancel_restocks (business_account_id, provider, restocks, order_id, remote_lot_id, learned_at) "
+        "values (?, ?, ?, ?, ?, ?) on conflict (business_account_id, provider) do nothing",
+        [store.account, provider, int(restocks), order_id, remote_lot_id, now_iso()])
+    return bool(cursor.rowcount)

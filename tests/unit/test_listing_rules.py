@@ -6,17 +6,25 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from marketsync.rules.listings import (
+    LEARNED,
+    SETTING,
+    UNKNOWN,
     Kind,
     Listing,
     LotListings,
     Maybe,
     OwnOrders,
+    Restocking,
     confirmed,
     explain,
+    explanations,
     figures_now,
     judge,
     nearest,
     plan,
+    proves,
+    restocking,
+    sellers_parts,
     with_retain,
 )
 
@@ -118,3 +126,57 @@ def test_a_plan_always_lands_on_max_zero_available_and_never_below_zero(availabl
     after = [planned.get(l.id, f) for l, f in shown]
     assert sum(after) == max(0, available)
     assert all(a >= 0 for a in after)
+
+
+# --- whether cancellations restock: known, learned, unknown (docs/stock-model.md, D and F) -----------------
+def test_a_known_restock_behaviour_leaves_one_explanation_of_a_cancellation():
+    # observed 5 with nothing sold; a buyer ordered 2, then cancelled (placed 2, taken 0)
+    before, cancelled = listing(listed=5), OwnOrders(taken=0, placed=2)
+    assert {e.figure for e in explanations(before, cancelled)} == {5, 3}  # unknown: both
+    assert [e.figure for e in explanations(before, cancelled, restocks=True)] == [5]
+    assert [e.figure for e in explanations(before, cancelled, restocks=False)] == [3]
+    # D: the store did not restock (3) and the seller added 2 (5): only the known behaviour tells
+    assert explain(before, cancelled, 5, restocks=False) is None
+    assert nearest(before, cancelled, 5, restocks=False) == 3
+    assert nearest(before, cancelled, 5) == 5  # unknown: the nearest explanation swallows the seller's 2
+
+
+def test_a_read_proves_a_behaviour_only_when_nothing_else_is_uncertain():
+    before, cancelled = listing(listed=5), OwnOrders(taken=0, placed=2)
+    assert proves(before, cancelled, 3) is False and proves(before, cancelled, 5) is True
+    assert proves(before, cancelled, 4) is None  # neither: somebody else's edit as well
+    assert proves(before, cancelled, 3, [Maybe(1, -1)]) is None  # an open change of marketsync's
+    assert proves(listing(listed=5, held=True), cancelled, 3) is None  # a figure nobody explained before
+    assert proves(before, OwnOrders(taken=2, placed=2), 3) is None  # no cancellation: both agree
+    # 1 if restocked, else 1 - 2 floored at 0: buyers took 2 of 1 -- it was raised meanwhile, so 0 proves nothing
+    assert proves(listing(listed=1), OwnOrders(taken=0, placed=2), 0) is None
+    assert proves(listing(listed=1), OwnOrders(taken=0, placed=2), 1) is True
+    assert proves(listing(listed=1), OwnOrders(taken=2, placed=4), 0) is None  # both 0: nothing to learn
+    assert proves(before, cancelled, None) is None
+    # an order cancelled while it was open at the observation (observed 3 with 2 taken)
+    assert proves(listing(listed=3, taken=2, placed=2), OwnOrders(taken=0, placed=2), 5) is True
+
+
+def test_judge_learns_only_while_unknown_and_flags_a_contradiction():
+    before, cancelled = listing(listed=5), OwnOrders(taken=0, placed=2)
+    assert judge(before, cancelled, 3, [], suspect=False).learned is False
+    assert judge(before, cancelled, 3, [], suspect=False, restocks=False).learned is None  # known already
+    contradicted = judge(before, cancelled, 5, [], suspect=False, restocks=False)
+    assert contradicted.kind is Kind.UNEXPLAINED and contradicted.contradicts
+    edited = judge(before, cancelled, 6, [], suspect=False, restocks=False)
+    assert edited.kind is Kind.UNEXPLAINED and not edited.contradicts
+
+
+def test_the_sellers_part_is_asked_for_only_while_the_behaviour_matters_and_is_unknown():
+    before, cancelled = listing(listed=5), OwnOrders(taken=0, placed=2)
+    assert sellers_parts(before, cancelled, 7, None) == (2, 4)
+    assert sellers_parts(before, cancelled, 7, False) is None
+    assert sellers_parts(before, OwnOrders(taken=2, placed=2), 7, None) is None
+    assert sellers_parts(listing(listed=None), cancelled, 7, None) is None
+
+
+def test_the_setting_wins_over_what_was_learned():
+    learned = Restocking(False, LEARNED, "77", "9001")
+    assert restocking(True, learned) == Restocking(True, SETTING)
+    assert restocking(None, learned) == learned
+    assert restocking(None, None) == UNKNOWN and UNKNOWN.restocks is None
