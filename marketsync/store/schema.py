@@ -520,3 +520,17 @@ def m013_everyday(db: Database) -> None:
         pk="id", not_null=["business_account_id", "run", "created_at"],
     )
     db.table("_problems").create_index(["business_account_id", "run"], index_name="problems_by_run")
+
+
+@migrations()
+def m014_relist_sold_out(db: Database) -> None:
+    """A listing sold out and deleted by its marketplace is created again once its lot has pieces
+    (docs/stock-model.md, "Sold out and deleted"): why each listing went (``gone_kind``: sold out,
+    removed, replaced; NULL for listings gone before this release, which are never relisted), what
+    was read of it when last seen for sale (``read_as``, JSON: the terms a relist copies -- item,
+    colour, condition, completeness, price, description, remarks, whether it was retained), and the
+    description each creation sends."""
+    listings = db.table("listings")
+    listings.add_column("gone_kind", str)
+    listings.add_column("read_as", str)
+    db.table("_mirror_creations").add_column("description", str)
