@@ -154,7 +154,8 @@ def test_a_lost_answer_never_creates_it_twice(run, shop, fault):
     assert query("select count(*) from _mirror_creations where state in ('intended', 'unknown')") == [(0,)]
 
 
-def test_a_lost_answer_not_found_at_once_is_found_by_the_next_run_and_never_held(run, shop):
+@pytest.mark.parametrize("then", ["sync --push", "inventory pull"])
+def test_a_lost_answer_not_found_at_once_is_found_by_the_next_run_and_never_held(run, shop, then):
     sold_out_then_cancelled(run, shop)
     store = shop.bricklink
     route = next(r for r in store.routes if r.template == "GET /inventories")
@@ -168,6 +169,9 @@ def test_a_lost_answer_not_found_at_once_is_found_by_the_next_run_and_never_held
         shop.clear_faults()
     assert query("select state from _mirror_creations") == [("unknown",)]
     assert len(bricklink_lots(shop)) == 1
+    if then == "inventory pull":  # the lot it made holds pieces already on hand: never added again
+        assert run("inventory", "pull", "--provider", "bricklink").exit_code == 0
+        assert lot_row() == (20, 0) and query("select state from _mirror_creations") == [("applied",)]
     push(run)  # found among the lots read and linked as marketsync's own before linking: never held as new
     assert_relisted_once(shop)
 

@@ -52,8 +52,13 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
         existing = {row["remote_lot_id"]: row for row in stored.listings(store, provider, stored.PULL_COLUMNS)}
         fresh = [lot for lot in lots if not _observed(existing.get(lot.remote_lot_id))]
         seen = [lot for lot in lots if _observed(existing.get(lot.remote_lot_id))]
+        # a lot marketsync created and has not observed yet holds pieces already counted: observed only
+        ours = {lot.remote_lot_id: lot for lot in fresh
+                if (existing.get(lot.remote_lot_id) or {}).get("link_method") in stored.OURS}
         _pull_observed(store, provider, seen, existing, own, open_changes, available, result)
-        _pull_fresh(store, provider, fresh, existing, own, index, translator, result)
+        _pull_fresh(store, provider, [lot for lot in fresh if lot.remote_lot_id not in ours], existing, own, index,
+                    translator, result)
+        _observe_fresh(store, provider, ours, own)
         _report_missing(store, provider, {lot.remote_lot_id for lot in lots}, existing, index, zero_missing,
                         result, gone_kind=lambda row: rules.gone_kind(
                             stored.as_listing(row), own.get(row["remote_lot_id"], rules.NO_ORDERS),
