@@ -126,7 +126,9 @@ def run(store: Store, marketplaces: Marketplaces, *, to: str | None = None, dry_
 
     linked = {(row.provider, row.remote_lot_id): row.inventory_id for row in listed if row.inventory_id is not None}
     if not dry_run:
-        _settle_open(store, open_rows, sides, linked, report)
+        # a relist (created again on its own marketplace) is settled by the push, before it links
+        _settle_open(store, [(row, new) for row, new in open_rows if row["source"] != row["target"]], sides, linked,
+                     report)
         open_rows, listed = stored.open_creations(store), stored.listed(store)
         linked = {(r.provider, r.remote_lot_id): r.inventory_id for r in listed if r.inventory_id is not None}
     found = rules.candidates(stored.local_lots(store), listed, targets,
