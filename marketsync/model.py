@@ -396,6 +396,15 @@ class LinkProblem(Text):
     AMBIGUOUS = "ambiguous"  # several local lots of it, none in that bin
 
 
+class Gone(Text):
+    """Why a listing is no longer for sale (``listings.gone_kind``), as far as that decides whether
+    marketsync may create it again (docs/stock-model.md, "Sold out and deleted")."""
+
+    SOLD_OUT = "sold_out"  # its own orders took it to 0 and its marketplace deleted it (not retained): relisted
+    REMOVED = "removed"  # deleted or taken off sale by somebody (the seller): never created again
+    REPLACED = "replaced"  # another listing of the lot on that marketplace linked in its place since
+
+
 @dataclass
 class ChangeResult:
     remote_lot_id: str
@@ -433,6 +442,7 @@ class NewLot:
     note: str  # the bin: BrickLink ``remarks`` / BrickOwl ``personal_note``
     completeness: str | None = None  # BrickLink sets: C, B, S
     external_id: str | None = None  # BrickOwl: the BrickLink lot it mirrors (``external_id_1``)
+    description: str | None = None  # BrickLink: the public description, exactly as read (a relisted lot's)
 
 
 @dataclass

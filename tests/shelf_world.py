@@ -64,7 +64,6 @@ writes are applied, faults are off, the seller adopted every outstanding edit an
 
 from __future__ import annotations
 
-import dataclasses
 
 import json
 import os
@@ -277,6 +276,7 @@ class ShelfTruth(RuleBasedStateMachine):
         self.shelf: dict[int, int] = {}
         self.orders: list[Order] = []
         self.edits: set[tuple[str, str]] = set()  # (provider, remote lot) the seller edited, not adopted
+        self.created: dict[int, int] = {}  # BrickLink lots marketsync created again (sold out, relisted) -> lot
         self.stockroom_quantity: int | None = None
         self.runs = 0
 
@@ -318,8 +318,16 @@ class ShelfTruth(RuleBasedStateMachine):
             conn.close()
 
     def bricklink_listings(self, lot: Lot) -> list[int]:
-        """The lot's BrickLink lots, for sale or not: its own and (lot 0) the second one."""
-        return [lot.bl_lot] + ([BL_SECOND] if lot.index == 0 and self.w.second_bricklink_lot else [])
+        """The lot's BrickLink lots, for sale or not: its own, (lot 0) the second one, and every lot
+        marketsync created again in their place after buyers sold them out (a new id each time:
+        remembered, so that an edit of one still names its bin once it is gone)."""
+        opened = {BL_LOT + index for index in range(len(PARTS))} | {BL_SECOND, BL_STOCKROOM}
+        for found in self.sb.bricklink.all_lots():
+            if found.inventory_id not in opened and (found.no, found.color_id, found.new_or_used, found.remarks) == (
+                    lot.part, BL_COLOUR, "N", lot.bin):
+                self.created.setdefault(found.inventory_id, lot.index)
+        return ([lot.bl_lot] + ([BL_SECOND] if lot.index == 0 and self.w.second_bricklink_lot else [])
+                + sorted(remote for remote, index in self.created.items() if index == lot.index))
 
     def offers(self) -> list[tuple[str, str, int, int]]:
         """(provider, remote lot, local lot, pieces it offers now) of every listing a buyer can buy from."""
@@ -372,11 +380,6 @@ class ShelfTruth(RuleBasedStateMachine):
     @initialize(world=worlds())
     def open_shop(self, world: World):
         self.clean = False
-        if self.OPEN_DEFECTS_LEFT_OUT:
-            world = dataclasses.replace(
-                world,
-                bricklink_deletes_sold_out=False,  # C: a BrickLink lot deleted at 0 is not created again
-            )
         self.world = world
         note(f"world: {world}")
         bl, bo = self.sb.bricklink, self.sb.brickowl

@@ -118,9 +118,10 @@ class Marketplaces:
         order_sync.oversold_lines(self.store, results, self.oversold_said)
 
     def push(self, *, dry_run: bool, resync: bool = True, progress: Progress | None = None,
-             report_oversold: bool = True) -> tuple[list[PushResult], list[ProviderResult]]:
-        """The listings pushed (after the orders synced again for the bracket); (push results,
-        resync results)."""
+             report_oversold: bool = True, relist: bool = True) -> tuple[list[PushResult], list[ProviderResult]]:
+        """The listings pushed (after the orders synced again for the bracket), then (``relist``)
+        the lots buyers sold out and their marketplace deleted created again where their lot has
+        pieces (app/relist.py); (push results, resync results)."""
         from marketsync.app import listing_push
         from marketsync.store import catalog as stored_catalog
         from marketsync.store.inventory import lot_index
@@ -138,6 +139,10 @@ class Marketplaces:
         results = listing_push.run(self.store, list(self.adapters), index, translator=translator,
                                    resync=sync_again if resync else None, dry_run=dry_run,
                                    settings=self.cancel_restocks)
+        if relist and not dry_run:  # creations wait behind the orders and every marketplace's push
+            from marketsync.app import relist as relisting
+
+            relisting.run(self.store, self, results)
         with self.store.atomic():
             if translator is not None and not dry_run:
                 stored_catalog.save(self.store, translator.take_learned())

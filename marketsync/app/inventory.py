@@ -87,13 +87,21 @@ def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 
             refuse_new_account(store)
         marketplaces = ws.marketplaces(store, sorted(set(configured_providers(ws.environ)) | {name}))
         report.results = marketplaces.sync()
-        lots = marketplaces.adapter(name).list_lots()
+        adapter = marketplaces.adapter(name)
+        lots = adapter.list_lots()
+        settled = []
+        if adapter.deletes_empty_lots:  # a lot a relist left open is marketsync's own, never pieces to add
+            from marketsync.app import relist
+
+            settled = relist.settle_open(store, name, [lot for lot in lots if lot.for_sale])
         index = lot_index(store)
         translator = marketplaces.translator(index, beyond_inventory=True) \
             if marketplaces.catalog is not None and marketplaces.catalog.name == name else None
         report.pulled = listing_pull.pull(store, name, lots, index, translator,
                                           calls=marketplaces.counter.take_unsaved(), zero_missing=zero_missing,
-                                          restocking=known_restocks(store, name, marketplaces.cancel_restocks.get(name)))
+                                          restocking=known_restocks(store, name, marketplaces.cancel_restocks.get(name)),
+                                          deletes_empty_lots=adapter.deletes_empty_lots)
+        report.pulled.problems += settled
         reserve.rematch(store, index, catalog.translator(store, index))  # from what is stored: no lookups
         still = queries.unmatched_lines(store)
         for result in report.results:

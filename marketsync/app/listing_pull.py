@@ -17,12 +17,13 @@ Lots no longer listed are reported, and zeroed only when asked.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from marketsync.store import Store
 
 from marketsync.rules import listings as rules
 from marketsync.rules.matching import LotIndex
-from marketsync.model import Adjustment, InventoryLot, LinkProblem, RemoteLot
+from marketsync.model import Adjustment, Gone, InventoryLot, LinkProblem, RemoteLot
 from marketsync.app.listing_push import learn, link, local_key, restock_unknown
 from marketsync.store import inventory, state
 from marketsync.store import listings as stored
@@ -39,7 +40,7 @@ class PullResult:
 
 def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
          translator: Translator | None, *, calls: dict[str, int], zero_missing: bool = False,
-         restocking: rules.Restocking = rules.UNKNOWN) -> PullResult:
+         restocking: rules.Restocking = rules.UNKNOWN, deletes_empty_lots: bool = False) -> PullResult:
     """Store the pulled lots and the calls that fetched them (caller holds the writer lock; one
     transaction). Only lots for sale are pulled: a stockroom or a lot off sale is not on offer.
     ``restocking``: whether the marketplace restocks cancelled orders, as far as it is known."""
@@ -52,10 +53,19 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
         existing = {row["remote_lot_id"]: row for row in stored.listings(store, provider, stored.PULL_COLUMNS)}
         fresh = [lot for lot in lots if not _observed(existing.get(lot.remote_lot_id))]
         seen = [lot for lot in lots if _observed(existing.get(lot.remote_lot_id))]
+        # a lot marketsync created and has not observed yet holds pieces already counted: observed only
+        ours = {lot.remote_lot_id: lot for lot in fresh
+                if (existing.get(lot.remote_lot_id) or {}).get("link_method") in stored.OURS}
         _pull_observed(store, provider, seen, existing, own, open_changes, available, result, restocking)
-        _pull_fresh(store, provider, fresh, existing, own, index, translator, result)
+        _pull_fresh(store, provider, [lot for lot in fresh if lot.remote_lot_id not in ours], existing, own, index,
+                    translator, result)
+        _observe_fresh(store, provider, ours, own)
         _report_missing(store, provider, {lot.remote_lot_id for lot in lots}, existing, index, zero_missing,
-                        result)
+                        result, gone_kind=lambda row: rules.gone_kind(
+                            stored.as_listing(row), own.get(row["remote_lot_id"], rules.NO_ORDERS),
+                            open_changes.get(row["id"], []), deletes_empty_lots=deletes_empty_lots))
+        stored.remember_reads(store, {row["remote_lot_id"]: row for row in stored.listings(
+            store, provider, ("id", "remote_lot_id", "inventory_id", "read_as"))}, lots)
         state.add_api_calls(store, calls)
     index.reload()
     return result
@@ -198,9 +208,10 @@ def _observe_fresh(store: Store, provider: str, by_remote: dict[str, RemoteLot],
 
 
 def _report_missing(store: Store, provider: str, listed: set[str], existing: dict[str, dict],
-                    index: LotIndex, zero_missing: bool, result: PullResult) -> None:
+                    index: LotIndex, zero_missing: bool, result: PullResult,
+                    gone_kind: Callable[[dict], Gone]) -> None:
     adjustments: list[tuple[int, int, Adjustment, str]] = []
-    gone: list[tuple[int, str]] = []
+    gone: list[tuple[int, str, Gone | None]] = []
     for remote, row in existing.items():
         if remote in listed or row["inventory_id"] is None or (row.get("gone_at") is not None and not zero_missing):
             continue
@@ -213,6 +224,7 @@ def _report_missing(store: Store, provider: str, listed: set[str], existing: dic
             result.problems.append(f"{provider} lot {remote} is no longer listed (local lot {row['inventory_id']}"
                                    f"{f', {lot_.quantity} on hand' if lot_ else ''}); kept as it is "
                                    "(--zero-missing sets it to 0)")
-        gone.append((row["id"], "no longer listed (seen by a pull)"))
+        kind = gone_kind(row) if row.get("gone_at") is None else row.get("gone_kind")  # why it went stays
+        gone.append((row["id"], "no longer listed (seen by a pull)", kind))
     stored.adjust_many(store, adjustments)
     stored.mark_gone_many(store, gone)

@@ -23,7 +23,7 @@ from marketsync.rules import listings as rules
 from marketsync.errors import BadResponseError, MarketsyncError
 from marketsync.rules.listings import Kind
 from marketsync.rules.matching import LotIndex
-from marketsync.model import ChangeState, LinkProblem, Listings, OrderLine, Outcome, QuantityChange, RemoteLot
+from marketsync.model import ChangeState, Gone, LinkProblem, Listings, OrderLine, Outcome, QuantityChange, RemoteLot
 from marketsync.registry import marketplace
 from marketsync.store import listings as stored
 from marketsync.store import problems as stored_problems
@@ -77,6 +77,8 @@ class PushResult:
     lots: list[RemoteLot] | None = field(default=None, repr=False)  # every lot as read (mirroring plans from it)
     settled: set[int] = field(default_factory=set)  # local lots whose listings here now show what is available
     waiting: list[Waiting] = field(default_factory=list)  # left as they are, and why
+    relist: list[int] = field(default_factory=list)  # local lots with nothing for sale here, pieces available and
+    # every listing here gone: created again if they sold out (app/relist.py)
 
 
 @dataclass
@@ -85,7 +87,7 @@ class Judgement:
     it and writes nothing)."""
 
     links: list[stored.Link] = field(default_factory=list)
-    gone: list[tuple[int, str]] = field(default_factory=list)  # listing id, why
+    gone: list[tuple[int, str, Gone]] = field(default_factory=list)  # listing id, why, and what that means
     back: list[int] = field(default_factory=list)  # listings for sale again
     observations: list[tuple[int, int, rules.OwnOrders]] = field(default_factory=list)
     settled: list[tuple[list[rules.Maybe], tuple[int, ...]]] = field(default_factory=list)
@@ -96,6 +98,7 @@ class Judgement:
     problems: list[str] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)  # listings left as they are, and why
     learned: list[tuple[bool, str]] = field(default_factory=list)  # (restocks, remote lot): the first read that proved it
+    relist: list[int] = field(default_factory=list)  # lots with every listing here gone and pieces available
 
 
 def run(store: Store, adapters: list[Listings], index: LotIndex, *,
@@ -156,13 +159,21 @@ def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: Lot
               restocking: rules.Restocking = rules.UNKNOWN) -> None:
     provider = adapter.name
     for_sale = {lot.remote_lot_id: lot for lot in lots if lot.for_sale}
+    if not dry_run and only is None and adapter.deletes_empty_lots:  # a relist an earlier run left open: its
+        from marketsync.app import relist  # lot, if there, is linked as marketsync's own before linking
+
+        result.problems += relist.settle_open(store, provider, list(for_sale.values()))
     rows, link_problems = _linked_rows(store, provider, for_sale, index, translator, dry_run=dry_run)
+    if not dry_run:
+        with store.atomic():
+            stored.remember_reads(store, rows, list(for_sale.values()))
     if only is not None:
         rows = {key: row for key, row in rows.items() if row["inventory_id"] in only}
     judgement = judge(provider, rows, for_sale, stored.own_orders(store, provider),
                       stored.maybe_changes(store, provider), stored.available(store), touched,
                       may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots, restocking=restocking)
     result.waiting = judgement.waiting
+    result.relist = judgement.relist if only is None else []
     if dry_run:
         result.problems += link_problems + judgement.problems
         result.changes = [ListingChange(provider, p.listing.remote_lot_id, p.listing.inventory_id or 0, p.before, p.after)
@@ -294,13 +305,16 @@ def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], 
 def _judge_lot(provider: str, lot_id: int, lot_rows: list[dict], for_sale: dict[str, RemoteLot],
                own: dict[str, rules.OwnOrders], maybes: dict[int, list[rules.Maybe]], available: int,
                out: Judgement, *, may_raise: bool, deletes_empty_lots: bool, restocking: rules.Restocking) -> None:
-    lot = _LotJudge(provider, lot_id, available, own, maybes, out,
+    lot = _LotJudge(provider, lot_id, available, own, maybes, out, deletes_empty_lots,
                     observed_before=any(row["listed"] is not None for row in lot_rows), restocking=restocking)
     for row in sorted(lot_rows, key=lambda r: r["id"]):
         lot.listing(stored.as_listing(row), for_sale.get(row["remote_lot_id"]))
     if lot.unexplained:
         lot.hold_or_accept()
         return
+    if (not lot.shown and available > 0 and may_raise and deletes_empty_lots
+            and not any(own.get(row["remote_lot_id"], rules.NO_ORDERS).elsewhere for row in lot_rows)):
+        out.relist.append(lot_id)  # nothing for sale here: created again if what went sold out (app/relist.py)
     lot.plan(for_sale, may_raise=may_raise, deletes_empty_lots=deletes_empty_lots)
 
 
@@ -314,6 +328,7 @@ class _LotJudge:
     own: dict[str, rules.OwnOrders]
     maybes: dict[int, list[rules.Maybe]]
     out: Judgement
+    deletes_empty_lots: bool
     observed_before: bool
     restocking: rules.Restocking = rules.UNKNOWN
     shown: list[tuple[rules.Listing, int]] = field(default_factory=list)
@@ -333,7 +348,7 @@ class _LotJudge:
         self.elsewhere += mine.elsewhere
         if listing.gone:
             self.out.back.append(listing.id)
-        if listing.listed is None and self.observed_before and not listing.held:
+        if listing.listed is None and self.observed_before and not listing.held and not listing.ours:
             self.unexplained.append((listing, remote, (
                 f"a new listing of a lot marketsync already counts (listed {remote}); "
                 "adopt it to add its pieces to on hand, or override it to list what is available")))
@@ -363,7 +378,8 @@ class _LotJudge:
             self.out.settled.append((open_changes, zero.applied))
         elif open_changes:
             self.out.superseded.append(open_changes)
-        self.out.gone.append((listing.id, verdict.reason or "gone"))
+        kind = rules.gone_kind(listing, mine, open_changes, deletes_empty_lots=self.deletes_empty_lots)
+        self.out.gone.append((listing.id, verdict.reason or "gone", kind))
         raised = rules.shortfall(listing, mine)
         hint = (f"; it sold {raised} more than marketsync last saw listed, so it was raised on the marketplace: "
                 f"'marketsync stock adopt {self.provider}:{listing.remote_lot_id}' adds those {raised} to on hand"
@@ -371,7 +387,8 @@ class _LotJudge:
         self.out.problems.append(
             f"{self.provider} lot {listing.remote_lot_id} (local lot {self.lot_id}) is no longer for sale "
             f"({verdict.reason}); marketsync stops changing it, and a new listing of that part and bin links in "
-            f"its place{hint}")
+            f"its place{hint}" + (f"; sold out and deleted by {self.provider}, it is created again as it was once the "
+                                  "lot has pieces available (MARKETSYNC_RELIST)" if kind == Gone.SOLD_OUT else ""))
 
     def _observe(self, listing: rules.Listing, remote: int, mine: rules.OwnOrders, open_changes: list[rules.Maybe],
                  explanation: rules.Explanation | None) -> None:
@@ -444,8 +461,8 @@ def held_line(provider: str, remote_lot_id: str, lot_id: int | None, reason: str
 
 def record(store: Store, judgement: Judgement) -> None:
     """Write what a judgement decided (caller holds the transaction)."""
-    for listing_id, reason in judgement.gone:
-        stored.mark_gone(store, listing_id, reason)
+    for listing_id, reason, kind in judgement.gone:
+        stored.mark_gone(store, listing_id, reason, kind)
     for listing_id in judgement.back:
         stored.mark_back(store, listing_id)
     stored.observe(store, judgement.observations)

@@ -126,7 +126,9 @@ def run(store: Store, marketplaces: Marketplaces, *, to: str | None = None, dry_
 
     linked = {(row.provider, row.remote_lot_id): row.inventory_id for row in listed if row.inventory_id is not None}
     if not dry_run:
-        _settle_open(store, open_rows, sides, linked, report)
+        # a relist (created again on its own marketplace) is settled by the push, before it links
+        _settle_open(store, [(row, new) for row, new in open_rows if row["source"] != row["target"]], sides, linked,
+                     report)
         open_rows, listed = stored.open_creations(store), stored.listed(store)
         linked = {(r.provider, r.remote_lot_id): r.inventory_id for r in listed if r.inventory_id is not None}
     found = rules.candidates(stored.local_lots(store), listed, targets,
@@ -144,7 +146,7 @@ def run(store: Store, marketplaces: Marketplaces, *, to: str | None = None, dry_
     for target in targets:
         creations = [c for c in plan.creations if c.candidate.target == target]
         if creations:
-            gaps += _create(store, marketplaces, adapters[target], sides[target], creations, report)
+            gaps += send_creations(store, marketplaces, adapters[target], sides[target], creations, report)
     report.gaps = rules.table(gaps)
     if all(side.lots is not None for side in sides.values()):  # a whole view: the stored set is replaced
         with store.atomic():
@@ -209,9 +211,9 @@ def _several(target: str, lot_id: int, found: list[RemoteLot]) -> str:
             f"'marketsync stock link {target}:LOT {lot_id}'")
 
 
-def _link(store: Store, target: str, lot_id: int, remote_lot_id: str, quantity: int) -> None:
+def _link(store: Store, target: str, lot_id: int, remote_lot_id: str, quantity: int, method: str = "mirror") -> None:
     """The created lot is a listing of the local lot, observed at what it shows (caller holds the transaction)."""
-    stored_listings.save_links(store, target, [stored_listings.Link(remote_lot_id, lot_id, "mirror")])
+    stored_listings.save_links(store, target, [stored_listings.Link(remote_lot_id, lot_id, method)])
     row = stored_listings.find(store, target, remote_lot_id)
     if row is not None and row["inventory_id"] == lot_id:
         own = stored_listings.own_orders(store, target).get(remote_lot_id, listing_rules.NO_ORDERS)
@@ -261,10 +263,10 @@ def _knowledge(store: Store, marketplaces: Marketplaces, found: list[rules.Candi
 
 
 # --- sending ---------------------------------------------------------------------------------------------
-def _create(store: Store, marketplaces: Marketplaces, adapter: Creations, side: rules.Side,
-            creations: list[rules.Creation], report: MirrorReport) -> list[rules.Gap]:
+def send_creations(store: Store, marketplaces: Marketplaces, adapter: Creations, side: rules.Side,
+            creations: list[rules.Creation], report: MirrorReport, method: str = "mirror") -> list[rules.Gap]:
     """Record, send and settle the creations of one marketplace, batch by batch; the gaps its
-    refusals make."""
+    refusals make. ``method``: the link of each lot created (``mirror``; ``relist``: app/relist.py)."""
     target, gaps = adapter.name, []
     budget = adapter.budget()
     if budget is not None:
@@ -288,7 +290,7 @@ def _create(store: Store, marketplaces: Marketplaces, adapter: Creations, side: 
         not_sent = False
         with store.atomic():
             for creation, answer in zip(batch, answers):
-                made, gap = _answered(store, creation, answer)
+                made, gap = _answered(store, creation, answer, method)
                 report.made.append(made)
                 gaps += [gap] if gap is not None else []
                 if answer.outcome == Outcome.UNKNOWN:
@@ -300,17 +302,18 @@ def _create(store: Store, marketplaces: Marketplaces, adapter: Creations, side: 
             report.waiting[f"{target}: not sent in this run (budget or time)"] = left
             break
     if lost:
-        _look_again(store, adapter, side, lost, report)
+        _look_again(store, adapter, side, lost, report, method)
     return gaps
 
 
-def _answered(store: Store, creation: rules.Creation, answer: Created) -> tuple[Made, rules.Gap | None]:
+def _answered(store: Store, creation: rules.Creation, answer: Created,
+              method: str = "mirror") -> tuple[Made, rules.Gap | None]:
     """Settle one answer (caller holds the transaction)."""
     c, new = creation.candidate, creation.new
     made = Made(c.target, c.lot.id, c.source, new, detail=answer.detail)
     if answer.outcome == Outcome.APPLIED and answer.remote_lot_id:
         stored.resolve(store, new.ref, ChangeState.APPLIED, None, answer.remote_lot_id)
-        _link(store, c.target, c.lot.id, answer.remote_lot_id, new.quantity)
+        _link(store, c.target, c.lot.id, answer.remote_lot_id, new.quantity, method)
         made.state, made.remote_lot_id = ChangeState.APPLIED, answer.remote_lot_id
         return made, None
     if answer.outcome == Outcome.REFUSED:
@@ -329,7 +332,7 @@ def _answered(store: Store, creation: rules.Creation, answer: Created) -> tuple[
 
 
 def _look_again(store: Store, adapter: Creations, side: rules.Side, lost: list[tuple[rules.Creation, Made]],
-                report: MirrorReport) -> None:
+                report: MirrorReport, method: str = "mirror") -> None:
     """Lost answers: each lot looked for at once (its marketplace's whole list when many were
     lost); found, it is linked; not found, the creation stays open for the next run, which looks
     again before anything is sent."""
@@ -355,7 +358,7 @@ def _look_again(store: Store, adapter: Creations, side: rules.Side, lost: list[t
             with store.atomic():
                 stored.resolve(store, creation.new.ref, ChangeState.APPLIED, "answer lost; found by reading back",
                                found[0].remote_lot_id)
-                _link(store, c.target, c.lot.id, found[0].remote_lot_id, found[0].quantity)
+                _link(store, c.target, c.lot.id, found[0].remote_lot_id, found[0].quantity, method)
             made.state, made.remote_lot_id = ChangeState.APPLIED, found[0].remote_lot_id
         elif found:
             report.problems.append(_several(side.name, c.lot.id, found))

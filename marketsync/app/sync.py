@@ -34,9 +34,10 @@ class SyncReport:
 
 def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = False, dry_run: bool = False,
          wait: float = 0.0, check_credentials: bool = True, progress: Progress | None = None,
-         mirror: bool = False, new_account: bool = False) -> SyncReport:
+         mirror: bool = False, new_account: bool = False, relist: bool = True) -> SyncReport:
     """One run: the writer lock, the daily backup, the orders of ``names``, then (``push``) the
-    listings -- only when every marketplace's orders synced."""
+    listings -- only when every marketplace's orders synced (``relist``: and create again the lots
+    buyers sold out that the marketplace deleted, app/relist.py)."""
     from marketsync.app import backup
     from marketsync.store import queries
 
@@ -52,7 +53,8 @@ def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = Fa
         marketplaces = ws.marketplaces(store, names)
         report.results = marketplaces.sync(full=full, progress=progress, report_oversold=False)
         if push and all(result.ok for result in report.results):
-            report.pushed, report.again = marketplaces.push(dry_run=dry_run, progress=progress, report_oversold=False)
+            report.pushed, report.again = marketplaces.push(dry_run=dry_run, progress=progress, report_oversold=False,
+                                                            relist=relist)
             if mirror and all(result.ok for result in report.pushed):  # creations wait behind orders and pushes
                 from marketsync.app import mirror as mirroring
                 from marketsync.config import mirror_settings
@@ -67,12 +69,12 @@ def sync(ws: Workspace, names: list[str], *, full: bool = False, push: bool = Fa
     return report
 
 
-def push_listings(ws: Workspace, names: list[str], *, dry_run: bool = False,
-                  wait: float = 0.0) -> tuple[list[PushResult], list[ProviderResult]]:
+def push_listings(ws: Workspace, names: list[str], *, dry_run: bool = False, wait: float = 0.0,
+                  relist: bool = True) -> tuple[list[PushResult], list[ProviderResult]]:
     """``stock push``: the listings without syncing the orders first (the order lists are still
     read once after the lots, so an order placed meanwhile is never put back on sale)."""
     with ws.write(wait, create=True) as store:
-        return ws.marketplaces(store, names).push(dry_run=dry_run)
+        return ws.marketplaces(store, names).push(dry_run=dry_run, relist=relist)
 
 
 def refuse_new_account(store: Store) -> None:

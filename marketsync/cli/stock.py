@@ -92,12 +92,15 @@ def _listed(row: dict) -> str:
 @click.option("--provider", "-p", "providers", multiple=True, type=PROVIDER,
               help="Push only this marketplace's listings (repeatable). Default: every one with credentials.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--relist/--no-relist", envvar="MARKETSYNC_RELIST", show_envvar=True, default=True,
+              help="With the push: create again, exactly as it was, a BrickLink lot buyers sold out (BrickLink deletes "
+                   "it) once its lot has pieces available; never one the seller deleted.")
 @output_options
 @wait_option
 @db_options
 @restock_options
 @http_options
-def stock_push(providers: tuple[str, ...], dry_run: bool, fmt: str, wait: float, ws: Workspace) -> None:
+def stock_push(providers: tuple[str, ...], dry_run: bool, relist: bool, fmt: str, wait: float, ws: Workspace) -> None:
     """Bring every listing to what is available, without syncing orders first (the order lists
     are still read once after the listings, so an order placed meanwhile is never put back on sale).
 
@@ -108,7 +111,7 @@ def stock_push(providers: tuple[str, ...], dry_run: bool, fmt: str, wait: float,
     """
     from marketsync.app.sync import push_listings
 
-    results, again = push_listings(ws, chosen_providers(providers), dry_run=dry_run, wait=wait)
+    results, again = push_listings(ws, chosen_providers(providers), dry_run=dry_run, wait=wait, relist=relist)
     report_sync(again, exit_on_failure=False)
     report_push(results, dry_run, fmt)
     if any(not result.ok for result in results) or any(not result.ok for result in again):

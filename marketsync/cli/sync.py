@@ -34,6 +34,9 @@ from marketsync.errors import EXIT_FAILED
 @click.option("--mirror/--no-mirror", envvar="MARKETSYNC_MIRROR", show_envvar=True, default=False,
               help="After the push, create each lot listed on one marketplace only on the others "
                    "(see 'marketsync stock mirror').")
+@click.option("--relist/--no-relist", envvar="MARKETSYNC_RELIST", show_envvar=True, default=True,
+              help="With the push: create again, exactly as it was, a BrickLink lot buyers sold out (BrickLink deletes "
+                   "it) once its lot has pieces available; never one the seller deleted.")
 @click.option("--dry-run", is_flag=True, help="With --push: show the listing changes; change no listing.")
 @click.option("--new-account", is_flag=True,
               help="Start the account (--account) in a file that holds another account's business (refused "
@@ -42,8 +45,8 @@ from marketsync.errors import EXIT_FAILED
 @db_options
 @restock_options
 @http_options
-def sync(providers: tuple[str, ...], full: bool, push: bool, mirror: bool, dry_run: bool, new_account: bool,
-         wait: float, ws: Workspace) -> None:
+def sync(providers: tuple[str, ...], full: bool, push: bool, mirror: bool, relist: bool, dry_run: bool,
+         new_account: bool, wait: float, ws: Workspace) -> None:
     """Pull new and changed orders and reserve their stock.
 
     Credentials come from BRICKLINK_CONSUMER_KEY, BRICKLINK_CONSUMER_SECRET, BRICKLINK_TOKEN_VALUE,
@@ -70,7 +73,7 @@ def sync(providers: tuple[str, ...], full: bool, push: bool, mirror: bool, dry_r
     with progress() as shown:
         report = use_case.sync(ws, chosen, full=full, push=push, dry_run=dry_run, wait=wait,
                                check_credentials=not providers, progress=shown, mirror=mirror,
-                               new_account=new_account)
+                               new_account=new_account, relist=relist)
     for line in ([report.backup_problem] if report.backup_problem else []) + report.silent:
         problem(line)
     for line in report.leftover:  # found by a run that ended (interrupted) before it could say so

@@ -379,6 +379,8 @@ def created_body(lot: NewLot) -> dict[str, Any]:
     }
     if lot.completeness:
         body["completeness"] = lot.completeness
+    if lot.description is not None:  # a relisted lot's, exactly as it was read (entities and all)
+        body["description"] = lot.description
     return body
 
 

@@ -25,6 +25,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from marketsync.model import Gone
+
 MAX_MAYBE_SUBSETS = 4  # open changes whose every combination is tried; beyond, all or none
 
 
@@ -40,6 +42,8 @@ class Listing:
     held: bool = False
     gone: bool = False  # not for sale any more (sold out and deleted, a stockroom, off sale)
     retain_set: bool = False  # marketsync set BrickLink's is_retain to keep it at 0
+    retained: bool = False  # the lot was retained (is_retain) when last read: its marketplace keeps it at 0
+    ours: bool = False  # created by marketsync (mirrored or relisted): never the seller's new pieces
 
 
 @dataclass
@@ -201,6 +205,20 @@ class Verdict:
     explanation: Explanation | None = None
     learned: bool | None = None  # OBSERVE: the restock behaviour this read proves (it was unknown)
     contradicts: bool = False  # UNEXPLAINED: the figure is exactly what the other restock behaviour gives
+
+
+def gone_kind(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = (), *,
+              deletes_empty_lots: bool) -> Gone:
+    """Why a listing that is no longer for sale went. **Sold out** only where its marketplace
+    deletes a lot that reaches 0 by itself (BrickLink, unless ``is_retain``), the lot was not
+    retained (by the seller, as last read, nor by marketsync) and its own orders (with marketsync's
+    open changes, each applied or not) explain a 0; anything else -- a lot deleted or taken off
+    sale while it still had pieces, a retained lot that vanished, a lot never observed, a
+    marketplace that keeps lots at 0 -- somebody **removed** it, and it is never created again."""
+    if (deletes_empty_lots and listing.listed is not None and not listing.retained and not listing.retain_set
+            and any(e.figure == 0 for e in explanations(listing, own, maybes))):
+        return Gone.SOLD_OUT
+    return Gone.REMOVED
 
 
 def judge(listing: Listing, own: OwnOrders, remote: int | None, maybes: Sequence[Maybe], suspect: bool,

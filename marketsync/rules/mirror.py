@@ -3,8 +3,10 @@ marketplace's own terms (item, colour, condition, price), and what cannot be (th
 its fix). No SQL, no HTTP: :mod:`marketsync.app.mirror` reads, looks up, journals and sends.
 
 A local lot is **mirrored** onto a marketplace when it is linked to a listing for sale on another
-one, has no listing for sale there, is not kept on one marketplace only (``stock only``), has
-pieces available and no creation of it is still open. Two kinds of marketplace:
+one, has no listing for sale there and none that went (a listing the seller deleted there stays
+deleted; one that sold out and was deleted is *relisted* in its own terms, :func:`relisted`), is
+not kept on one marketplace only (``stock only``), has pieces available and no creation of it is
+still open. Two kinds of marketplace:
 
 * one that names items in **its own catalogue** (registry capability CATALOG, BrickOwl): the item is
   the BOID its catalogue names for the lot's part number (a seller's pin first, then
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from marketsync.config import MirrorSettings
-from marketsync.model import NewLot, RemoteLot
+from marketsync.model import Gone, NewLot, RemoteLot
 from marketsync.rules.boid import NEW_CODES, base_boid, brickowl_item_type, lookup_types, split_boid
 
 # The inventory's item types (BrickLink's) and the catalogue's (BrickOwl's), both ways; a type
@@ -88,6 +90,29 @@ class Listed:
     only: bool = False  # the seller keeps this lot on this marketplace only
     detail: str | None = None  # why it is linked to no lot
     by_hand: bool = False  # unlinked by the seller: left alone
+    gone_kind: str | None = None  # why it is no longer for sale (model.Gone; None: not gone, or gone before it was kept)
+    read_as: ReadAs | None = None  # what was read of it when last seen for sale
+
+
+@dataclass(frozen=True)
+class ReadAs:
+    """What was read of a listing when it was last seen for sale: the terms a relisted lot copies
+    (in its marketplace's own words; ``description`` exactly as read, entities and all)."""
+
+    item_no: str | None
+    item_type: str | None
+    color_id: int | None
+    condition: str | None  # new | used
+    completeness: str | None
+    price: Decimal | None
+    description: str | None
+    note: str  # the bin: BrickLink remarks / BrickOwl personal_note
+    retained: bool = False
+
+
+def read_as(lot: RemoteLot) -> ReadAs:
+    return ReadAs(lot.part_number, lot.item_type, lot.color_id, lot.condition, lot.completeness, lot.price,
+                  lot.description, lot.location or "", lot.retained)
 
 
 @dataclass
@@ -162,6 +187,7 @@ def candidates(lots: dict[int, LocalLot], listings: list[Listed], targets: list[
     kept on one marketplace only go to ``plan.kept``."""
     active: dict[int, dict[str, list[Listed]]] = defaultdict(lambda: defaultdict(list))
     only: dict[int, Listed] = {}
+    went: set[tuple[int, str]] = set()  # (lot, marketplace) whose listing there went (relisted, or left gone)
     for row in sorted(listings, key=lambda r: r.id):
         if row.inventory_id is None:
             continue
@@ -169,6 +195,8 @@ def candidates(lots: dict[int, LocalLot], listings: list[Listed], targets: list[
             only.setdefault(row.inventory_id, row)
         if not row.gone:
             active[row.inventory_id][row.provider].append(row)
+        elif row.gone_kind != Gone.REPLACED:
+            went.add((row.inventory_id, row.provider))
     found = []
     for lot_id, by_provider in sorted(active.items()):
         lot = lots.get(lot_id)
@@ -178,7 +206,7 @@ def candidates(lots: dict[int, LocalLot], listings: list[Listed], targets: list[
             plan.kept.append((lot_id, f"{only[lot_id].provider}:{only[lot_id].remote_lot_id}"))
             continue
         for target in targets:
-            if by_provider.get(target) or (lot_id, target) in open_creations:
+            if by_provider.get(target) or (lot_id, target) in open_creations or (lot_id, target) in went:
                 continue
             sources = sorted(p for p, rows in by_provider.items() if rows and p != target)
             if sources:
@@ -472,6 +500,39 @@ def unlinked_gaps(listings: list[Listed], sides: dict[str, Side], targets: list[
             gaps.append(Gap(target, Why.NO_NUMBER if pin else Why.UNLINKED,
                             detail, fix, f"{row.provider}:{row.remote_lot_id}"))
     return gaps
+
+
+# --- relisting a lot sold out and deleted ------------------------------------------------------------
+def relist_source(listings: list[Listed], provider: str, lot_id: int) -> Listed | None:
+    """The listing a lot with nothing for sale on ``provider`` is created again from: its listings
+    there that went and were not replaced since must all have **sold out** (one deleted or taken
+    off sale on purpose, or gone before marketsync kept why, keeps the lot off that marketplace),
+    and the one linked first that was read for sale gives the terms. None: nothing to relist."""
+    mine = [row for row in listings if row.provider == provider and row.inventory_id == lot_id]
+    if not mine or any(not row.gone for row in mine):
+        return None
+    went = [row for row in sorted(mine, key=lambda r: r.id) if row.gone_kind != Gone.REPLACED]
+    if not went or any(row.gone_kind != Gone.SOLD_OUT for row in went):
+        return None
+    return next((row for row in went if row.read_as is not None), None)
+
+
+def relisted(lot: LocalLot, source: ReadAs) -> NewLot | str:
+    """The lot to create again, exactly as it was read (item, colour, condition, completeness,
+    price, description, bin), with what is available now; or why it cannot be (never a guessed
+    price or item)."""
+    if lot.available <= 0:
+        return "nothing available"
+    if not source.item_no or source.condition not in ("new", "used"):
+        return "its item or condition was not read"
+    if source.price is None or source.price <= 0:
+        return "it was read without a price"
+    kind = inventory_type(source.item_type, lot.item_type)
+    if kind is None:
+        return f"item type {source.item_type} is not one BrickLink creates"
+    return NewLot("", source.item_no, kind, source.color_id or 0, "N" if source.condition == "new" else "U",
+                  lot.available, source.price, source.note,
+                  completeness=source.completeness if kind in SET_TYPES else None, description=source.description)
 
 
 # --- finding a created lot again --------------------------------------------------------------------

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from marketsync.store.base import Store
 
+import json
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator
 
 
 from marketsync.rules.listings import Listing, Maybe, OwnOrders
-from marketsync.model import Adjustment, ChangeState, LinkProblem, now_iso
+from marketsync.rules.mirror import ReadAs
+from marketsync.rules.mirror import read_as as read_of
+from marketsync.model import Adjustment, ChangeState, Gone, LinkProblem, RemoteLot, now_iso
 from marketsync.store.views import cancelled, open_order
 from marketsync.store import inventory
 
@@ -36,7 +40,8 @@ def _in(values: Any) -> str:
 
 # What a pull reads of each listing (:func:`as_listing`, linking, the missing ones): not every column.
 PULL_COLUMNS = ("id", "provider", "remote_lot_id", "inventory_id", "listed", "taken", "placed", "held_at", "gone_at",
-                "retain_set", "link_method")
+                "retain_set", "link_method", "read_as", "gone_kind")
+OURS = ("mirror", "relist")  # link_method of a listing marketsync created (mirrored, or relisted)
 
 
 def listings(store: Store, provider: str | None = None, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -66,9 +71,56 @@ def linked(store: Store, provider: str) -> Iterator[tuple[int, str, int]]:
 
 
 def as_listing(row: dict[str, Any]) -> Listing:
+    read = read_as(row.get("read_as"))
     return Listing(row["id"], row["provider"], row["remote_lot_id"], row["inventory_id"], row["listed"],
                    row["taken"] or 0, row["placed"] or 0, row["held_at"] is not None,
-                   row.get("gone_at") is not None, bool(row.get("retain_set")))
+                   row.get("gone_at") is not None, bool(row.get("retain_set")),
+                   retained=read is not None and read.retained, ours=row.get("link_method") in OURS)
+
+
+# --- what was read of each listing (``read_as``): the terms a relist copies -----------------------
+def _read_json(lot: RemoteLot) -> str:
+    read = read_of(lot)
+    return json.dumps({"item_no": read.item_no, "item_type": read.item_type, "color_id": read.color_id,
+                       "condition": read.condition, "completeness": read.completeness,
+                       "price": None if read.price is None else str(read.price), "description": read.description,
+                       "note": read.note, "retained": read.retained}, sort_keys=True)
+
+
+def read_as(text: str | None) -> ReadAs | None:
+    """``listings.read_as`` back (None: never read, or unreadable)."""
+    try:
+        data = json.loads(text) if text else None
+        if not isinstance(data, dict):
+            return None
+        price = None if data.get("price") is None else Decimal(str(data["price"]))
+        return ReadAs(data.get("item_no"), data.get("item_type"), data.get("color_id"), data.get("condition"),
+                      data.get("completeness"), price, data.get("description"), data.get("note") or "",
+                      bool(data.get("retained")))
+    except (ValueError, TypeError, InvalidOperation):
+        return None
+
+
+def remember_reads(store: Store, rows: dict[str, dict[str, Any]], lots: list[RemoteLot]) -> None:
+    """What was read of each linked listing now (``rows``: by remote lot, with their ``read_as``),
+    written only where it changed."""
+    changed = []
+    for lot in lots:
+        row = rows.get(lot.remote_lot_id)
+        if row is None or row.get("inventory_id") is None:
+            continue
+        text = _read_json(lot)
+        if row.get("read_as") != text:
+            changed.append((text, row["id"]))
+    store.db.conn.executemany("update listings set read_as = ? where id = ?", changed)
+
+
+def replaced(store: Store, provider: str, lot_ids: list[int]) -> None:
+    """A listing of each lot linked on ``provider`` now: the listings there that went are replaced
+    (never a reason to relist the lot, nor to keep it off that marketplace any more)."""
+    store.db.conn.executemany(
+        "update listings set gone_kind = ? where business_account_id = ? and provider = ? and inventory_id = ? "
+        "and gone_at is not null", [(Gone.REPLACED, store.account, provider, lot_id) for lot_id in set(lot_ids)])
 
 
 def own_orders(store: Store, provider: str) -> dict[str, OwnOrders]:
@@ -125,6 +177,7 @@ def save_links(store: Store, provider: str, links: list[Link]) -> None:
         [(account, provider, link.remote_lot_id, link.inventory_id, link.method, link.problem, link.detail, now)
          for link in links],
     )
+    replaced(store, provider, [link.inventory_id for link in links if link.inventory_id is not None])
 
 
 def observe(store: Store, observations: list[tuple[int, int, OwnOrders]]) -> None:
@@ -143,26 +196,26 @@ def set_listed(store: Store, listing_id: int, listed: int) -> None:
                [listed, now_iso(), now_iso(), listing_id])
 
 
-def mark_gone(store: Store, listing_id: int, reason: str) -> None:
+def mark_gone(store: Store, listing_id: int, reason: str, kind: Gone) -> None:
     """Not for sale any more (sold out and deleted, a stockroom, off sale): kept, with its last
-    observation, so that it can come back; nothing is pushed to it meanwhile."""
-    db = store.db
-    db.execute("update listings set gone_at = ?, gone_reason = ?, held_at = null, held_listed = null, "
-               "held_reason = null, updated_at = ? where id = ?", [now_iso(), reason, now_iso(), listing_id])
+    observation, so that it can come back; nothing is pushed to it meanwhile. ``kind`` says
+    whether it sold out (and may be relisted) or was removed."""
+    mark_gone_many(store, [(listing_id, reason, kind)])
 
 
 def mark_back(store: Store, listing_id: int) -> None:
     db = store.db
-    db.execute("update listings set gone_at = null, gone_reason = null, updated_at = ? where id = ?",
+    db.execute("update listings set gone_at = null, gone_reason = null, gone_kind = null, updated_at = ? where id = ?",
                [now_iso(), listing_id])
 
 
-def mark_gone_many(store: Store, gone: list[tuple[int, str]]) -> None:
-    """:func:`mark_gone` of each (listing id, reason), in one statement."""
+def mark_gone_many(store: Store, gone: list[tuple[int, str, Gone | None]]) -> None:
+    """:func:`mark_gone` of each (listing id, reason, kind), in one statement."""
     now = now_iso()
     store.db.conn.executemany(
-        "update listings set gone_at = ?, gone_reason = ?, held_at = null, held_listed = null, "
-        "held_reason = null, updated_at = ? where id = ?", [(now, reason, now, listing_id) for listing_id, reason in gone])
+        "update listings set gone_at = ?, gone_reason = ?, gone_kind = ?, held_at = null, held_listed = null, "
+        "held_reason = null, updated_at = ? where id = ?",
+        [(now, reason, kind, now, listing_id) for listing_id, reason, kind in gone])
 
 
 def seen_again(store: Store, listing_ids: list[int]) -> None:
@@ -170,8 +223,8 @@ def seen_again(store: Store, listing_ids: list[int]) -> None:
     now = now_iso()
     store.db.conn.executemany("update listings set held_at = null, held_listed = null, held_reason = null, "
                               "updated_at = ? where id = ?", [(now, listing_id) for listing_id in listing_ids])
-    store.db.conn.executemany("update listings set gone_at = null, gone_reason = null, updated_at = ? where id = ?",
-                              [(now, listing_id) for listing_id in listing_ids])
+    store.db.conn.executemany("update listings set gone_at = null, gone_reason = null, gone_kind = null, updated_at = ? "
+                              "where id = ?", [(now, listing_id) for listing_id in listing_ids])
 
 
 def set_retain(store: Store, listing_id: int, retain_set: bool) -> None:
@@ -189,11 +242,14 @@ def relink(store: Store, listing_id: int, inventory_id: int | None) -> None:
     db = store.db
     db.execute("update listings set inventory_id = ?, link_method = ?, link_problem = ?, link_detail = ?, "
                "listed = null, held_at = null, held_listed = null, held_reason = null, gone_at = null, "
-               "gone_reason = null, updated_at = ? where id = ?",
+               "gone_reason = null, gone_kind = null, updated_at = ? where id = ?",
                [inventory_id, "by-hand" if inventory_id is not None else UNLINKED_BY_HAND,
                 None if inventory_id is not None else LinkProblem.UNLINKED,
                 None if inventory_id is not None else "unlinked by hand ('marketsync stock link' links it again)",
                 now_iso(), listing_id])
+    if inventory_id is not None:
+        [(provider,)] = db.execute("select provider from listings where id = ?", [listing_id]).fetchall()
+        replaced(store, provider, [inventory_id])
     db.execute("update _listing_changes set state = ?, detail = 'the listing was linked again by hand', "
                f"resolved_at = ? where listing_id = ? and state in ({_in(MAYBE_STATES)})",
                [ChangeState.SUPERSEDED, now_iso(), listing_id, *MAYBE_STATES])

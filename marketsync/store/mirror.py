@@ -10,6 +10,7 @@ from typing import Any
 from marketsync.model import ChangeState, NewLot, now_iso
 from marketsync.rules.mirror import GapRow, Listed, LocalLot
 from marketsync.store.base import Store
+from marketsync.store.listings import read_as
 
 OPEN_STATES = (ChangeState.INTENDED.value, ChangeState.UNKNOWN.value)  # maybe created
 
@@ -23,10 +24,10 @@ def local_lots(store: Store) -> dict[int, LocalLot]:
 
 def listed(store: Store) -> list[Listed]:
     rows = store.db.execute(
-        "select id, provider, remote_lot_id, inventory_id, gone_at is not null, kept_only, link_detail, link_method "
-        "from listings where business_account_id = ? order by id", [store.account])
-    return [Listed(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6], row[7] == "unlinked-by-hand")
-            for row in rows]
+        "select id, provider, remote_lot_id, inventory_id, gone_at is not null, kept_only, link_detail, link_method, "
+        "gone_kind, read_as from listings where business_account_id = ? order by id", [store.account])
+    return [Listed(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6], row[7] == "unlinked-by-hand",
+                   row[8], read_as(row[9])) for row in rows]
 
 
 def order_currencies(store: Store) -> dict[str, str]:
@@ -39,7 +40,8 @@ def order_currencies(store: Store) -> dict[str, str]:
 
 def _new_lot(row: dict[str, Any]) -> NewLot:
     return NewLot(str(row["id"]), row["item_no"], row["item_type"], row["color_id"], row["condition"],
-                  row["quantity"], Decimal(row["price"]), row["note"] or "", row["completeness"], row["external_id"])
+                  row["quantity"], Decimal(row["price"]), row["note"] or "", row["completeness"], row["external_id"],
+                  row.get("description"))
 
 
 def open_creations(store: Store) -> list[tuple[dict[str, Any], NewLot]]:
@@ -68,10 +70,11 @@ def record_intents(store: Store, creations: list[tuple[int, str, str, str, NewLo
     for lot_id, target, source, source_lot_id, new in creations:
         cursor = db.execute(
             "insert into _mirror_creations (business_account_id, inventory_id, target, source, source_lot_id, item_no, "
-            "item_type, color_id, condition, completeness, quantity, price, note, external_id, state, created_at) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "item_type, color_id, condition, completeness, quantity, price, note, external_id, description, state, "
+            "created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [account, lot_id, target, source, source_lot_id, new.item_no, new.item_type, new.color_id, new.condition,
-             new.completeness, new.quantity, str(new.price), new.note, new.external_id, ChangeState.INTENDED, now])
+             new.completeness, new.quantity, str(new.price), new.note, new.external_id, new.description,
+             ChangeState.INTENDED, now])
         refs.append(str(cursor.lastrowid))
     return refs
 

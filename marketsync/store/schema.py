@@ -532,3 +532,17 @@ def m014_cancel_restocks(db: Database) -> None:
          "learned_at": str},
         pk=("business_account_id", "provider"), not_null=["restocks"],
     )
+
+
+@migrations()
+def m015_relist_sold_out(db: Database) -> None:
+    """A listing sold out and deleted by its marketplace is created again once its lot has pieces
+    (docs/stock-model.md, "Sold out and deleted"): why each listing went (``gone_kind``: sold out,
+    removed, replaced; NULL for listings gone before this release, which are never relisted), what
+    was read of it when last seen for sale (``read_as``, JSON: the terms a relist copies -- item,
+    colour, condition, completeness, price, description, remarks, whether it was retained), and the
+    description each creation sends."""
+    listings = db.table("listings")
+    listings.add_column("gone_kind", str)
+    listings.add_column("read_as", str)
+    db.table("_mirror_creations").add_column("description", str)
