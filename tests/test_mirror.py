@@ -235,3 +235,30 @@ def test_a_lost_bricklink_answer_is_found_by_reading_the_lots_of_that_item(run, 
     ok(run("stock", "mirror", "--to", "bricklink"))
     assert [lot.no for lot in sb.bricklink.lots.values()].count("3001") == 1
     assert query("select state from _mirror_creations order by id") == [("applied",)]
+
+
+def test_a_pull_after_a_creation_left_open_never_counts_its_pieces_twice(run, shop):
+    # The lot a creation made holds pieces already on hand: a pull that reads it before any mirror or
+    # push settled the creation adds nothing, and the next mirror settles it without sending again.
+    onboard(run)
+    store = shop.brickowl
+    route = next(r for r in store.routes if r.template == "GET /inventory/list")
+    lot_list, reads = route.handler, []
+
+    def first_read_only(req):  # the mirror's own read answers; looking for the lot after the lost answer fails
+        reads.append(req)
+        return lot_list(req) if len(reads) == 1 else store.fault("500", {})
+
+    route.handler = first_read_only
+    shop.inject("brickowl", "POST /inventory/create", "applied_reset")
+    try:
+        run("stock", "mirror")
+    finally:
+        route.handler = lot_list
+        shop.clear_faults()
+    assert len(bo_lots(shop)) == 1 and query("select state from _mirror_creations") != [("applied",)]
+    ok(run("inventory", "pull", "--provider", "brickowl"))
+    assert query("select quantity from inventory") == [(20,)]
+    ok(run("stock", "mirror"))  # settled: found, never sent again
+    assert len(bo_lots(shop)) == 1 and query("select state from _mirror_creations") == [("applied",)]
+    assert query("select quantity from inventory") == [(20,)]
