@@ -114,7 +114,8 @@ def test_schema_tables_columns_and_unique_keys(run, tmp_path, stock):
                        ("marketsync", "m005_pick_list"), ("marketsync", "m006_id_lookups_per_item_type"),
                        ("marketsync", "m007_reservations_taken"), ("marketsync", "m008_datasette_money_and_views"),
                        ("marketsync", "m009_picks"), ("marketsync", "m010_shelf_truth"),
-                       ("marketsync", "m011_listener"), ("marketsync", "m012_mirror"), ("marketsync", "m013_everyday")]
+                       ("marketsync", "m011_listener"), ("marketsync", "m012_mirror"), ("marketsync", "m013_everyday"),
+                       ("marketsync", "m014_late_writes")]
     conn.close()
 
     assert run("inventory", "list", "--db", "shop.db").exit_code == 0  # reopening applies nothing again

@@ -520,3 +520,11 @@ def m013_everyday(db: Database) -> None:
         pk="id", not_null=["business_account_id", "run", "created_at"],
     )
     db.table("_problems").create_index(["business_account_id", "run"], index_name="problems_by_run")
+
+
+@migrations()
+def m014_late_writes(db: Database) -> None:
+    """A listing change read as not applied may still land late (its answer was lost; the
+    marketplace may have queued it): it stays a candidate explanation (``maybe_late``) until enough
+    reads did not show it (``unseen_reads``) and enough time has passed (docs/stock-model.md)."""
+    db.table("_listing_changes").add_column("unseen_reads", int, not_null_default=0)
