@@ -358,8 +358,9 @@ class ChangeState(Text):
 
     INTENDED = "intended"  # recorded and committed before it is sent (maybe sent: a crash)
     UNKNOWN = "unknown"  # sent, the answer lost, the read-back inconclusive: maybe applied
-    APPLIED = "applied"
-    NOT_APPLIED = "not_applied"
+    APPLIED = "applied"  # confirmed: answered, read back, or a read showed it (in time or late)
+    MAYBE_LATE = "maybe_late"  # read as not applied, but it may still land: explains a figure for a while
+    NOT_APPLIED = "not_applied"  # final: read as not applied, and no longer expected to land
     REFUSED = "refused"
     NOT_SENT = "not_sent"
     SUPERSEDED = "superseded"  # the seller's decision (adopt, override, link) took its place

@@ -284,7 +284,7 @@ def test_an_adapter_that_misreads_a_refusal_as_applied_is_caught_by_the_read_bac
     assert [w["relative_quantity"] for w in writes(shop, "brickowl")] == ["1"]  # no -1 sent
     assert journal("brickowl") == [(1, "unknown")] and confirmed_figure("brickowl") == 20
     push(run)
-    assert journal("brickowl") == [(1, "not_applied")]
+    assert journal("brickowl") == [(1, "maybe_late")]  # read as not applied; it may still land late for a while
     assert listed(shop) == (20, 20) and held() == []
 
 

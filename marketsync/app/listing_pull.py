@@ -80,9 +80,10 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
                    available: dict[int, int], result: PullResult, restocking: rules.Restocking) -> None:
     """Listings observed before keep on hand as it is, moved only by what neither that
     marketplace's orders nor marketsync's changes explain (docs/stock-model.md). A figure that an
-    open change of marketsync's leaves uncertain moves nothing; nor does one a cancellation leaves
-    uncertain while the marketplace's restock behaviour is unknown (a figure only one behaviour
-    explains teaches it, as in a push)."""
+    open change of marketsync's leaves uncertain moves nothing; one given up on (maybe late)
+    explains a figure it moves by exactly its change, and never makes one uncertain; nor does one a
+    cancellation leaves uncertain while the marketplace's restock behaviour is unknown (a figure
+    only one behaviour explains teaches it, as in a push)."""
     shown: dict[int, int] = {}
     for lot in lots:
         lot_id = existing[lot.remote_lot_id]["inventory_id"]
@@ -95,7 +96,8 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
         listing, mine = stored.as_listing(row), own.get(lot.remote_lot_id, rules.NO_ORDERS)
         maybes = open_changes.get(listing.id, [])
         restocks = restocking.restocks if restocking.restocks is not None else (learned[0][0] if learned else None)
-        parts = None if maybes else rules.sellers_parts(listing, mine, lot.quantity, restocks)
+        uncertain = rules.open_only(maybes)
+        parts = None if uncertain else rules.sellers_parts(listing, mine, lot.quantity, restocks)
         if parts is not None:
             restocks = rules.proves(listing, mine, lot.quantity)
             if restocks is None:
@@ -103,20 +105,20 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
                                        + ", then pull again: on hand left as it is")
                 continue
             learned += [] if learned else [(restocks, lot.remote_lot_id)]
-        elif not maybes and restocks is not None and rules.proves(listing, mine, lot.quantity) not in (None, restocks):
+        elif not uncertain and restocks is not None and rules.proves(listing, mine, lot.quantity) not in (None, restocks):
             result.problems.append(_contradicted(provider, lot.remote_lot_id, lot.quantity, restocks))
             continue
         change = lot.quantity - rules.nearest(listing, mine, lot.quantity, restocks)
-        if maybes:
-            found = rules.explain(listing, mine, lot.quantity, maybes, restocks)
-            if found is None:
-                result.problems.append(
-                    f"{provider} lot {lot.remote_lot_id} shows {lot.quantity}, and a change marketsync sent to it has "
-                    "no known outcome: on hand left as it is. Run 'marketsync sync --push' to settle it, or "
-                    f"'marketsync stock override {provider}:{lot.remote_lot_id}' to take the figure as it is")
-                continue
-            stored.settle(store, maybes, found.applied, "settled by a pull")
-            change = 0
+        found = rules.explain(listing, mine, lot.quantity, maybes, restocks) if maybes else None
+        if found is None and uncertain:
+            result.problems.append(
+                f"{provider} lot {lot.remote_lot_id} shows {lot.quantity}, and a change marketsync sent to it has "
+                "no known outcome: on hand left as it is. Run 'marketsync sync --push' to settle it, or "
+                f"'marketsync stock override {provider}:{lot.remote_lot_id}' to take the figure as it is")
+            continue
+        if maybes:  # explained (maybe by a given-up change that landed late), or only given-up ones, not shown
+            stored.settle(store, maybes, found.applied if found else (), "settled by a pull")
+            change = 0 if found else change
         if change and shown[listing.inventory_id or 0] == max(0, available.get(listing.inventory_id or 0, 0)):
             change = 0  # already what marketsync would list: its own change (a restored backup), not the seller's
         adjustments.append((row["inventory_id"], change, Adjustment.PULL,

@@ -415,8 +415,8 @@ class _LotJudge:
         if total == max(0, self.available) and not self.contradicted and not raised:
             for listing, remote, _ in self.unexplained:
                 self.out.observations.append((listing.id, remote, self.own.get(listing.remote_lot_id, rules.NO_ORDERS)))
-                if self.maybes.get(listing.id):
-                    self.out.superseded.append(self.maybes[listing.id])
+                if rules.open_only(self.maybes.get(listing.id, [])):  # a given-up one may still land late
+                    self.out.superseded.append(rules.open_only(self.maybes[listing.id]))
                 if listing.held:
                     self.out.released.append(listing.id)
             return

@@ -137,7 +137,7 @@ def check_listing(store: Store, provider: str, remote_lot_id: str) -> dict[str, 
     if row.get("gone_at") is not None:
         raise NotSafe(f"{what} is no longer for sale ({row.get('gone_reason')}): the probe never touches a lot "
                       "buyers cannot see (nothing sent)")
-    open_changes = stored.maybe_changes(store, provider).get(row["id"], [])
+    open_changes = stored.maybe_changes(store, provider, late=False).get(row["id"], [])
     if open_changes:
         sent = ", ".join(f"{m.delta:+d}" for m in open_changes)
         raise NotSafe(f"{what} has {len(open_changes)} change(s) of marketsync's with no known outcome ({sent}); "

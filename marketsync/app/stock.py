@@ -47,8 +47,8 @@ def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *
     restocks = restocking.restocks
     row = _linked(store, provider, remote_lot_id)
     listing = stored.as_listing(row)
-    open_changes = stored.maybe_changes(store, provider).get(listing.id, [])
-    if decision == "override" and not listing.held and not open_changes:
+    open_changes = stored.maybe_changes(store, provider).get(listing.id, [])  # with the given-up ones (maybe late)
+    if decision == "override" and not listing.held and not rules.open_only(open_changes):
         return (f"{provider} lot {remote_lot_id} is not held: nothing to override, nothing was changed (the next push "
                 "brings it to what is available)"), False
     own = stored.own_orders(store, provider).get(remote_lot_id, rules.NO_ORDERS)
@@ -56,15 +56,15 @@ def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *
         return _adopt_sold_out(store, provider, remote_lot_id, row, listing, own, calls), True
     lot = _read(adapter, remote_lot_id)
     parts = rules.sellers_parts(listing, own, lot.quantity, restocks)
-    if decision == "adopt" and not open_changes and parts is not None:
+    if decision == "adopt" and not rules.open_only(open_changes) and parts is not None:
         from marketsync.app.listing_push import restock_unknown
 
         with store.atomic():
             state.add_api_calls(store, calls.take_unsaved())
         raise NotSafe(restock_unknown(provider, remote_lot_id, lot.quantity, parts) + ", then adopt again (or count "
                       "the bin and run 'marketsync inventory import'); nothing was changed")
-    if (decision == "adopt" and not listing.held and not open_changes and listing.listed is not None
-            and rules.explain(listing, own, lot.quantity, (), restocks) is not None):
+    if (decision == "adopt" and not listing.held and not rules.open_only(open_changes) and listing.listed is not None
+            and rules.explain(listing, own, lot.quantity, open_changes, restocks) is not None):
         with store.atomic():
             state.add_api_calls(store, calls.take_unsaved())
         return (f"{provider} lot {remote_lot_id} is not held and its marketplace's orders explain its figure "
@@ -110,10 +110,10 @@ def _sellers_part(provider: str, remote_lot_id: str, listing: rules.Listing, own
     of its open orders, which are on the shelf too)."""
     if listing.listed is None:
         return remote + own.open
-    if open_changes:
-        if rules.explain(listing, own, remote, open_changes, restocks) is not None:
-            return 0
-        sent = ", ".join(f"{m.delta:+d}" for m in open_changes)
+    if open_changes and rules.explain(listing, own, remote, open_changes, restocks) is not None:
+        return 0  # marketsync's own changes (one given up on may have landed late)
+    if rules.open_only(open_changes):
+        sent = ", ".join(f"{m.delta:+d}" for m in rules.open_only(open_changes))
         raise NotSafe(f"{provider} lot {remote_lot_id} shows {remote}, but marketsync's change {sent} to it has no "
                       "known outcome, so the seller's part of that figure cannot be told: count the bin and run "
                       "'marketsync inventory import', or 'marketsync stock override "

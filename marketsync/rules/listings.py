@@ -10,7 +10,11 @@ figure has moved by
   the seller's setting, else learned from a read only one of the two explains, else unknown --
   and then both are accepted);
 * marketsync's own changes: the settled ones are already in ``listed``; the ones still open
-  (recorded, answer lost, not read back yet) are *maybe* applied -- every subset counts;
+  (recorded, answer lost, not read back yet) are *maybe* applied -- every subset counts; and one
+  read as not applied is *maybe late* for a while (:func:`given_up`): a marketplace may apply a
+  write whose answer was lost at any later moment, so it still explains a figure it moves by
+  exactly its change (it landed late: the next push corrects the listing), and only becomes final
+  (not applied) after :data:`LATE_READS` reads and :data:`LATE_WINDOW`;
 * whatever is left is somebody else's edit, usually the seller's on the marketplace's website.
 
 A figure that one of those explanations gives is *explained*; anything else is held until the
@@ -20,14 +24,21 @@ explain the figure. A lot's listings on one marketplace together show ``max(0, a
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import itertools
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from marketsync.model import Gone
+from marketsync.model import ChangeState, Gone
 
 MAX_MAYBE_SUBSETS = 4  # open changes whose every combination is tried; beyond, all or none
+# A change read as not applied may still land (it sat in the marketplace's queue): it stays a
+# candidate explanation until that many reads did not show it AND that long since it was sent --
+# reads, so that a laptop asleep for a day still gets to see it land; time, so that cron running
+# every few minutes does not give up on a queue of a few minutes.
+LATE_READS = 3
+LATE_WINDOW = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -84,10 +95,34 @@ def restocking(setting: bool | None, learned: Restocking | None) -> Restocking:
 
 @dataclass(frozen=True)
 class Maybe:
-    """A change marketsync recorded whose outcome is not known yet."""
+    """A change marketsync recorded whose outcome is not known yet: open (recorded, answer lost,
+    never read back as not applied), or given up on (``late``: read as not applied, but it may
+    still land; see :func:`given_up`)."""
 
     id: int
     delta: int
+    late: bool = False
+    unseen: int = 0  # reads since it was sent that did not show it
+    sent_at: dt.datetime | None = None
+
+
+def open_only(maybes: Sequence[Maybe]) -> list[Maybe]:
+    """The changes whose outcome is open (not the ones given up on, which may only land late)."""
+    return [m for m in maybes if not m.late]
+
+
+def given_up(maybe: Maybe, shown: bool, now: dt.datetime) -> ChangeState:
+    """What a read makes of one of marketsync's changes whose outcome was not known: applied when
+    the read shows it (the explanation takes it as applied, late or not); otherwise *maybe late* --
+    never sent again as such, but still an explanation of a figure it moves by exactly its change
+    -- until :data:`LATE_READS` reads did not show it and :data:`LATE_WINDOW` has passed since it
+    was sent: then not applied, final."""
+    if shown:
+        return ChangeState.APPLIED
+    sent_at = maybe.sent_at or now
+    if maybe.unseen + 1 >= LATE_READS and now - sent_at >= LATE_WINDOW:
+        return ChangeState.NOT_APPLIED
+    return ChangeState.MAYBE_LATE
 
 
 @dataclass(frozen=True)
@@ -119,7 +154,7 @@ def explanations(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = (),
     if len(maybes) <= MAX_MAYBE_SUBSETS:
         subsets = [c for n in range(len(maybes) + 1) for c in itertools.combinations(maybes, n)]
     else:
-        subsets = [(), tuple(maybes)]
+        subsets = [(), tuple(open_only(maybes)), tuple(maybes)]
     found: list[Explanation] = []
     for subset in subsets:
         moved = listing.listed + sum(m.delta for m in subset)
@@ -130,11 +165,15 @@ def explanations(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = (),
 
 def explain(listing: Listing, own: OwnOrders, remote: int, maybes: Sequence[Maybe] = (),
             restocks: bool | None = None) -> Explanation | None:
-    """The explanation of ``remote``, preferring the fewest open changes applied; None if none.
-    Buyers never take more than a listing shows: a 0 that only the floor explains (orders took
-    more than was listed) is the seller's raise, not an explanation."""
-    fits = [e for e in explanations(listing, own, maybes, restocks) if e.unclamped == remote]
-    return min(fits, key=lambda e: len(e.applied)) if fits else None
+    """The explanation of ``remote``, preferring the fewest changes landed late, then the fewest
+    open changes applied; None if none. Buyers never take more than a listing shows: a 0 that only
+    the floor explains (orders took more than was listed) is the seller's raise, not an explanation
+    -- unless a decrease of marketsync's it takes as applied met the floor (a sale raced it)."""
+    lowered = {m.id for m in maybes if m.delta < 0}
+    fits = [e for e in explanations(listing, own, maybes, restocks)
+            if e.unclamped == remote or (e.figure == remote and lowered.intersection(e.applied))]
+    late = {m.id for m in maybes if m.late}
+    return min(fits, key=lambda e: (len(late.intersection(e.applied)), len(e.applied))) if fits else None
 
 
 def nearest(listing: Listing, own: OwnOrders, remote: int, restocks: bool | None = None) -> int:
@@ -316,8 +355,9 @@ def waits(lot: LotListings) -> str | None:
 def figures_now(listing: Listing, own: OwnOrders, maybes: Sequence[Maybe] = (),
                 restocks: bool | None = None) -> list[int]:
     """What the marketplace may show now without reading it: the last confirmed figure moved by its
-    own orders since and by marketsync's open changes (one figure when nothing is uncertain)."""
-    return sorted({e.figure for e in explanations(listing, own, maybes, restocks)})
+    own orders since and by marketsync's open changes (one figure when nothing is uncertain; a
+    change given up on is not expected to land)."""
+    return sorted({e.figure for e in explanations(listing, own, open_only(maybes), restocks)})
 
 
 def with_retain(planned: Planned, retained_now: bool, deletes_empty_lots: bool) -> Planned:

@@ -12,10 +12,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator
 
 
-from marketsync.rules.listings import Listing, Maybe, OwnOrders
+from marketsync.rules.listings import Listing, Maybe, OwnOrders, given_up
 from marketsync.rules.mirror import ReadAs
 from marketsync.rules.mirror import read_as as read_of
-from marketsync.model import Adjustment, ChangeState, Gone, LinkProblem, RemoteLot, now_iso
+from marketsync.model import Adjustment, ChangeState, Gone, LinkProblem, RemoteLot, now_iso, parse_iso, utcnow
 from marketsync.store.views import cancelled, open_order
 from marketsync.store import inventory
 
@@ -32,6 +32,7 @@ class Link:
 
 
 MAYBE_STATES = (ChangeState.INTENDED.value, ChangeState.UNKNOWN.value)  # recorded (sent or not), or answer lost
+LATE_STATES = (ChangeState.MAYBE_LATE.value,)  # read as not applied, may still land late
 
 
 def _in(values: Any) -> str:
@@ -251,8 +252,8 @@ def relink(store: Store, listing_id: int, inventory_id: int | None) -> None:
         [(provider,)] = db.execute("select provider from listings where id = ?", [listing_id]).fetchall()
         replaced(store, provider, [inventory_id])
     db.execute("update _listing_changes set state = ?, detail = 'the listing was linked again by hand', "
-               f"resolved_at = ? where listing_id = ? and state in ({_in(MAYBE_STATES)})",
-               [ChangeState.SUPERSEDED, now_iso(), listing_id, *MAYBE_STATES])
+               f"resolved_at = ? where listing_id = ? and state in ({_in(MAYBE_STATES + LATE_STATES)})",
+               [ChangeState.SUPERSEDED, now_iso(), listing_id, *MAYBE_STATES, *LATE_STATES])
 
 
 def keep_only(store: Store, listing_id: int, only: bool) -> None:
@@ -303,28 +304,39 @@ def resolve_change(store: Store, change_id: int, state: ChangeState, detail: str
                [state, detail, now_iso(), change_id])
 
 
-def maybe_changes(store: Store, provider: str | None = None) -> dict[int, list[Maybe]]:
-    """listing id -> its changes whose outcome is not known yet (each may or may not be applied)."""
+def maybe_changes(store: Store, provider: str | None = None, *, late: bool = True) -> dict[int, list[Maybe]]:
+    """listing id -> its changes whose outcome is not known yet (each may or may not be applied):
+    the open ones and (``late``) the ones given up on that may still land late."""
     db, account = store.db, store.account
-    where, params = f"business_account_id = ? and state in ({_in(MAYBE_STATES)})", [account, *MAYBE_STATES]
+    states = MAYBE_STATES + (LATE_STATES if late else ())
+    where, params = f"business_account_id = ? and state in ({_in(states)})", [account, *states]
     if provider is not None:
         where += " and provider = ?"
         params.append(provider)
     found: dict[int, list[Maybe]] = {}
-    for change_id, listing_id, delta in db.execute(
-            f"select id, listing_id, delta from _listing_changes where {where} order by id", params):
-        found.setdefault(listing_id, []).append(Maybe(change_id, delta))
+    for change_id, listing_id, delta, state, unseen, created_at in db.execute(
+            f"select id, listing_id, delta, state, unseen_reads, created_at from _listing_changes where {where} "
+            "order by id", params):
+        found.setdefault(listing_id, []).append(
+            Maybe(change_id, delta, late=state in LATE_STATES, unseen=unseen or 0, sent_at=parse_iso(created_at)))
     return found
 
 
 def settle(store: Store, maybes: list[Maybe], applied: tuple[int, ...], detail: str) -> None:
-    """Open changes judged against a read: the ones an explanation takes as applied are applied,
-    the others were not."""
+    """Changes whose outcome was not known, judged against a read: the ones an explanation takes
+    as applied are applied (a given-up one landed late); the others were not shown by this read --
+    maybe late for a while, then not applied (:func:`marketsync.rules.listings.given_up`)."""
     db = store.db
-    now = now_iso()
-    db.conn.executemany("update _listing_changes set state = ?, detail = ?, resolved_at = ? where id = ?",
-                        [(ChangeState.APPLIED if m.id in applied else ChangeState.NOT_APPLIED, detail, now, m.id)
-                         for m in maybes])
+    now = utcnow()
+    at = now_iso()
+    rows = []
+    for m in maybes:
+        state = given_up(m, m.id in applied, now)
+        why = ("applied late, after it was read as not applied: " + detail if m.late and state == ChangeState.APPLIED
+               else detail)
+        rows.append((state, why, at, m.unseen + (state != ChangeState.APPLIED), m.id))
+    db.conn.executemany("update _listing_changes set state = ?, detail = ?, resolved_at = ?, unseen_reads = ? "
+                        "where id = ?", rows)
 
 
 def supersede(store: Store, maybes: list[Maybe], detail: str) -> None:

@@ -546,3 +546,11 @@ def m015_relist_sold_out(db: Database) -> None:
     listings.add_column("gone_kind", str)
     listings.add_column("read_as", str)
     db.table("_mirror_creations").add_column("description", str)
+
+
+@migrations()
+def m016_late_writes(db: Database) -> None:
+    """A listing change read as not applied may still land late (its answer was lost; the
+    marketplace may have queued it): it stays a candidate explanation (``maybe_late``) until enough
+    reads did not show it (``unseen_reads``) and enough time has passed (docs/stock-model.md)."""
+    db.table("_listing_changes").add_column("unseen_reads", int, not_null_default=0)

@@ -69,6 +69,9 @@ def test_orders_taking_more_than_was_listed_mean_the_seller_raised_it():
     assert verdict.kind is Kind.UNEXPLAINED and "took 4 more" in (verdict.reason or "")
     assert nearest(listing(listed=7), own, 0) == -4  # the seller's part: 0 - (-4) = 4
     assert explain(listing(listed=7), OwnOrders(taken=7, placed=7), 0) is not None  # sold out exactly
+    # ... but a decrease of marketsync's that raced a sale may meet the floor: 7 - 3, 5 sold -> 0
+    found = explain(listing(listed=7), OwnOrders(taken=5, placed=5), 0, [Maybe(1, -3)])
+    assert found is not None and found.applied == (1,)
 
 
 def test_judge_kinds():
