@@ -102,8 +102,11 @@ def nearest(listing: Listing, own: OwnOrders, remote: int) -> int:
     A listing never observed explains nothing: all of it is the seller's."""
     # Unclamped: a listing of 6 the seller raised to 8, of which a buyer then took 7, shows 1 where
     # the orders alone explain -1 -- the seller's part is 2, not 1.
-    figures = [e.unclamped for e in explanations(listing, own)]
-    return min(figures, key=lambda f: (abs(remote - f), f)) if figures else 0
+    if listing.listed is None:
+        return 0
+    # explanations(listing, own) without open changes, unclamped: by what was taken, by what was placed
+    figures = (listing.listed - (own.taken - listing.taken), listing.listed - (own.placed - listing.placed))
+    return min(figures, key=lambda f: (abs(remote - f), f))
 
 
 def shortfall(listing: Listing, own: OwnOrders) -> int:
