@@ -8,6 +8,10 @@ No threads, no matching, no ledger: one ``requests.Session`` per marketplace (ke
 prints (BRICKLINK_* / BRICKOWL_* / *_API_URL) plus ``BASELINE_DB``.
 
 Run by ``benchmarks/run.py backfill`` as a separate process; prints one JSON line of counts.
+
+``BASELINE_MODE=pull`` is the plain client of ``benchmarks/run.py pull``: one ``GET /inventories?status=Y``
+(OAuth 1.0a), ``response.json()``, and every lot upserted into ``inventory`` by its key with one
+``executemany`` in one transaction: the simplest correct re-pull of a BrickLink store.
 """
 
 from __future__ import annotations
@@ -152,8 +156,46 @@ def brickowl(env: Mapping[str, str], writer: Writer) -> int:
     return calls
 
 
+UPSERT_LOT = (
+    "insert into inventory (business_account_id, part_number, color_id, condition, location, quantity, "
+    "quantity_reserved, bricklink_lot_id, name, item_type, price, created_at, updated_at) "
+    "values ('default', ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) "
+    "on conflict (business_account_id, part_number, color_id, condition, location) do update set "
+    "quantity = excluded.quantity, bricklink_lot_id = excluded.bricklink_lot_id, name = excluded.name, "
+    "item_type = excluded.item_type, price = excluded.price, updated_at = excluded.updated_at "
+    "where quantity is not excluded.quantity")
+
+
+def pull(env: Mapping[str, str]) -> None:
+    """Read the store's lots for sale and upsert them into ``inventory``."""
+    session = requests.Session()
+    session.auth = OAuth1(env["BRICKLINK_CONSUMER_KEY"], env["BRICKLINK_CONSUMER_SECRET"],
+                          env["BRICKLINK_TOKEN_VALUE"], env["BRICKLINK_TOKEN_SECRET"])
+    started = time.perf_counter()
+    response = session.get(env["BRICKLINK_API_URL"].rstrip("/") + "/inventories", params={"status": "Y"}, timeout=60)
+    response.raise_for_status()
+    body = response.json()
+    if body["meta"]["code"] != 200:
+        raise RuntimeError(f"bricklink /inventories: {body['meta']}")
+    stamp = now()
+    conditions = {"N": "new", "U": "used"}
+    rows = [(raw["item"]["no"], raw["color_id"], conditions[raw["new_or_used"]], raw.get("remarks") or "",
+             raw["quantity"], str(raw["inventory_id"]), raw["item"].get("name"), raw["item"].get("type"),
+             raw.get("unit_price"), stamp, stamp) for raw in body["data"] if not raw.get("is_stock_room")]
+    conn = sqlite3.connect(env["BASELINE_DB"])
+    conn.execute("PRAGMA synchronous = NORMAL")
+    with conn:
+        conn.executemany(UPSERT_LOT, rows)
+    conn.close()
+    print(json.dumps({"seconds": time.perf_counter() - started, "calls": {"bricklink": 1}, "lots": len(rows)}))
+    sys.stdout.flush()
+
+
 def main() -> None:
     env = os.environ
+    if env.get("BASELINE_MODE") == "pull":
+        pull(env)
+        return
     providers = (env.get("BASELINE_PROVIDERS") or "bricklink,brickowl").split(",")
     writer = Writer(env["BASELINE_DB"])
     started = time.perf_counter()

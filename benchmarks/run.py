@@ -9,6 +9,8 @@
     python benchmarks/run.py budget     # BrickLink daily budget: open orders first, clear stop, resume
     python benchmarks/run.py local      # orders on 100k orders, --help/status start-up, write path vs executemany
     python benchmarks/run.py push       # listings: one read each when idle, writes per changed lot, planning 10k
+    python benchmarks/run.py pull       # re-pull of 100k known lots vs a plain client: peak RSS, wall time
+    python benchmarks/run.py nonces     # the sandbox serves 100k signed BrickLink calls in linear time
     python benchmarks/run.py all        # everything above (about 3 minutes on 2 cores); also with no argument
     python benchmarks/run.py all --write docs/performance.md   # ... and rewrite that page's generated section
     python benchmarks/run.py --small    # everything at a size that takes seconds (CI, .ci/run): exits 1 when a
@@ -424,9 +426,8 @@ def bench_backfill(args) -> Report:
                         "order_items rows, one transaction per 100 orders; no matching or ledger")
     report.notes.append("the sync also matches every line, writes the reservation ledger and translates BrickOwl "
                         "parts (id_lookup); pacing is off here on both sides (measured by 'pacing')")
-    report.notes.append("each pair runs against a fresh sandbox: the sandbox's BrickLink nonce table is pruned only "
-                        "of entries older than 10 minutes, so past 10,000 BrickLink calls every request rebuilds it "
-                        "(~1 ms more per call) and later runs would be measured against a slower server")
+    report.notes.append("each pair runs against a fresh sandbox, so both sides of a pair start from the same "
+                        "server state (the sandbox's cost per call stays flat: 'nonces')")
     syncs, bases = [], []
     for attempt in range(args.repeat):
         with sandbox() as sb:
@@ -584,6 +585,133 @@ def bench_memory(args) -> Report:
                         "response, decoded whole (bytes + text + dicts, ~2 KB per BrickLink order, measured with "
                         "tracemalloc); everything fetched per order is streamed (at most 2 x concurrency orders "
                         "in flight, a write batch of at most 100 orders or 2000 lines)")
+    return report
+
+
+# ------------------------------------------------------------------------------- re-pull
+INVENTORY_WRITE_COUNTER = """
+create table if not exists bench_lot_writes (n integer);
+insert into bench_lot_writes select 0 where not exists (select 1 from bench_lot_writes);
+create trigger if not exists bench_ii after insert on inventory begin update bench_lot_writes set n = n + 1; end;
+create trigger if not exists bench_iu after update on inventory when old.quantity is not new.quantity
+  or old.quantity_reserved is not new.quantity_reserved begin update bench_lot_writes set n = n + 1; end;
+create trigger if not exists bench_id after delete on inventory begin update bench_lot_writes set n = n + 1; end;
+"""
+
+
+def _seed_lots(sb: Sandbox, n: int) -> None:
+    """n BrickLink lots for sale, each in its own bin, 2,000 parts in 40 colours, a few with a description."""
+    for i in range(n):
+        sb.bricklink.add_lot(f"{3001 + i % 2000}", 1 + i % 40, 1 + i % 97, "N" if i % 3 else "U",
+                             remarks=f"{'ABCDEFGH'[i % 8]}{i // 8:05d}", inventory_id=5_000_000 + i,
+                             description="bulk lot" if i % 10 == 0 else "")
+
+
+def bench_pull(args) -> Report:
+    """``inventory pull`` of a store whose lots are all known already (a re-pull: nothing changed)
+    against the plain client (``baseline_client.py``, BASELINE_MODE=pull): one GET, ``.json()``,
+    one ``executemany`` upsert. Pairs alternate, each against the same sandbox store."""
+    n = args.lots
+    report = Report(f"Re-pull of {n} BrickLink lots (all known) vs a plain client")
+    report.notes.append("plain client = benchmarks/baseline_client.py with BASELINE_MODE=pull: requests GET "
+                        "/inventories?status=Y (OAuth1), response.json(), sqlite3 executemany upsert of every lot "
+                        "into inventory in one transaction; no orders synced first, no listings, no adjustments")
+    report.notes.append("the re-pull first syncs both marketplaces' orders (one list call each: none changed), "
+                        "then reads the lots and judges every listing against the stock model; it marks each lot's "
+                        "on hand established (stocked_at), which the figures row does not count")
+    with sandbox() as sb:
+        _seed_lots(sb, n)
+        ws = Workspace(sb, "pull")
+        try:
+            first = ws.cli("inventory", "pull", "--provider", "bricklink")
+            if first.code:
+                raise SystemExit(f"first pull failed: {one_line(first.stderr)}")
+            with sqlite3.connect(ws.db) as conn:
+                stored = conn.execute("select count(*) from inventory").fetchone()[0]
+            report.add(f"first pull: lots stored (wall {fmt_s(first.wall)}, peak RSS {first.maxrss_mb:.0f} MB)",
+                       stored, f"= {n}", stored == n)
+            base_db = ws.dir / "baseline.db"
+            shutil.copy(ws.db, base_db)  # the same lots, already known
+            with sqlite3.connect(ws.db) as conn:
+                conn.executescript(INVENTORY_WRITE_COUNTER)
+            pulls: list[Child] = []
+            bases: list[Child] = []
+            for attempt in range(args.repeat):  # alternating, so load on the machine falls on both alike
+                for which in (("pull", "plain") if attempt % 2 == 0 else ("plain", "pull")):
+                    sb.reset_calls()
+                    if which == "plain":
+                        result = child([PY, str(ROOT / "benchmarks" / "baseline_client.py")],
+                                       {**ws.env, "BASELINE_DB": str(base_db), "BASELINE_MODE": "pull"}, ws.dir)
+                        if result.code:
+                            raise SystemExit(f"plain client failed: {result.stderr[-2000:]}")
+                        bases.append(result)
+                        continue
+                    result = ws.cli("inventory", "pull", "--provider", "bricklink")
+                    if result.code:
+                        raise SystemExit(f"re-pull failed: {result.stderr[-2000:]}")
+                    calls = (provider_calls(sb, "bricklink"), provider_calls(sb, "brickowl"))
+                    pulls.append(result)
+            with sqlite3.connect(ws.db) as conn:
+                written = conn.execute("select n from bench_lot_writes").fetchone()[0]
+                adjusted = conn.execute("select count(*) from adjustments").fetchone()[0]
+        finally:
+            ws.cleanup()
+    report.add("re-pull: calls (BrickLink / BrickOwl)", f"{calls[0]} / {calls[1]}",
+               "= 2 (order list + lot list) / 1 (order list)", calls == (2, 1))
+    report.add(f"lots whose figures {len(pulls)} re-pulls changed", written, "0 (nothing changed)", written == 0)
+    report.add("adjustments recorded", adjusted, "0 (nothing changed)", adjusted == 0)
+    ratios = [p.wall / b.wall for p, b in zip(pulls, bases)]
+    peak = max(p.maxrss_mb for p in pulls)
+    report.add("re-pull: peak RSS (largest)", f"{peak:.0f} MB", "<= 250 MB", peak <= 250, timed=True)
+    report.add("plain client: peak RSS (largest)", f"{max(b.maxrss_mb for b in bases):.0f} MB")
+    report.add(f"re-pull wall (median of {len(pulls)})", fmt_s(statistics.median(p.wall for p in pulls)),
+               ", ".join(fmt_s(p.wall) for p in pulls))
+    report.add(f"plain client wall (median of {len(bases)})", fmt_s(statistics.median(b.wall for b in bases)),
+               ", ".join(fmt_s(b.wall) for b in bases))
+    report.add("re-pull / plain client wall, median of pairs", f"{statistics.median(ratios):.2f}x", "<= 1.50x",
+               statistics.median(ratios) <= 1.5, timed=True)
+    report.add("each pair", ", ".join(f"{x:.2f}x" for x in ratios))
+    report.add("client CPU: re-pull / plain (medians)", f"{statistics.median(p.cpu for p in pulls):.2f} s / "
+               f"{statistics.median(b.cpu for b in bases):.2f} s")
+    return report
+
+
+# ------------------------------------------------------------------------------- sandbox nonces
+def bench_nonces(args) -> Report:
+    """The sandbox serving many signed BrickLink calls: each call's OAuth nonce is remembered (a replay
+    is refused), so a table that was rebuilt on every call made the sandbox quadratic. Time of the first
+    window of calls against the last, on one keep-alive session (requests + OAuth1, as a client would)."""
+    import requests
+    from requests_oauthlib import OAuth1
+
+    n, window = args.calls, args.window
+    report = Report(f"Sandbox: {n} signed BrickLink calls, first {window} vs last {window}")
+    report.notes.append("client and sandbox in this process; CPU is this process's (both sides), wall is "
+                        "affected by other load on the machine")
+    with sandbox() as sb:
+        lot = sb.bricklink.add_lot("3001", 11, 40, remarks="A1")
+        env = sb.env()
+        session = requests.Session()
+        session.auth = OAuth1(env["BRICKLINK_CONSUMER_KEY"], env["BRICKLINK_CONSUMER_SECRET"],
+                              env["BRICKLINK_TOKEN_VALUE"], env["BRICKLINK_TOKEN_SECRET"])
+        url = f"{env['BRICKLINK_API_URL'].rstrip('/')}/inventories/{lot}"
+        walls, cpus, refused = [], [], 0
+        for start in range(0, n, window):
+            wall0, cpu0 = time.perf_counter(), _cpu_self()
+            for _ in range(min(window, n - start)):
+                body = session.get(url, timeout=30).json()
+                refused += body["meta"]["code"] != 200
+            walls.append(time.perf_counter() - wall0)
+            cpus.append(_cpu_self() - cpu0)
+        remembered = len(sb.bricklink._nonces)
+    report.add("calls answered / refused", f"{n - refused} / {refused}", f"{n} / 0", refused == 0)
+    report.add("nonces remembered (all within the replay window)", remembered, f"= {n}", remembered == n)
+    report.add(f"wall: first / last {window} calls", f"{fmt_s(walls[0])} / {fmt_s(walls[-1])}")
+    report.add(f"CPU: first / last {window} calls", f"{fmt_s(cpus[0])} / {fmt_s(cpus[-1])}")
+    report.add("each window's CPU (ms per call)", ", ".join(f"{c * 1000 / window:.2f}" for c in cpus))
+    report.add("last / first window, CPU", f"{cpus[-1] / cpus[0]:.2f}x", "<= 1.30x (linear)",
+               cpus[-1] <= 1.3 * cpus[0], timed=True)
+    report.add("last / first window, wall", f"{walls[-1] / walls[0]:.2f}x")
     return report
 
 
@@ -1145,6 +1273,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--changed", type=int, default=120, help="lots sold on each marketplace")
     p.add_argument("--plan-lots", type=int, default=10_000, help="linked lots for the planning time")
 
+    p = sub.add_parser("pull", help="re-pull of known BrickLink lots vs a plain client: peak RSS, wall")
+    p.add_argument("--lots", type=int, default=100_000, help="BrickLink lots for sale")
+    p.add_argument("--repeat", type=int, default=3, help="pairs of runs, alternating (median)")
+
+    p = sub.add_parser("nonces", help="the sandbox serving many signed BrickLink calls in linear time")
+    p.add_argument("--calls", type=int, default=100_000)
+    p.add_argument("--window", type=int, default=10_000, help="calls per timed window")
+
     p = sub.add_parser("deadline", help="both marketplaces at once under one run deadline, BrickOwl rate-limited")
     p.add_argument("--orders", type=int, default=100, help="orders per marketplace")
     p.add_argument("--lines", type=int, default=5)
@@ -1168,9 +1304,12 @@ SMALL: dict[str, list[str]] = {
     "local": ["--db-orders", "3000", "--write-orders", "60", "--pick-orders", "200", "--lines", "5",
               "--repeat", "1"],
     "push": ["--lots", "40", "--changed", "30", "--plan-lots", "1000"],
+    "pull": ["--lots", "2000", "--repeat", "1"],
+    "nonces": ["--calls", "2000", "--window", "500"],
 }
 BENCHES = {"calls": bench_calls, "short": bench_short, "backfill": bench_backfill, "memory": bench_memory, "pacing": bench_pacing,
-           "deadline": bench_deadline, "budget": bench_budget, "local": bench_local, "push": bench_push}
+           "deadline": bench_deadline, "budget": bench_budget, "local": bench_local, "push": bench_push,
+           "pull": bench_pull, "nonces": bench_nonces}
 
 
 def _take_flags(argv: list[str]) -> tuple[list[str], bool, str | None]:

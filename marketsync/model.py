@@ -306,9 +306,10 @@ class MarketplaceAdapter(Adapter, Protocol):
 
 
 # --- the seller's listings on the marketplaces ------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class RemoteLot:
-    """One lot of the seller's store as a marketplace lists it (quantity = what it offers now)."""
+    """One lot of the seller's store as a marketplace lists it (quantity = what it offers now).
+    Slotted: a pull holds one per lot of the store (100,000 and more)."""
 
     provider: str
     remote_lot_id: str

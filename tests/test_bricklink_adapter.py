@@ -494,3 +494,28 @@ def test_summaries_read_flags_and_currency_tolerantly():
     assert summary({"order_id": 1, "is_filed": 1}).is_filed is True
     order = order_from({"order_id": 1, "cost": {"grand_total": "4.1000"}, "payment": {"currency_code": "EUR"}})
     assert order.currency == "EUR" and order.grand_total == Decimal("4.1000")  # no final_total needed
+
+
+# ---------------------------------------------------------------------- the lot list, decoded as read
+def test_a_long_lot_list_is_read_whole_with_its_repeated_values_shared(sb):
+    for n in range(3000):  # a body of ~1.5 MB: more than one chunk of the streamed decoding
+        sb.bricklink.add_lot(f"{3001 + n % 7}", 1 + n % 5, 1 + n, remarks=f"B{n}", unit_price="0.1000",
+                             description="" if n % 3 else "bulk lot", inventory_id=10_000 + n)
+    sb.bricklink.add_lot("3001", 1, 5, remarks="S1", inventory_id=99_999, status="S")  # a stockroom: never listed
+    lots = make(sb).list_lots()
+    assert [lot.remote_lot_id for lot in lots] == [str(10_000 + n) for n in range(3000)]
+    assert [lot.quantity for lot in lots] == [1 + n for n in range(3000)]
+    assert [lot.location for lot in lots] == [f"B{n}" for n in range(3000)]
+    assert {lot.price for lot in lots} == {Decimal("0.1")}
+    assert lots[0].description == "bulk lot" and lots[1].description == ""
+    assert lots[0].part_number is lots[7].part_number and lots[0].name is lots[7].name  # one object, not 3000
+
+
+@pytest.mark.parametrize("fault, error", [("auth_in_200", AuthError), ("html503", TransientError),
+                                          ("malformed", TransientError), ("not_json", TransientError),
+                                          ("500", TransientError)])
+def test_a_lot_list_that_is_not_one_raises_what_the_whole_body_says(sb, fault, error):
+    sb.bricklink.add_lot("3001", 11, 40, remarks="D14", inventory_id=501)
+    sb.inject("bricklink", "GET /inventories", fault, times=None)
+    with pytest.raises(error):
+        make(sb, retries=0).list_lots()  # never an empty store, never the lots before the cut

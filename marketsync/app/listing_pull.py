@@ -50,12 +50,12 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
         own = stored.own_orders(store, provider)
         open_changes = stored.maybe_changes(store, provider)
         available = stored.available(store)
-        existing = {row["remote_lot_id"]: row for row in stored.listings(store, provider, stored.PULL_COLUMNS)}
+        existing = stored.pull_rows(store, provider)
         fresh = [lot for lot in lots if not _observed(existing.get(lot.remote_lot_id))]
         seen = [lot for lot in lots if _observed(existing.get(lot.remote_lot_id))]
         # a lot marketsync created and has not observed yet holds pieces already counted: observed only
         ours = {lot.remote_lot_id: lot for lot in fresh
-                if (existing.get(lot.remote_lot_id) or {}).get("link_method") in stored.OURS}
+                if _link_method(existing.get(lot.remote_lot_id)) in stored.OURS}
         _pull_observed(store, provider, seen, existing, own, open_changes, available, result, restocking)
         _pull_fresh(store, provider, [lot for lot in fresh if lot.remote_lot_id not in ours], existing, own, index,
                     translator, result)
@@ -71,11 +71,15 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
     return result
 
 
-def _observed(row: dict | None) -> bool:
+def _observed(row: stored.PullRow | None) -> bool:
     return row is not None and row["inventory_id"] is not None and row["listed"] is not None
 
 
-def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing: dict[str, dict],
+def _link_method(row: stored.PullRow | None) -> str | None:
+    return None if row is None else row["link_method"]
+
+
+def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing: dict[str, stored.PullRow],
                    own: dict[str, rules.OwnOrders], open_changes: dict[int, list[rules.Maybe]],
                    available: dict[int, int], result: PullResult, restocking: rules.Restocking) -> None:
     """Listings observed before keep on hand as it is, moved only by what neither that
@@ -143,13 +147,15 @@ def _contradicted(provider: str, remote_lot_id: str, remote: int, restocks: bool
             f"{declared.title} {other}, set {declared.cancel_restocks_var}={'no' if restocks else 'yes'}")
 
 
-def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: dict[str, dict],
+def _pull_fresh(store: Store, provider: str, fresh: list[RemoteLot], existing: dict[str, stored.PullRow],
                 own: dict[str, rules.OwnOrders], index: LotIndex, translator: Translator | None,
                 result: PullResult) -> None:
     """Listings seen for the first time: on hand = listed + that marketplace's open orders on them
     (two lots of one part in one bin are one local lot). A lot already stocked from another
     marketplace keeps its on hand (the next push evens its listings out); a new listing of a lot
     this marketplace already lists adds its pieces."""
+    if not fresh:  # a re-pull of known lots: nothing to stock, link or observe here
+        return
     keyed = _on_shelf_by_key(provider, fresh, own, translator, result)
     _stock_lots(store, provider, keyed, existing, index, result)
     index.reload()
@@ -180,7 +186,7 @@ def _on_shelf_by_key(provider: str, fresh: list[RemoteLot], own: dict[str, rules
     return keyed
 
 
-def _stock_lots(store: Store, provider: str, keyed: dict[tuple, InventoryLot], existing: dict[str, dict],
+def _stock_lots(store: Store, provider: str, keyed: dict[tuple, InventoryLot], existing: dict[str, stored.PullRow],
                 index: LotIndex, result: PullResult) -> None:
     observed_here = {row["inventory_id"] for row in existing.values() if _observed(row)}
     observed_anywhere = stored.observed_lots(store)
@@ -209,9 +215,9 @@ def _observe_fresh(store: Store, provider: str, by_remote: dict[str, RemoteLot],
     inventory.mark_stocked(store, {lot_id for _, _, lot_id in linked})
 
 
-def _report_missing(store: Store, provider: str, listed: set[str], existing: dict[str, dict],
+def _report_missing(store: Store, provider: str, listed: set[str], existing: dict[str, stored.PullRow],
                     index: LotIndex, zero_missing: bool, result: PullResult,
-                    gone_kind: Callable[[dict], Gone]) -> None:
+                    gone_kind: Callable[[stored.PullRow], Gone]) -> None:
     adjustments: list[tuple[int, int, Adjustment, str]] = []
     gone: list[tuple[int, str, Gone | None]] = []
     for remote, row in existing.items():

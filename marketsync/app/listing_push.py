@@ -14,6 +14,7 @@ nor changed in that run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -555,7 +556,7 @@ def _applied(store: Store, change_id: int, p: rules.Planned, result: PushResult,
 
 
 # --- linking ------------------------------------------------------------------------------------
-def link(provider: str, lots: list[RemoteLot], existing: dict[str, dict[str, Any]], index: LotIndex,
+def link(provider: str, lots: list[RemoteLot], existing: Mapping[str, Mapping[str, Any]], index: LotIndex,
          translator: Translator | None) -> list[stored.Link]:
     """A local lot for each for-sale remote lot not linked yet: BrickLink's by its lot id (or the
     lot key), BrickOwl's by the BrickLink lot it names, else by its translated part, colour,

@@ -10,7 +10,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -26,6 +26,7 @@ from marketsync.errors import (
     TransientError,
 )
 from marketsync import parse
+from marketsync.parse import JsonArray
 from marketsync.providers.http import (
     HttpClient,
     describe_non_json,
@@ -236,11 +237,9 @@ class BrickLink:
         """The lots buyers can see (one call; BrickLink has no paging): ``status=Y`` only, as
         BrickSync reads it. Without the filter stockroom, unavailable and reserved lots come back
         looking like lots for sale. Lots at 0 that are not retained do not exist any more."""
-        data = self.client.get("/inventories", {"status": "Y"}, endpoint="/inventories")
-        if not isinstance(data, list):
-            raise error_for_status(NAME, 502, "GET /inventories answered with no lot list")
-        # a stockroom lot is never for sale, whatever the filter let through
-        return [lot for lot in map(remote_lot, data) if lot is not None and lot.for_sale]
+        lots: list[RemoteLot] = self.client.get("/inventories", {"status": "Y"}, endpoint="/inventories",
+                                                decode=decode_lots)
+        return lots
 
     def read_lot(self, remote_lot_id: str) -> RemoteLot | None:
         try:
@@ -534,15 +533,16 @@ def remote_lot(raw: Any) -> RemoteLot | None:
     if not isinstance(raw, dict) or parse.text(raw.get("inventory_id")) is None:
         return None
     item = parse.obj(raw.get("item"))
+    lot_id = str(parse.text(raw.get("inventory_id")))
     return RemoteLot(
         provider=NAME,
-        remote_lot_id=str(parse.text(raw.get("inventory_id"))),
+        remote_lot_id=lot_id,
         quantity=max(0, parse.integer(raw.get("quantity")) or 0),
         part_number=parse.unescaped(item.get("no")),
         color_id=parse.integer(raw.get("color_id")) or 0,
         condition=CONDITIONS.get((parse.text(raw.get("new_or_used")) or "").upper()),
         location=parse.unescaped(raw.get("remarks")) or "",
-        bricklink_lot_id=parse.text(raw.get("inventory_id")),
+        bricklink_lot_id=lot_id,
         name=parse.unescaped(item.get("name")),
         item_type=parse.text(item.get("type")),
         price=parse.money(raw.get("unit_price")),
@@ -551,6 +551,43 @@ def remote_lot(raw: Any) -> RemoteLot | None:
         for_sale=parse.flag(raw.get("is_stock_room")) is not True,  # a stockroom lot is the seller's alone
         completeness=(parse.text(raw.get("completeness")) or "").upper() or None,
     )
+
+
+def decode_lots(label: str, response: requests.Response) -> list[RemoteLot]:
+    """The lots for sale of a ``GET /inventories`` answer, each decoded and made a :class:`RemoteLot`
+    as the body is read (a store of 100,000 lots is never 100,000 dicts at once); an answer that is
+    not a lot list in BrickLink's envelope goes through :func:`decode` whole, which says what it is."""
+    if response.status_code < 300:
+        lots = JsonArray(parse.chunks_of(response.content), "data")
+        try:  # a stockroom lot is never for sale, whatever the filter let through
+            share = _sharing()
+            found = [share(lot) for lot in map(remote_lot, lots) if lot is not None and lot.for_sale]
+        except ValueError:
+            found = None  # not JSON, cut short: decode() below names it
+        meta = lots.head.get("meta")
+        if found is not None and lots.found and isinstance(meta, dict) and \
+                200 <= (parse.integer(meta.get("code")) or response.status_code) < 300:
+            return found
+    data = decode(label, response)  # raises for a refusal, an outage page, a body that is not JSON
+    if not isinstance(data, list):
+        raise error_for_status(NAME, 502, f"{label} answered with no lot list")
+    return [lot for lot in map(remote_lot, data) if lot is not None and lot.for_sale]
+
+
+def _sharing() -> Callable[[RemoteLot], RemoteLot]:
+    """A lot with its repeated values (part, name, type, price, description: a few thousand distinct
+    in a store of 100,000 lots) shared with the lots of the same list read before it."""
+    seen: dict[Any, Any] = {}
+
+    def share(lot: RemoteLot) -> RemoteLot:
+        lot.part_number = seen.setdefault(lot.part_number, lot.part_number)
+        lot.name = seen.setdefault(lot.name, lot.name)
+        lot.item_type = seen.setdefault(lot.item_type, lot.item_type)
+        lot.description = seen.setdefault(lot.description, lot.description)
+        lot.price = seen.setdefault(("price", str(lot.price)), lot.price)  # 0.1 and 0.10 stay apart
+        return lot
+
+    return share
 
 
 def raw_text(value: Any) -> str:

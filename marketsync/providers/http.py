@@ -191,6 +191,7 @@ class RequestWorkers:
                         return
                 continue
             job.run()
+            del job  # not kept while waiting for the next: its answer (a whole lot list) is the caller's
             with self._lock:
                 self._idle += 1
 
@@ -311,17 +312,19 @@ class HttpClient:
         self._adapter = adapter
         self.on_exchange: Callable[[Exchange], None] | None = None  # off: nothing is recorded
 
-    def get(self, path: str, params: dict[str, Any] | None = None, *, endpoint: str | None = None) -> Any:
+    def get(self, path: str, params: dict[str, Any] | None = None, *, endpoint: str | None = None,
+            decode: Callable[[str, requests.Response], Any] | None = None) -> Any:
         """GET ``path`` (relative to the base URL) and return decoded JSON data, retrying transient faults.
 
         ``endpoint`` names the call in messages (``GET /orders/{id}``); it defaults to the path.
+        ``decode`` replaces the client's own for this call (a long list decoded as it is read).
         """
         label = f"GET {endpoint or path}"
         query = {**(params or {}), **self.fixed_params}
         attempt = 0
         while True:
             try:
-                return self._once(path, query, label)
+                return self._once(path, query, label, decode=decode)
             except ProviderError as error:
                 if not error.retryable or attempt >= self.retry.retries:
                     if error.retryable and attempt:
@@ -370,7 +373,8 @@ class HttpClient:
         return response
 
     def _once(self, path: str, query: dict[str, Any], label: str, *, method: str = "GET", json_body: Any = None,
-              form: dict[str, Any] | None = None, pacer: Pacer | None = None) -> Any:
+              form: dict[str, Any] | None = None, pacer: Pacer | None = None,
+              decode: Callable[[str, requests.Response], Any] | None = None) -> Any:
         allowed = self._time_allowed(label)
         if self.budget is not None:
             self.budget.take()
@@ -395,7 +399,7 @@ class HttpClient:
                 self.on_exchange(Exchange(method, path, dict(query), json_body, form, response))
         log.debug("%s %s -> %s in %.2fs", self.provider, label, response.status_code, time.monotonic() - started)
         try:
-            return self.decode(label, response)
+            return (decode or self.decode)(label, response)
         except ProviderError as error:
             error.reword(mask(error.message, self.secrets))
             raise

@@ -181,8 +181,11 @@ def nearest(listing: Listing, own: OwnOrders, remote: int, restocks: bool | None
     A listing never observed explains nothing: all of it is the seller's."""
     # Unclamped: a listing of 6 the seller raised to 8, of which a buyer then took 7, shows 1 where
     # the orders alone explain -1 -- the seller's part is 2, not 1.
-    figures = [e.unclamped for e in explanations(listing, own, (), restocks)]
-    return min(figures, key=lambda f: (abs(remote - f), f)) if figures else 0
+    if listing.listed is None:
+        return 0
+    # explanations(listing, own) without open changes, unclamped: one figure per restock behaviour held possible
+    figures = [listing.listed - sold for sold in _sold(listing, own, restocks)]
+    return min(figures, key=lambda f: (abs(remote - f), f))
 
 
 def restock_figures(listing: Listing, own: OwnOrders) -> tuple[Explanation, Explanation] | None:

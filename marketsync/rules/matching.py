@@ -17,8 +17,8 @@ from typing import Callable, Iterable
 from marketsync.model import OrderLine, Unmatched
 
 
-@dataclass
-class Lot:
+@dataclass(slots=True)
+class Lot:  # slotted: the index holds one per lot of the store
     id: int
     part_number: str
     color_id: int

@@ -47,13 +47,18 @@ def upsert_lots(store: Store, lots: Iterable[InventoryLot]) -> tuple[int, int, i
 
 
 def lots(store: Store) -> list[Lot]:
+    """Every lot of the account; the values many lots repeat (part, condition, the time a pull
+    stocked them all) are one object each, not one per lot (a store of 100,000 lots)."""
     db, account = store.db, store.account
     rows = db.execute(
         "select id, part_number, color_id, condition, location, quantity, quantity_reserved, bricklink_lot_id, "
         "stocked_at from inventory where business_account_id = ? order by id",
         [account],
     )
-    return [Lot(*row) for row in rows]
+    seen: dict[str, str] = {}
+    return [Lot(lot_id, seen.setdefault(part, part), color, seen.setdefault(condition, condition), location,
+                quantity, reserved, link, stocked_at if stocked_at is None else seen.setdefault(stocked_at, stocked_at))
+            for lot_id, part, color, condition, location, quantity, reserved, link, stocked_at in rows]
 
 
 def lot_index(store: Store) -> LotIndex:

@@ -7,6 +7,8 @@ from typing import Any
 
 from collections import Counter
 
+from dataclasses import replace
+
 import pytest
 
 from marketsync.errors import AuthError, NotFoundError, PermissionDeniedError, RequestRejectedError
@@ -94,7 +96,7 @@ class FakeCatalog:
 
 
 def translator(known: Known | None = None, catalog: Any = None, **kwargs) -> Translator:
-    return Translator(known or Known(dict(COLOURS)), LotIndex(lambda: [Lot(**vars(lot)) for lot in LOTS]), catalog,
+    return Translator(known or Known(dict(COLOURS)), LotIndex(lambda: [replace(lot) for lot in LOTS]), catalog,
                       **kwargs)
 
 
@@ -375,7 +377,7 @@ STOCK_LOTS = [
 
 
 def stock_translator(catalog, known=None, **kwargs) -> Translator:
-    return Translator(known or Known(dict(COLOURS)), LotIndex(lambda: [Lot(**vars(lot)) for lot in STOCK_LOTS]),
+    return Translator(known or Known(dict(COLOURS)), LotIndex(lambda: [replace(lot) for lot in STOCK_LOTS]),
                       catalog, **kwargs)
 
 
