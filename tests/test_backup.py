@@ -48,13 +48,20 @@ def digest(path) -> str:
 
 
 def contents(path) -> dict[str, list]:
-    """Every row of every table, as a reader sees it (the file's bytes may differ: WAL vs not)."""
+    """Every row of every table, as a reader sees it (the file's bytes may differ: WAL vs not) --
+    but the moment a copy was taken, the one thing a backup adds (:func:`marks`)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        tables = [name for (name,) in conn.execute("select name from sqlite_master where type = 'table' order by name")]
+        tables = [name for (name,) in conn.execute("select name from sqlite_master where type = 'table' "
+                                                   "and name != '_backup_marks' order by name")]
         return {table: conn.execute(f'select * from "{table}" order by rowid').fetchall() for table in tables}
     finally:
         conn.close()
+
+
+def marks(path) -> list[str]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return [taken for (taken,) in conn.execute("select taken_at from _backup_marks")]
 
 
 def backups_beside(directory: Path) -> list[str]:
@@ -122,6 +129,7 @@ def test_backup_beside_the_database_then_the_documented_restore(shop, creds, run
     assert NAME.match(name) and backups_beside(tmp_path) == [name]
     assert_is_a_backup(tmp_path / name)
     assert contents(tmp_path / name) == before
+    assert len(marks(tmp_path / name)) == 1 and marks(tmp_path / DB) == []  # restored, it knows it is a copy
 
     BrickLinkMarket(creds).set_status(shop.bl_order, "shipped")  # life goes on, then the file is lost
     shop.sync()

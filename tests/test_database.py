@@ -116,7 +116,7 @@ def test_schema_tables_columns_and_unique_keys(run, tmp_path, stock):
                        ("marketsync", "m009_picks"), ("marketsync", "m010_shelf_truth"),
                        ("marketsync", "m011_listener"), ("marketsync", "m012_mirror"), ("marketsync", "m013_everyday"),
                        ("marketsync", "m014_cancel_restocks"), ("marketsync", "m015_relist_sold_out"),
-                       ("marketsync", "m016_late_writes")]
+                       ("marketsync", "m016_late_writes"), ("marketsync", "m017_backup_marks")]
     conn.close()
 
     assert run("inventory", "list", "--db", "shop.db").exit_code == 0  # reopening applies nothing again

@@ -258,18 +258,38 @@ def test_adopt_refuses_while_an_open_change_leaves_the_figure_uncertain(run, sho
     assert lot_row() == (20, 3)
 
 
-def test_a_pull_after_restoring_a_backup_keeps_on_hand(run, shop, tmp_path):
+@pytest.mark.parametrize("then", ["inventory pull", "sync --push"])
+def test_after_restoring_a_backup_its_forgotten_pushes_move_nothing(run, shop, tmp_path, then):
     onboard(run, shop)
-    shutil.copy("marketsync.db", tmp_path / "backup.db")
+    assert run("backup", tmp_path / "backup.db").exit_code == 0
     bo_order(shop, 3)
     push(run)
     assert listed(shop) == (17, 17)
     shutil.copy(tmp_path / "backup.db", "marketsync.db")  # the README's restore: the push above is forgotten
-    pulled = run("inventory", "pull")
-    assert pulled.exit_code == 0, pulled.stderr
-    assert lot_row() == (20, 3)
+    result = run(*then.split())
+    assert result.exit_code == 0, result.stderr
+    assert lot_row() == (20, 3) and held() == []
     push(run)
-    assert listed(shop) == (17, 17) and held() == []
+    assert listed(shop) == (17, 17) and held() == [] and lot_row() == (20, 3)
+
+
+def test_a_sellers_raise_to_exactly_what_marketsync_would_list_is_still_the_sellers(run, shop, monkeypatch):
+    # Found by the simulation: on a database never restored, a figure that happens to be what
+    # marketsync would list is no proof that marketsync set it -- here the seller's 3 new pieces.
+    monkeypatch.setenv("MARKETSYNC_BRICKOWL_CANCEL_RESTOCKS", "yes")
+    shop.brickowl.restock_on_cancel = True
+    onboard(run, shop)
+    order = bo_order(shop, 3)
+    push(run)
+    assert listed(shop) == (17, 17)
+    shop.brickowl.set_status(order, "Cancelled")  # BrickOwl puts the 3 back (20); they are back in the bin
+    shop.bricklink.set_lot_quantity(BL_LOT, 20)  # and the seller adds 3 more, raising BrickLink by them
+    push(run)
+    assert held() == [("bricklink", str(BL_LOT))]
+    assert run("stock", "adopt", f"bricklink:{BL_LOT}").exit_code == 0
+    assert lot_row() == (23, 0)
+    push(run)
+    assert listed(shop) == (23, 23) and held() == []
 
 
 # --- holds only for what the seller did ----------------------------------------------------------------

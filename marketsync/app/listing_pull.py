@@ -88,6 +88,7 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
     explains a figure it moves by exactly its change, and never makes one uncertain; nor does one a
     cancellation leaves uncertain while the marketplace's restock behaviour is unknown (a figure
     only one behaviour explains teaches it, as in a push)."""
+    restored_at = stored.restored_at(store)
     shown: dict[int, int] = {}
     for lot in lots:
         lot_id = existing[lot.remote_lot_id]["inventory_id"]
@@ -123,8 +124,9 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
         if maybes:  # explained (maybe by a given-up change that landed late), or only given-up ones, not shown
             stored.settle(store, maybes, found.applied if found else (), "settled by a pull")
             change = 0 if found else change
-        if change and shown[listing.inventory_id or 0] == max(0, available.get(listing.inventory_id or 0, 0)):
-            change = 0  # already what marketsync would list: its own change (a restored backup), not the seller's
+        if (change and rules.before_restore(listing, restored_at)
+                and shown[listing.inventory_id or 0] == max(0, available.get(listing.inventory_id or 0, 0))):
+            change = 0  # already what marketsync would list after a restore: its own change the backup forgot
         adjustments.append((row["inventory_id"], change, Adjustment.PULL,
                             f"{provider} lot {lot.remote_lot_id} lists {lot.quantity}, {change:+d} "
                             "more than its orders and marketsync's changes explain" if change else ""))

@@ -172,7 +172,8 @@ def _push_one(store: Store, adapter: Listings, lots: list[RemoteLot], index: Lot
         rows = {key: row for key, row in rows.items() if row["inventory_id"] in only}
     judgement = judge(provider, rows, for_sale, stored.own_orders(store, provider),
                       stored.maybe_changes(store, provider), stored.available(store), touched,
-                      may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots, restocking=restocking)
+                      may_raise=may_raise, deletes_empty_lots=adapter.deletes_empty_lots, restocking=restocking,
+                      restored_at=stored.restored_at(store))
     result.waiting = judgement.waiting
     result.relist = judgement.relist if only is None else []
     if dry_run:
@@ -275,9 +276,10 @@ def restock_unknown(provider: str, remote_lot_id: str, remote: int, parts: tuple
 def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], own: dict[str, rules.OwnOrders],
           maybes: dict[int, list[rules.Maybe]], available: dict[int, int], touched: set[tuple[str, str]], *,
           may_raise: bool = True, deletes_empty_lots: bool = False,
-          restocking: rules.Restocking = rules.UNKNOWN) -> Judgement:
+          restocking: rules.Restocking = rules.UNKNOWN, restored_at: str | None = None) -> Judgement:
     """Every linked listing of one marketplace against a fresh read, lot by lot, given whether it
-    restocks cancelled orders (unknown: the first read only one behaviour explains teaches it)."""
+    restocks cancelled orders (unknown: the first read only one behaviour explains teaches it) and
+    when the backup the database was restored from was taken (None: never restored)."""
     out = Judgement()
     by_lot: dict[int, list[dict]] = {}
     for row in rows.values():
@@ -299,15 +301,18 @@ def judge(provider: str, rows: dict[str, dict], for_sale: dict[str, RemoteLot], 
                                     "judged next run") for row in lot_rows if row["remote_lot_id"] in for_sale]
             continue
         _judge_lot(provider, lot_id, lot_rows, for_sale, own, maybes, available.get(lot_id, 0), out,
-                   may_raise=may_raise, deletes_empty_lots=deletes_empty_lots, restocking=restocking)
+                   may_raise=may_raise, deletes_empty_lots=deletes_empty_lots, restocking=restocking,
+                   restored_at=restored_at)
     return out
 
 
 def _judge_lot(provider: str, lot_id: int, lot_rows: list[dict], for_sale: dict[str, RemoteLot],
                own: dict[str, rules.OwnOrders], maybes: dict[int, list[rules.Maybe]], available: int,
-               out: Judgement, *, may_raise: bool, deletes_empty_lots: bool, restocking: rules.Restocking) -> None:
+               out: Judgement, *, may_raise: bool, deletes_empty_lots: bool, restocking: rules.Restocking,
+               restored_at: str | None) -> None:
     lot = _LotJudge(provider, lot_id, available, own, maybes, out, deletes_empty_lots,
-                    observed_before=any(row["listed"] is not None for row in lot_rows), restocking=restocking)
+                    observed_before=any(row["listed"] is not None for row in lot_rows), restocking=restocking,
+                    restored_at=restored_at)
     for row in sorted(lot_rows, key=lambda r: r["id"]):
         lot.listing(stored.as_listing(row), for_sale.get(row["remote_lot_id"]))
     if lot.unexplained:
@@ -332,6 +337,7 @@ class _LotJudge:
     deletes_empty_lots: bool
     observed_before: bool
     restocking: rules.Restocking = rules.UNKNOWN
+    restored_at: str | None = None  # when the backup this database was restored from was taken
     shown: list[tuple[rules.Listing, int]] = field(default_factory=list)
     unexplained: list[tuple[rules.Listing, int, str]] = field(default_factory=list)
     contradicted: bool = False  # a figure is exactly the other restock behaviour's: the seller's, or news
@@ -402,18 +408,20 @@ class _LotJudge:
         self.shown.append((listing, remote))
 
     def hold_or_accept(self) -> None:
-        """Figures nobody explains: held for the seller -- unless the lot's listings already add up
-        to what marketsync would list (its own change from before a restored backup, or the
-        seller's edit to exactly that): then there is nothing to hold and nothing to adopt. Not so
-        for a figure that is exactly what the restock behaviour marketsync does not know of would
-        give: after a cancellation that was not put back, the seller's raise by those pieces is
-        what marketsync would list too, and it is the seller's (held, reported)."""
+        """Figures nobody explains: held for the seller -- unless the database was restored from a
+        backup taken after those listings were last confirmed and the lot's listings already add up
+        to what marketsync would list: its own change from after the backup, which the restored
+        database forgot; nothing to hold, nothing to adopt. On a database never restored the same
+        figure is somebody's edit like any other (a seller's raise can equal what marketsync would
+        list: those pieces are on the shelf). Not so either for a figure that is exactly what the
+        restock behaviour marketsync does not know of would give, nor one buyers took more than."""
         total = sum(remote for _, remote in self.shown) + sum(remote for _, remote, _ in self.unexplained)
         # A listing whose buyers took more than it showed was raised by the seller: those pieces are
         # on the shelf whatever the total says, so it is held for the seller to adopt.
         raised = any(rules.shortfall(listing, self.own.get(listing.remote_lot_id, rules.NO_ORDERS))
                      for listing, _, _ in self.unexplained)
-        if total == max(0, self.available) and not self.contradicted and not raised:
+        restored = all(rules.before_restore(listing, self.restored_at) for listing, _, _ in self.unexplained)
+        if restored and total == max(0, self.available) and not self.contradicted and not raised:
             for listing, remote, _ in self.unexplained:
                 self.out.observations.append((listing.id, remote, self.own.get(listing.remote_lot_id, rules.NO_ORDERS)))
                 if rules.open_only(self.maybes.get(listing.id, [])):  # a given-up one may still land late

@@ -55,6 +55,7 @@ class Listing:
     retain_set: bool = False  # marketsync set BrickLink's is_retain to keep it at 0
     retained: bool = False  # the lot was retained (is_retain) when last read: its marketplace keeps it at 0
     ours: bool = False  # created by marketsync (mirrored or relisted): never the seller's new pieces
+    observed_at: str | None = None  # when ``listed`` was confirmed (ISO UTC)
 
 
 @dataclass
@@ -223,6 +224,14 @@ def sellers_parts(listing: Listing, own: OwnOrders, remote: int, restocks: bool 
     if figures is None:
         return None
     return remote - figures[0].unclamped, remote - figures[1].unclamped
+
+
+def before_restore(listing: Listing, restored_at: str | None) -> bool:
+    """Confirmed before the backup this database was restored from was taken (``restored_at``):
+    marketsync's own changes since may be unknown to it, so a figure that already is what it would
+    list is taken as one of them. Never on a database that was not restored: there, such a figure
+    is somebody's edit (held) like any other -- the seller's raise that happens to equal it too."""
+    return restored_at is not None and listing.listed is not None and (listing.observed_at or "") <= restored_at
 
 
 def shortfall(listing: Listing, own: OwnOrders) -> int:

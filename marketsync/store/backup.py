@@ -22,6 +22,7 @@ import sqlite3
 from pathlib import Path
 
 from marketsync.errors import DatabaseError
+from marketsync.model import now_iso
 
 KEEP = 7  # backups kept beside a database (the newest ones)
 INFIX = ".backup-"
@@ -67,6 +68,7 @@ def copy(source: sqlite3.Connection, dest: Path) -> None:
         target = sqlite3.connect(str(temp))
         try:
             source.backup(target)
+            _mark(target)
             target.execute("PRAGMA journal_mode = DELETE")  # one file, restorable with cp: no -wal beside it
             problems = [message for (message,) in target.execute("PRAGMA quick_check") if message != "ok"]
             if problems:
@@ -82,6 +84,14 @@ def copy(source: sqlite3.Connection, dest: Path) -> None:
                 os.remove(f"{temp}{suffix}")
             except FileNotFoundError:
                 pass
+
+
+def _mark(copy: sqlite3.Connection) -> None:
+    """The copy says when it was taken (``_backup_marks``; a database from before that table has
+    none): restored, it tells marketsync that its own listing changes since are unknown to it."""
+    if copy.execute("select 1 from sqlite_master where type = 'table' and name = '_backup_marks'").fetchone():
+        with copy:
+            copy.execute("insert or ignore into _backup_marks (taken_at) values (?)", [now_iso()])
 
 
 def _link(temp: Path, dest: Path) -> None:

@@ -42,7 +42,7 @@ def _in(values: Any) -> str:
 
 # What a pull reads of each listing (:func:`as_listing`, linking, the missing ones): not every column.
 PULL_COLUMNS = ("id", "provider", "remote_lot_id", "inventory_id", "listed", "taken", "placed", "held_at", "gone_at",
-                "retain_set", "link_method", "read_as", "gone_kind")
+                "retain_set", "link_method", "read_as", "gone_kind", "observed_at")
 OURS = ("mirror", "relist")  # link_method of a listing marketsync created (mirrored, or relisted)
 
 
@@ -86,6 +86,12 @@ def pull_rows(store: Store, provider: str) -> dict[str, PullRow]:
         "order by remote_lot_id", [store.account, provider])}
 
 
+def restored_at(store: Store) -> str | None:
+    """When the backup this database was restored from was taken (None: never restored)."""
+    (taken,) = store.db.execute("select max(taken_at) from _backup_marks").fetchone()
+    return taken
+
+
 def observed_lots(store: Store) -> set[int]:
     """Lots with a listing observed on any marketplace (linked, with a figure read)."""
     return {lot for (lot,) in store.db.execute(
@@ -106,7 +112,8 @@ def as_listing(row: Mapping[str, Any]) -> Listing:
     return Listing(row["id"], row["provider"], row["remote_lot_id"], row["inventory_id"], row["listed"],
                    row["taken"] or 0, row["placed"] or 0, row["held_at"] is not None,
                    row.get("gone_at") is not None, bool(row.get("retain_set")),
-                   retained=read is not None and read.retained, ours=row.get("link_method") in OURS)
+                   retained=read is not None and read.retained, ours=row.get("link_method") in OURS,
+                   observed_at=row.get("observed_at"))
 
 
 # --- what was read of each listing (``read_as``): the terms a relist copies -----------------------

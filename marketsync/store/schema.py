@@ -554,3 +554,12 @@ def m016_late_writes(db: Database) -> None:
     marketplace may have queued it): it stays a candidate explanation (``maybe_late``) until enough
     reads did not show it (``unseen_reads``) and enough time has passed (docs/stock-model.md)."""
     db.table("_listing_changes").add_column("unseen_reads", int, not_null_default=0)
+
+
+@migrations()
+def m017_backup_marks(db: Database) -> None:
+    """A copy made by ``marketsync backup`` (and the daily and pre-upgrade backups) carries the
+    moment it was taken: a database that carries one was restored from a backup, so marketsync's
+    own changes to listings after that moment are unknown to it (docs/stock-model.md, "After a
+    restore"). The live database never carries one of its own."""
+    db.table("_backup_marks").create({"taken_at": str}, pk="taken_at")
