@@ -504,8 +504,6 @@ class ShelfTruth(RuleBasedStateMachine):
         order = choose(self._orders("shipped"), pick)
         if order is None:
             return note("take back: no shipped order")
-        if self.OPEN_DEFECTS_LEFT_OUT:  # H: on hand clamped at 0 when an oversold shipment is booked
-            return note("take back: left out (open defect H)")
         self.store(order.provider).set_status(order.order_id, TAKEN_BACK[order.provider])
         order.state, order.taken_back = "open", True
         self.shelf[order.lot] += order.pieces

@@ -51,17 +51,23 @@ def book(store: Store, index: LotIndex, orders: list[OrderState]) -> list[Booked
     stored = stored_orders.stored_matches(store, refs)
     held = stored_ledger.holdings(store, refs)
     picked = stored_picks.picked(store, refs)
-    results = [_book_one(index, order, stored.get(order.order_ref, {}), held.get(order.order_ref, {}), picked)
+    # the shortfalls a shipment taken back in this batch may make up (rules.ledger.move_index)
+    shipped_from = sorted({lot for lines in held.values() for h in lines.values() for lot in h.consumed_on})
+    shorts = stored_ledger.shortfalls(store, shipped_from) if shipped_from else {}
+    bookings: list[ledger.Booking] = []
+    results = [_book_one(index, order, stored.get(order.order_ref, {}), held.get(order.order_ref, {}), picked,
+                         shorts, bookings)
                for order in orders]
     stored_orders.replace_lines(store, [(b.order.order_ref, b.order.lines, b.matches) for b in results])
-    stored_ledger.record(store, [ledger.Booking(b.order.order_ref, b.order.provider, b.order.order_id, b.deltas)
-                                        for b in results])
+    stored_ledger.record(store, bookings)
     return results
 
 
 def _book_one(index: LotIndex, order: OrderState, before: dict[str, tuple[int | None, str | None]],
-              holdings: dict[str, ledger.Holding], picked: set[tuple[int, str]]) -> Booked:
-    """Match one order's lines, plan its deltas and move the index by them."""
+              holdings: dict[str, ledger.Holding], picked: set[tuple[int, str]],
+              shorts: dict[int, list[ledger.Short]], bookings: list[ledger.Booking]) -> Booked:
+    """Match one order's lines, plan its deltas and move the index by them; ``bookings`` grows by
+    the order's booking and the shortfalls of other shipments it makes up."""
     lines = unique_keys(order.lines)
     matches = [index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
     claimed: dict[int, int] = {}
@@ -70,7 +76,8 @@ def _book_one(index: LotIndex, order: OrderState, before: dict[str, tuple[int | 
                                  after_stocked=_after_stocked(order, index, m.inventory_id))
                for line, m in zip(lines, matches)]
     deltas = ledger.plan(order.status, order.manual_release, targets, holdings, was_open=order.was_open)
-    ledger.move_index(index, deltas)
+    booked = ledger.Booking(order.order_ref, order.provider, order.order_id, deltas)
+    bookings += [booked, *ledger.move_index(index, booked, shorts)]
     return Booked(order, matches, before, deltas, oversold_by(index, deltas))
 
 
