@@ -55,9 +55,13 @@ def book(store: Store, index: LotIndex, orders: list[OrderState]) -> list[Booked
     shipped_from = sorted({lot for lines in held.values() for h in lines.values() for lot in h.consumed_on})
     shorts = stored_ledger.shortfalls(store, shipped_from) if shipped_from else {}
     bookings: list[ledger.Booking] = []
-    results = [_book_one(index, order, stored.get(order.order_ref, {}), held.get(order.order_ref, {}), picked,
-                         shorts, bookings)
-               for order in orders]
+    results = []
+    for order in orders:
+        booked, made_up = _book_one(index, order, stored.get(order.order_ref, {}), held.get(order.order_ref, {}),
+                                    picked, shorts)
+        results.append(booked)
+        bookings += [ledger.Booking(order.order_ref, order.provider, order.order_id, booked.deltas), *made_up]
+        _note_made_up(held, made_up)
     stored_orders.replace_lines(store, [(b.order.order_ref, b.order.lines, b.matches) for b in results])
     stored_ledger.record(store, bookings)
     return results
@@ -65,9 +69,9 @@ def book(store: Store, index: LotIndex, orders: list[OrderState]) -> list[Booked
 
 def _book_one(index: LotIndex, order: OrderState, before: dict[str, tuple[int | None, str | None]],
               holdings: dict[str, ledger.Holding], picked: set[tuple[int, str]],
-              shorts: dict[int, list[ledger.Short]], bookings: list[ledger.Booking]) -> Booked:
-    """Match one order's lines, plan its deltas and move the index by them; ``bookings`` grows by
-    the order's booking and the shortfalls of other shipments it makes up."""
+              shorts: dict[int, list[ledger.Short]]) -> tuple[Booked, list[ledger.Booking]]:
+    """Match one order's lines, plan its deltas and move the index by them; with the bookings by
+    which it makes up other shipments' shortfalls (``shorts``)."""
     lines = unique_keys(order.lines)
     matches = [index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
     claimed: dict[int, int] = {}
@@ -76,9 +80,18 @@ def _book_one(index: LotIndex, order: OrderState, before: dict[str, tuple[int | 
                                  after_stocked=_after_stocked(order, index, m.inventory_id))
                for line, m in zip(lines, matches)]
     deltas = ledger.plan(order.status, order.manual_release, targets, holdings, was_open=order.was_open)
-    booked = ledger.Booking(order.order_ref, order.provider, order.order_id, deltas)
-    bookings += [booked, *ledger.move_index(index, booked, shorts)]
-    return Booked(order, matches, before, deltas, oversold_by(index, deltas))
+    made_up = ledger.move_index(index, ledger.Booking(order.order_ref, order.provider, order.order_id, deltas), shorts)
+    return Booked(order, matches, before, deltas, oversold_by(index, deltas)), made_up
+
+
+def _note_made_up(held: dict[int, dict[str, ledger.Holding]], made_up: list[ledger.Booking]) -> None:
+    """Shortfalls an order made up, added to those lines' holdings: a line later in the batch that
+    is taken back returns them, as it would booked on its own."""
+    for extra in made_up:
+        for d in extra.deltas:
+            holding = held.get(extra.order_ref, {}).get(d.line_key)
+            if holding is not None and holding.taken_on is not None:
+                holding.taken_on[d.inventory_id] = holding.taken_on.get(d.inventory_id, 0) + (d.taken or 0)
 
 
 def _line_lots(index: LotIndex, order: OrderState, line: OrderLine, match: Match, holding: ledger.Holding | None,

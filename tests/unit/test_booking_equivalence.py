@@ -219,3 +219,24 @@ def test_a_shipment_taken_back_next_to_an_oversold_one_in_the_same_batch(templat
     made_up = "select o.order_id, r.consumed, r.taken from reservations r join orders o on o.id = r.order_ref " \
               "where r.reason = 'made-up'"
     assert single.execute(made_up).fetchall() == [("O0", 0, 3)]  # O0 did take 3 off on hand: O1's
+
+
+# The shipment made up is taken back later in the same batch: it returns what it took and what was
+# made up, batched as one by one (the batch's holdings learn what each order made up).
+MADE_UP_THEN_TAKEN_BACK_IN_ONE_BATCH: list = [
+    ([("O0", "paid", (("a", 3, 1, None, None),)), ("O1", "paid", (("a", 3, 1, None, None),))], []),  # U1: 6 of 3
+    ([("O1", "shipped", (("a", 3, 1, None, None),))], []),  # U1 on hand 3 -> 0
+    ([("O0", "shipped", (("a", 3, 1, None, None),))], []),  # U1 on hand 0: O0 3 short
+    ([("O1", "paid", (("a", 3, 1, None, None),)),  # O1's 3 come back and make up O0's: 0
+      ("O0", "paid", (("a", 3, 1, None, None),))], []),  # ... then O0's parcel comes back with them: 3
+]
+
+
+def test_a_shipment_made_up_and_taken_back_in_the_same_batch(template, tmp_path):
+    history = MADE_UP_THEN_TAKEN_BACK_IN_ONE_BATCH
+    single, _, _ = write_history(template, tmp_path, "single.db", copy.deepcopy(history), False)
+    u1 = "select quantity, quantity_reserved from inventory where location = 'U1'"
+    assert single.execute(u1).fetchone() == (3, 6)
+    batched, _, _ = write_history(template, tmp_path, "batched.db", copy.deepcopy(history), True)
+    assert batched.execute(u1).fetchone() == (3, 6)
+    assert dump(single) == dump(batched)
