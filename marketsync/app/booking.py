@@ -13,7 +13,7 @@ from marketsync.store import Store
 
 from marketsync.rules import ledger
 from marketsync.rules.matching import Lot, LotIndex, Match
-from marketsync.model import OrderLine, is_open
+from marketsync.model import PRE_SHIPMENT_STATUSES, OrderLine, is_open
 from marketsync.store import ledger as stored_ledger
 from marketsync.store import orders as stored_orders
 from marketsync.store import picks as stored_picks
@@ -52,7 +52,8 @@ def book(store: Store, index: LotIndex, orders: list[OrderState]) -> list[Booked
     held = stored_ledger.holdings(store, refs)
     picked = stored_picks.picked(store, refs)
     # the shortfalls a shipment taken back in this batch may make up (rules.ledger.move_index)
-    shipped_from = sorted({lot for lines in held.values() for h in lines.values() for lot in h.consumed_on})
+    shipped_from = sorted({lot for order in orders if order.status in PRE_SHIPMENT_STATUSES
+                           for h in held.get(order.order_ref, {}).values() for lot in h.consumed_on})
     shorts = stored_ledger.shortfalls(store, shipped_from) if shipped_from else {}
     bookings: list[ledger.Booking] = []
     results = []
