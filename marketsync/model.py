@@ -374,6 +374,7 @@ class Reason(Text):
     RESERVE = "reserve"
     SHIPPED = "shipped"  # released, and its pieces taken off on hand
     UNSHIPPED = "unshipped"  # a shipment taken back: its pieces return to on hand
+    MADE_UP = "made-up"  # an oversold shipment's pieces its lot lacked, made up by a shipment taken back
     CANCELLED = "cancelled"
     MANUAL_RELEASE = "manual-release"
     LINE_REMOVED = "line-removed"

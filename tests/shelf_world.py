@@ -256,10 +256,6 @@ class ShelfTruth(RuleBasedStateMachine):
     """See the module docstring. ``KILL`` switches the kill -9 rule on (the slow profile)."""
 
     KILL = False
-    # The worlds of defects the simulation found that are still open (docs/stock-model.md, "The
-    # proof"): left out where this is True (the CI profile), kept in the long profile, which is
-    # expected to find them until they are fixed. Each line names its defect.
-    OPEN_DEFECTS_LEFT_OUT = False
 
     def __init__(self):
         super().__init__()
@@ -517,8 +513,6 @@ class ShelfTruth(RuleBasedStateMachine):
         order = choose(self._orders("shipped"), pick)
         if order is None:
             return note("take back: no shipped order")
-        if self.OPEN_DEFECTS_LEFT_OUT:  # H: on hand clamped at 0 when an oversold shipment is booked
-            return note("take back: left out (open defect H)")
         self.store(order.provider).set_status(order.order_id, TAKEN_BACK[order.provider])
         order.state, order.taken_back = "open", True
         self.shelf[order.lot] += order.pieces

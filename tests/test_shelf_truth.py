@@ -19,8 +19,7 @@ assertion, so hypothesis reports each kind of defect on its own; the notes of a 
 print every step with the commands run, their output and the figures after each run.
 
 Profiles (measured on the shared 2-core machine, ``-p no:cacheprovider -n 0``, in runs where
-every example passes -- the known defects' triggers switched off; a failing run stops at its first
-failure):
+every example passes; a failing run stops at its first failure):
 
 * fast (CI, the default run): ``test_the_shelf_is_the_truth`` -- 100 examples x up to 20 steps,
   derandomised, no shrinking (a failure prints the example as found), no kill -9:
@@ -61,13 +60,9 @@ class ShelfTruthWithKills(ShelfTruth):
     KILL = True
 
 
-class ShelfTruthWithoutOpenDefects(ShelfTruth):
-    OPEN_DEFECTS_LEFT_OUT = True
-
-
 @pytest.mark.heavy
 def test_the_shelf_is_the_truth():
-    run_state_machine_as_test(ShelfTruthWithoutOpenDefects,
+    run_state_machine_as_test(ShelfTruth,
                               settings=_settings(100, 20, shrink=False, derandomize=True))
 
 

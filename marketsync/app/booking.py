@@ -13,7 +13,7 @@ from marketsync.store import Store
 
 from marketsync.rules import ledger
 from marketsync.rules.matching import Lot, LotIndex, Match
-from marketsync.model import OrderLine, is_open
+from marketsync.model import PRE_SHIPMENT_STATUSES, OrderLine, is_open
 from marketsync.store import ledger as stored_ledger
 from marketsync.store import orders as stored_orders
 from marketsync.store import picks as stored_picks
@@ -51,17 +51,28 @@ def book(store: Store, index: LotIndex, orders: list[OrderState]) -> list[Booked
     stored = stored_orders.stored_matches(store, refs)
     held = stored_ledger.holdings(store, refs)
     picked = stored_picks.picked(store, refs)
-    results = [_book_one(index, order, stored.get(order.order_ref, {}), held.get(order.order_ref, {}), picked)
-               for order in orders]
+    # the shortfalls a shipment taken back in this batch may make up (rules.ledger.move_index)
+    shipped_from = sorted({lot for order in orders if order.status in PRE_SHIPMENT_STATUSES
+                           for h in held.get(order.order_ref, {}).values() for lot in h.consumed_on})
+    shorts = stored_ledger.shortfalls(store, shipped_from) if shipped_from else {}
+    bookings: list[ledger.Booking] = []
+    results = []
+    for order in orders:
+        booked, made_up = _book_one(index, order, stored.get(order.order_ref, {}), held.get(order.order_ref, {}),
+                                    picked, shorts)
+        results.append(booked)
+        bookings += [ledger.Booking(order.order_ref, order.provider, order.order_id, booked.deltas), *made_up]
+        _note_made_up(held, made_up)
     stored_orders.replace_lines(store, [(b.order.order_ref, b.order.lines, b.matches) for b in results])
-    stored_ledger.record(store, [ledger.Booking(b.order.order_ref, b.order.provider, b.order.order_id, b.deltas)
-                                        for b in results])
+    stored_ledger.record(store, bookings)
     return results
 
 
 def _book_one(index: LotIndex, order: OrderState, before: dict[str, tuple[int | None, str | None]],
-              holdings: dict[str, ledger.Holding], picked: set[tuple[int, str]]) -> Booked:
-    """Match one order's lines, plan its deltas and move the index by them."""
+              holdings: dict[str, ledger.Holding], picked: set[tuple[int, str]],
+              shorts: dict[int, list[ledger.Short]]) -> tuple[Booked, list[ledger.Booking]]:
+    """Match one order's lines, plan its deltas and move the index by them; with the bookings by
+    which it makes up other shipments' shortfalls (``shorts``)."""
     lines = unique_keys(order.lines)
     matches = [index.match(line, before.get(line.line_key, (None, None))[0]) for line in lines]
     claimed: dict[int, int] = {}
@@ -70,8 +81,18 @@ def _book_one(index: LotIndex, order: OrderState, before: dict[str, tuple[int | 
                                  after_stocked=_after_stocked(order, index, m.inventory_id))
                for line, m in zip(lines, matches)]
     deltas = ledger.plan(order.status, order.manual_release, targets, holdings, was_open=order.was_open)
-    ledger.move_index(index, deltas)
-    return Booked(order, matches, before, deltas, oversold_by(index, deltas))
+    made_up = ledger.move_index(index, ledger.Booking(order.order_ref, order.provider, order.order_id, deltas), shorts)
+    return Booked(order, matches, before, deltas, oversold_by(index, deltas)), made_up
+
+
+def _note_made_up(held: dict[int, dict[str, ledger.Holding]], made_up: list[ledger.Booking]) -> None:
+    """Shortfalls an order made up, added to those lines' holdings: a line later in the batch that
+    is taken back returns them, as it would booked on its own."""
+    for extra in made_up:
+        for d in extra.deltas:
+            holding = held.get(extra.order_ref, {}).get(d.line_key)
+            if holding is not None and holding.taken_on is not None:
+                holding.taken_on[d.inventory_id] = holding.taken_on.get(d.inventory_id, 0) + (d.taken or 0)
 
 
 def _line_lots(index: LotIndex, order: OrderState, line: OrderLine, match: Match, holding: ledger.Holding | None,

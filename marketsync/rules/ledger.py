@@ -58,6 +58,18 @@ class Booking:
     deltas: list[Delta] = field(default_factory=list)
 
 
+@dataclass
+class Short:
+    """A shipment's shortfall: pieces of its line that shipped from a lot whose on hand lacked them
+    (the lot was taken to 0). A shipment taken back onto that lot makes them up (:func:`move_index`)."""
+
+    order_ref: int
+    provider: str
+    order_id: str
+    line_key: str
+    pieces: int
+
+
 _NOTHING_HELD = Holding({}, 0)  # a line with no ledger rows (read only, never mutated)
 
 def plan(status: str, manual_release: bool, targets: list[LineTarget], state: dict[str, Holding], *,
@@ -167,16 +179,53 @@ def _ship(line_key: str, target: LineTarget, holding: Holding) -> list[Delta]:
     return deltas
 
 
-def move_index(index: LotIndex, deltas: list[Delta]) -> None:
-    """The in-memory side of store.ledger.record(): the lots' counters as the deltas leave them.
-    A shipment takes off on hand no more than the lot has (an oversold lot ends at 0, and taking
-    the shipment back returns only what it took): each delta's ``taken`` is bounded here, in
-    order, so a batch of orders records exactly what they would one by one."""
-    for d in deltas:
+def move_index(index: LotIndex, booking: Booking, shorts: dict[int, list[Short]] | None = None) -> list[Booking]:
+    """The in-memory side of store.ledger.record(): the lots' counters as the booking's deltas
+    leave them. Returns the bookings that make up other shipments' shortfalls (see below).
+
+    A shipment takes off on hand no more than the lot has: an oversold lot ends at 0, and the
+    pieces it lacked are the shipment's shortfall (``shorts``, lot -> its shortfalls, oldest first;
+    the booking's own are added). A shipment taken back returns what it took -- but those pieces
+    first make up the lot's shortfalls: a shipment cannot take pieces that were never in the bin,
+    so the ones it lacked were these, back in the bin before it left (the marketplaces' statuses
+    say only that both happened since the last run, not in which order). Each made-up piece is a
+    ``MADE_UP`` row of the short shipment's line (it did take it off on hand, and returns it if it
+    is taken back in turn), so on hand ends where the seller's bin does whichever of the two is
+    booked first. Each delta's ``taken`` is bounded here, in order, so a batch of orders records
+    exactly what they would one by one."""
+    shorts = {} if shorts is None else shorts
+    made_up: list[Booking] = []
+    for d in booking.deltas:
         lot = index.by_id.get(d.inventory_id)
         if lot is None:
             continue
         if d.taken and d.taken > 0:
             d.taken = min(d.taken, max(0, lot.quantity))
+            if d.consumed > d.taken:
+                shorts.setdefault(lot.id, []).append(
+                    Short(booking.order_ref, booking.provider, booking.order_id, d.line_key, d.consumed - d.taken))
+        elif d.consumed < 0:  # taken back: its shortfall ends, what it took makes up the others'
+            rows = _make_up(lot.id, -(d.taken or 0), shorts, (booking.order_ref, d.line_key))
+            lot.quantity -= sum(row.deltas[0].taken or 0 for row in rows)
+            made_up += rows
         lot.reserved += d.quantity
         lot.quantity -= d.taken or 0
+    return made_up
+
+
+def _make_up(lot: int, returned: int, shorts: dict[int, list[Short]], line: tuple[int, str]) -> list[Booking]:
+    """The rows by which ``returned`` pieces, back on ``lot`` from ``line`` (a shipment taken
+    back), make up the lot's shortfalls, oldest first. The line's own shortfall ends with its
+    shipment (it returns only what it took)."""
+    waiting = [s for s in shorts.get(lot, []) if (s.order_ref, s.line_key) != line]
+    bookings: list[Booking] = []
+    for short in waiting:
+        pieces = min(short.pieces, returned)
+        if not pieces:
+            break
+        short.pieces -= pieces
+        returned -= pieces
+        bookings.append(Booking(short.order_ref, short.provider, short.order_id,
+                                [Delta(lot, short.line_key, 0, 0, Reason.MADE_UP, taken=pieces)]))
+    shorts[lot] = [s for s in waiting if s.pieces]
+    return bookings

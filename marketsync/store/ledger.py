@@ -6,7 +6,7 @@ from __future__ import annotations
 from marketsync.store.base import Store
 
 
-from marketsync.rules.ledger import Booking, Holding
+from marketsync.rules.ledger import Booking, Holding, Short
 from marketsync.model import now_iso
 from marketsync.store import inventory
 
@@ -34,6 +34,24 @@ def holdings(store: Store, order_refs: list[int]) -> dict[int, dict[str, Holding
                 holding.taken_on[lot] = taken
             holding.consumed += consumed or 0
     return state
+
+
+def shortfalls(store: Store, lot_ids: list[int]) -> dict[int, list[Short]]:
+    """lot -> the shortfalls of its shipments since its on hand was last established (``stocked_at``):
+    each line's pieces shipped from it beyond what they took off on hand and nobody made up yet
+    (``consumed - taken`` of its rows), oldest first."""
+    found: dict[int, list[Short]] = {}
+    for start in range(0, len(lot_ids), CHUNK):
+        part = lot_ids[start:start + CHUNK]
+        rows = store.db.execute(
+            "select r.inventory_id, r.order_ref, r.provider, r.order_id, r.line_key, "
+            "sum(r.consumed) - sum(r.taken) from reservations r join inventory i on i.id = r.inventory_id "
+            f"where r.inventory_id in ({', '.join('?' for _ in part)}) and r.created_at >= coalesce(i.stocked_at, '') "
+            "group by r.inventory_id, r.order_ref, r.line_key having sum(r.consumed) - sum(r.taken) > 0 "
+            "order by min(r.id)", part)
+        for lot, ref, provider, order_id, line_key, pieces in rows:
+            found.setdefault(lot, []).append(Short(ref, provider, order_id, line_key, pieces))
+    return found
 
 
 def record(store: Store, bookings: list[Booking]) -> None:

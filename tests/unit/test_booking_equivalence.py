@@ -194,15 +194,17 @@ def test_the_spelt_out_history_books_what_it_should(template, tmp_path):
     db.conn.close()
 
 
-# A shipment from an oversold lot takes off on hand no more than the lot has (``taken``), and a shipment
-# taken back returns exactly what it took. The bound is applied in order as the batch is planned, so a
-# batch moves each lot by the sum of what order by order would: found by the property test above, where
-# clamping the sum once made a batch and one-by-one writes disagree.
+# A shipment from an oversold lot takes off on hand no more than the lot has (``taken``); a shipment
+# taken back returns what it took, but those pieces first make up the shortfall of a shipment that
+# lacked them (defect H of issue #20: the bin held 3; O1's 3 came back and O0 left with them, in
+# whichever order the two were booked). The bound is applied in order as the batch is planned, so a
+# batch moves each lot by the sum of what order by order would: found by the property test above,
+# where clamping the sum once made a batch and one-by-one writes disagree.
 TAKEN_BACK_NEXT_TO_AN_OVERSOLD_SHIPMENT: list = [
     ([("O0", "paid", (("a", 3, 1, None, None),)), ("O1", "paid", (("a", 3, 1, None, None),))], []),  # U1: 6 of 3
     ([("O1", "shipped", (("a", 3, 1, None, None),))], []),  # U1 on hand 3 -> 0
-    ([("O0", "shipped", (("a", 3, 1, None, None),)),  # U1 on hand 0: O0 takes nothing more
-      ("O1", "paid", (("a", 3, 1, None, None),))], []),  # ... and the 3 O1 took come back: 3, batched too
+    ([("O0", "shipped", (("a", 3, 1, None, None),)),  # U1 on hand 0: O0 takes nothing more, 3 short
+      ("O1", "paid", (("a", 3, 1, None, None),))], []),  # ... O1's 3 come back and make up O0's: 0
 ]
 
 
@@ -210,6 +212,31 @@ def test_a_shipment_taken_back_next_to_an_oversold_one_in_the_same_batch(templat
     history = TAKEN_BACK_NEXT_TO_AN_OVERSOLD_SHIPMENT
     single, _, _ = write_history(template, tmp_path, "single.db", copy.deepcopy(history), False)
     u1 = "select quantity, quantity_reserved from inventory where location = 'U1'"
-    assert single.execute(u1).fetchone() == (3, 3)
+    assert single.execute(u1).fetchone() == (0, 3)
     batched, _, _ = write_history(template, tmp_path, "batched.db", copy.deepcopy(history), True)
-    assert batched.execute(u1).fetchone() == (3, 3)
+    assert batched.execute(u1).fetchone() == (0, 3)
+    assert dump(single) == dump(batched)
+    made_up = "select o.order_id, r.consumed, r.taken from reservations r join orders o on o.id = r.order_ref " \
+              "where r.reason = 'made-up'"
+    assert single.execute(made_up).fetchall() == [("O0", 0, 3)]  # O0 did take 3 off on hand: O1's
+
+
+# The shipment made up is taken back later in the same batch: it returns what it took and what was
+# made up, batched as one by one (the batch's holdings learn what each order made up).
+MADE_UP_THEN_TAKEN_BACK_IN_ONE_BATCH: list = [
+    ([("O0", "paid", (("a", 3, 1, None, None),)), ("O1", "paid", (("a", 3, 1, None, None),))], []),  # U1: 6 of 3
+    ([("O1", "shipped", (("a", 3, 1, None, None),))], []),  # U1 on hand 3 -> 0
+    ([("O0", "shipped", (("a", 3, 1, None, None),))], []),  # U1 on hand 0: O0 3 short
+    ([("O1", "paid", (("a", 3, 1, None, None),)),  # O1's 3 come back and make up O0's: 0
+      ("O0", "paid", (("a", 3, 1, None, None),))], []),  # ... then O0's parcel comes back with them: 3
+]
+
+
+def test_a_shipment_made_up_and_taken_back_in_the_same_batch(template, tmp_path):
+    history = MADE_UP_THEN_TAKEN_BACK_IN_ONE_BATCH
+    single, _, _ = write_history(template, tmp_path, "single.db", copy.deepcopy(history), False)
+    u1 = "select quantity, quantity_reserved from inventory where location = 'U1'"
+    assert single.execute(u1).fetchone() == (3, 6)
+    batched, _, _ = write_history(template, tmp_path, "batched.db", copy.deepcopy(history), True)
+    assert batched.execute(u1).fetchone() == (3, 6)
+    assert dump(single) == dump(batched)

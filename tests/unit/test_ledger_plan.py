@@ -7,7 +7,8 @@ import copy
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from marketsync.rules.ledger import Delta, Holding, LineTarget, plan
+from marketsync.rules.ledger import Booking, Delta, Holding, LineTarget, Short, move_index, plan
+from marketsync.rules.matching import Lot, LotIndex
 from marketsync.model import STATUSES, is_open, is_shipped, PRE_SHIPMENT_STATUSES
 
 
@@ -256,3 +257,81 @@ def test_an_order_followed_while_open_consumes_when_it_ships_even_if_nothing_was
     assert plan("shipped", False, targets, {}) == []  # first seen shipped: history
     deltas = plan("shipped", False, targets, {}, was_open=True)
     assert [(d.reason, d.consumed) for d in deltas] == [("shipped", 2)]
+
+
+# --- a shipment taken back next to an oversold one (defect H of issue #20) -----------------------------
+def one_lot(on_hand: int, reserved: int = 0) -> LotIndex:
+    return LotIndex(lambda: [Lot(1, "3001", 11, "new", "A1", on_hand, reserved, None)])
+
+
+def book(index: LotIndex, shorts: dict, ref: int, status: str, quantity: int, holding: Holding | None) -> list:
+    """Plan one order of one line on lot 1 and move the index: (its deltas, the made-up bookings)."""
+    deltas = plan(status, False, [LineTarget("a", 1, quantity)], {"a": holding} if holding else {}, was_open=True)
+    booking = Booking(ref, "bricklink", f"O{ref}", deltas)
+    return [deltas, move_index(index, booking, shorts)]
+
+
+def shipped(pieces: int, taken: int) -> Holding:
+    return Holding({}, pieces, {1: pieces}, {1: taken})
+
+
+def test_a_shipment_taken_back_makes_up_the_one_that_left_an_empty_lot_first():
+    """The bin held 3 and O1 took them. In one run O2 (3, oversold) shipped and O1 was taken back:
+    O2 can only have left with O1's returned pieces, so the bin is empty whichever is booked first."""
+    index, shorts = one_lot(0, reserved=3), {}
+    deltas, extra = book(index, shorts, 2, "shipped", 3, Holding({1: 3}, 0))
+    assert [(d.consumed, d.taken) for d in deltas] == [(3, 0)] and extra == []
+    assert shorts[1] == [Short(2, "bricklink", "O2", "a", 3)]
+    deltas, extra = book(index, shorts, 1, "paid", 3, shipped(3, 3))
+    assert [(d.reason, d.consumed, d.taken) for d in deltas] == [("unshipped", -3, -3), ("reserve", 0, 0)]
+    assert [(b.order_ref, [(d.inventory_id, d.line_key, d.quantity, d.consumed, d.reason, d.taken) for d in b.deltas])
+            for b in extra] == [(2, [(1, "a", 0, 0, "made-up", 3)])]
+    assert (index.by_id[1].quantity, index.by_id[1].reserved) == (0, 3) and shorts[1] == []
+
+
+def test_booked_the_other_way_round_the_take_back_leaves_nothing_to_make_up():
+    index, shorts = one_lot(0, reserved=3), {}
+    assert book(index, shorts, 1, "paid", 3, shipped(3, 3))[1] == []
+    deltas, extra = book(index, shorts, 2, "shipped", 3, Holding({1: 3}, 0))
+    assert [(d.consumed, d.taken) for d in deltas] == [(3, 3)] and extra == [] and not any(shorts.values())
+    assert (index.by_id[1].quantity, index.by_id[1].reserved) == (0, 3)
+
+
+def test_what_a_take_back_returns_beyond_the_shortfalls_goes_back_on_hand():
+    index, shorts = one_lot(1), {}
+    book(index, shorts, 2, "shipped", 3, Holding({1: 3}, 0))  # took 1, 2 short
+    _, extra = book(index, shorts, 1, "paid", 5, shipped(5, 5))
+    assert [d.taken for b in extra for d in b.deltas] == [2]
+    assert index.by_id[1].quantity == 3  # 1 - 3 + 5
+
+
+def test_a_shipment_taken_back_makes_up_no_shortfall_of_its_own():
+    """It returns what it took; the pieces it lacked came from nowhere it can return them to."""
+    index = one_lot(0)
+    shorts = {1: [Short(1, "bricklink", "O1", "a", 2), Short(3, "brickowl", "O3", "a", 4)]}
+    _, extra = book(index, shorts, 1, "paid", 3, shipped(3, 1))
+    assert [(b.order_ref, b.deltas[0].taken) for b in extra] == [(3, 1)]
+    assert index.by_id[1].quantity == 0 and shorts[1] == [Short(3, "brickowl", "O3", "a", 3)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(on_hand=st.integers(0, 6), events=st.lists(st.tuples(st.booleans(), st.integers(1, 5)), max_size=6),
+       order=st.randoms(use_true_random=False))
+def test_a_runs_shipments_and_take_backs_leave_on_hand_the_same_in_any_order(on_hand, events, order):
+    """Shipments (True) of orders held open and take-backs (False) of shipments that took all their
+    pieces, booked in any order: on hand ends at max(0, on hand - shipped + returned), no line takes
+    more than it shipped, and every ledger row together moves on hand by exactly that."""
+    shuffled = list(enumerate(events))
+    order.shuffle(shuffled)
+    index, shorts = one_lot(on_hand), {}
+    rows = []
+    for ref, (ships, pieces) in shuffled:
+        deltas, extra = book(index, shorts, ref, "shipped" if ships else "paid", pieces,
+                             Holding({1: pieces}, 0) if ships else shipped(pieces, pieces))
+        rows += [(ref, d) for d in deltas] + [(b.order_ref, d) for b in extra for d in b.deltas]
+    moved = sum(pieces if ships else -pieces for ships, pieces in events)
+    assert index.by_id[1].quantity == max(0, on_hand - moved)
+    assert on_hand - sum(d.taken or 0 for _, d in rows) == index.by_id[1].quantity
+    for ref, (ships, pieces) in enumerate(events):
+        if ships:  # its own row and what others made up: never more than it shipped
+            assert 0 <= sum(d.taken or 0 for r, d in rows if r == ref) <= pieces

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketsync.rules.ledger import Delta, move_index
+from marketsync.rules.ledger import Booking, Delta, move_index
 from marketsync.rules.matching import Lot, LotIndex
 from marketsync.model import OrderLine, Unmatched
 
@@ -122,7 +122,8 @@ def test_has_answers_by_part_or_by_part_colour_and_condition():
 
 def test_move_index_follows_the_deltas_and_reload_restores_the_stored_lots():
     lots = index()
-    move_index(lots, [Delta(1, "k", 8, 0, "reserve"), Delta(2, "k", 0, 8, "shipped"), Delta(99, "k", 5, 0, "gone")])
+    move_index(lots, Booking(1, "bricklink", "1", [Delta(1, "k", 8, 0, "reserve"), Delta(2, "k", 0, 8, "shipped"),
+                                                   Delta(99, "k", 5, 0, "gone")]))
     assert (lots.by_id[1].reserved, lots.by_id[1].quantity) == (8, 10)
     assert (lots.by_id[2].reserved, lots.by_id[2].quantity) == (0, 2)
     assert lots.match(line()).inventory_id == 3  # available now: lot 1 2, lot 2 2, lot 3 4
@@ -137,5 +138,5 @@ def test_move_index_follows_the_deltas_and_reload_restores_the_stored_lots():
 
 def test_consumption_never_takes_a_lot_below_zero():
     lots = index()
-    move_index(lots, [Delta(7, "k", 0, 5, "shipped")])
+    move_index(lots, Booking(1, "bricklink", "1", [Delta(7, "k", 0, 5, "shipped")]))
     assert lots.by_id[7].quantity == 0

@@ -1,0 +1,43 @@
+"""Defect H of issue #20, through the real CLI and the sandbox: a lot oversold across the two
+marketplaces, one shipment taken back and another shipped in the same run. On hand follows the
+bin (docs/stock-model.md, "The proof"): the returned parcel is what the other shipment left with."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from test_shelf_scenarios import bl_order, bo_order, held, listed, lot_row, onboard, push, shop  # noqa: F401
+
+
+def made_up() -> list[tuple[str, str, int]]:
+    with sqlite3.connect("marketsync.db") as conn:
+        return conn.execute("select provider, order_id, taken from reservations where reason = 'made-up'").fetchall()
+
+
+def test_a_shipment_taken_back_in_the_run_another_ships_leaves_on_hand_at_the_bin(run, shop):  # noqa: F811
+    onboard(run, shop)  # 20 in bin A1, listed 20 on both marketplaces
+    on_bl, on_bo = bl_order(shop, 20), bo_order(shop, 20)  # both before the next run: 40 ordered, 20 there
+    push(run)
+    assert lot_row() == (20, 40)
+    shop.brickowl.set_status(on_bo, "Shipped")  # the seller sends the bin's 20 to the BrickOwl buyer
+    push(run)
+    assert lot_row() == (0, 20)
+
+    # Between two runs: the BrickOwl parcel comes back (packed again) and the BrickLink buyer's order
+    # leaves with those 20 pieces. This run books the BrickLink shipment first, on an empty lot.
+    shop.brickowl.set_status(on_bo, "Processed")
+    shop.bricklink.set_status(on_bl, "SHIPPED")
+    push(run)
+    assert lot_row() == (0, 20)  # the bin is empty; BrickOwl's 20 are reserved again (oversold)
+    assert made_up() == [("bricklink", str(on_bl), 20)]  # the BrickLink parcel took them off on hand
+
+    shop.brickowl.set_status(on_bo, "Cancelled")
+    push(run)
+    assert lot_row() == (0, 0) and listed(shop)[1] == 0 and held() == []  # nothing listed that is not there
+
+    shop.bricklink.set_status(on_bl, "PACKED")  # the BrickLink parcel comes back too: its 20 are in the bin
+    push(run)
+    assert lot_row() == (20, 20)
+    push(run)
+    assert lot_row() == (20, 20) and held() == []
+    assert run("reserve", "--check").exit_code == 0
