@@ -41,3 +41,20 @@ def test_a_shipment_taken_back_in_the_run_another_ships_leaves_on_hand_at_the_bi
     push(run)
     assert lot_row() == (20, 20) and held() == []
     assert run("reserve", "--check").exit_code == 0
+
+
+def test_adopting_pieces_a_shipment_already_took_makes_up_its_shortfall_first(run, shop):  # noqa: F811
+    # The seller puts 3 more in bin A1 and raises BrickLink 20 -> 23; a buyer takes all 23 before the
+    # next run and it ships: the bin is empty, marketsync's on hand stops at 0 (3 short). Adopting the
+    # raise declares 3 pieces the shipment already took: they make up its shortfall, not on hand.
+    onboard(run, shop)
+    shop.bricklink.set_lot_quantity(501, 23)
+    order = bl_order(shop, 23, status="SHIPPED")
+    result = push(run)  # sold out, BrickLink deleted it: the run names the adopt
+    assert lot_row() == (0, 0) and "stock adopt bricklink:501' adds those 3" in result.stderr
+    adopted = run("stock", "adopt", "bricklink:501")
+    assert adopted.exit_code == 0, adopted.stderr
+    assert lot_row() == (0, 0) and made_up() == [("bricklink", str(order), 3)]
+    push(run)
+    assert listed(shop)[1] == 0 and held() == []
+    assert run("reserve", "--check").exit_code == 0

@@ -24,6 +24,7 @@ from marketsync.store import Store
 from marketsync.rules import listings as rules
 from marketsync.rules.matching import LotIndex
 from marketsync.model import Adjustment, Gone, InventoryLot, LinkProblem, RemoteLot
+from marketsync.app import on_hand
 from marketsync.app.listing_push import learn, link, local_key, restock_unknown
 from marketsync.store import inventory, state
 from marketsync.store import listings as stored
@@ -132,7 +133,7 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
                             "more than its orders and marketsync's changes explain" if change else ""))
         result.adjusted += bool(change)
         observations.append((listing.id, lot.quantity, mine))
-    stored.adjust_many(store, adjustments)
+    on_hand.adjust(store, adjustments)
     stored.observe(store, observations)
     stored.seen_again(store, [listing_id for listing_id, _, _ in observations])
     result.problems += learn(store, provider, learned)
@@ -203,7 +204,7 @@ def _stock_lots(store: Store, provider: str, keyed: dict[tuple, InventoryLot], e
             result.adjusted += 1
         elif lot_id not in observed_anywhere:
             new_lots.append(found)
-    stored.adjust_many(store, adjustments)
+    on_hand.adjust(store, adjustments)
     result.inserted, result.updated, _ = inventory.upsert_lots(store, new_lots)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from marketsync.store import Store
 
 from marketsync.rules import listings as rules
+from marketsync.app import on_hand
 from marketsync.app.context import Marketplaces, Workspace
 from marketsync.config import require_credentials
 from marketsync.errors import NotFoundLocally, NotSafe
@@ -75,9 +76,11 @@ def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *
             if open_changes:
                 found = rules.explain(listing, own, lot.quantity, open_changes, restocks)
                 stored.settle(store, open_changes, found.applied if found else (), "settled by adopt")
-            stored.adjust_on_hand(store, row["inventory_id"], change, Adjustment.ADOPT,
-                                  f"{provider} lot {remote_lot_id} lists {lot.quantity}: the seller's figure adopted")
+            made_up = on_hand.adjust(store, [(row["inventory_id"], change, Adjustment.ADOPT,
+                                              f"{provider} lot {remote_lot_id} lists {lot.quantity}: the seller's "
+                                              "figure adopted")])
             message = (f"{provider} lot {remote_lot_id}: on hand of lot {row['inventory_id']} changed by {change:+d}"
+                       f"{_made_up(made_up)}"
                        if change else f"{provider} lot {remote_lot_id}: its figure is explained; on hand unchanged")
         else:
             stored.supersede(store, open_changes, "overridden by the seller")
@@ -95,12 +98,18 @@ def _adopt_sold_out(store: Store, provider: str, remote_lot_id: str, row: dict, 
     orders took more than marketsync last saw listed, so the seller had added exactly the rest."""
     added = rules.shortfall(listing, own)
     with store.atomic():
-        stored.adjust_on_hand(store, row["inventory_id"], added, Adjustment.ADOPT,
-                              f"{provider} lot {remote_lot_id} sold out after the seller raised it by {added}")
+        made_up = on_hand.adjust(store, [(row["inventory_id"], added, Adjustment.ADOPT,
+                                          f"{provider} lot {remote_lot_id} sold out after the seller raised it by "
+                                          f"{added}")])
         stored.release_hold(store, listing.id)
         state.add_api_calls(store, calls.take_unsaved())
     return (f"{provider} lot {remote_lot_id} sold out after it was raised by {added} on the marketplace: on hand of "
-            f"lot {row['inventory_id']} changed by {added:+d}")
+            f"lot {row['inventory_id']} changed by {added:+d}{_made_up(made_up)}")
+
+
+def _made_up(pieces: int) -> str:
+    return (f" ({pieces} of them made up what shipments since the last count took beyond on hand: "
+            "they had left the bin already)") if pieces else ""
 
 
 def _sellers_part(provider: str, remote_lot_id: str, listing: rules.Listing, own: rules.OwnOrders, remote: int,

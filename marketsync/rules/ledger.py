@@ -213,6 +213,13 @@ def move_index(index: LotIndex, booking: Booking, shorts: dict[int, list[Short]]
     return made_up
 
 
+def make_up(lot: int, added: int, shorts: dict[int, list[Short]]) -> list[Booking]:
+    """The rows by which ``added`` pieces the seller declares on ``lot`` (adopted from a listing,
+    or pulled) make up its shipments' shortfalls first, oldest first: a shipment cannot have left
+    with pieces that were never in the bin, so the ones it lacked were among these."""
+    return _make_up(lot, added, shorts, (0, ""))
+
+
 def _make_up(lot: int, returned: int, shorts: dict[int, list[Short]], line: tuple[int, str]) -> list[Booking]:
     """The rows by which ``returned`` pieces, back on ``lot`` from ``line`` (a shipment taken
     back), make up the lot's shortfalls, oldest first. The line's own shortfall ends with its
