@@ -20,22 +20,30 @@ from marketsync.errors import EXIT_FAILED, EXIT_USAGE, MarketsyncError
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-# command -> module:attribute (the module under marketsync/cli/)
+# command -> (module:attribute under marketsync/cli/, the first paragraph of its help). The summary
+# lists the commands in `marketsync --help` without importing a module per command;
+# tests/test_cli_help.py checks that each is the command's own.
 COMMANDS = {
-    "sync": "sync:sync",
-    "orders": "orders:orders",
-    "picklist": "picking:picklist",
-    "pick": "picking:pick",
-    "reserve": "reserve:reserve",
-    "status": "status:status",
-    "backup": "backup:backup",
-    "inventory": "inventory:inventory",
-    "stock": "stock:stock",
-    "map": "catalog:map_command",
-    "api": "api:api",
-    "demo": "demo:demo",
-    "sandbox": "demo:sandbox",
-    "listen": "listen:listen",
+    "sync": ("sync:sync", "Pull new and changed orders and reserve their stock."),
+    "orders": ("orders:orders", "All orders of both marketplaces in one table, newest first."),
+    "picklist": ("picking:picklist", "What to pick for every open order, bin by bin in shelf order, with the orders "
+                                     "to drop the pieces into."),
+    "pick": ("picking:pick", "Mark an order's lines picked (all of them without LINE_KEY): they leave the pick list, "
+                             "and their pieces are never moved to another bin again."),
+    "reserve": ("reserve:reserve", "Reconcile reservations with the current inventory."),
+    "status": ("status:status", "Health of each marketplace: last sync, errors, API calls today, open orders, "
+                                "problems."),
+    "backup": ("backup:backup", "Copy the database into one owner-only file while it is in use (SQLite's backup "
+                                "API: a consistent copy even while a sync writes). The database is only read."),
+    "inventory": ("inventory:inventory", "Your own stock: import it, list it, pull it from BrickLink."),
+    "stock": ("stock:stock", "Each listing of your lots on each marketplace: what it shows, what is available, the "
+                             "change the next push makes, and why a listing is held."),
+    "map": ("catalog:map_command", "Pin a BrickOwl item (BOID) to a BrickLink part number, or list the mappings."),
+    "api": ("api:api", "Make one authenticated GET and print the JSON (secrets masked)."),
+    "demo": ("demo:demo", "Sync a seeded demo store from the built-in sandbox marketplaces, push the listings, and "
+                          "show the orders."),
+    "sandbox": ("demo:sandbox", "Run the sandbox marketplaces in the foreground and print the .env lines to use them."),
+    "listen": ("listen:listen", "Sync an order seconds after a marketplace says it arrived."),
 }
 
 
@@ -47,13 +55,19 @@ class MarketsyncGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        where = COMMANDS.get(cmd_name)
-        if where is None:
+        if cmd_name not in COMMANDS:
             return None
-        module, _, name = where.partition(":")
+        module, _, name = COMMANDS[cmd_name][0].partition(":")
         command = getattr(importlib.import_module(f"marketsync.cli.{module}"), name)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands and their summaries, as click lists them, without importing their modules."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary(name).get_short_help_str(limit)) for name in names])
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         extra.pop("standalone_mode", None)
@@ -84,6 +98,11 @@ class MarketsyncGroup(click.Group):
         except (click.Abort, click.ClickException, MarketsyncError, sqlite3.Error, UnicodeError,
                 KeyboardInterrupt) as exc:
             _fail(*_one_line_for(exc))
+
+
+def summary(name: str) -> click.Command:
+    """A stand-in for a command that only knows its summary (shortened as click shortens it)."""
+    return click.Command(name, help=COMMANDS[name][1])
 
 
 def _one_line_for(exc: BaseException) -> tuple[str, int]:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 from click.core import ParameterSource
 
-from marketsync.app.context import Workspace
 from marketsync.config import (
     CREDENTIAL_VARS,
     DEFAULT_ACCOUNT,
@@ -31,10 +30,10 @@ from marketsync.config import (
     secret_values,
 )
 from marketsync.errors import EXIT_FAILED, ConfigError
-from marketsync.model import ChangeState
 from marketsync.registry import MARKETPLACES, NAMES, Capability
 
 if TYPE_CHECKING:
+    from marketsync.app.context import Workspace
     from marketsync.app.listing_push import PushResult
     from marketsync.app.order_sync import ProviderResult
 
@@ -168,6 +167,8 @@ def db_options(func: Command) -> Command:
         if not account.strip() or (from_env is not None and not from_env.strip()
                                    and ctx.get_parameter_source("account") == ParameterSource.DEFAULT):
             raise ConfigError("MARKETSYNC_ACCOUNT / --account must not be empty")
+        from marketsync.app.context import Workspace  # here: '--help' and option parsing never load the app
+
         return func(*args, ws=Workspace(db_path, account.strip()), **kwargs)
 
     return wrapper
@@ -379,6 +380,8 @@ def report_push(results: list[PushResult], dry_run: bool, fmt: str = "table") ->
             ("Not changed because", "left", lambda r: r["not_changed_because"] or ""),
         ], title=None if rows else "Nothing to change",
             fields=("provider", "remote_lot_id", "inventory_id", "listed", "would_list", "change", "not_changed_because"))
+    from marketsync.model import ChangeState  # here: '--help' never loads the model
+
     for result in results:
         for line in result.problems:
             problem(line)
