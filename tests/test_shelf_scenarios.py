@@ -408,6 +408,26 @@ def test_a_listing_raised_then_sold_out_before_a_run_is_held_and_adopted_exactly
     assert listed(shop) == (0, 0) and held() == []
 
 
+@pytest.mark.parametrize("then", ["stock adopt", "inventory pull"])
+def test_a_bricklink_listing_raised_then_bought_out_and_deleted_is_taken_in_once(run, shop, then):
+    # Found by the simulation: the pull took no pieces of a raised listing buyers then bought out
+    # (BrickLink deleted it); adopt did, and a second adopt took them again.
+    onboard(run, shop)
+    shop.bricklink.set_lot_quantity(BL_LOT, 23)  # the seller puts 3 more in bin A1 and raises BrickLink
+    bl_order(shop, 23)  # a buyer takes all of it; BrickLink deletes the lot
+    result = push(run)
+    assert f"stock adopt bricklink:{BL_LOT}' adds those 3" in result.stderr
+    command = ["stock", "adopt", f"bricklink:{BL_LOT}"] if then == "stock adopt" else ["inventory", "pull"]
+    done = run(*command)
+    assert done.exit_code == 0, done.stderr
+    assert lot_row() == (23, 23)
+    again = run(*command)  # taken in once, however often asked
+    assert (again.exit_code, "not listed any more" in again.stderr) == ((1, True) if then == "stock adopt" else (0, False))
+    assert lot_row() == (23, 23)
+    push(run)
+    assert listed(shop)[1] == 0 and held() == [] and lot_row() == (23, 23)
+
+
 def test_a_vanished_order_is_said_once_per_run_even_with_push(run, shop):
     onboard(run, shop)
     order = bo_order(shop, 2)

@@ -62,7 +62,7 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
                     translator, result)
         _observe_fresh(store, provider, ours, own)
         _report_missing(store, provider, {lot.remote_lot_id for lot in lots}, existing, index, zero_missing,
-                        result, gone_kind=lambda row: rules.gone_kind(
+                        result, own, gone_kind=lambda row: rules.gone_kind(
                             stored.as_listing(row), own.get(row["remote_lot_id"], rules.NO_ORDERS),
                             open_changes.get(row["id"], []), deletes_empty_lots=deletes_empty_lots))
         stored.remember_reads(store, {row["remote_lot_id"]: row for row in stored.listings(
@@ -219,10 +219,11 @@ def _observe_fresh(store: Store, provider: str, by_remote: dict[str, RemoteLot],
 
 
 def _report_missing(store: Store, provider: str, listed: set[str], existing: dict[str, stored.PullRow],
-                    index: LotIndex, zero_missing: bool, result: PullResult,
+                    index: LotIndex, zero_missing: bool, result: PullResult, own: dict[str, rules.OwnOrders],
                     gone_kind: Callable[[stored.PullRow], Gone]) -> None:
     adjustments: list[tuple[int, int, Adjustment, str]] = []
     gone: list[tuple[int, str, Gone | None]] = []
+    sold_out_raised = _sold_out_raised(store, provider, listed, existing, own)
     for remote, row in existing.items():
         if remote in listed or row["inventory_id"] is None or (row.get("gone_at") is not None and not zero_missing):
             continue
@@ -239,3 +240,20 @@ def _report_missing(store: Store, provider: str, listed: set[str], existing: dic
         gone.append((row["id"], "no longer listed (seen by a pull)", kind))
     stored.adjust_many(store, adjustments)
     stored.mark_gone_many(store, gone)
+    result.adjusted += bool(sold_out_raised)
+
+
+def _sold_out_raised(store: Store, provider: str, listed: set[str], existing: dict[str, stored.PullRow],
+                     own: dict[str, rules.OwnOrders]) -> int:
+    """Listings no longer for sale whose orders took more than marketsync last saw listed: the
+    seller raised them on the marketplace, then buyers bought them out -- those pieces were on the
+    shelf, and a pull takes them in as ``stock adopt`` does (shortfalls made up first). Observed at
+    0 after, so they are taken once. Returns how many listings."""
+    raised = [(row, rules.shortfall(stored.as_listing(row), own.get(remote, rules.NO_ORDERS)))
+              for remote, row in existing.items() if remote not in listed and row["inventory_id"] is not None]
+    raised = [(row, pieces) for row, pieces in raised if pieces > 0]
+    on_hand.adjust(store, [(row["inventory_id"], pieces, Adjustment.PULL,
+                            f"{provider} lot {row['remote_lot_id']} sold out after the seller raised it by {pieces}")
+                           for row, pieces in raised])
+    stored.observe(store, [(row["id"], 0, own.get(row["remote_lot_id"], rules.NO_ORDERS)) for row, _ in raised])
+    return len(raised)

@@ -101,6 +101,7 @@ def _adopt_sold_out(store: Store, provider: str, remote_lot_id: str, row: dict, 
         made_up = on_hand.adjust(store, [(row["inventory_id"], added, Adjustment.ADOPT,
                                           f"{provider} lot {remote_lot_id} sold out after the seller raised it by "
                                           f"{added}")])
+        stored.observe(store, [(listing.id, 0, own)])  # its orders now explain its 0: adopted once
         stored.release_hold(store, listing.id)
         state.add_api_calls(store, calls.take_unsaved())
     return (f"{provider} lot {remote_lot_id} sold out after it was raised by {added} on the marketplace: on hand of "

@@ -507,14 +507,17 @@ def relist_source(listings: list[Listed], provider: str, lot_id: int) -> Listed 
     """The listing a lot with nothing for sale on ``provider`` is created again from: its listings
     there that went and were not replaced since must all have **sold out** (one deleted or taken
     off sale on purpose, or gone before marketsync kept why, keeps the lot off that marketplace),
-    and the one linked first that was read for sale gives the terms. None: nothing to relist."""
+    and the one linked first that was read for sale gives the terms -- or, when none was read (a
+    relisted lot bought out before any run read it), the newest that was: the relisted lot was
+    created with its terms. None: nothing to relist."""
     mine = [row for row in listings if row.provider == provider and row.inventory_id == lot_id]
     if not mine or any(not row.gone for row in mine):
         return None
     went = [row for row in sorted(mine, key=lambda r: r.id) if row.gone_kind != Gone.REPLACED]
     if not went or any(row.gone_kind != Gone.SOLD_OUT for row in went):
         return None
-    return next((row for row in went if row.read_as is not None), None)
+    read = next((row for row in went if row.read_as is not None), None)
+    return read or next((row for row in sorted(mine, key=lambda r: -r.id) if row.read_as is not None), None)
 
 
 def relisted(lot: LocalLot, source: ReadAs) -> NewLot | str:

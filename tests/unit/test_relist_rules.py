@@ -74,6 +74,11 @@ def test_only_that_marketplace_and_that_lot_count_and_a_listing_never_read_gives
     assert rules.relist_source([row(1, read=None)], "bricklink", 1) is None
 
 
+def test_a_relisted_lot_bought_out_before_it_was_read_is_relisted_in_the_terms_it_was_created_with():
+    # found by the simulation: 501 sold out and was relisted as 502, which sold out before any run read it
+    assert rules.relist_source([row(1, kind=Gone.REPLACED), row(2, read=None)], "bricklink", 1) == row(1, kind=Gone.REPLACED)
+
+
 # --- in which terms -------------------------------------------------------------------------------------
 def test_it_is_created_exactly_as_it_was_read_with_what_is_available():
     new = rules.relisted(lot(4), READ)
