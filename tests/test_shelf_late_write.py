@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 import test_shelf_scenarios as scenarios
-from test_shelf_scenarios import bl_order, bo_order, held, listed, lot_row, onboard, push
+from test_shelf_scenarios import BL_LOT, bl_order, bo_order, held, listed, lot_row, onboard, push
 
 shop = scenarios.shop  # the scenario tests' shop: one part in bin A1, listed 20 on both marketplaces
 
@@ -101,3 +101,22 @@ def given_up_then_sent_again_without_landing(run, sb) -> None:
     sb.clear_faults()
     push(run)
     assert listed(sb) == (17, 17) and journal("bricklink") == [(-3, "maybe_late"), (-3, "applied")]
+
+
+def test_an_override_leaves_a_given_up_write_a_candidate_so_its_late_landing_is_not_held(run, shop):
+    onboard(run, shop)
+    sell_elsewhere(shop, "bricklink", 3)
+    shop.inject("bricklink", "PUT /inventories/{id}", "late", times=1)
+    run("sync", "--push")
+    shop.clear_faults()
+    push(run)  # read back: not landed, maybe late; sent again
+    shop.bricklink.set_lot_quantity(BL_LOT, 18)  # meanwhile the seller edits: 17 + 1
+    push(run)
+    assert held() == [("bricklink", str(BL_LOT))]
+    assert run("stock", "override", f"bricklink:{BL_LOT}").exit_code == 0  # not the seller's: push ours
+    push(run)
+    assert listed(shop)[0] == 17 and held() == []
+    shop.apply_late_writes()  # the first -3 lands after all: 14
+    push(run)
+    assert held() == [] and listed(shop) == (17, 17) and lot_row() == (20, 3)
+

@@ -83,7 +83,8 @@ def decide(store: Store, adapter: Listings, remote_lot_id: str, decision: str, *
                        f"{_made_up(made_up)}"
                        if change else f"{provider} lot {remote_lot_id}: its figure is explained; on hand unchanged")
         else:
-            stored.supersede(store, open_changes, "overridden by the seller")
+            # a change given up on may still land late: it stays a candidate, the open ones end here
+            stored.supersede(store, rules.open_only(open_changes), "overridden by the seller")
             message = f"{provider} lot {remote_lot_id}: the next push sets it to what is available"
         stored.observe(store, [(listing.id, lot.quantity, own)])
         stored.release_hold(store, listing.id)
