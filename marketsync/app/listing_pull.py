@@ -240,7 +240,7 @@ def _report_missing(store: Store, provider: str, listed: set[str], existing: dic
         gone.append((row["id"], "no longer listed (seen by a pull)", kind))
     stored.adjust_many(store, adjustments)
     stored.mark_gone_many(store, gone)
-    result.adjusted += bool(sold_out_raised)
+    result.adjusted += sold_out_raised
 
 
 def _sold_out_raised(store: Store, provider: str, listed: set[str], existing: dict[str, stored.PullRow],
@@ -249,9 +249,9 @@ def _sold_out_raised(store: Store, provider: str, listed: set[str], existing: di
     seller raised them on the marketplace, then buyers bought them out -- those pieces were on the
     shelf, and a pull takes them in as ``stock adopt`` does (shortfalls made up first). Observed at
     0 after, so they are taken once. Returns how many listings."""
-    raised = [(row, rules.shortfall(stored.as_listing(row), own.get(remote, rules.NO_ORDERS)))
-              for remote, row in existing.items() if remote not in listed and row["inventory_id"] is not None]
-    raised = [(row, pieces) for row, pieces in raised if pieces > 0]
+    shortfalls = [(row, rules.shortfall(stored.as_listing(row), own.get(remote, rules.NO_ORDERS)))
+                  for remote, row in existing.items() if remote not in listed and row["inventory_id"] is not None]
+    raised = [(row, pieces) for row, pieces in shortfalls if pieces > 0]
     on_hand.adjust(store, [(row["inventory_id"], pieces, Adjustment.PULL,
                             f"{provider} lot {row['remote_lot_id']} sold out after the seller raised it by {pieces}")
                            for row, pieces in raised])
