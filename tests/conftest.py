@@ -15,6 +15,12 @@ from marketsync.sandbox import QUIRKS, Sandbox
 
 CONFIG_PREFIXES = ("MARKETSYNC_", "BRICKLINK_", "BRICKOWL_")
 
+# The suite starts hundreds of interpreters (`python -m marketsync` as cron runs it, pytest's
+# workers): each compiles every module it imports unless bytecode may be cached, whatever the
+# machine's PYTHONDONTWRITEBYTECODE says (set here before the workers start, so they inherit it).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
 # Fast but real: retries really happen, just without long waits; BrickOwl pacing is tested on its own.
 FAST = {
     "MARKETSYNC_RETRY_BACKOFF": "0.01",

@@ -343,3 +343,39 @@ def test_read_only_database_in_a_read_only_directory(run, tmp_path, shared_dir, 
     message = proc_error(imported, 1)
     assert "shop.db.lock" in message and "Permission denied" in message  # exit 1, not 75 ("try later")
     assert inventory_rows(db) == [("3001", 10), ("3002", 20)]
+
+
+def test_a_new_file_gets_exactly_the_schema_the_migrations_build(tmp_path):
+    """A new database is made by replaying what the migrations built in memory; it must equal a
+    file the migrations were run on one by one (tables, indexes, triggers, views, the records)."""
+    from sqlite_utils import Database
+
+    from marketsync.store import views
+    from marketsync.store.connection import open_db
+    from marketsync.store.schema import migrations
+
+    made = open_db(tmp_path / "new.db")
+    migrated = Database(sqlite3.connect(tmp_path / "migrated.db"))
+    migrations.apply(migrated)
+    views.ensure(migrated)
+    schema = "select type, name, tbl_name, sql from sqlite_master order by type, name"
+    records = "select migration_set, name from _sqlite_migrations order by id"
+    assert made.execute(schema).fetchall() == migrated.execute(schema).fetchall()
+    assert made.execute(records).fetchall() == migrated.execute(records).fetchall()
+    assert len(made.execute(records).fetchall()) == len(migrations._migrations)
+    assert made.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_file_killed_while_being_created_is_migrated_not_replayed(tmp_path):
+    """Only sqlite-utils' migrations table (a creation killed after it): the migrations finish it."""
+    from marketsync.store.connection import open_db
+    from marketsync.store.schema import migrations
+
+    path = tmp_path / "half.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table _sqlite_migrations (id integer primary key, migration_set text, name text, "
+                     "applied_at text)")
+    db = open_db(path)
+    names = [row[0] for row in db.execute("select name from _sqlite_migrations order by id")]
+    assert names == [m.name for m in migrations._migrations]
+    assert "orders" in db.table_names()

@@ -281,25 +281,47 @@ def parse_since(value: str | None) -> dt.datetime | None:
 RUN_LOG = logging.getLogger("marketsync.run")  # one line per run and per problem, to --log-file only
 
 
+class _Redact(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        # imported on the first record, not at start-up: providers.http brings requests (~60 ms)
+        from marketsync.masking import mask
+
+        record.msg = mask(record.getMessage(), secret_values())
+        record.args = ()
+        return True
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the ``sys.stderr`` of the moment a record is emitted (click's test runner swaps it)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+
+_configured: list[object] = []  # the (verbose, log_file) the loggers were last set up for
+
+
 def setup_logging(verbose: int, log_file: str | None) -> None:
-    class Redact(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            # imported on the first record, not at start-up: providers.http brings requests (~60 ms)
-            from marketsync.masking import mask
-
-            record.msg = mask(record.getMessage(), secret_values())
-            record.args = ()
-            return True
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(Redact())
     root = logging.getLogger("marketsync")
+    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.ERROR
+    # Set up once per process and level: every option callback calls this, and each setLevel makes
+    # logging walk all its loggers. A log file is opened (and checked) every time it is named.
+    if not log_file and _configured == [level, None] and root.handlers and isinstance(root.handlers[0], _Stderr):
+        return
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_Redact())
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING - 10 * min(verbose, 2) if verbose else logging.ERROR)
+    if root.level != level:
+        root.setLevel(level)
     root.propagate = False
     RUN_LOG.handlers[:] = [logging.NullHandler()]  # no file: never logging's last-resort echo on stderr
     RUN_LOG.propagate = False
+    _configured[:] = [level, log_file]
     if log_file:
         try:
             os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
@@ -314,7 +336,7 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
         formatter.converter = time.gmtime
         file_handler.setFormatter(formatter)
-        file_handler.addFilter(Redact())
+        file_handler.addFilter(_Redact())
         RUN_LOG.addHandler(file_handler)
         RUN_LOG.setLevel(logging.INFO)
 

@@ -49,14 +49,11 @@ import re
 import secrets
 import threading
 import time
-import types
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
-from oauthlib.oauth1.rfc5849 import signature as oauth_sig
-from oauthlib.oauth1.rfc5849 import utils as oauth_utils
-
+from marketsync.sandbox import oauth1
 from marketsync.sandbox.colors import colors
 from marketsync.sandbox.notify import Notifying
 from marketsync.sandbox.wire import (
@@ -765,10 +762,6 @@ class BrickLinkStore(LateWrites, Notifying):
 
 
     # ------------------------------------------------------------------ OAuth 1.0a
-    @property
-    def _secrets(self) -> Any:
-        return types.SimpleNamespace(client_secret=self.consumer_secret, resource_owner_secret=self.token_secret)
-
     # Auth failures: 401 BAD_OAUTH_REQUEST, the reason in description (marketplace-apis.md "Envelope and errors").
     def _deny(self, description: str) -> Response:
         return error(401, "BAD_OAUTH_REQUEST", description, http_status=self.auth_error_status)
@@ -779,12 +772,9 @@ class BrickLinkStore(LateWrites, Notifying):
         header = req.headers.get("Authorization") or ""
         if not header.startswith("OAuth "):
             return self._deny("BAD_OAUTH_REQUEST")
-        try:
-            oauth = dict(oauth_utils.parse_authorization_header(header))
-            params = oauth_sig.collect_parameters(uri_query=req.raw_query, headers={"Authorization": header})
-            base = oauth_sig.signature_base_string(
-                req.method.upper(), oauth_sig.base_string_uri(req.url), oauth_sig.normalize_parameters(params)
-            )
+        try:  # RFC 5849, checked by sandbox/oauth1.py (not by oauthlib, which signs the client's requests)
+            oauth = oauth1.parse_header(header)
+            base = oauth1.base_string(req.method, req.url, req.raw_query, oauth)
         except (ValueError, TypeError, KeyError):
             return self._deny("BAD_OAUTH_REQUEST")
         if oauth.get("oauth_signature_method") != "HMAC-SHA1":
@@ -800,8 +790,8 @@ class BrickLinkStore(LateWrites, Notifying):
         now = time.time()
         if self.check_timestamps and abs(now - stamp) > TIMESTAMP_TOLERANCE:
             return self._deny("TIMESTAMP_REJECTED")
-        expected = oauth_sig.sign_hmac_sha1_with_client(base, self._secrets)
-        given = oauth_utils.unescape(oauth.get("oauth_signature", ""))
+        expected = oauth1.hmac_sha1(base, self.consumer_secret, self.token_secret)
+        given = oauth.get("oauth_signature", "")
         if not hmac.compare_digest(expected.encode(), given.encode()):
             return self._deny("SIGNATURE_INVALID")
         # A JSON body is not part of the OAuth signature (requests-oauthlib signs method, URL and
@@ -810,7 +800,7 @@ class BrickLinkStore(LateWrites, Notifying):
         body_hash = oauth.get("oauth_body_hash")
         if body_hash is not None:
             actual = base64.b64encode(hashlib.sha1(req.body).digest()).decode("ascii")
-            if not hmac.compare_digest(actual.encode(), oauth_utils.unescape(body_hash).encode()):
+            if not hmac.compare_digest(actual.encode(), body_hash.encode()):
                 return self._deny("SIGNATURE_INVALID")
         nonce = oauth.get("oauth_nonce", "")
         if not nonce or not self.remember_nonce(nonce, now):

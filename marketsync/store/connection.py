@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sqlite3
 from pathlib import Path
@@ -31,14 +32,18 @@ def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
         db = Database(conn, execute_plugins=False)  # no entry-point scan: marketsync uses no sqlite-utils plugin
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
-        _check_not_from_future(db, path)
+        # Two reads of the schema instead of sqlite-utils' per-question queries: every command opens the file
+        tables, have_views = _schema(db)
+        applied = _applied(db, tables)
+        _check_not_from_future(applied, path)
         # (a file holding only sqlite-utils' migrations table is ours, killed while being created)
-        if not migrations.applied(db) and set(db.table_names()) - {migrations.migrations_table}:
+        if not applied and tables - {migrations.migrations_table}:
             raise DatabaseError(f"{path} is an SQLite database of another program, not marketsync's; "
                                 "use another --db path")
-        if migrations.pending(db):
+        if {m.name for m in migrations._migrations} - set(applied):
             _migrate(db, path)
-        if views.stale(db) and os.access(path, os.W_OK):  # the views follow the code's rule, never a copy
+            have_views = _schema(db)[1]
+        if views.stale(have_views) and os.access(path, os.W_OK):  # the views follow the code's rule, never a copy
             _in_write_transaction(db, views.ensure)
         db.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
@@ -74,7 +79,37 @@ def _migrate(db: Database, path: Path) -> None:
         db.enable_wal()
     # Under a write lock, so a reader opening a brand-new file while `sync` creates it waits and
     # then finds nothing left to migrate.
-    _in_write_transaction(db, migrations.apply)
+    _in_write_transaction(db, _bring_up_to_date)
+
+
+def _bring_up_to_date(db: Database) -> None:
+    if _schema(db)[0]:  # read under the lock: another process may have created it meanwhile
+        migrations.apply(db)
+        return
+    # An empty file gets what the migrations build, replayed: built once per process in memory (a
+    # command creating many databases -- the tests, a demo -- pays for the migrations once)
+    statements, names = _current_schema()
+    for sql in statements:
+        db.execute(sql)
+    now = str(dt.datetime.now(dt.timezone.utc))
+    db.conn.executemany(f"insert into [{migrations.migrations_table}] (migration_set, name, applied_at) "
+                        "values (?, ?, ?)", [(migrations.name, name, now) for name in names])
+
+
+_built: list[tuple[list[str], list[str]]] = []
+
+
+def _current_schema() -> tuple[list[str], list[str]]:
+    """The statements of the schema the migrations build (in the order SQLite recorded them) and
+    the migrations' names, from one in-memory database per process."""
+    if not _built:
+        memory = Database(sqlite3.connect(":memory:"), execute_plugins=False)
+        migrations.apply(memory)
+        statements = [sql for (sql,) in memory.execute(
+            "select sql from sqlite_master where sql is not null and name not like 'sqlite_%' order by rowid")]
+        _built.append((statements, _applied(memory, _schema(memory)[0])))
+        memory.conn.close()
+    return _built[0]
 
 
 def _in_write_transaction(db: Database, work: Callable[[Database], object]) -> None:
@@ -105,9 +140,23 @@ def owner_only(*paths: Path) -> None:
             pass
 
 
-def _check_not_from_future(db: Database, path: Path) -> None:
+def _schema(db: Database) -> tuple[set[str], dict[str, str]]:
+    """The file's table names, and its views' SQL by name."""
+    rows = db.execute("select type, name, sql from sqlite_master where type in ('table', 'view')").fetchall()
+    return {name for kind, name, _ in rows if kind == "table"}, {name: sql for kind, name, sql in rows if kind == "view"}
+
+
+def _applied(db: Database, tables: set[str]) -> list[str]:
+    """Names of our migrations applied to the file, in the order they were applied."""
+    if migrations.migrations_table not in tables:
+        return []
+    return [row[0] for row in db.execute(
+        f"select name from [{migrations.migrations_table}] where migration_set = ? order by rowid", [migrations.name])]
+
+
+def _check_not_from_future(applied: list[str], path: Path) -> None:
     known = {m.name for m in migrations._migrations}
-    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    unknown = [name for name in applied if name not in known]
     if unknown:
         raise DatabaseError(
             f"database {path} was written by a newer marketsync (unknown migration {unknown[0]}); upgrade marketsync"

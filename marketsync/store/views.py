@@ -88,14 +88,14 @@ WHERE w.order_ref IS NOT NULL OR EXISTS (
 }
 
 
-def stale(db: Database) -> list[str]:
-    """Views missing, or different from what :data:`VIEWS` says."""
-    have = dict(db.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+def stale(have: dict[str, str]) -> list[str]:
+    """Views missing from ``have`` (a file's views' SQL by name), or different from what :data:`VIEWS` says."""
     return [name for name, sql in VIEWS.items() if have.get(name) != sql]
 
 
 def ensure(db: Database) -> None:
     """(Re)create the views that are missing or differ (caller holds a write transaction)."""
-    for name in stale(db):
+    have = dict(db.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+    for name in stale(have):
         db.execute(f"DROP VIEW IF EXISTS {name}")
         db.execute(VIEWS[name])
