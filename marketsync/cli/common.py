@@ -291,13 +291,13 @@ class _Redact(logging.Filter):
         return True
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """Writes to the ``sys.stderr`` of the moment a record is emitted (click's test runner swaps it)."""
 
     def __init__(self) -> None:
         logging.Handler.__init__(self)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
