@@ -125,6 +125,44 @@ def test_oauth_other_rejections(sb, http):
     assert bl(http, sb, "/orders", auth=auth_for(sb, token_secret="x")).status_code == 401
 
 
+def _raw(url: str, request: bytes) -> bytes:
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0"])
+def test_headers_are_read_whatever_their_case_and_the_first_of_a_repeated_one_counts(sb, version):
+    """The sandbox reads a plain HTTP/1.1 request's headers itself (http.server's own parsing for
+    anything else): names in any case, the first of a repeated header."""
+    from oauthlib.oauth1 import Client
+
+    e = sb.env()
+    url = e["BRICKLINK_API_URL"] + "/orders"
+    client = Client(e["BRICKLINK_CONSUMER_KEY"], client_secret=e["BRICKLINK_CONSUMER_SECRET"],
+                    resource_owner_key=e["BRICKLINK_TOKEN_VALUE"], resource_owner_secret=e["BRICKLINK_TOKEN_SECRET"])
+    _, headers, _ = client.sign(url)
+    netloc, path = url.split("//")[1].split("/", 1)
+    answer = _raw(url, (f"GET /{path} {version}\r\nhOsT: {netloc}\r\naUtHoRiZaTiOn: {headers['Authorization']}\r\n"
+                        f"Authorization: OAuth oauth_nonce=\"x\"\r\nConnection: close\r\n\r\n").encode())
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.split()[1] == b"200", answer[:300]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["meta"]["code"] == 200
+    refused = _raw(url, f"GET /{path} {version}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    assert json.loads(refused.partition(b"\r\n\r\n")[2])["meta"]["code"] == 401
+
+
+def test_too_many_header_lines_are_refused_with_431(sb):
+    url = sb.env()["BRICKOWL_API_URL"] + "/order/list"
+    lines = "".join(f"X-{i}: y\r\n" for i in range(101))
+    answer = _raw(url, f"GET /v1/order/list HTTP/1.1\r\nHost: x\r\n{lines}Connection: close\r\n\r\n".encode())
+    assert answer.split()[1] == b"431"
+
+
 def test_a_nonce_is_refused_within_the_window_and_forgotten_after_it():
     from marketsync.sandbox.bricklink import NONCE_WINDOW, TIMESTAMP_TOLERANCE, BrickLinkStore
 
