@@ -13,6 +13,9 @@ from typing import Any, Iterable, Iterator
 
 
 def text(value: Any) -> str | None:
+    if value.__class__ is str:  # nearly always: a JSON string (the same answer as below, sooner)
+        value = value.strip()
+        return value or None
     if value is None or isinstance(value, (list, dict)):
         return None
     value = str(value).strip()
@@ -22,13 +25,18 @@ def text(value: Any) -> str | None:
 def unescaped(value: Any) -> str | None:
     """Decode BrickLink's HTML entities (``&#40;`` ...) exactly once."""
     value = text(value)
-    return html.unescape(value) if value is not None else None
+    if value is None or "&" not in value:  # nothing to decode (html.unescape would hand it back)
+        return value
+    return html.unescape(value)
 
 
 MAX_INTEGER = 2**53  # beyond this a "quantity" is garbage, and SQLite would overflow at 2**63
 
 
 def integer(value: Any) -> int | None:
+    if value.__class__ is str and value.isdigit() and value.isascii():  # "12": what both APIs mostly send
+        whole = int(value)
+        return whole if whole <= MAX_INTEGER else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -46,7 +54,7 @@ def money(value: Any) -> Decimal | None:
     if value is None or isinstance(value, bool):
         return None
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(value.strip() if value.__class__ is str else str(value).strip())
     except (InvalidOperation, ValueError):
         return None
     return number if number.is_finite() else None

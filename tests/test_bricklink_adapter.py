@@ -519,3 +519,32 @@ def test_a_lot_list_that_is_not_one_raises_what_the_whole_body_says(sb, fault, e
     sb.inject("bricklink", "GET /inventories", fault, times=None)
     with pytest.raises(error):
         make(sb, retries=0).list_lots()  # never an empty store, never the lots before the cut
+
+
+@pytest.mark.parametrize("method, url, body", [
+    ("GET", "http://127.0.0.1:8080/api/orders?direction=in&filed=false", None),
+    ("GET", "https://api.bricklink.com/api/store/v1/orders/123/items", None),
+    ("GET", "http://Host.Example:80/a/b?x=1&x=2&y=&z=a+b", None),
+    ("GET", "http://h", None),
+    ("GET", "http://h/x?a=%20b", None),  # a query to decode: signed by OAuth1 itself
+    ("PUT", "http://h/inventories/5", '{"quantity": "+1"}'),  # a body: OAuth1 itself
+])
+def test_the_signer_signs_as_oauth1_does(monkeypatch, method, url, body):
+    """BrickLink's requests are signed with the same Authorization header as requests_oauthlib's
+    OAuth1 gives them (same nonce and timestamp), whichever way the signer takes."""
+    import oauthlib.common
+    import oauthlib.oauth1.rfc5849
+    import requests
+
+    for module in (oauthlib.common, oauthlib.oauth1.rfc5849):
+        monkeypatch.setattr(module, "generate_nonce", lambda: "18237465091827364501700000000")
+        monkeypatch.setattr(module, "generate_timestamp", lambda: "1700000000")
+    signer = BrickLink.auth({"BRICKLINK_CONSUMER_KEY": "ck é", "BRICKLINK_CONSUMER_SECRET": "cs&1",
+                             "BRICKLINK_TOKEN_VALUE": "tv", "BRICKLINK_TOKEN_SECRET": "t s~"})
+    signed = []
+    for auth in (signer, signer.full):
+        request = requests.PreparedRequest()
+        request.prepare(method=method, url=url, headers={"Accept": "application/json"}, data=body, auth=auth)
+        signed.append((request.url, request.body, request.headers["Authorization"]))
+    assert signed[0] == signed[1]
+    assert b'oauth_signature="' in signed[0][2]

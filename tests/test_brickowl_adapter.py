@@ -463,3 +463,18 @@ def test_a_view_without_unix_times_reads_the_iso_order_time():
     assert (order.status, order.piece_count, order.lot_count, order.grand_total) == ("processing", 3, 1, Decimal("4.81"))
     assert (order.buyer_name, order.tracking_number, order.currency) == ("zoe", None, "GBP")
     assert order.fingerprint == "processing|3|1|4.81"
+
+
+@pytest.mark.parametrize("ids, expected", [
+    ([{"type": "design_id", "id": "3069"}, {"type": "ldraw", "id": "3069b"}, {"type": "peeron_id", "id": "3069b"}],
+     ["3069b", "3069"]),  # by trust, each once
+    ([{"type": "design_id", "id": " 1 "}, {"type": "design_id", "id": "2"}, {"type": "design_id", "id": "1"}],
+     ["1", "2"]),  # in the order given within a type
+    ([{"type": ["ldraw"], "id": "x"}, {"type": {"a": 1}, "id": "y"}, {"type": 5, "id": "z"}, {"type": "LDRAW", "id": "w"},
+      {"type": "ldraw"}, {"type": "ldraw", "id": ""}, {"type": "ldraw", "id": 3001}, "ldraw", None], ["3001"]),
+    (None, []), ({"type": "ldraw", "id": "1"}, []), ([], []),
+])
+def test_alternative_ids(ids, expected):
+    from marketsync.providers.brickowl import alternative_ids
+
+    assert alternative_ids(ids) == expected

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import io
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 
@@ -133,6 +136,58 @@ def _refusal(label: str, meta: dict, code: int) -> str:
 PUTS_IN_FLIGHT = 4
 
 
+def _escape(value: str) -> str:
+    """RFC 5849 section 3.6 (oauthlib's ``utils.escape``)."""
+    return quote(value, safe="~")
+
+
+class OAuthSigner:
+    """OAuth 1.0a, HMAC-SHA1, in the Authorization header: requests_oauthlib's ``OAuth1`` signing,
+    with the same header, parameters and nonces. A request without a body whose query needs no
+    decoding (every GET: ``?direction=in&filed=false``) is signed here directly, from what
+    stays the same between requests (the key, the fixed parameters, the address's base string)
+    -- ``OAuth1`` spends ~0.2 ms a request rebuilding them; any other request goes to ``OAuth1``."""
+
+    def __init__(self, consumer_key: str, consumer_secret: str, token: str, token_secret: str):
+        from requests_oauthlib import OAuth1
+
+        self.full = OAuth1(consumer_key, consumer_secret, token, token_secret, signature_method="HMAC-SHA1",
+                           signature_type="AUTH_HEADER")
+        self.consumer_key, self.token = consumer_key, token
+        self.key = f"{_escape(consumer_secret or '')}&{_escape(token_secret or '')}".encode()
+        self._origins: dict[tuple[str, str], str] = {}  # (scheme, netloc) -> its base string URI
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = request.url or ""
+        parts = urlsplit(url)
+        if (request.body is not None or "Content-Type" in request.headers or not self.token
+                or not _PLAIN_PATH.fullmatch(parts.path) or not _PLAIN_QUERY.fullmatch(parts.query)):
+            return self.full(request)
+        from oauthlib.common import generate_nonce, generate_timestamp
+
+        origin = self._origins.get((parts.scheme, parts.netloc))
+        if origin is None:
+            from oauthlib.oauth1.rfc5849.signature import base_string_uri
+
+            origin = self._origins[(parts.scheme, parts.netloc)] = base_string_uri(f"{parts.scheme}://{parts.netloc}")[:-1]
+        oauth = [("oauth_nonce", generate_nonce()), ("oauth_timestamp", generate_timestamp()),
+                 ("oauth_version", "1.0"), ("oauth_signature_method", "HMAC-SHA1"),
+                 ("oauth_consumer_key", self.consumer_key), ("oauth_token", self.token)]
+        params = sorted((_escape(k), _escape(v)) for k, v in [*parse_qsl(parts.query, keep_blank_values=True), *oauth])
+        base = "&".join((_escape((request.method or "GET").upper()), _escape(origin + (parts.path or "/")),
+                         _escape("&".join(f"{k}={v}" for k, v in params))))
+        signature = base64.b64encode(hmac.new(self.key, base.encode(), hashlib.sha1).digest()).decode()
+        header = "OAuth " + ", ".join(f'{_escape(k)}="{_escape(v)}"' for k, v in [*oauth, ("oauth_signature", signature)])
+        request.headers["Authorization"] = header.encode()  # type: ignore[assignment]  # bytes, as OAuth1 sets it
+        return request
+
+
+# What OAuthSigner signs itself: a path of plain characters and a query needing no decoding (the
+# characters oauthlib's urldecode takes, less '%'); anything else is signed by OAuth1 as it was.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.~=&;:+,*@!()/?'$-]*")
+
+
 class BrickLink:
     name = NAME
 
@@ -143,16 +198,8 @@ class BrickLink:
 
     @staticmethod
     def auth(creds: dict[str, str]) -> Any:
-        from requests_oauthlib import OAuth1
-
-        return OAuth1(
-            creds["BRICKLINK_CONSUMER_KEY"],
-            creds["BRICKLINK_CONSUMER_SECRET"],
-            creds["BRICKLINK_TOKEN_VALUE"],
-            creds["BRICKLINK_TOKEN_SECRET"],
-            signature_method="HMAC-SHA1",
-            signature_type="AUTH_HEADER",
-        )
+        return OAuthSigner(creds["BRICKLINK_CONSUMER_KEY"], creds["BRICKLINK_CONSUMER_SECRET"],
+                           creds["BRICKLINK_TOKEN_VALUE"], creds["BRICKLINK_TOKEN_SECRET"])
 
     # --- orders ----------------------------------------------------------------------
     def list_orders(self, *, filed: bool = False) -> list[OrderSummary]:

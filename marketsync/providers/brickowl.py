@@ -85,6 +85,7 @@ def unified_status(name: str | None, status_id: Any = None) -> Status:
 LIST_LIMIT = 5000  # the API's maximum; a full answer means the list was cut short
 
 ALT_ID_TYPES = ("ldraw", "peeron_id", "design_id")  # in order of trust for BrickLink numbers
+_ALT_RANK = frozenset(ALT_ID_TYPES)
 
 
 def decode(label: str, response: requests.Response) -> Any:
@@ -412,13 +413,20 @@ def order_from(order_id: str, raw: dict) -> Order:
 
 def alternative_ids(ids: Any) -> list[str]:
     """The ``ids`` entries that may be a BrickLink number, most trusted first, each once."""
+    if not isinstance(ids, list):
+        return []
+    by_type: dict[str, list[Any]] = {}  # one pass over the entries (most are of no type we take)
+    for entry in ids:
+        if isinstance(entry, dict):
+            id_type = entry.get("type")
+            if isinstance(id_type, str) and id_type in _ALT_RANK:
+                by_type.setdefault(id_type, []).append(entry.get("id"))
     alternatives: list[str] = []
-    for id_type in ALT_ID_TYPES:
-        for entry in ids if isinstance(ids, list) else []:
-            if isinstance(entry, dict) and entry.get("type") == id_type:
-                value = parse.text(entry.get("id"))
-                if value and value not in alternatives:
-                    alternatives.append(value)
+    for id_type in ALT_ID_TYPES if by_type else ():
+        for raw in by_type.get(id_type, ()):
+            value = parse.text(raw)
+            if value and value not in alternatives:
+                alternatives.append(value)
     return alternatives
 
 

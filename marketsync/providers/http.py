@@ -360,10 +360,15 @@ class HttpClient:
               form: dict[str, Any] | None = None) -> requests.Response:
         """One request straight through the connection pool, without the session's per-call cookie
         jars, hooks and settings merges (~12% of a call's CPU). The same headers, auth, proxies
-        and CA bundle apply; a redirect (these APIs send none) still gets the session's handling."""
+        and CA bundle apply; a redirect (these APIs send none) still gets the session's handling.
+        Prepared as ``PreparedRequest.prepare`` does it, less its empty cookie jar (a new jar per
+        request, never holding a cookie: the session's are not sent) and its empty hooks."""
         request = requests.PreparedRequest()
-        request.prepare(method=method, url=url, headers=self.session.headers, params=query, auth=self.session.auth,
-                        json=json_body, data=form)
+        request.prepare_method(method)
+        request.prepare_url(url, query)
+        request.prepare_headers(self.session.headers)
+        request.prepare_body(form, None, json_body)
+        request.prepare_auth(self.session.auth, url)
         response = self._adapter.send(request, timeout=self.timeout, proxies=self.session.proxies,
                                       verify=True if self.session.verify is None else self.session.verify)
         if response.is_redirect and method == "GET":
