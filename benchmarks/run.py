@@ -634,9 +634,11 @@ def bench_memory(args) -> Report:
                "<= 1.25x (flat)", large / small <= 1.25, timed=True)
     report.add("growth per extra order in the store", f"{per_order:.2f} KB")
     report.notes.append("what grows with the store is the order list: BrickLink and BrickOwl answer it in one "
-                        "response, decoded whole (bytes + text + dicts, ~2 KB per BrickLink order, measured with "
-                        "tracemalloc); everything fetched per order is streamed (at most 2 x concurrency orders "
-                        "in flight, a write batch of at most 100 orders or 2000 lines)")
+                        "response, whose body is decoded entry by entry (64 KB of text at a time); each listed "
+                        "order is held until fetched as a compact summary (~1 KB for BrickLink, its entry kept as "
+                        "text for the order row; ~0.3 KB for BrickOwl); everything fetched per order is streamed "
+                        "(at most 2 x concurrency orders in flight, their payloads held as text only, a write "
+                        "batch of at most 100 orders or 2000 lines)")
     return report
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -135,9 +136,11 @@ def parse_iso(value: str | None) -> dt.datetime | None:
 
 
 # --- records ------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class OrderSummary:
-    """One entry of a marketplace's order list: enough to decide whether to fetch more."""
+    """One entry of a marketplace's order list: enough to decide whether to fetch more, and no more.
+    A first sync holds every entry of the list until its order is fetched, so an entry is compact:
+    no dict per entry, and the entry's JSON kept (as text) only where the order row is made from it."""
 
     provider: str
     order_id: str
@@ -145,9 +148,15 @@ class OrderSummary:
     provider_status: str
     fingerprint: str  # changes whenever anything we store about the order changes
     date_ordered: dt.datetime | None
-    raw: dict[str, Any] = field(repr=False, default_factory=dict)
     is_filed: bool = False  # BrickLink: listed by the filed=true list
     details_gone: bool = False  # the marketplace deleted the order's details (BrickLink PURGED)
+    raw_json: str | None = field(repr=False, default=None)  # the entry as listed, when fetching needs it (BrickLink)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The entry as listed (decoded afresh from :attr:`raw_json`; empty when it was not kept)."""
+        raw = json.loads(self.raw_json) if self.raw_json else {}
+        return raw if isinstance(raw, dict) else {}
 
 
 @dataclass

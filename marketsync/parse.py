@@ -212,6 +212,9 @@ class JsonArray:
             self._more()
 
 
+LIST_CHUNK = 1 << 16  # an order list is decoded from pieces this size: its text is never held whole
+
+
 def chunks_of(body: bytes, size: int = 1 << 20) -> Iterator[memoryview]:
     """``body`` in pieces of ``size`` bytes, without copying it."""
     view = memoryview(body)

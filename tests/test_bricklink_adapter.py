@@ -19,7 +19,8 @@ from marketsync.errors import (
     RequestRejectedError,
     TransientError,
 )
-from marketsync.providers import build_adapter
+from marketsync import parse
+from marketsync.providers import bricklink, build_adapter
 from marketsync.providers.bricklink import BrickLink
 from marketsync.providers.http import CallCounter
 from marketsync.model import RemoteLot, Order, OrderLine, OrderSummary, SyncListing
@@ -123,7 +124,7 @@ def test_fetch_builds_the_order_from_the_summary_with_one_call_for_items(sb):
     sb.reset_calls()
     order, lines = adapter.fetch(head)
     assert sb.calls == {("bricklink", "GET /orders/{id}/items"): 1}
-    assert order.order_id == str(oid) and order.raw is head.raw
+    assert order.order_id == str(oid) and order.raw == head.raw  # the entry as listed (kept as text)
     assert order.grand_total == Decimal("143.4900") and order.payment_status == "Received"
     assert order.buyer_email is None  # a summary carries no e-mail
     assert [line.part_number for line in lines] == ["3001"]
@@ -363,6 +364,50 @@ def test_auth_faults_are_not_retried(sb, endpoint, fault):
     with pytest.raises(AuthError):
         ENDPOINTS[endpoint](adapter, oid)
     assert sb.calls[("bricklink", endpoint)] == 1
+
+
+# ---------------------------------------------------------------------- the order list, read entry by entry
+def reading_recorded(monkeypatch, module) -> tuple[list[int], list[int]]:
+    """(the pieces of the body handed to the decoder so far, at each summary made; all pieces handed out)."""
+    pieces: list[int] = []
+    at_summary: list[int] = []
+    chunks_of, summary = parse.chunks_of, module.summary
+
+    def counted(body, size=1 << 20):
+        for piece in chunks_of(body, size):
+            pieces.append(len(piece))
+            yield piece
+
+    def recorded(*args, **kwargs):
+        at_summary.append(len(pieces))
+        return summary(*args, **kwargs)
+
+    monkeypatch.setattr(parse, "chunks_of", counted)
+    monkeypatch.setattr(module, "summary", recorded)
+    return at_summary, pieces
+
+
+def test_an_order_list_is_decoded_entry_by_entry_as_it_is_read(sb, monkeypatch):
+    ids = [str(seed_order(sb, buyer_name=f"buyer {n}")) for n in range(300)]
+    at_summary, pieces = reading_recorded(monkeypatch, bricklink)
+    heads = make(sb).list_orders()
+    assert sorted(h.order_id for h in heads) == sorted(ids)
+    assert len(pieces) >= 3 and max(pieces) <= parse.LIST_CHUNK  # never the body's text whole
+    assert at_summary[0] == 1 and at_summary[-1] == len(pieces)  # the first order made from the first piece
+    head = heads[0]
+    assert not hasattr(head, "__dict__") and isinstance(head.raw_json, str)  # compact: no dict per entry
+    assert head.raw["buyer_name"].startswith("buyer ") and head.raw["order_id"] == int(head.order_id)
+
+
+def test_an_order_list_cut_short_mid_array_raises_one_line_and_returns_nothing(sb, monkeypatch):
+    for n in range(300):
+        seed_order(sb, buyer_name=f"buyer {n}")
+    at_summary, _ = reading_recorded(monkeypatch, bricklink)
+    sb.inject("bricklink", "GET /orders", "malformed", times=None)  # half the body: cut inside the array
+    with pytest.raises(TransientError) as caught:
+        make(sb, retries=0).list_orders()
+    assert len(at_summary) > 100  # entries before the cut were read, and are dropped with the rest
+    assert str(caught.value) == "bricklink: GET /orders answered HTTP 200 with a body that is not JSON"
 
 
 # ---------------------------------------------------------------------- list_for_sync

@@ -18,7 +18,8 @@ from marketsync.errors import (
     RequestRejectedError,
     TransientError,
 )
-from marketsync.providers import build_adapter
+from marketsync import parse
+from marketsync.providers import brickowl, build_adapter
 from marketsync.providers.brickowl import BrickOwl, OrderList
 from marketsync.providers.http import CallCounter
 from marketsync.model import Order, OrderLine, OrderSummary, SyncListing
@@ -73,7 +74,7 @@ def test_summary_fields(sb):
     assert head.provider == "brickowl" and head.order_id == oid and isinstance(head.order_id, str)
     assert (head.status, head.provider_status) == ("paid", "Payment Received")
     assert head.date_ordered == dt.datetime.fromtimestamp(PLACED, UTC) and is_utc(head.date_ordered)
-    assert head.raw["order_date"] == str(PLACED)  # Unix seconds as a string, kept raw
+    assert head.raw_json is None and head.raw == {}  # fetching asks for the detail: nothing more of the entry is kept
     assert head.fingerprint == "payment received|3|1|4.81"  # status | pieces | lots | total (0.312 + 4.50)
 
 
@@ -231,6 +232,47 @@ def test_order_time_window_is_on_the_update_time(sb):
     since = dt.datetime.fromtimestamp(now - 3600, UTC)
     ids = [s.order_id for s in make(sb).list_orders(since=since).summaries]
     assert sorted(ids) == sorted([updated, fresh]) and old not in ids
+
+
+def reading_recorded(monkeypatch) -> tuple[list[int], list[int]]:
+    """(the pieces of the body handed to the decoder so far, at each summary made; all pieces handed out)."""
+    pieces: list[int] = []
+    at_summary: list[int] = []
+    chunks_of, summary = parse.chunks_of, brickowl.summary
+
+    def counted(body, size=1 << 20):
+        for piece in chunks_of(body, size):
+            pieces.append(len(piece))
+            yield piece
+
+    def recorded(*args, **kwargs):
+        at_summary.append(len(pieces))
+        return summary(*args, **kwargs)
+
+    monkeypatch.setattr(parse, "chunks_of", counted)
+    monkeypatch.setattr(brickowl, "summary", recorded)
+    return at_summary, pieces
+
+
+def test_an_order_list_is_decoded_entry_by_entry_as_it_is_read(sb, monkeypatch):
+    ids = [seed_order(sb, order_time=PLACED + n, buyer_name=f"buyer {n}") for n in range(1500)]
+    at_summary, pieces = reading_recorded(monkeypatch)
+    listing = make(sb).list_orders(limit=1500)
+    assert sorted(h.order_id for h in listing.summaries) == sorted(ids) and listing.truncated is True
+    assert len(pieces) >= 3 and max(pieces) <= parse.LIST_CHUNK  # never the body's text whole
+    assert at_summary[0] == 1 and at_summary[-1] == len(pieces)  # the first order made from the first piece
+    assert not hasattr(listing.summaries[0], "__dict__")  # compact: no dict per entry
+
+
+def test_an_order_list_cut_short_mid_array_raises_one_line_and_returns_nothing(sb, monkeypatch):
+    for n in range(400):
+        seed_order(sb, order_time=PLACED + n, buyer_name=f"buyer {n}")
+    at_summary, _ = reading_recorded(monkeypatch)
+    sb.inject("brickowl", "GET /order/list", "malformed", times=None)  # half the body: cut inside the array
+    with pytest.raises(TransientError) as caught:
+        make(sb, retries=0).list_orders()
+    assert len(at_summary) > 100  # entries before the cut were read, and are dropped with the rest
+    assert str(caught.value) == "brickowl: GET /order/list answered HTTP 200 with a body that is not JSON"
 
 
 def test_truncation_is_detected_at_the_limit(sb):

@@ -109,3 +109,20 @@ def test_a_bad_order_in_a_batch_skips_only_itself(fetched, tmp_path):
     assert stored == {o.order_id for o, _ in orders} - {bad_order.order_id}
     reserved = db.db.execute("select coalesce(sum(quantity), 0) from reservations").fetchone()[0]
     assert reserved == db.db.execute("select sum(quantity_reserved) from inventory").fetchone()[0]
+
+
+def test_payloads_serialised_for_the_writer_are_held_once_and_written_as_they_were(fetched, tmp_path):
+    """Serialised in the fetching thread, an order's payload dicts are let go: an order waiting for
+    the writer holds its payloads as text only, and that text is what is stored."""
+    from marketsync.store.orders import serialise_payloads, to_json
+
+    order, lines = copy.deepcopy(fetched[0])
+    expected = to_json(order.raw), [to_json(line.raw) for line in lines]
+    assert order.raw and all(line.raw for line in lines)
+    serialise_payloads(order, lines)
+    assert order.raw == {} and all(line.raw == {} for line in lines)
+    assert (order.raw_json, [line.raw_json for line in lines]) == expected
+    db = database(tmp_path, "held-once.db")
+    write(db, [(order, lines)], batched=False)
+    assert [row["raw"] for row in db.db.query("select raw from orders")] == [expected[0]]
+    assert [row["raw"] for row in db.db.query("select raw from order_items order by id")] == expected[1]

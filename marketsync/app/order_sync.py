@@ -421,7 +421,7 @@ class ProviderRun:
         self.writer = OrderWriter(store, index, result, counter, translator, seen_by=None if self.first else "sync")
         result.store_id = sync_state.get("store_id")
         self.known: dict[str, tuple] | None = stored_orders.known_orders(store, provider)
-        self.fingerprints: dict[str, str | None] = {}
+        self.fingerprints: dict[str, str] = {}  # the changed orders' stored fingerprints (those stored)
         self.calls_before = counter.totals.get(provider, 0)
         self.stop = threading.Event()  # set: the producer sends nothing more
         self.failed: MarketsyncError | None = None  # met while writing: the rest of this run is not written
@@ -454,18 +454,19 @@ class ProviderRun:
             if not put("order", fetched):
                 return
 
-    def _changed_orders(self) -> tuple[list[OrderSummary], bool, list[str], int, dict[str, str | None]]:
+    def _changed_orders(self) -> tuple[list[OrderSummary], bool, list[str], int, int, dict[str, str]]:
         """The listed orders whose fingerprint changed, open ones first, newest first; whether the
-        list is complete, its warnings, its length, and the fingerprints stored for the changed
-        ones. The listing itself goes when this returns: from here on only the changed summaries
-        are needed, each until fetched."""
+        list is complete, its warnings, its length, how many changed, and the fingerprints stored for
+        the changed ones that have one (none on a first sync). The listing itself goes when this
+        returns: from here on only the changed summaries are needed, each until fetched."""
         listing = self.adapter.list_for_sync(first=self.first, open_ids=self.open_ids, since=self.since,
                                              full=self.full)
         known, self.known = self.known or {}, None
         changed = [s for s in listing.summaries if known.get(s.order_id, (None,))[0] != s.fingerprint]
         changed.sort(key=lambda s: (not is_open(s.status), -(s.date_ordered.timestamp() if s.date_ordered else 0)))
-        fingerprints = {s.order_id: known.get(s.order_id, (None,))[0] for s in changed}
-        return changed, listing.complete, list(listing.warnings), len(listing.summaries), fingerprints
+        stored = ((s.order_id, known.get(s.order_id, (None,))[0]) for s in changed)
+        fingerprints = {order_id: fingerprint for order_id, fingerprint in stored if fingerprint is not None}
+        return changed, listing.complete, list(listing.warnings), len(listing.summaries), len(changed), fingerprints
 
     # --- the writing thread ---------------------------------------------------------------------
     def receive(self, kind: str, payload: object) -> bool:
@@ -489,11 +490,11 @@ class ProviderRun:
         return False
 
     def _listed(self, payload: tuple) -> None:
-        complete, warnings, listed, self.fingerprints = payload
+        complete, warnings, listed, changed, self.fingerprints = payload
         result = self.result
         result.complete = complete
         result.problems += [f"{self.provider}: {w}" for w in warnings]
-        result.listed, result.changed = listed, len(self.fingerprints)
+        result.listed, result.changed = listed, changed
         self.progress.start(self.provider, result.changed)
 
     def finish(self, error: MarketsyncError | None) -> None:
@@ -618,14 +619,14 @@ def _report_skip(result: ProviderResult, head: OrderSummary, error: ProviderErro
                                "it is retried next run")
 
 
-def _write_fetched(fetched: Iterable[tuple[Order, list[OrderLine]]], stored_fingerprints: dict[str, str | None],
+def _write_fetched(fetched: Iterable[tuple[Order, list[OrderLine]]], stored_fingerprints: dict[str, str],
                    writer: OrderWriter, progress: Progress) -> None:
     """Hand each fetched order to the writer (:func:`_write_one`)."""
     for order, lines in fetched:
         _write_one(order, lines, stored_fingerprints, writer, progress)
 
 
-def _write_one(order: Order, lines: list[OrderLine], stored_fingerprints: dict[str, str | None],
+def _write_one(order: Order, lines: list[OrderLine], stored_fingerprints: dict[str, str],
                writer: OrderWriter, progress: Progress) -> None:
     """Hand one fetched order to the writer, naming one whose list and detail disagree."""
     result = writer.result

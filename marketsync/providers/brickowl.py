@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from marketsync.errors import (
     TransientError,
 )
 from marketsync import parse
+from marketsync.parse import JsonArray
 from marketsync.providers.http import (
     HttpClient,
     Pacer,
@@ -235,13 +238,8 @@ class BrickOwl:
             params["order_time"] = str(int(since.timestamp()))
         if status is not None:
             params["status"] = status
-        data = self.client.get("/order/list", params)
-        if isinstance(data, dict):  # PHP serialises a keyed array as an object
-            data = list(data.values())
-        if not isinstance(data, list):
-            raise error_for_status(NAME, 502, "GET /order/list answered with no order list")
-        summaries = [summary(raw) for raw in data if isinstance(raw, dict) and parse.text(raw.get("order_id"))]
-        return OrderList(summaries, truncated=len(data) >= limit)
+        listed: OrderList = self.client.get("/order/list", params, decode=functools.partial(decode_orders, limit=limit))
+        return listed
 
     def list_for_sync(self, *, first: bool, open_ids: set[str], since: dt.datetime | None = None,
                       full: bool = False) -> SyncListing:
@@ -374,16 +372,45 @@ def _status(raw: dict) -> tuple[Status, str]:
 
 
 def summary(raw: dict) -> OrderSummary:
+    """A compact entry: fetching an order asks for its detail, so nothing else of the entry is kept
+    (a first sync holds every entry of the list until its order is fetched)."""
     status, provider_status = _status(raw)
     return OrderSummary(
         provider=NAME,
         order_id=parse.text(raw.get("order_id")) or "",
         status=status,
-        provider_status=provider_status,
+        provider_status=sys.intern(provider_status),
         fingerprint=fingerprint(raw),
         date_ordered=parse.unix_time(raw.get("order_date")) or parse.unix_time(raw.get("order_time")),
-        raw=raw,
     )
+
+
+def decode_orders(label: str, response: requests.Response, limit: int) -> OrderList:
+    """The entries of an ``order/list`` answer, each decoded and made a compact :class:`OrderSummary`
+    as the body is read (a list of 5,000 orders is never 5,000 dicts at once). An answer that is not
+    a JSON array -- an error object, a PHP keyed array sent as an object, a body cut short or not
+    JSON -- goes through :func:`decode` whole, which raises for an error (nothing of it is kept)."""
+    if response.status_code < 300:
+        entries = JsonArray(parse.chunks_of(response.content, parse.LIST_CHUNK))
+        summaries: list[OrderSummary] = []
+        count = 0
+        try:
+            for raw in entries:
+                count += 1
+                if isinstance(raw, dict) and parse.text(raw.get("order_id")):
+                    summaries.append(summary(raw))
+            read = entries.found
+        except ValueError:
+            read = False  # not JSON, cut short, not an array: decode() below says what it is
+        if read:
+            return OrderList(summaries, truncated=count >= limit)
+    data = decode(label, response)
+    if isinstance(data, dict):  # PHP serialises a keyed array as an object
+        data = list(data.values())
+    if not isinstance(data, list):
+        raise error_for_status(NAME, 502, f"{label} answered with no order list")
+    summaries = [summary(raw) for raw in data if isinstance(raw, dict) and parse.text(raw.get("order_id"))]
+    return OrderList(summaries, truncated=len(data) >= limit)
 
 
 def order_from(order_id: str, raw: dict) -> Order:

@@ -49,10 +49,12 @@ def to_json(raw: Any) -> str:
 
 def serialise_payloads(order: Order, lines: list[OrderLine]) -> None:
     """Serialise the raw payloads ahead of the write, in the fetching thread: the writer thread
-    is a backfill's bottleneck, the fetching threads mostly wait on the network."""
-    order.raw_json = to_json(order.raw)
+    is a backfill's bottleneck, the fetching threads mostly wait on the network. The dicts are let
+    go once serialised (only the text is written): an order waiting for the writer holds its
+    payloads once, not twice."""
+    order.raw_json, order.raw = to_json(order.raw), {}
     for line in lines:
-        line.raw_json = to_json(line.raw)
+        line.raw_json, line.raw = to_json(line.raw), {}
 
 
 def money(value: Decimal | None) -> str | None:
