@@ -379,3 +379,115 @@ def test_a_file_killed_while_being_created_is_migrated_not_replayed(tmp_path):
     names = [row[0] for row in db.execute("select name from _sqlite_migrations order by id")]
     assert names == [m.name for m in migrations._migrations]
     assert "orders" in db.table_names()
+
+
+# --- the read path: `status` opens the file with plain sqlite3, and checks what every opening checks
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a ``python -X importtime`` run imported."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("args", [[], ["--json"]], ids=["table", "json"])
+def test_status_reads_a_current_file_without_sqlite_utils_or_rich(run, tmp_path, stock, args):
+    assert run("inventory", "import", stock).exit_code == 0
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "marketsync", "status", *args],
+                            capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    loaded = imported_modules(result.stderr)
+    assert "marketsync.store.reader" in loaded and "marketsync.store.queries" in loaded
+    assert {m for m in loaded if m.split(".")[0] in ("sqlite_utils", "rich")} == set()
+    assert ("┃ Provider" in result.stdout) == (args == [])  # off a terminal, the table all the same
+
+
+def test_status_of_an_empty_file_is_one_line_and_writes_nothing(run, tmp_path):
+    (tmp_path / "marketsync.db").write_bytes(b"")
+    message = one_line_error(run("status"), 1)
+    assert "marketsync.db is empty (0 bytes)" in message and "inventory import" in message
+    assert (tmp_path / "marketsync.db").read_bytes() == b""
+    assert not (tmp_path / "marketsync.db-wal").exists()
+
+
+def test_status_of_another_programs_database_is_one_line_and_migrates_nothing(run, tmp_path):
+    with sqlite3.connect(tmp_path / "other.db") as conn:
+        conn.execute("create table orders (x)")
+    message = one_line_error(run("status", "--db", "other.db"), 1)
+    assert "other.db is an SQLite database of another program" in message
+    with sqlite3.connect(tmp_path / "other.db") as conn:
+        assert [r[0] for r in conn.execute("select name from sqlite_master")] == ["orders"]
+
+
+def test_status_of_a_directory_is_a_usage_error(run, tmp_path):
+    (tmp_path / "shop.db").mkdir()
+    message = one_line_error(run("status", "--db", "shop.db"), 2)
+    assert "shop.db" in message and "directory" in message
+
+
+def test_status_makes_a_loose_database_owner_only(run, tmp_path, stock):
+    assert run("inventory", "import", stock).exit_code == 0
+    os.chmod(tmp_path / "marketsync.db", 0o644)
+    assert run("status").exit_code == 0
+    assert mode(tmp_path / "marketsync.db") == 0o600
+
+
+def test_status_of_an_older_file_migrates_it_first(run, tmp_path):
+    """A file a released marketsync wrote (a migration short): opened as every command opens it."""
+    from sqlite_utils import Database
+
+    from marketsync.store.reader import MIGRATIONS
+    from marketsync.store.schema import migrations
+
+    old = Database(sqlite3.connect(tmp_path / "marketsync.db"))
+    migrations.apply(old, stop_before=MIGRATIONS[-1])
+    old.close()
+    result = run("status", "--json")
+    assert result.exit_code == 0, result.stderr
+    with sqlite3.connect(tmp_path / "marketsync.db") as conn:
+        assert [r[0] for r in conn.execute("select name from _sqlite_migrations order by id")] == list(MIGRATIONS)
+
+
+def test_status_rebuilds_a_view_that_differs_from_the_code(run, tmp_path, stock):
+    from marketsync.store.views import VIEWS
+
+    assert run("inventory", "import", stock).exit_code == 0
+    with sqlite3.connect(tmp_path / "marketsync.db") as conn:
+        conn.execute("drop view open_orders")
+        conn.execute("create view open_orders as select 1 as stale")
+    assert run("status").exit_code == 0
+    with sqlite3.connect(tmp_path / "marketsync.db") as conn:
+        (sql,) = conn.execute("select sql from sqlite_master where name = 'open_orders'").fetchone()
+    assert sql == VIEWS["open_orders"]
+
+
+def test_status_of_a_read_only_file_and_of_one_it_may_not_read(run, tmp_path, shared_dir, stock):
+    db = _read_only_db(run, tmp_path, shared_dir, stock)
+    os.chmod(shared_dir, 0o777)  # SQLite may make its -shm beside a file it only reads
+    shown = as_nobody("status", "--json", "--db", "shop.db", cwd=shared_dir)
+    assert shown.returncode == 0, shown.stderr
+    assert [row["open_orders"] for row in json.loads(shown.stdout)["providers"]] == [0, 0]
+    os.chmod(db, 0o600)  # root's, and nobody's no more
+    message = proc_error(as_nobody("status", "--db", "shop.db", cwd=shared_dir), 2)
+    assert "shop.db" in message and "is not readable" in message
+
+
+def test_the_read_path_knows_every_migration():
+    """A file whose record differs from this list is opened the slow way (migrated, or refused):
+    a migration missing here would make every read-only command load sqlite-utils."""
+    from marketsync.store.reader import MIGRATIONS
+    from marketsync.store.schema import migrations
+
+    assert list(MIGRATIONS) == [m.name for m in migrations._migrations]
+
+
+def test_a_store_opened_for_reading_has_no_write_side(run, tmp_path, stock):
+    from marketsync.store.reader import Reader, open_reader
+
+    assert run("inventory", "import", stock).exit_code == 0
+    store = open_reader(tmp_path / "marketsync.db", "default")
+    try:
+        assert isinstance(store.db, Reader)
+        assert [row["part_number"] for row in store.db.query("select part_number from inventory order by id")] == [
+            "3001", "3002"]
+        with pytest.raises(AttributeError, match="open it with open_store"):
+            store.db.table("inventory")
+    finally:
+        store.close()

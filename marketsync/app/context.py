@@ -42,6 +42,13 @@ class Workspace:
 
         return open_store(self.db_path, self.account, create=False)
 
+    def read_only(self) -> Store:
+        """The store for a command that only queries it (``status``): the same checks as
+        :meth:`read`, without loading sqlite-utils when the file is current. Its ``db`` reads, never writes."""
+        from marketsync.store.reader import open_reader
+
+        return open_reader(self.db_path, self.account)
+
     @contextmanager
     def write(self, wait: float = 0.0, *, create: bool = False,
               before_open: Callable[[], None] | None = None) -> Iterator[Store]:

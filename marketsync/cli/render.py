@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sys
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
@@ -90,6 +91,97 @@ def fitting_table(rows: Sequence[dict], variants: Sequence[Sequence[Column]], *,
                 return last
     assert last is not None, "fitting_table needs at least one variant"
     return last
+
+
+# --- the same text without rich, where rich would write plain text ---------------------------------
+# Off a terminal rich writes no escape codes: a table of plain cells is then text anyone can draw.
+# A read-only command that prints little (``status`` from cron) prints it so, without loading rich;
+# anything rich might draw differently (wider than the console, other characters, markup) goes to rich.
+_PLAIN = re.compile(r"[ -~]*")  # printable ASCII: one column a character, nothing rich replaces or widens
+_EMOJI = re.compile(r":\S*?:")  # what rich may read as an emoji code (":smile:")
+
+
+def plain_width(environ: dict[str, str] | None = None) -> int | None:
+    """The width :func:`console` prints stdout at, when rich would print plain text there (off a
+    terminal, nothing forcing colour, a UTF-8 stream, not Windows); None otherwise."""
+    environ = dict(os.environ) if environ is None else environ
+    stream = sys.stdout
+    try:
+        on_terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        return None
+    encoding = (getattr(stream, "encoding", "utf-8") or "utf-8").lower()
+    if on_terminal or environ.get("FORCE_COLOR") or environ.get("TTY_COMPATIBLE") == "1" \
+            or not encoding.startswith("utf") or sys.platform == "win32":
+        return None
+    columns = environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() else 200
+    return width if width > 0 else None  # COLUMNS=0: rich's own way
+
+
+def _plain_text(value: Any) -> str | None:
+    """A cell's text when rich would print it as it is (None: a renderable, or text rich may change)."""
+    if value is not None and not isinstance(value, (str, int, float)):
+        return None
+    text = "" if value is None else str(value)
+    return text if _PLAIN.fullmatch(text) else None
+
+
+def plain_table(rows: Sequence[dict], columns: Sequence[Column], width: int) -> str | bool:
+    """What ``console().print(table(rows, columns))`` prints at ``width`` off a terminal: False when
+    it is wider than ``width`` (rich would fold it), True when only rich can say."""
+    if not rows or any(column[1] not in ("left", "right") or not _PLAIN.fullmatch(column[0])
+                       or "[" in column[0] or _EMOJI.search(column[0]) for column in columns):
+        return True
+    cells: list[list[str]] = [[column[0] for column in columns]]
+    for row in rows:
+        texts = [_plain_text(column[2](row)) for column in columns]
+        if None in texts:
+            return True
+        cells.append([text for text in texts if text is not None])
+    widths = [max(len(line[n]) for line in cells) for n in range(len(columns))]
+    if sum(widths) + 3 * len(widths) + 1 > width:
+        return False
+
+    def line(texts: list[str], bar: str) -> str:
+        return bar + bar.join(f" {text.ljust(w)} " if column[1] == "left" else f" {text.rstrip().rjust(w)} "
+                              for text, w, column in zip(texts, widths, columns)) + bar + "\n"
+
+    def rule(left: str, bar: str, middle: str, right: str) -> str:
+        return left + middle.join(bar * (w + 2) for w in widths) + right + "\n"
+
+    return (rule("┏", "━", "┳", "┓") + line(cells[0], "┃") + rule("┡", "━", "╇", "┩")
+            + "".join(line(texts, "│") for texts in cells[1:]) + rule("└", "─", "┴", "┘"))
+
+
+def print_table(rows: Sequence[dict], variants: Sequence[Sequence[Column]]) -> None:
+    """:func:`fitting_table` of ``variants`` printed (one variant: :func:`table`); off a terminal
+    the text rich would print, written without loading rich when it can be."""
+    width = plain_width()
+    if width is not None:
+        for columns in variants:
+            drawn = plain_table(rows, columns, width)
+            if drawn is True:
+                break
+            if drawn is not False:
+                sys.stdout.write(drawn)
+                sys.stdout.flush()
+                return
+    console().print(fitting_table(rows, variants) if len(variants) > 1 else table(rows, variants[0]))
+
+
+def print_text(text: str, markup: str | None = None) -> None:
+    """One line of ``text`` (printed by rich as ``markup`` when given, else as it is), without
+    loading rich off a terminal when rich would print it unchanged."""
+    width = plain_width()
+    if width is not None and len(text) <= width and _PLAIN.fullmatch(text) and not _EMOJI.search(text):
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return
+    if markup is None:
+        console().print(text, markup=False)
+    else:
+        console().print(markup)
 
 
 def _cell(value: Any) -> Any:

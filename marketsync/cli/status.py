@@ -65,7 +65,7 @@ def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Worksp
     from marketsync.model import now_iso
     from marketsync.store import queries
 
-    store = ws.read()
+    store = ws.read_only()
     from marketsync.config import configured_providers
 
     configured = configured_providers()
@@ -91,13 +91,14 @@ def status(max_age: int | None, bricklink_budget: int, as_json: bool, ws: Worksp
         click.echo(json.dumps({"providers": report, "oversold_lots": oversold, "oversell_window": windows,
                                "problems": unhealthy}, indent=2))
     else:
-        render.console().print(render.fitting_table(report, _variants()))
+        render.print_table(report, _variants())  # off a terminal (cron) without loading rich
         if oversold:
-            render.console().print(f"[bold red]{len(oversold)} oversold lot(s)[/]: 'marketsync inventory list --oversold'")
+            render.print_text(f"{len(oversold)} oversold lot(s): 'marketsync inventory list --oversold'",
+                              f"[bold red]{len(oversold)} oversold lot(s)[/]: 'marketsync inventory list --oversold'")
         _print_listener(report, windows)
         for row in report:
             if row.get("cancel_restocks_said"):
-                render.console().print(row.pop("cancel_restocks_said"), highlight=False, markup=False)
+                render.print_text(row.pop("cancel_restocks_said"))
     for problem in unhealthy:
         click.echo(problem, err=True)
     if unhealthy:
@@ -147,17 +148,17 @@ def _print_listener(report: list[dict[str, Any]], windows: list[dict[str, Any]])
 
     heard = [r for r in report if r.get("last_hint_at") or r.get("listener_seen_at")]
     if heard:
-        render.console().print(render.table(heard, [
+        render.print_table(heard, [[
             ("Listener", "left", lambda r: r["provider"], "bold"),
             ("Running", "left", lambda r: render.when(r["listener_seen_at"]) or "no"),
             ("Last hint", "left", lambda r: f"{render.when(r['last_hint_at']) or 'never'} {r['last_hint'] or ''}"),
             ("Last hint sync", "left", lambda r: render.when(r["last_hint_sync_at"]) or "never"),
-        ]))
+        ]])
     if windows:
         def seconds(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f} s"
 
-        render.console().print(render.table(windows, [
+        render.print_table(windows, [[
             ("Oversell window", "left", lambda r: f"{r['sold_on']} -> {r['lowered_on']}", "bold"),
             ("Days", "right", lambda r: r["days"]),
             ("Orders", "right", lambda r: r["orders"]),
@@ -165,4 +166,4 @@ def _print_listener(report: list[dict[str, Any]], windows: list[dict[str, Any]])
             ("95th pct", "right", lambda r: seconds(r["p95_seconds"])),
             ("Worst", "right", lambda r: seconds(r["worst_seconds"])),
             ("Waiting", "right", lambda r: r["pending"]),
-        ]))
+        ]])

@@ -210,6 +210,12 @@ def ledger(store: Store, provider: str | None = None, order_id: str | None = Non
 
 def status(store: Store, providers: tuple[str, ...], today: str) -> list[dict[str, Any]]:
     db, account = store.db, store.account
+    # Driven from the status index, whatever ANALYZE says: it counts a file's statuses as if evenly
+    # spread, so the open ones look like most orders and the planner would read every order instead.
+    counts = {provider: (open_orders, unmatched) for provider, open_orders, unmatched in db.execute(
+        "select o.provider, count(distinct o.id), count(l.id) from orders o indexed by orders_by_status "
+        "left join order_items l on l.order_ref = o.id and l.inventory_id is null "
+        f"where o.business_account_id = ? and {open_order('o')} group by o.provider", [account])}
     report = []
     for provider in providers:
         state = next(iter(db.query(
@@ -217,11 +223,7 @@ def status(store: Store, providers: tuple[str, ...], today: str) -> list[dict[st
         calls = db.execute(
             "select calls from _api_calls where business_account_id = ? and provider = ? and day = ?",
             [account, provider, today]).fetchone()
-        open_orders, unmatched = db.execute(
-            f"select count(distinct o.id), count(l.id) from orders o left join order_items l "
-            f"on l.order_ref = o.id and l.inventory_id is null "
-            f"where o.business_account_id = ? and o.provider = ? and {open_order('o')}",
-            [account, provider]).fetchone()
+        open_orders, unmatched = counts.get(provider, (0, 0))
         report.append({
             "provider": provider,
             "last_synced_at": state.get("last_synced_at"),

@@ -5,9 +5,12 @@ the code)."""
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from marketsync.model import CANCELLED_STATUSES, OPEN_STATUSES
+
+if TYPE_CHECKING:  # read-only commands read the views' SQL without loading sqlite-utils
+    from sqlite_utils import Database
 
 
 def _listed(values: tuple[str, ...]) -> str:
