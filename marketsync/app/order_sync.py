@@ -234,10 +234,13 @@ class OrderWriter:
         problems = order_problems(order.provider, order.order_id, order.status, order.provider_status, booked,
                                   self.oversold_seen,
                                   self.translator.first_report if self.translator is not None else None)
-        for line in booked.order.lines if problems else ():  # which line each unmatched line's problem names
-            prefix = f"{order.provider} order {order.order_id}: {line_label(line)} unmatched: "
-            self.result.unmatched.update({text: (order.order_id, line.line_key) for text in problems
-                                          if text.startswith(prefix)})
+        if not problems:
+            return problems
+        for line, match in zip(booked.order.lines, booked.matches):  # which line each unmatched line's problem names
+            if match.inventory_id is None:
+                prefix = f"{order.provider} order {order.order_id}: {line_label(line)} unmatched: "
+                self.result.unmatched.update({text: (order.order_id, line.line_key) for text in problems
+                                              if text.startswith(prefix)})
         return problems
 
 

@@ -23,7 +23,8 @@ class LineTarget:
     inventory_id: int | None  # the lot the line names (matching's choice)
     quantity: int
     lots: dict[int, int] | None = None  # where its open pieces are taken from (a split line); None: all on inventory_id
-    after_stocked: bool = False  # the order was placed after the lot's on hand was last established
+    after_stocked: bool = False  # the order was placed after the lot's on hand was last established (asked only
+    # of an order that ships: booking works it out for those alone)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from marketsync.store.base import Store
 
+import functools
 import json
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
@@ -62,7 +63,7 @@ def money(value: Decimal | None) -> str | None:
 
 
 def _in(values: Sequence) -> str:
-    return ", ".join("?" for _ in values)
+    return ", ".join(["?"] * len(values))
 
 
 def chunks(values: list, size: int = 500) -> Iterable[list]:
@@ -204,14 +205,20 @@ def line_rows(account: str, order_ref: int, lines: list[OrderLine], matches: lis
         (
             order_ref, account, line.provider, line.order_id, line.line_key, line.batch, line.part_number,
             line.color_id, line.condition, match.location or line.location, line.quantity,
-            money(line.unit_price), line.currency, line.name, line.item_type, line.color_name,
-            line.provider_lot_id, line.bricklink_lot_id, line.boid, line.provider_color_id,
+            None if line.unit_price is None else str(line.unit_price), line.currency, line.name, line.item_type,
+            line.color_name, line.provider_lot_id, line.bricklink_lot_id, line.boid, line.provider_color_id,
             line.provider_condition, match.inventory_id, match.method, match.reason, line.raw_json or to_json(line.raw),
             match.kind if match.inventory_id is None else None,
-            json.dumps(line.alt_part_numbers) if line.alt_part_numbers else None, line.location,
+            _alternatives(tuple(line.alt_part_numbers)) if line.alt_part_numbers else None, line.location,
         )
         for line, match in zip(lines, matches)
     ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _alternatives(part_numbers: tuple[str, ...]) -> str:
+    """A line's alternative part numbers as stored (JSON): the same few lists recur on thousands of lines."""
+    return json.dumps(part_numbers)
 
 
 def stored_lines(store: Store, order_ref: int) -> list[OrderLine]:
