@@ -8,9 +8,10 @@ import string
 import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rich.markup import escape
+from rich.text import Text
 
 from marketsync.cli import render
 
@@ -59,14 +60,17 @@ def test_a_table_off_a_terminal_is_what_rich_prints(table, width):
 
 @settings(max_examples=200, deadline=None)
 @given(text=TEXT, width=st.sampled_from([0, 20, 80, 200]))
+@example(text="\\[", width=20)  # rich's escape() leaves a backslash before a bracket as markup's
 def test_a_line_off_a_terminal_is_what_rich_prints(text, width):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("FORCE_COLOR", raising=False)
         ours = printed(mp, width, lambda: render.print_text(text))
         theirs = printed(mp, width, lambda: render.console().print(text, markup=False))
         assert ours == theirs
-        marked = printed(mp, width, lambda: render.print_text(f"{text}!", f"[bold red]{escape(text)}[/]!"))
-        assert marked == printed(mp, width, lambda: render.console().print(f"[bold red]{escape(text)}[/]!"))
+        markup = f"[bold red]{escape(text)}[/]!"
+        said = Text.from_markup(markup).plain  # what the caller passes as the plain text of the markup
+        marked = printed(mp, width, lambda: render.print_text(said, markup))
+        assert marked == printed(mp, width, lambda: render.console().print(markup))
 
 
 def test_the_status_table_is_drawn_as_rich_draws_it(monkeypatch):
