@@ -93,6 +93,8 @@ class LotIndex:
         def free(candidate: Lot) -> int:
             return max(0, candidate.available + holds.get(candidate.id, 0) - claimed.get(candidate.id, 0))
 
+        if free(lot) >= need:  # the named lot has them all (most lines): no sibling is asked
+            return {lot.id: need}
         siblings = [c for c in self.candidates(lot.part_number, lot.color_id, lot.condition) if c.id != lot.id]
         siblings.sort(key=lambda c: (c.id not in holds, -free(c), c.id))
         plan: dict[int, int] = {}
