@@ -81,6 +81,8 @@ def plan(status: str, manual_release: bool, targets: list[LineTarget], state: di
     # hand-released order that ships anyway takes its pieces off on hand, once).
     shipped = is_shipped(status)
     order = _Order(status, manual_release, is_open(status, manual_release), shipped, bool(state) or was_open)
+    if not (state or order.open_ or shipped):
+        return []  # holds nothing, ships nothing, and nothing was held: no line has a row to write
     present = {t.line_key: t for t in targets}
     deltas: list[Delta] = []
     for line_key in list(present) + [k for k in state if k not in present]:
