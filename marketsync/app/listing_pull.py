@@ -17,7 +17,7 @@ Lots no longer listed are reported, and zeroed only when asked.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, cast
 
 from marketsync.store import Store
 
@@ -52,8 +52,10 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
         open_changes = stored.maybe_changes(store, provider)
         available = stored.available(store)
         existing = stored.pull_rows(store, provider)
-        fresh = [lot for lot in lots if not _observed(existing.get(lot.remote_lot_id))]
-        seen = [lot for lot in lots if _observed(existing.get(lot.remote_lot_id))]
+        fresh: list[RemoteLot] = []
+        seen: list[RemoteLot] = []
+        for lot in lots:
+            (seen if _observed(existing.get(lot.remote_lot_id)) else fresh).append(lot)
         # a lot marketsync created and has not observed yet holds pieces already counted: observed only
         ours = {lot.remote_lot_id: lot for lot in fresh
                 if _link_method(existing.get(lot.remote_lot_id)) in stored.OURS}
@@ -65,15 +67,22 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
                         result, own, gone_kind=lambda row: rules.gone_kind(
                             stored.as_listing(row), own.get(row["remote_lot_id"], rules.NO_ORDERS),
                             open_changes.get(row["id"], []), deletes_empty_lots=deletes_empty_lots))
-        stored.remember_reads(store, {row["remote_lot_id"]: row for row in stored.listings(
-            store, provider, ("id", "remote_lot_id", "inventory_id", "read_as"))}, lots)
+        stored.remember_pulled_reads(store, provider, existing, lots)
         state.add_api_calls(store, calls)
     index.reload()
     return result
 
 
 def _observed(row: stored.PullRow | None) -> bool:
-    return row is not None and row["inventory_id"] is not None and row["listed"] is not None
+    return row is not None and row.inventory_id is not None and row.listed is not None
+
+
+def _unmoved(row: stored.PullRow, mine: rules.OwnOrders, maybes: list[rules.Maybe], remote: int) -> bool:
+    """An observed listing that shows what it showed, with no order of its marketplace's since and
+    no change of marketsync's open: nothing to judge (the stock model's figures are all ``listed``,
+    whatever the restock behaviour: nothing to learn, hold or adjust). Most of a re-pull."""
+    return (not maybes and remote == row.listed and mine.taken == (row.taken or 0)
+            and mine.placed == (row.placed or 0))
 
 
 def _link_method(row: stored.PullRow | None) -> str | None:
@@ -92,15 +101,20 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
     restored_at = stored.restored_at(store)
     shown: dict[int, int] = {}
     for lot in lots:
-        lot_id = existing[lot.remote_lot_id]["inventory_id"]
+        lot_id = cast(int, existing[lot.remote_lot_id].inventory_id)
         shown[lot_id] = shown.get(lot_id, 0) + lot.quantity
     adjustments: list[tuple[int, int, Adjustment, str]] = []  # written in batches, in this order
     observations: list[tuple[int, int, rules.OwnOrders]] = []
     learned: list[tuple[bool, str]] = []
     for lot in lots:
         row = existing[lot.remote_lot_id]
-        listing, mine = stored.as_listing(row), own.get(lot.remote_lot_id, rules.NO_ORDERS)
-        maybes = open_changes.get(listing.id, [])
+        mine = own.get(lot.remote_lot_id, rules.NO_ORDERS)
+        maybes = open_changes.get(row.id, [])
+        if _unmoved(row, mine, maybes, lot.quantity):  # on hand stays; the lot is observed again
+            adjustments.append((cast(int, row.inventory_id), 0, Adjustment.PULL, ""))
+            observations.append((row.id, lot.quantity, mine))
+            continue
+        listing = stored.as_listing(row)
         restocks = restocking.restocks if restocking.restocks is not None else (learned[0][0] if learned else None)
         uncertain = rules.open_only(maybes)
         parts = None if uncertain else rules.sellers_parts(listing, mine, lot.quantity, restocks)
