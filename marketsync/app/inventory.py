@@ -94,7 +94,7 @@ def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 
             from marketsync.app import relist
 
             settled = relist.settle_open(store, name, [lot for lot in lots if lot.for_sale])
-        index = lot_index(store)
+        index = lot_index(store, lazy=True)  # a re-pull of known lots may never use it before its end
         translator = marketplaces.translator(index, beyond_inventory=True) \
             if marketplaces.catalog is not None and marketplaces.catalog.name == name else None
         report.pulled = listing_pull.pull(store, name, lots, index, translator,

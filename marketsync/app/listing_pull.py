@@ -59,11 +59,15 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
         # a lot marketsync created and has not observed yet holds pieces already counted: observed only
         ours = {lot.remote_lot_id: lot for lot in fresh
                 if _link_method(existing.get(lot.remote_lot_id)) in stored.OURS}
+        listed = {lot.remote_lot_id for lot in lots}
+        if len(ours) < len(fresh) or any(remote not in listed and row.inventory_id is not None
+                                         for remote, row in existing.items()):
+            index.ensure_loaded()  # lots to stock, or listings gone: the lots as they were before this pull
         _pull_observed(store, provider, seen, existing, own, open_changes, available, result, restocking)
         _pull_fresh(store, provider, [lot for lot in fresh if lot.remote_lot_id not in ours], existing, own, index,
                     translator, result)
         _observe_fresh(store, provider, ours, own)
-        _report_missing(store, provider, {lot.remote_lot_id for lot in lots}, existing, index, zero_missing,
+        _report_missing(store, provider, listed, existing, index, zero_missing,
                         result, own, gone_kind=lambda row: rules.gone_kind(
                             stored.as_listing(row), own.get(row["remote_lot_id"], rules.NO_ORDERS),
                             open_changes.get(row["id"], []), deletes_empty_lots=deletes_empty_lots))

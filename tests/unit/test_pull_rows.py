@@ -29,8 +29,8 @@ def test_a_pull_row_reads_like_the_dict_of_its_columns():
         assert getattr(row, key) == value
     for unknown in ("nope", "ID", 3, None):
         with pytest.raises(KeyError):
-            row[unknown]  # type: ignore[index]
-        assert row.get(unknown) is None and row.get(unknown, "x") == "x" and unknown not in row  # type: ignore[arg-type]
+            row[unknown]
+        assert row.get(unknown) is None and row.get(unknown, "x") == "x" and unknown not in row
     assert list(row.items()) == list(plain.items()) and list(row.values()) == list(plain.values())
 
 
