@@ -113,3 +113,25 @@ def test_an_unmoved_listing_is_what_the_stock_model_makes_of_it():
             assert rules.proves(listing, mine, remote) is None
             assert rules.nearest(listing, mine, remote, restocks) == remote
     assert taken_any
+
+
+def test_the_collector_is_paused_for_the_pull_and_left_as_it_was():
+    import gc
+
+    from marketsync.app.inventory import _collector_paused
+
+    assert gc.isenabled()
+    with _collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with _collector_paused():
+            raise RuntimeError("a failed pull")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # not the pull's to turn on
+    finally:
+        gc.enable()
