@@ -173,15 +173,17 @@ def _read_json(lot: RemoteLot) -> str:
     """The terms read of ``lot`` as JSON text: ``json.dumps`` of them (keys sorted), written here
     directly when every value is a plain text, int, bool or None (each written as json.dumps would),
     through json.dumps otherwise. A pull compares it with the stored text of every lot it reads."""
-    read = read_of(lot)
-    price = None if read.price is None else str(read.price)
-    texts = (read.completeness, read.condition, read.description, read.item_no, read.item_type, read.note, price)
-    if (all(value is None or type(value) is str for value in texts) and type(read.retained) is bool
-            and (read.color_id is None or type(read.color_id) is int)):
+    # the terms of rules.mirror.read_as(lot), without making one (a pull writes every lot's)
+    price = None if lot.price is None else str(lot.price)
+    texts = (lot.completeness, lot.condition, lot.description, lot.part_number, lot.item_type, lot.location or "",
+             price)
+    if (all(value is None or type(value) is str for value in texts) and type(lot.retained) is bool
+            and (lot.color_id is None or type(lot.color_id) is int)):
         return _READ_FORMAT % (
-            "null" if read.color_id is None else int.__repr__(read.color_id),
+            "null" if lot.color_id is None else int.__repr__(lot.color_id),
             *("null" if value is None else _json_text(value) for value in texts),
-            "true" if read.retained else "false")
+            "true" if lot.retained else "false")
+    read = read_of(lot)
     return json.dumps({"item_no": read.item_no, "item_type": read.item_type, "color_id": read.color_id,
                        "condition": read.condition, "completeness": read.completeness, "price": price,
                        "description": read.description, "note": read.note, "retained": read.retained},
