@@ -228,6 +228,8 @@ def _stock_lots(store: Store, provider: str, keyed: dict[tuple, InventoryLot], e
 
 def _observe_fresh(store: Store, provider: str, by_remote: dict[str, RemoteLot],
                    own: dict[str, rules.OwnOrders]) -> None:
+    if not by_remote:  # none to observe (most pulls): not a read of every linked listing for none
+        return
     linked = [(listing_id, remote, lot_id) for listing_id, remote, lot_id in stored.linked(store, provider)
               if remote in by_remote]
     stored.observe(store, [(listing_id, by_remote[remote].quantity, own.get(remote, rules.NO_ORDERS))
