@@ -119,7 +119,8 @@ def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 
                                               restocking=known_restocks(store, name, marketplaces.cancel_restocks.get(name)),
                                               deletes_empty_lots=adapter.deletes_empty_lots)
             report.pulled.problems += settled
-            reserve.rematch(store, index, catalog.translator(store, index))  # from what is stored: no lookups
+            # from what is stored: no lookups (nor the lots read again, when no order is open)
+            reserve.rematch(store, index, lambda: catalog.translator(store, index))
         still = queries.unmatched_lines(store)
         for result in report.results:
             result.problems = [text for text in result.problems if text not in result.unmatched

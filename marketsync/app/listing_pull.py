@@ -73,7 +73,7 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
                             open_changes.get(row["id"], []), deletes_empty_lots=deletes_empty_lots))
         stored.remember_pulled_reads(store, provider, existing, lots)
         state.add_api_calls(store, calls)
-    index.reload()
+    index.forget()  # read again when next used: nothing writes the lots before
     return result
 
 

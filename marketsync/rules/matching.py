@@ -76,6 +76,11 @@ class LotIndex:
         if not self._loaded:
             self.reload()
 
+    def forget(self) -> None:
+        """Drop the lots: the next use reads them again (:meth:`reload`, when nothing may use them)."""
+        self._loaded = False
+        self._by_id, self._by_key, self._by_link, self._part_numbers = {}, defaultdict(list), {}, set()
+
     @property
     def loaded(self) -> bool:
         return self._loaded

@@ -170,3 +170,20 @@ def test_a_lazy_index_reads_the_lots_when_first_used_and_then_as_an_eager_one():
     added = LotIndex(load, lazy=True)
     added.add(Lot(9, "3010", 1, "new", "E1", 1, 0, None))  # the lots first, then the new one
     assert set(added.by_id) == {1, 2, 3, 4, 5, 6, 7, 9} and added.has("3010", 1, "new")
+
+
+def test_a_forgotten_index_reads_the_lots_again_when_next_used():
+    loads: list[int] = []
+    rows = list(ROWS)
+
+    def load() -> list[Lot]:
+        loads.append(1)
+        return [Lot(*row) for row in rows]
+
+    index = LotIndex(load)
+    index.by_id[1].quantity -= 3  # a move the ledger made in memory
+    index.forget()
+    assert len(loads) == 1 and not index.loaded
+    rows[0] = (1, "3001", 5, "new", "A1", 6, 2, None)  # what the file holds by then
+    assert index.by_id[1].quantity == 6 and index.by_id[1].reserved == 2 and len(loads) == 2
+    assert index.match(line(location="A1")).inventory_id == 1 and len(loads) == 2

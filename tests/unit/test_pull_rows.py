@@ -135,3 +135,20 @@ def test_the_collector_is_paused_for_the_pull_and_left_as_it_was():
         assert not gc.isenabled()  # not the pull's to turn on
     finally:
         gc.enable()
+
+
+def test_rematch_makes_the_translator_it_is_given_the_means_of_only_for_an_order(tmp_path):
+    from marketsync.app import reserve
+    from marketsync.store import open_store
+    from marketsync.store.inventory import lot_index
+
+    store = open_store(tmp_path / "t.db", "acct")
+    index = lot_index(store, lazy=True)
+    made: list[int] = []
+
+    def translator():
+        made.append(1)
+        raise AssertionError("no order to translate")
+
+    assert reserve.rematch(store, index, translator) == [] and not made
+    assert not index.loaded  # nothing matched: the lots were never read
