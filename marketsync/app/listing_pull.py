@@ -61,8 +61,8 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
                 if _link_method(existing.get(lot.remote_lot_id)) in stored.OURS}
         listed = {lot.remote_lot_id for lot in lots}
         if len(ours) < len(fresh) or any(remote not in listed and row.inventory_id is not None
-                                         for remote, row in existing.items()):
-            index.ensure_loaded()  # lots to stock, or listings gone: the lots as they were before this pull
+                                         and (row.gone_at is None or zero_missing) for remote, row in existing.items()):
+            index.ensure_loaded()  # lots to stock, or listings gone now: the lots as they were before this pull
         _pull_observed(store, provider, seen, existing, own, open_changes, available, result, restocking)
         _pull_fresh(store, provider, [lot for lot in fresh if lot.remote_lot_id not in ours], existing, own, index,
                     translator, result)
