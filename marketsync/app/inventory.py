@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from marketsync.app.context import Workspace
 
@@ -58,6 +60,20 @@ def import_file(ws: Workspace, path: str, *, wait: float = 0.0) -> Imported:
     return done
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused meanwhile, and resumed (as it was) after: a pull makes one object
+    per lot and per listing (100,000 and more), each kept to its end, and every full collection on
+    the way would walk them all again; the cycles made meanwhile are collected once it resumes."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 @dataclass
 class PullReport:
     results: list[ProviderResult] = field(default_factory=list)  # every configured marketplace's orders, first
@@ -88,21 +104,23 @@ def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 
         marketplaces = ws.marketplaces(store, sorted(set(configured_providers(ws.environ)) | {name}))
         report.results = marketplaces.sync()
         adapter = marketplaces.adapter(name)
-        lots = adapter.list_lots()
-        settled = []
-        if adapter.deletes_empty_lots:  # a lot a relist left open is marketsync's own, never pieces to add
-            from marketsync.app import relist
+        with _collector_paused():  # one object per lot and listing, all kept to the end of the pull
+            lots = adapter.list_lots()
+            settled = []
+            if adapter.deletes_empty_lots:  # a lot a relist left open is marketsync's own, never pieces to add
+                from marketsync.app import relist
 
-            settled = relist.settle_open(store, name, [lot for lot in lots if lot.for_sale])
-        index = lot_index(store)
-        translator = marketplaces.translator(index, beyond_inventory=True) \
-            if marketplaces.catalog is not None and marketplaces.catalog.name == name else None
-        report.pulled = listing_pull.pull(store, name, lots, index, translator,
-                                          calls=marketplaces.counter.take_unsaved(), zero_missing=zero_missing,
-                                          restocking=known_restocks(store, name, marketplaces.cancel_restocks.get(name)),
-                                          deletes_empty_lots=adapter.deletes_empty_lots)
-        report.pulled.problems += settled
-        reserve.rematch(store, index, catalog.translator(store, index))  # from what is stored: no lookups
+                settled = relist.settle_open(store, name, [lot for lot in lots if lot.for_sale])
+            index = lot_index(store, lazy=True)  # a re-pull of known lots may never use it before its end
+            translator = marketplaces.translator(index, beyond_inventory=True) \
+                if marketplaces.catalog is not None and marketplaces.catalog.name == name else None
+            report.pulled = listing_pull.pull(store, name, lots, index, translator,
+                                              calls=marketplaces.counter.take_unsaved(), zero_missing=zero_missing,
+                                              restocking=known_restocks(store, name, marketplaces.cancel_restocks.get(name)),
+                                              deletes_empty_lots=adapter.deletes_empty_lots)
+            report.pulled.problems += settled
+            # from what is stored: no lookups (nor the lots read again, when no order is open)
+            reserve.rematch(store, index, lambda: catalog.translator(store, index))
         still = queries.unmatched_lines(store)
         for result in report.results:
             result.problems = [text for text in result.problems if text not in result.unmatched

@@ -17,7 +17,7 @@ Lots no longer listed are reported, and zeroed only when asked.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, cast
 
 from marketsync.store import Store
 
@@ -52,28 +52,41 @@ def pull(store: Store, provider: str, lots: list[RemoteLot], index: LotIndex,
         open_changes = stored.maybe_changes(store, provider)
         available = stored.available(store)
         existing = stored.pull_rows(store, provider)
-        fresh = [lot for lot in lots if not _observed(existing.get(lot.remote_lot_id))]
-        seen = [lot for lot in lots if _observed(existing.get(lot.remote_lot_id))]
+        fresh: list[RemoteLot] = []
+        seen: list[RemoteLot] = []
+        for lot in lots:
+            (seen if _observed(existing.get(lot.remote_lot_id)) else fresh).append(lot)
         # a lot marketsync created and has not observed yet holds pieces already counted: observed only
         ours = {lot.remote_lot_id: lot for lot in fresh
                 if _link_method(existing.get(lot.remote_lot_id)) in stored.OURS}
+        listed = {lot.remote_lot_id for lot in lots}
+        if len(ours) < len(fresh) or any(remote not in listed and row.inventory_id is not None
+                                         and (row.gone_at is None or zero_missing) for remote, row in existing.items()):
+            index.ensure_loaded()  # lots to stock, or listings gone now: the lots as they were before this pull
         _pull_observed(store, provider, seen, existing, own, open_changes, available, result, restocking)
         _pull_fresh(store, provider, [lot for lot in fresh if lot.remote_lot_id not in ours], existing, own, index,
                     translator, result)
         _observe_fresh(store, provider, ours, own)
-        _report_missing(store, provider, {lot.remote_lot_id for lot in lots}, existing, index, zero_missing,
+        _report_missing(store, provider, listed, existing, index, zero_missing,
                         result, own, gone_kind=lambda row: rules.gone_kind(
                             stored.as_listing(row), own.get(row["remote_lot_id"], rules.NO_ORDERS),
                             open_changes.get(row["id"], []), deletes_empty_lots=deletes_empty_lots))
-        stored.remember_reads(store, {row["remote_lot_id"]: row for row in stored.listings(
-            store, provider, ("id", "remote_lot_id", "inventory_id", "read_as"))}, lots)
+        stored.remember_pulled_reads(store, provider, existing, lots)
         state.add_api_calls(store, calls)
-    index.reload()
+    index.forget()  # read again when next used: nothing writes the lots before
     return result
 
 
 def _observed(row: stored.PullRow | None) -> bool:
-    return row is not None and row["inventory_id"] is not None and row["listed"] is not None
+    return row is not None and row.inventory_id is not None and row.listed is not None
+
+
+def _unmoved(row: stored.PullRow, mine: rules.OwnOrders, maybes: list[rules.Maybe], remote: int) -> bool:
+    """An observed listing that shows what it showed, with no order of its marketplace's since and
+    no change of marketsync's open: nothing to judge (the stock model's figures are all ``listed``,
+    whatever the restock behaviour: nothing to learn, hold or adjust). Most of a re-pull."""
+    return (not maybes and remote == row.listed and mine.taken == (row.taken or 0)
+            and mine.placed == (row.placed or 0))
 
 
 def _link_method(row: stored.PullRow | None) -> str | None:
@@ -92,15 +105,20 @@ def _pull_observed(store: Store, provider: str, lots: list[RemoteLot], existing:
     restored_at = stored.restored_at(store)
     shown: dict[int, int] = {}
     for lot in lots:
-        lot_id = existing[lot.remote_lot_id]["inventory_id"]
+        lot_id = cast(int, existing[lot.remote_lot_id].inventory_id)
         shown[lot_id] = shown.get(lot_id, 0) + lot.quantity
     adjustments: list[tuple[int, int, Adjustment, str]] = []  # written in batches, in this order
     observations: list[tuple[int, int, rules.OwnOrders]] = []
     learned: list[tuple[bool, str]] = []
     for lot in lots:
         row = existing[lot.remote_lot_id]
-        listing, mine = stored.as_listing(row), own.get(lot.remote_lot_id, rules.NO_ORDERS)
-        maybes = open_changes.get(listing.id, [])
+        mine = own.get(lot.remote_lot_id, rules.NO_ORDERS)
+        maybes = open_changes.get(row.id, [])
+        if _unmoved(row, mine, maybes, lot.quantity):  # on hand stays; the lot is observed again
+            adjustments.append((cast(int, row.inventory_id), 0, Adjustment.PULL, ""))
+            observations.append((row.id, lot.quantity, mine))
+            continue
+        listing = stored.as_listing(row)
         restocks = restocking.restocks if restocking.restocks is not None else (learned[0][0] if learned else None)
         uncertain = rules.open_only(maybes)
         parts = None if uncertain else rules.sellers_parts(listing, mine, lot.quantity, restocks)
@@ -210,6 +228,8 @@ def _stock_lots(store: Store, provider: str, keyed: dict[tuple, InventoryLot], e
 
 def _observe_fresh(store: Store, provider: str, by_remote: dict[str, RemoteLot],
                    own: dict[str, rules.OwnOrders]) -> None:
+    if not by_remote:  # none to observe (most pulls): not a read of every linked listing for none
+        return
     linked = [(listing_id, remote, lot_id) for listing_id, remote, lot_id in stored.linked(store, provider)
               if remote in by_remote]
     stored.observe(store, [(listing_id, by_remote[remote].quantity, own.get(remote, rules.NO_ORDERS))

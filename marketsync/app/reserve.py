@@ -37,12 +37,15 @@ class ReservationChange:
                 f"on lot {self.inventory_id} ({self.reason})")
 
 
-def rematch(store: Store, index: LotIndex, translator: Translator | None = None, *,
+def rematch(store: Store, index: LotIndex, translator: Translator | Callable[[], Translator] | None = None, *,
             order_ref: int | None = None) -> list[ReservationChange]:
     """Bring every open line (of one order, with ``order_ref``) to its reservation, translating
-    BrickOwl lines again first; returns the ledger changes written. One transaction per order."""
+    BrickOwl lines again first; returns the ledger changes written. One transaction per order.
+    ``translator`` may be what makes one: it is made for the first order (none: never made)."""
     changes: list[ReservationChange] = []
     for order in stored_orders.orders_holding_or_open(store, order_ref):
+        if translator is not None and not isinstance(translator, Translator):
+            translator = translator()
         lines = stored_orders.stored_lines(store, order["id"])
         if translator is not None:
             translator.translate(lines)

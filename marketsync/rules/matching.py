@@ -47,28 +47,78 @@ class LotIndex:
     """An account's lots in memory for one run: O(1) matching without a query per line.
 
     The ledger keeps ``quantity`` / ``reserved`` current as it writes deltas; after a rolled
-    back transaction call :meth:`reload`, which asks ``load`` for the lots again.
+    back transaction call :meth:`reload`, which asks ``load`` for the lots again. A ``lazy`` index
+    asks for them when first used (a run that may need none of them: a re-pull of known lots); its
+    owner calls :meth:`ensure_loaded` before writing lots it must see as they were.
     """
 
-    def __init__(self, load: Callable[[], Iterable[Lot]]):
+    def __init__(self, load: Callable[[], Iterable[Lot]], *, lazy: bool = False):
         self.load = load
         self.oversold_reported: set[int] = set()  # lots a run has already called oversold
-        self.reload()
+        self._loaded = False
+        self._by_id: dict[int, Lot] = {}
+        self._by_key: dict[tuple, list[Lot]] = defaultdict(list)
+        self._by_link: dict[str, Lot] = {}
+        self._part_numbers: set[str] = set()
+        if not lazy:
+            self.reload()
 
     def reload(self) -> None:
-        self.by_id: dict[int, Lot] = {}
-        self.by_key: dict[tuple, list[Lot]] = defaultdict(list)
-        self.by_link: dict[str, Lot] = {}
-        self.part_numbers: set[str] = set()
+        self._by_id = {}
+        self._by_key = defaultdict(list)
+        self._by_link = {}
+        self._part_numbers = set()
+        self._loaded = True
         for lot in self.load():
-            self.add(lot)
+            self._add(lot)
+
+    def ensure_loaded(self) -> None:
+        if not self._loaded:
+            self.reload()
+
+    def forget(self) -> None:
+        """Drop the lots: the next use reads them again (:meth:`reload`, when nothing may use them)."""
+        self._loaded = False
+        self._by_id, self._by_key, self._by_link, self._part_numbers = {}, defaultdict(list), {}, set()
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    @property
+    def by_id(self) -> dict[int, Lot]:
+        if not self._loaded:
+            self.reload()
+        return self._by_id
+
+    @property
+    def by_key(self) -> dict[tuple, list[Lot]]:
+        if not self._loaded:
+            self.reload()
+        return self._by_key
+
+    @property
+    def by_link(self) -> dict[str, Lot]:
+        if not self._loaded:
+            self.reload()
+        return self._by_link
+
+    @property
+    def part_numbers(self) -> set[str]:
+        if not self._loaded:
+            self.reload()
+        return self._part_numbers
 
     def add(self, lot: Lot) -> None:
-        self.by_id[lot.id] = lot
-        self.by_key[(lot.part_number, lot.color_id, lot.condition)].append(lot)
-        self.part_numbers.add(lot.part_number)
+        self.ensure_loaded()
+        self._add(lot)
+
+    def _add(self, lot: Lot) -> None:
+        self._by_id[lot.id] = lot
+        self._by_key[(lot.part_number, lot.color_id, lot.condition)].append(lot)
+        self._part_numbers.add(lot.part_number)
         if lot.bricklink_lot_id:
-            self.by_link[lot.bricklink_lot_id] = lot
+            self._by_link[lot.bricklink_lot_id] = lot
 
     def candidates(self, part_number: str, color_id: int, condition: str) -> list[Lot]:
         return self.by_key.get((part_number, color_id, condition), [])

@@ -61,9 +61,10 @@ def lots(store: Store) -> list[Lot]:
             for lot_id, part, color, condition, location, quantity, reserved, link, stocked_at in rows]
 
 
-def lot_index(store: Store) -> LotIndex:
-    """The account's lots in memory for one run, reloadable after a rolled-back transaction."""
-    return LotIndex(lambda: lots(store))
+def lot_index(store: Store, *, lazy: bool = False) -> LotIndex:
+    """The account's lots in memory for one run, reloadable after a rolled-back transaction
+    (``lazy``: read when first used, see :class:`LotIndex`)."""
+    return LotIndex(lambda: lots(store), lazy=lazy)
 
 
 def has_lot(store: Store, lot_id: int) -> bool:

@@ -57,20 +57,49 @@ def listings(store: Store, provider: str | None = None, columns: tuple[str, ...]
     return list(db.query(f"select {chosen} from listings where {where} order by provider, remote_lot_id", params))
 
 
+_PULL_KEYS = frozenset(PULL_COLUMNS)
+
+
 class PullRow(Mapping[str, Any]):
     """One listing as a pull reads it (:data:`PULL_COLUMNS`), read like the dict :func:`listings`
-    gives but a fifth of its size: a pull holds one per listing of the store (100,000 and more)."""
+    gives but a fifth of its size: a pull holds one per listing of the store (100,000 and more).
+    Its columns are also its attributes (``row.listed``), which hot loops read directly."""
 
     __slots__ = PULL_COLUMNS
+    id: int
+    provider: str
+    remote_lot_id: str
+    inventory_id: int | None
+    listed: int | None
+    taken: int | None
+    placed: int | None
+    held_at: str | None
+    gone_at: str | None
+    retain_set: int | None
+    link_method: str | None
+    read_as: str | None
+    gone_kind: str | None
+    observed_at: str | None
 
-    def __init__(self, *values: Any):
-        for name, value in zip(PULL_COLUMNS, values):
-            object.__setattr__(self, name, value)
+    def __init__(self, id: int, provider: str, remote_lot_id: str, inventory_id: int | None,
+                 listed: int | None, taken: int | None, placed: int | None, held_at: str | None,
+                 gone_at: str | None, retain_set: int | None, link_method: str | None, read_as: str | None,
+                 gone_kind: str | None, observed_at: str | None):
+        self.id, self.provider, self.remote_lot_id, self.inventory_id = id, provider, remote_lot_id, inventory_id
+        self.listed, self.taken, self.placed, self.held_at, self.gone_at = listed, taken, placed, held_at, gone_at
+        self.retain_set, self.link_method, self.read_as = retain_set, link_method, read_as
+        self.gone_kind, self.observed_at = gone_kind, observed_at
 
     def __getitem__(self, key: str) -> Any:
-        if key not in PULL_COLUMNS:
+        if key not in _PULL_KEYS:
             raise KeyError(key)
         return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in _PULL_KEYS else default
+
+    def __contains__(self, key: object) -> bool:
+        return key in _PULL_KEYS
 
     def __iter__(self) -> Iterator[str]:
         return iter(PULL_COLUMNS)
@@ -80,10 +109,23 @@ class PullRow(Mapping[str, Any]):
 
 
 def pull_rows(store: Store, provider: str) -> dict[str, PullRow]:
-    """remote lot id -> the marketplace's listing as a pull reads it, from the cursor."""
-    return {row[2]: PullRow(*row) for row in store.db.execute(
-        f"select {', '.join(PULL_COLUMNS)} from listings where business_account_id = ? and provider = ? "
-        "order by remote_lot_id", [store.account, provider])}
+    """remote lot id -> the marketplace's listing as a pull reads it, from the cursor. The texts many
+    listings repeat (the marketplace, how each was linked, when a pull observed them all, why they
+    went) are one object each, not one per listing."""
+    seen: dict[str, str] = {}
+    share = seen.setdefault
+    rows: dict[str, PullRow] = {}
+    for (listing_id, provider_, remote, lot_id, listed, taken, placed, held_at, gone_at, retain_set, method,
+         read, gone_kind, observed_at) in store.db.execute(
+            f"select {', '.join(PULL_COLUMNS)} from listings where business_account_id = ? and provider = ? "
+            "order by remote_lot_id", [store.account, provider]):
+        rows[remote] = PullRow(
+            listing_id, share(provider_, provider_), remote, lot_id, listed, taken, placed,
+            held_at if held_at is None else share(held_at, held_at), gone_at if gone_at is None else share(gone_at, gone_at),
+            retain_set, method if method is None else share(method, method), read,
+            gone_kind if gone_kind is None else share(gone_kind, gone_kind),
+            observed_at if observed_at is None else share(observed_at, observed_at))
+    return rows
 
 
 def restored_at(store: Store) -> str | None:
@@ -108,21 +150,44 @@ def linked(store: Store, provider: str) -> Iterator[tuple[int, str, int]]:
 
 
 def as_listing(row: Mapping[str, Any]) -> Listing:
-    read = read_as(row.get("read_as"))
+    if isinstance(row, PullRow):  # its attributes: not 13 look-ups through the Mapping
+        return Listing(row.id, row.provider, row.remote_lot_id, row.inventory_id, row.listed, row.taken or 0,
+                       row.placed or 0, row.held_at is not None, row.gone_at is not None, bool(row.retain_set),
+                       retained=retained(row.read_as), ours=row.link_method in OURS, observed_at=row.observed_at)
     return Listing(row["id"], row["provider"], row["remote_lot_id"], row["inventory_id"], row["listed"],
                    row["taken"] or 0, row["placed"] or 0, row["held_at"] is not None,
                    row.get("gone_at") is not None, bool(row.get("retain_set")),
-                   retained=read is not None and read.retained, ours=row.get("link_method") in OURS,
+                   retained=retained(row.get("read_as")), ours=row.get("link_method") in OURS,
                    observed_at=row.get("observed_at"))
 
 
 # --- what was read of each listing (``read_as``): the terms a relist copies -----------------------
+_READ_KEYS = ("color_id", "completeness", "condition", "description", "item_no", "item_type", "note", "price",
+              "retained")  # in the order json.dumps(sort_keys=True) writes them
+_READ_FORMAT = "{" + ", ".join(f'"{key}": %s' for key in _READ_KEYS) + "}"
+_json_text = json.encoder.encode_basestring_ascii  # how json.dumps writes a str (ensure_ascii, the default)
+_NOT_RETAINED = ', "retained": false}'  # how a text :func:`_read_json` wrote ends when the lot was not retained
+
+
 def _read_json(lot: RemoteLot) -> str:
+    """The terms read of ``lot`` as JSON text: ``json.dumps`` of them (keys sorted), written here
+    directly when every value is a plain text, int, bool or None (each written as json.dumps would),
+    through json.dumps otherwise. A pull compares it with the stored text of every lot it reads."""
+    # the terms of rules.mirror.read_as(lot), without making one (a pull writes every lot's)
+    price = None if lot.price is None else str(lot.price)
+    texts = (lot.completeness, lot.condition, lot.description, lot.part_number, lot.item_type, lot.location or "",
+             price)
+    if (all(value is None or type(value) is str for value in texts) and type(lot.retained) is bool
+            and (lot.color_id is None or type(lot.color_id) is int)):
+        return _READ_FORMAT % (
+            "null" if lot.color_id is None else int.__repr__(lot.color_id),
+            *("null" if value is None else _json_text(value) for value in texts),
+            "true" if lot.retained else "false")
     read = read_of(lot)
     return json.dumps({"item_no": read.item_no, "item_type": read.item_type, "color_id": read.color_id,
-                       "condition": read.condition, "completeness": read.completeness,
-                       "price": None if read.price is None else str(read.price), "description": read.description,
-                       "note": read.note, "retained": read.retained}, sort_keys=True)
+                       "condition": read.condition, "completeness": read.completeness, "price": price,
+                       "description": read.description, "note": read.note, "retained": read.retained},
+                      sort_keys=True)
 
 
 def read_as(text: str | None) -> ReadAs | None:
@@ -139,7 +204,17 @@ def read_as(text: str | None) -> ReadAs | None:
         return None
 
 
-def remember_reads(store: Store, rows: dict[str, dict[str, Any]], lots: list[RemoteLot]) -> None:
+def retained(text: str | None) -> bool:
+    """``read_as(text).retained`` (False when unreadable), without decoding the text when it ends
+    in ``, "retained": false}``: JSON or not, such a text reads as not retained (the last member of
+    an object wins; that quote cannot be inside a text, nor close one, after a comma and a space)."""
+    if not text or text.endswith(_NOT_RETAINED):
+        return False
+    read = read_as(text)
+    return read is not None and read.retained
+
+
+def remember_reads(store: Store, rows: Mapping[str, Mapping[str, Any]], lots: list[RemoteLot]) -> None:
     """What was read of each linked listing now (``rows``: by remote lot, with their ``read_as``),
     written only where it changed."""
     changed = []
@@ -151,6 +226,27 @@ def remember_reads(store: Store, rows: dict[str, dict[str, Any]], lots: list[Rem
         if row.get("read_as") != text:
             changed.append((text, row["id"]))
     store.db.conn.executemany("update listings set read_as = ? where id = ?", changed)
+
+
+def remember_pulled_reads(store: Store, provider: str, existing: dict[str, PullRow], lots: list[RemoteLot]) -> None:
+    """:func:`remember_reads` after a pull, which read ``existing`` (:func:`pull_rows`) before it
+    linked anything: a listing linked then is still linked to that lot with that ``read_as`` (only
+    this writes it, and nothing unlinks one in a pull), so only the others are read again."""
+    rows: dict[str, Mapping[str, Any]] = {}
+    others = set()
+    for lot in lots:
+        row = existing.get(lot.remote_lot_id)
+        if row is not None and row.inventory_id is not None:
+            rows[lot.remote_lot_id] = row
+        else:
+            others.add(lot.remote_lot_id)
+    if others:
+        for listing_id, remote, lot_id, text in store.db.execute(
+                "select id, remote_lot_id, inventory_id, read_as from listings where business_account_id = ? "
+                "and provider = ? and inventory_id is not null", [store.account, provider]):
+            if remote in others:
+                rows[remote] = {"id": listing_id, "inventory_id": lot_id, "read_as": text}
+    remember_reads(store, rows, lots)
 
 
 def replaced(store: Store, provider: str, lot_ids: list[int]) -> None:

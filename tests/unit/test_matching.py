@@ -140,3 +140,50 @@ def test_consumption_never_takes_a_lot_below_zero():
     lots = index()
     move_index(lots, Booking(1, "bricklink", "1", [Delta(7, "k", 0, 5, "shipped")]))
     assert lots.by_id[7].quantity == 0
+
+
+def test_a_lazy_index_reads_the_lots_when_first_used_and_then_as_an_eager_one():
+    loads: list[int] = []
+    rows = list(ROWS)
+
+    def load() -> list[Lot]:
+        loads.append(1)
+        return [Lot(*row) for row in rows]
+
+    for use in (lambda i: i.by_id[5], lambda i: i.by_key[("3001", 5, "new")], lambda i: i.by_link["777"],
+                lambda i: i.part_numbers, lambda i: i.match(line(location="A2")), lambda i: i.has("3001"),
+                lambda i: i.candidates("3001", 5, "used"), lambda i: i.allocate(1, 3, {}, {}),
+                lambda i: i.ensure_loaded()):
+        loads.clear()
+        lazy = LotIndex(load, lazy=True)
+        assert not loads and not lazy.loaded
+        rows.append((8, "3005", 1, "new", "D1", 3, 0, "888"))  # what the file holds when it is first used
+        use(lazy)
+        use(lazy)
+        eager = LotIndex(load)
+        assert len(loads) == 2 and lazy.loaded
+        assert lazy.by_id == eager.by_id and dict(lazy.by_key) == dict(eager.by_key)
+        assert lazy.by_link == eager.by_link and lazy.part_numbers == eager.part_numbers == {"3001", "3069b", "2412b", "3005"}
+        rows.pop()
+        lazy.reload()  # always reads again, at once
+        assert len(loads) == 3 and 8 not in lazy.by_id
+    added = LotIndex(load, lazy=True)
+    added.add(Lot(9, "3010", 1, "new", "E1", 1, 0, None))  # the lots first, then the new one
+    assert set(added.by_id) == {1, 2, 3, 4, 5, 6, 7, 9} and added.has("3010", 1, "new")
+
+
+def test_a_forgotten_index_reads_the_lots_again_when_next_used():
+    loads: list[int] = []
+    rows = list(ROWS)
+
+    def load() -> list[Lot]:
+        loads.append(1)
+        return [Lot(*row) for row in rows]
+
+    index = LotIndex(load)
+    index.by_id[1].quantity -= 3  # a move the ledger made in memory
+    index.forget()
+    assert len(loads) == 1 and not index.loaded
+    rows[0] = (1, "3001", 5, "new", "A1", 6, 2, None)  # what the file holds by then
+    assert index.by_id[1].quantity == 6 and index.by_id[1].reserved == 2 and len(loads) == 2
+    assert index.match(line(location="A1")).inventory_id == 1 and len(loads) == 2
