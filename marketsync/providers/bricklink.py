@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
@@ -138,6 +138,7 @@ def _refusal(label: str, meta: dict, code: int) -> str:
 # bricklink.pipelinequeuesize), and more than ~5 parallel requests provoked nginx 503s
 # (marketplace-apis.md "Envelope and errors").
 PUTS_IN_FLIGHT = 4
+_Record = TypeVar("_Record")
 
 
 def _escape(value: str) -> str:
@@ -609,44 +610,44 @@ def remote_lot(raw: Any) -> RemoteLot | None:
 
 
 def decode_lots(label: str, response: requests.Response) -> list[RemoteLot]:
-    """The lots for sale of a ``GET /inventories`` answer, each decoded and made a :class:`RemoteLot`
-    as the body is read (a store of 100,000 lots is never 100,000 dicts at once); an answer that is
-    not a lot list in BrickLink's envelope goes through :func:`decode` whole, which says what it is."""
-    if response.status_code < 300:
-        lots = JsonArray(parse.chunks_of(response.content), "data")
-        try:  # a stockroom lot is never for sale, whatever the filter let through
-            found = [lot for lot in map(LotReader(), lots) if lot is not None and lot.for_sale]
-        except ValueError:
-            found = None  # not JSON, cut short: decode() below names it
-        meta = lots.head.get("meta")
-        if found is not None and lots.found and isinstance(meta, dict) and \
-                200 <= (parse.integer(meta.get("code")) or response.status_code) < 300:
-            return found
-    data = decode(label, response)  # raises for a refusal, an outage page, a body that is not JSON
-    if not isinstance(data, list):
-        raise error_for_status(NAME, 502, f"{label} answered with no lot list")
-    return [lot for lot in map(remote_lot, data) if lot is not None and lot.for_sale]
+    """The lots for sale of a ``GET /inventories`` answer (a store of 100,000 lots is never 100,000
+    dicts at once; a stockroom lot is never for sale, whatever the filter let through)."""
+    def for_sale() -> Callable[[Any], RemoteLot | None]:
+        read = LotReader()
+        return lambda raw: lot if (lot := read(raw)) is not None and lot.for_sale else None
+
+    return _decode_list(label, response, "lot", for_sale, 1 << 20)
 
 
 def decode_orders(label: str, response: requests.Response, filed: bool) -> list[OrderSummary]:
-    """The entries of a ``GET /orders`` answer, each decoded and made a compact :class:`OrderSummary`
-    as the body is read (a list of 10,000 orders is never 10,000 dicts at once); an answer that is
-    not an order list in BrickLink's envelope goes through :func:`decode` whole, which says what it
-    is (a refusal, an outage page, a body cut short: nothing of it is kept)."""
+    """The entries of a ``GET /orders`` answer as compact :class:`OrderSummary` records (a list of
+    10,000 orders is never 10,000 dicts at once)."""
+    def entry() -> Callable[[Any], OrderSummary | None]:
+        return lambda raw: summary(raw, filed) if isinstance(raw, dict) and raw.get("order_id") is not None else None
+
+    return _decode_list(label, response, "order", entry, parse.LIST_CHUNK)
+
+
+def _decode_list(label: str, response: requests.Response, what: str,
+                 reader: Callable[[], Callable[[Any], _Record | None]], chunk: int) -> list[_Record]:
+    """The records ``reader()`` makes of the entries of an answer's ``data`` array, each made as the
+    body is read (``chunk`` bytes at a time); an answer that is not such a list in BrickLink's envelope
+    goes through :func:`decode` whole, which says what it is (a refusal, an outage page, a body cut
+    short: nothing of it is kept)."""
     if response.status_code < 300:
-        entries = JsonArray(parse.chunks_of(response.content, parse.LIST_CHUNK), "data")
+        entries = JsonArray(parse.chunks_of(response.content, chunk), "data")
         try:
-            found = [summary(raw, filed) for raw in entries if isinstance(raw, dict) and raw.get("order_id") is not None]
+            found = [record for record in map(reader(), entries) if record is not None]
         except ValueError:
             found = None  # not JSON, cut short: decode() below names it
         meta = entries.head.get("meta")
         if found is not None and entries.found and isinstance(meta, dict) and \
                 200 <= (parse.integer(meta.get("code")) or response.status_code) < 300:
             return found
-    data = decode(label, response)
+    data = decode(label, response)  # raises for a refusal, an outage page, a body that is not JSON
     if not isinstance(data, list):
-        raise error_for_status(NAME, 502, f"{label} answered with no order list")
-    return [summary(raw, filed) for raw in data if isinstance(raw, dict) and raw.get("order_id") is not None]
+        raise error_for_status(NAME, 502, f"{label} answered with no {what} list")
+    return [record for record in map(reader(), data) if record is not None]
 
 
 class LotReader:
