@@ -40,3 +40,25 @@ def wait_for(condition, timeout: float = 20.0, what: str = "condition", proc: su
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.005)
+
+
+def reading_recorded(monkeypatch, module) -> tuple[list[int], list[int]]:
+    """(the pieces of the body handed to the decoder so far, at each summary made; all pieces handed out)."""
+    pieces: list[int] = []
+    at_summary: list[int] = []
+    from marketsync import parse
+
+    chunks_of, summary = parse.chunks_of, module.summary
+
+    def counted(body, size=1 << 20):
+        for piece in chunks_of(body, size):
+            pieces.append(len(piece))
+            yield piece
+
+    def recorded(*args, **kwargs):
+        at_summary.append(len(pieces))
+        return summary(*args, **kwargs)
+
+    monkeypatch.setattr(parse, "chunks_of", counted)
+    monkeypatch.setattr(module, "summary", recorded)
+    return at_summary, pieces

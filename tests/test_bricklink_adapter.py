@@ -24,7 +24,7 @@ from marketsync.providers import bricklink, build_adapter
 from marketsync.providers.bricklink import BrickLink
 from marketsync.providers.http import CallCounter
 from marketsync.model import RemoteLot, Order, OrderLine, OrderSummary, SyncListing
-from support import is_utc
+from support import is_utc, reading_recorded
 
 UTC = dt.timezone.utc
 PLACED = dt.datetime(2023, 9, 29, 16, 21, 57, 923000, tzinfo=UTC)
@@ -367,26 +367,6 @@ def test_auth_faults_are_not_retried(sb, endpoint, fault):
 
 
 # ---------------------------------------------------------------------- the order list, read entry by entry
-def reading_recorded(monkeypatch, module) -> tuple[list[int], list[int]]:
-    """(the pieces of the body handed to the decoder so far, at each summary made; all pieces handed out)."""
-    pieces: list[int] = []
-    at_summary: list[int] = []
-    chunks_of, summary = parse.chunks_of, module.summary
-
-    def counted(body, size=1 << 20):
-        for piece in chunks_of(body, size):
-            pieces.append(len(piece))
-            yield piece
-
-    def recorded(*args, **kwargs):
-        at_summary.append(len(pieces))
-        return summary(*args, **kwargs)
-
-    monkeypatch.setattr(parse, "chunks_of", counted)
-    monkeypatch.setattr(module, "summary", recorded)
-    return at_summary, pieces
-
-
 def test_an_order_list_is_decoded_entry_by_entry_as_it_is_read(sb, monkeypatch):
     ids = [str(seed_order(sb, buyer_name=f"buyer {n}")) for n in range(300)]
     at_summary, pieces = reading_recorded(monkeypatch, bricklink)

@@ -24,7 +24,7 @@ from marketsync.providers.brickowl import BrickOwl, OrderList
 from marketsync.providers.http import CallCounter
 from marketsync.model import Order, OrderLine, OrderSummary, SyncListing
 from marketsync.providers.brickowl import unified_status as brickowl_status
-from support import is_utc
+from support import is_utc, reading_recorded
 
 UTC = dt.timezone.utc
 PLACED = 1398955037  # 2014-05-01T14:37:17Z: British Summer Time, so iso_order_time says +01:00
@@ -234,29 +234,9 @@ def test_order_time_window_is_on_the_update_time(sb):
     assert sorted(ids) == sorted([updated, fresh]) and old not in ids
 
 
-def reading_recorded(monkeypatch) -> tuple[list[int], list[int]]:
-    """(the pieces of the body handed to the decoder so far, at each summary made; all pieces handed out)."""
-    pieces: list[int] = []
-    at_summary: list[int] = []
-    chunks_of, summary = parse.chunks_of, brickowl.summary
-
-    def counted(body, size=1 << 20):
-        for piece in chunks_of(body, size):
-            pieces.append(len(piece))
-            yield piece
-
-    def recorded(*args, **kwargs):
-        at_summary.append(len(pieces))
-        return summary(*args, **kwargs)
-
-    monkeypatch.setattr(parse, "chunks_of", counted)
-    monkeypatch.setattr(brickowl, "summary", recorded)
-    return at_summary, pieces
-
-
 def test_an_order_list_is_decoded_entry_by_entry_as_it_is_read(sb, monkeypatch):
     ids = [seed_order(sb, order_time=PLACED + n, buyer_name=f"buyer {n}") for n in range(1500)]
-    at_summary, pieces = reading_recorded(monkeypatch)
+    at_summary, pieces = reading_recorded(monkeypatch, brickowl)
     listing = make(sb).list_orders(limit=1500)
     assert sorted(h.order_id for h in listing.summaries) == sorted(ids) and listing.truncated is True
     assert len(pieces) >= 3 and max(pieces) <= parse.LIST_CHUNK  # never the body's text whole
@@ -267,7 +247,7 @@ def test_an_order_list_is_decoded_entry_by_entry_as_it_is_read(sb, monkeypatch):
 def test_an_order_list_cut_short_mid_array_raises_one_line_and_returns_nothing(sb, monkeypatch):
     for n in range(400):
         seed_order(sb, order_time=PLACED + n, buyer_name=f"buyer {n}")
-    at_summary, _ = reading_recorded(monkeypatch)
+    at_summary, _ = reading_recorded(monkeypatch, brickowl)
     sb.inject("brickowl", "GET /order/list", "malformed", times=None)  # half the body: cut inside the array
     with pytest.raises(TransientError) as caught:
         make(sb, retries=0).list_orders()
