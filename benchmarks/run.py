@@ -977,38 +977,66 @@ def _flush_big(conn, order_rows, line_rows) -> None:
     line_rows.clear()
 
 
-def build_open_db(path: Path, n_orders: int, lines_per_order: int) -> None:
-    """n_orders open orders over 500 lots, every line reserved (a ledger row each)."""
+def build_open_db(path: Path, n_orders: int, lines_per_order: int, closed: int = 0) -> None:
+    """n_orders open orders over 500 lots, every line reserved (a ledger row each), and ``closed``
+    older shipped orders whose lines were reserved and then shipped (two ledger rows each): the
+    history a pick list must not pay for. The open orders and their rows are the same whatever
+    ``closed`` is."""
     import random
 
     from marketsync.store import open_db
 
     open_db(path).conn.close()
-    rng = random.Random(3)
     conn = sqlite3.connect(path)
     with conn:
         conn.executemany("insert into inventory (business_account_id, part_number, color_id, condition, location, "
                          "quantity, quantity_reserved) values ('default', ?, ?, 'new', ?, 10000, 0)",
                          [(f"p{i}", i % 40, f"{'ABCDEFGH'[i % 8]}{i // 8}") for i in range(500)])
-        orders, lines, ledger = [], [], []
-        for i in range(1, n_orders + 1):
-            provider = "bricklink" if i % 2 else "brickowl"
-            orders.append((i, provider, str(20_000_000 + i), "paid", "PAID", "2026-11-01T00:00:00Z", "{}"))
-            for j in range(lines_per_order):
-                lot = rng.randrange(500) + 1
-                lines.append((i, provider, str(20_000_000 + i), f"1:{j}", f"p{lot - 1}", lot, "{}"))
-                ledger.append((lot, i, provider, str(20_000_000 + i), f"1:{j}"))
-        conn.executemany("insert into orders (id, business_account_id, provider, order_id, status, provider_status, "
-                         "date_ordered, raw) values (?, 'default', ?, ?, ?, ?, ?, ?)", orders)
-        conn.executemany("insert into order_items (order_ref, business_account_id, provider, order_id, line_key, "
-                         "part_number, color_id, condition, quantity, inventory_id, raw) "
-                         "values (?, 'default', ?, ?, ?, ?, 11, 'new', 3, ?, ?)", lines)
-        conn.executemany("insert into reservations (business_account_id, inventory_id, order_ref, provider, order_id, "
-                         "line_key, quantity, consumed, reason, created_at) "
-                         "values ('default', ?, ?, ?, ?, ?, 3, 0, 'reserve', '2026-11-01T00:00:00Z')", ledger)
+        for first, count, status in ((1, n_orders, "paid"), (n_orders + 1, closed, "shipped")):
+            rng = random.Random(3 if status == "paid" else 4)
+            orders, lines, ledger = [], [], []
+            for i in range(first, first + count):
+                provider = "bricklink" if i % 2 else "brickowl"
+                placed = "2026-11-01T00:00:00Z" if status == "paid" else "2025-01-01T00:00:00Z"
+                orders.append((i, provider, str(20_000_000 + i), status, status.upper(), placed, "{}"))
+                for j in range(lines_per_order):
+                    lot = rng.randrange(500) + 1
+                    lines.append((i, provider, str(20_000_000 + i), f"1:{j}", f"p{lot - 1}", lot, "{}"))
+                    ledger.append((lot, i, provider, str(20_000_000 + i), f"1:{j}", 3, 0, "reserve", placed))
+                    if status == "shipped":
+                        ledger.append((lot, i, provider, str(20_000_000 + i), f"1:{j}", -3, 3, "shipped", placed))
+            conn.executemany("insert into orders (id, business_account_id, provider, order_id, status, "
+                             "provider_status, date_ordered, raw) values (?, 'default', ?, ?, ?, ?, ?, ?)", orders)
+            conn.executemany("insert into order_items (order_ref, business_account_id, provider, order_id, line_key, "
+                             "part_number, color_id, condition, quantity, inventory_id, raw) "
+                             "values (?, 'default', ?, ?, ?, ?, 11, 'new', 3, ?, ?)", lines)
+            conn.executemany("insert into reservations (business_account_id, inventory_id, order_ref, provider, "
+                             "order_id, line_key, quantity, consumed, reason, created_at) "
+                             "values ('default', ?, ?, ?, ?, ?, ?, ?, ?, ?)", ledger)
         conn.execute("update inventory set quantity_reserved = (select coalesce(sum(quantity), 0) from reservations "
                      "r where r.inventory_id = inventory.id)")
     conn.close()
+
+
+def pick_list_behind_history(args, tmp: Path, alone: Path, report: Report) -> None:
+    """The pick list of the same open orders behind ``--pick-closed`` shipped ones, against none:
+    its cost follows the open orders, not the ledger's history (issue 24). The same rows, CPU of
+    the fastest of ``repeat`` runs each, alternating."""
+    behind = tmp / "history.db"
+    build_open_db(behind, args.pick_orders, 5, closed=args.pick_closed)
+    outputs, cpu = {}, {}
+    for path in (alone, behind):
+        env = {**clean_environ(), "MARKETSYNC_DB": str(path)}
+        best = timed_cli(env, tmp, ["picklist", "--json"], args.repeat)
+        outputs[path], cpu[path] = best.stdout, best.cpu
+    with sqlite3.connect(behind) as conn:
+        history = conn.execute("select count(*) from reservations r join orders o on o.id = r.order_ref "
+                               "where o.status = 'shipped'").fetchone()[0]
+    report.add(f"pick list behind {args.pick_closed} shipped orders ({history} ledger rows): same rows",
+               outputs[alone] == outputs[behind], "True", outputs[alone] == outputs[behind])
+    ratio = cpu[behind] / cpu[alone]
+    report.add(f"pick list CPU: behind {args.pick_closed} shipped / none",
+               f"{fmt_s(cpu[behind])} / {fmt_s(cpu[alone])} = {ratio:.2f}x", "<= 1.10x", ratio <= 1.10, timed=True)
 
 
 def timed_cli(env: dict, cwd: Path, args: list[str], repeat: int) -> Child:
@@ -1071,6 +1099,7 @@ def bench_local(args) -> Report:
             r = timed_cli(pick_env, tmp, cmd, args.repeat)
             report.add(f"marketsync {' '.join(cmd)} ({args.pick_orders} open orders x 5 lines)",
                        f"{fmt_s(r.wall)} (CPU {fmt_s(r.cpu)})", "< 1 s", r.wall < 1, timed=True)
+        pick_list_behind_history(args, tmp, picking, report)
         heavy = [m for m in ("requests", "sqlite_utils", "rich", "marketsync.app.order_sync")
                  if subprocess.run([PY, "-c", f"import sys, marketsync.cli; sys.exit('{m}' in sys.modules)"],
                                    env=clean_environ(), cwd=tempfile.gettempdir()).returncode]
@@ -1323,6 +1352,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--db-lines", type=int, default=3)
     p.add_argument("--write-orders", type=int, default=1000, help="orders per marketplace for the write path")
     p.add_argument("--pick-orders", type=int, default=2000, help="open orders for the pick list")
+    p.add_argument("--pick-closed", type=int, default=100_000, help="shipped orders before them (their history)")
     p.add_argument("--lines", type=int, default=30)
     p.add_argument("--repeat", type=int, default=5)
 
@@ -1359,7 +1389,7 @@ SMALL: dict[str, list[str]] = {
     "pacing": ["--window-calls", "20", "--window", "2", "--windows", "1.5"],
     "budget": ["--orders", "20", "--budget", "12"],
     "deadline": ["--orders", "20", "--lines", "3", "--window-calls", "20", "--window", "2"],
-    "local": ["--db-orders", "3000", "--write-orders", "60", "--pick-orders", "200", "--lines", "5",
+    "local": ["--db-orders", "3000", "--write-orders", "60", "--pick-orders", "200", "--pick-closed", "3000", "--lines", "5",
               "--repeat", "1"],
     "push": ["--lots", "40", "--changed", "30", "--plan-lots", "1000"],
     "pull": ["--lots", "2000", "--repeat", "1"],

@@ -123,3 +123,15 @@ def test_picked_lines_leave_the_list_and_a_short_pick_adjusts_once_and_replans(r
     assert (stock["A1"], stock["B7"]) == (3, 1)
     bad = run("pick", f"bricklink:{order}", "no-such-line")
     assert bad.exit_code == 1 and "has no line no-such-line" in bad.stderr
+
+
+def test_the_pick_list_is_driven_from_the_open_orders_not_the_ledgers_history(tmp_path):
+    """Its cost follows the open orders: SQLite's plan looks reservations up by order (an index),
+    never scans the ledger, whose shipped history only grows (the benchmark times it: 'local')."""
+    from marketsync.store import open_db
+
+    db = open_db(tmp_path / "shop.db")
+    plan = [row[3] for row in db.execute("explain query plan select * from pick_list where business_account_id = ?",
+                                         ["default"])]
+    assert any(step.startswith("SEARCH r USING INDEX reservations_by_line (order_ref=?)") for step in plan), plan
+    assert not any(step.startswith("SCAN r") for step in plan), plan

@@ -51,7 +51,9 @@ SELECT l.business_account_id, l.provider, l.order_id, o.status, l.line_key, l.pa
        l.unmatched_kind, l.unmatched_reason
 FROM order_items l JOIN orders o ON o.id = l.order_ref
 WHERE l.inventory_id IS NULL AND {open_order()}""",
-    # Driven from the open orders (an index on status), never by scanning the whole ledger's history.
+    # Driven from the open orders, never by scanning the whole ledger's history: CROSS JOIN is SQLite's
+    # documented way to keep the left table the outer loop (left to itself, the planner scanned every
+    # reservation: 2,000 open orders behind 100,000 shipped took 1.6x as long as with none).
     # ``short``: the pieces of the row its bin cannot give -- the bin's on hand goes to the picked
     # lines first, then to the orders oldest first (first reserved first); what is reserved beyond it is short.
     "pick_list": f"""CREATE VIEW pick_list AS
@@ -68,7 +70,7 @@ SELECT r.business_account_id, i.location AS bin, i.part_number, i.color_id, i.co
                     o.date_ordered, MIN(r.id)
            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before_it
 FROM orders o
-JOIN reservations r ON r.order_ref = o.id
+CROSS JOIN reservations r ON r.order_ref = o.id
 JOIN inventory i ON i.id = r.inventory_id
 WHERE {open_order()}
 GROUP BY r.order_ref, r.line_key, r.inventory_id
