@@ -85,29 +85,27 @@ class LotIndex:
     def loaded(self) -> bool:
         return self._loaded
 
-    @property
-    def by_id(self) -> dict[int, Lot]:
+    def _ready(self) -> LotIndex:
+        """This index with its lots read (on first use, or again after :meth:`forget`)."""
         if not self._loaded:
             self.reload()
-        return self._by_id
+        return self
+
+    @property
+    def by_id(self) -> dict[int, Lot]:
+        return self._ready()._by_id
 
     @property
     def by_key(self) -> dict[tuple, list[Lot]]:
-        if not self._loaded:
-            self.reload()
-        return self._by_key
+        return self._ready()._by_key
 
     @property
     def by_link(self) -> dict[str, Lot]:
-        if not self._loaded:
-            self.reload()
-        return self._by_link
+        return self._ready()._by_link
 
     @property
     def part_numbers(self) -> set[str]:
-        if not self._loaded:
-            self.reload()
-        return self._part_numbers
+        return self._ready()._part_numbers
 
     def add(self, lot: Lot) -> None:
         self.ensure_loaded()
