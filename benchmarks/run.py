@@ -515,7 +515,10 @@ def bench_backfill(args) -> Report:
     report.add("peak RSS: sync / baseline", f"{rs.maxrss_mb:.0f} MB / {rb.maxrss_mb:.0f} MB")
     if rs.sandbox_cpu / rs.wall > 0.85:
         report.notes.append("the sandbox process was near 100% of a core: it, not the sync, limits this figure")
-    backfill_latency(args, report)
+    if args.latency_repeat:
+        backfill_latency(args, report)
+    else:
+        report.notes.append("latency rows skipped (--latency-repeat 0)")
     return report
 
 
@@ -1322,7 +1325,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--latency", type=float, default=0.04, help="seconds the sandbox adds to every answer "
                    "(the latency rows)")
     p.add_argument("--latency-orders", type=int, default=150, help="orders per marketplace with latency")
-    p.add_argument("--latency-repeat", type=int, default=1, help="pairs of runs with latency")
+    p.add_argument("--latency-repeat", type=int, default=1, help="pairs of runs with latency (0 skips those rows)")
 
     p = sub.add_parser("short", help="idle sync with open orders on short lots vs nothing short")
     p.add_argument("--orders", type=int, default=5000, help="orders per marketplace (30%% open)")

@@ -126,3 +126,30 @@ def test_payloads_serialised_for_the_writer_are_held_once_and_written_as_they_we
     write(db, [(order, lines)], batched=False)
     assert [row["raw"] for row in db.db.query("select raw from orders")] == [expected[0]]
     assert [row["raw"] for row in db.db.query("select raw from order_items order by id")] == expected[1]
+
+
+def test_a_sync_holds_the_collector_back_while_it_writes_and_leaves_it_as_it_was(tmp_path, monkeypatch):
+    """The cycle collector walks every object alive now and then: a backfill's orders are freed by
+    reference counting, so the run pauses it, collecting young cycles after each batch."""
+    import gc
+
+    from marketsync.app import order_sync
+    from marketsync.sandbox import Sandbox
+
+    states = []
+    flush = OrderWriter.flush
+
+    def recording_flush(self):
+        states.append(gc.isenabled())
+        flush(self)
+
+    monkeypatch.setattr(OrderWriter, "flush", recording_flush)
+    with Sandbox() as sb:
+        generate_store(sb, 5, 3, seed=5, open_fraction=0.4)
+        store = database(tmp_path, "paused.db")
+        adapter = build_adapter("bricklink", HttpSettings(retries=0), environ=sb.env())
+        assert gc.isenabled()
+        result = order_sync.sync_provider(store, adapter, counter=CallCounter(), index=lot_index(store))
+    assert result.ok and result.written == 5
+    assert states and not any(states)  # every batch written with the collector held back
+    assert gc.isenabled()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
+from marketsync.app import collector
 from marketsync.app.context import Workspace
 
 if TYPE_CHECKING:
@@ -60,20 +59,6 @@ def import_file(ws: Workspace, path: str, *, wait: float = 0.0) -> Imported:
     return done
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused meanwhile, and resumed (as it was) after: a pull makes one object
-    per lot and per listing (100,000 and more), each kept to its end, and every full collection on
-    the way would walk them all again; the cycles made meanwhile are collected once it resumes."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
-
-
 @dataclass
 class PullReport:
     results: list[ProviderResult] = field(default_factory=list)  # every configured marketplace's orders, first
@@ -104,7 +89,7 @@ def pull(ws: Workspace, name: str, *, zero_missing: bool = False, wait: float = 
         marketplaces = ws.marketplaces(store, sorted(set(configured_providers(ws.environ)) | {name}))
         report.results = marketplaces.sync()
         adapter = marketplaces.adapter(name)
-        with _collector_paused():  # one object per lot and listing, all kept to the end of the pull
+        with collector.paused():  # one object per lot and listing, all kept to the end of the pull
             lots = adapter.list_lots()
             settled = []
             if adapter.deletes_empty_lots:  # a lot a relist left open is marketsync's own, never pieces to add

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, cast
 
 from marketsync.store import Store
 
-from marketsync.app import booking
+from marketsync.app import booking, collector
 from marketsync.errors import (
     BadResponseError,
     BudgetExhaustedError,
@@ -156,6 +156,7 @@ class OrderWriter:
         self.buffer.clear()
         self.buffered_lines = 0
         self.flushed_at = time.monotonic()
+        collector.collect_young()  # the batch's cycles, if any, while the run holds the collector back
 
     def write_all(self, buffer: list[tuple[Order, list[OrderLine]]]) -> list[str]:
         """The batch in one savepoint; should anything in it fail, it is rolled back and written
@@ -538,15 +539,16 @@ def run_concurrently(runs: list[ProviderRun]) -> None:
 
     threads = [threading.Thread(target=run.produce, args=(putter(run),), name=f"sync-{run.provider}", daemon=True)
                for run in runs]
-    for thread in threads:
-        thread.start()
     live = len(runs)
     try:
-        while live:
-            run, kind, payload = messages.get()
-            if kind == "crash":
-                raise cast(BaseException, payload)
-            live -= run.receive(kind, payload)
+        with collector.paused():  # a backfill's objects are freed by reference counting; batches collect the rest
+            for thread in threads:
+                thread.start()
+            while live:
+                run, kind, payload = messages.get()
+                if kind == "crash":
+                    raise cast(BaseException, payload)
+                live -= run.receive(kind, payload)
     finally:
         for run in runs:
             run.stop.set()

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import random
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import urlencode
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from marketsync import __version__
 from marketsync.masking import mask
+from marketsync.providers.watchdog import WATCHDOG, WatchedAdapter
 from marketsync.errors import (
     AuthError,
     BadResponseError,
@@ -155,68 +155,6 @@ class Deadline:
         return self.run.remaining()
 
 
-class RequestWorkers:
-    """The process's one pool of HTTP workers (daemon threads), through which a request with a
-    total deadline is sent: the caller waits for its answer at most that long. A worker whose
-    request outlives the deadline is abandoned with its connection and rejoins the pool only when
-    that request ends (a drip, a hang); when no worker is idle another is started. Idle workers
-    leave after ``idle_seconds``. Daemon threads: an abandoned request never holds up the exit."""
-
-    def __init__(self, idle_seconds: float = 30.0):
-        self.idle_seconds = idle_seconds
-        self.started = 0  # workers started in all (tests: one per request would be a thread per request)
-        self._jobs: queue.SimpleQueue[_PendingRequest] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0  # workers waiting for a job, less the jobs already handed to them
-
-    def submit(self, work: Callable[[], Any]) -> _PendingRequest:
-        job = _PendingRequest(work)
-        with self._lock:
-            if self._idle:
-                self._idle -= 1
-            else:
-                self.started += 1
-                threading.Thread(target=self._serve, name=f"http-worker-{self.started}", daemon=True).start()
-        self._jobs.put(job)
-        return job
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                job = self._jobs.get(timeout=self.idle_seconds)
-            except queue.Empty:
-                with self._lock:
-                    if self._idle:  # no job is on its way to this worker: it may leave
-                        self._idle -= 1
-                        return
-                continue
-            job.run()
-            del job  # not kept while waiting for the next: its answer (a whole lot list) is the caller's
-            with self._lock:
-                self._idle += 1
-
-
-class _PendingRequest:
-    __slots__ = ("work", "done", "value", "error")
-
-    def __init__(self, work: Callable[[], Any]):
-        self.work = work
-        self.done = threading.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.value = self.work()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            self.error = exc
-        finally:
-            self.done.set()
-
-
-WORKERS = RequestWorkers()
-
-
 class CallCounter:
     """Calls made in this run, per provider (every attempt sent counts against the quota).
 
@@ -306,7 +244,7 @@ class HttpClient:
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if bundle:
             self.session.verify = bundle
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        adapter = WatchedAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._adapter = adapter
@@ -357,7 +295,7 @@ class HttpClient:
             raise
 
     def _send(self, method: str, url: str, query: dict[str, Any], json_body: Any = None,
-              form: dict[str, Any] | None = None) -> requests.Response:
+              form: dict[str, Any] | None = None, *, connect_timeout: float | None = None) -> requests.Response:
         """One request straight through the connection pool, without the session's per-call cookie
         jars, hooks and settings merges (~12% of a call's CPU). The same headers, auth, proxies
         and CA bundle apply; a redirect (these APIs send none) still gets the session's handling.
@@ -365,15 +303,16 @@ class HttpClient:
         request, never holding a cookie: the session's are not sent) and its empty hooks."""
         request = requests.PreparedRequest()
         request.prepare_method(method)
-        request.prepare_url(url, query)
+        request.prepare_url(with_query(url, query), "")
         request.prepare_headers(self.session.headers)
         request.prepare_body(form, None, json_body)
         request.prepare_auth(self.session.auth, url)
-        response = self._adapter.send(request, timeout=self.timeout, proxies=self.session.proxies,
+        timeout = self.timeout if connect_timeout is None else (min(connect_timeout, self.timeout), self.timeout)
+        response = self._adapter.send(request, timeout=timeout, proxies=self.session.proxies,
                                       verify=True if self.session.verify is None else self.session.verify)
         if response.is_redirect and method == "GET":
             response.close()
-            return self.session.get(url, params=query, timeout=self.timeout)
+            return self.session.get(url, params=query, timeout=timeout)
         _ = response.content  # read it all: the connection goes back to the pool
         return response
 
@@ -424,24 +363,36 @@ class HttpClient:
         return min(candidates) if candidates else None
 
     def _send_within(self, allowed: float | None, label: str, *request: Any) -> requests.Response:
-        """``_send`` bounded in total time. A per-read timeout never fires for a server that drips a
-        byte every half second, so the request is sent by one of the process's HTTP workers
-        (:data:`WORKERS`) and abandoned, its connection with it, when time is up."""
+        """``_send`` bounded in total time: a per-read timeout never fires for a server that drips a
+        byte every half second, so the request is watched (:mod:`marketsync.providers.watchdog`)
+        and its connection shut down when its time is up. An answer that comes whole in time is
+        the answer; anything else once the time is up is the deadline's doing."""
         if allowed is None:
             return self._send(*request)
-        job = WORKERS.submit(lambda: self._send(*request))
-        if not job.done.wait(allowed):
-            if self.request_deadline is not None and allowed >= self.request_deadline:
-                # never tried again: another try would most likely cost as much (5 x 60 s before)
-                reason = f"{label} gave no complete answer within {self.request_deadline:g}s (the request deadline)"
-                self.deadline.give_up(reason)
-                raise DeadlineError(self.provider, f"{reason}; {self.provider} is not asked again in this run")
-            raise DeadlineError(self.provider, f"{label} gave no complete answer before this run's "
-                                               f"{self.deadline.seconds:g}s for {self.provider} ran out; "
-                                               "the rest waits for the next run")
-        if job.error is not None:
-            raise job.error
-        return job.value
+        with WATCHDOG.watching(allowed) as watch:
+            try:
+                response = self._send(*request, connect_timeout=allowed)
+            except Exception:
+                if not watch.expired:
+                    raise
+            else:
+                if not watch.expired:
+                    return response
+        if self.request_deadline is not None and allowed >= self.request_deadline:
+            # never tried again: another try would most likely cost as much (5 x 60 s before)
+            reason = f"{label} gave no complete answer within {self.request_deadline:g}s (the request deadline)"
+            self.deadline.give_up(reason)
+            raise DeadlineError(self.provider, f"{reason}; {self.provider} is not asked again in this run")
+        raise DeadlineError(self.provider, f"{label} gave no complete answer before this run's "
+                                           f"{self.deadline.seconds:g}s for {self.provider} ran out; "
+                                           "the rest waits for the next run")
+
+
+def with_query(url: str, query: dict[str, Any]) -> str:
+    """``url`` with ``query`` encoded as requests encodes ``params`` (None dropped, a list repeated),
+    without requests' runtime Protocol checks on every parameter (~5% of a call's CPU)."""
+    encoded = urlencode([(k, v) for k, v in query.items() if v is not None], doseq=True)
+    return f"{url}{'&' if '?' in url else '?'}{encoded}" if encoded else url
 
 
 def _connection_reason(exc: Exception) -> str:

@@ -118,7 +118,7 @@ def test_an_unmoved_listing_is_what_the_stock_model_makes_of_it():
 def test_the_collector_is_paused_for_the_pull_and_left_as_it_was():
     import gc
 
-    from marketsync.app.inventory import _collector_paused
+    from marketsync.app.collector import paused as _collector_paused
 
     assert gc.isenabled()
     with _collector_paused():
@@ -135,6 +135,26 @@ def test_the_collector_is_paused_for_the_pull_and_left_as_it_was():
         assert not gc.isenabled()  # not the pull's to turn on
     finally:
         gc.enable()
+
+
+def test_while_paused_the_young_cycles_are_collected_when_asked():
+    """A sync holds the collector back and collects young cycles after each batch it writes: a
+    cycle made meanwhile is found then, not left to the end of a long run."""
+    import weakref
+
+    from marketsync.app.collector import collect_young, paused
+
+    class Node:
+        other: object = None
+
+    with paused():
+        first, second = Node(), Node()
+        first.other, second.other = second, first
+        gone = weakref.ref(first)
+        del first, second
+        assert gone() is not None  # a cycle: reference counting alone never frees it
+        collect_young()
+        assert gone() is None
 
 
 def test_rematch_makes_the_translator_it_is_given_the_means_of_only_for_an_order(tmp_path):
