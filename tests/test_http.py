@@ -561,19 +561,41 @@ def test_a_query_is_encoded_exactly_as_requests_encodes_params(url, query):
     assert built.url == expected.url
 
 
-def test_a_steady_socket_still_takes_every_new_timeout():
-    """urllib3 sets a socket's timeout twice a request; the steady socket skips only the no-ops."""
+def test_an_unwatched_socket_takes_every_new_timeout():
+    """Outside a watched request a connection's socket is an ordinary one (its timeout set only
+    when it changes: urllib3 sets it twice a request)."""
     import ssl
 
-    from marketsync.providers.watchdog import _steady
+    from marketsync.providers.watchdog import _watched
 
     plain = socket.socket()
     wrapped = ssl.create_default_context().wrap_socket(socket.socket(), server_hostname="example.com",
                                                        do_handshake_on_connect=False)
     for sock in (plain, wrapped):
         with sock:
-            _steady(sock)
-            assert type(sock).__name__.startswith("_Steady")
+            _watched(sock)
+            assert type(sock).__name__.startswith("_Watched")
             for value, blocking in ((None, True), (None, True), (0.0, False), (2.5, True), (2.5, True)):
                 sock.settimeout(value)
                 assert sock.gettimeout() == value and sock.getblocking() is blocking
+
+
+def test_a_watched_socket_blocks_and_the_watchdog_keeps_its_read_timeout():
+    """While watched, a socket blocks plainly (no poll before every read: each system call hands
+    the interpreter to another thread) and a read that waits past the timeout is ended."""
+    from marketsync.providers.watchdog import WATCHDOG, _watched
+
+    left, right = socket.socketpair()
+    with left, right:
+        _watched(left)
+        began = time.monotonic()
+        with WATCHDOG.watching(30) as watch:
+            WATCHDOG.attach(left)
+            left.settimeout(0.3)
+            assert left.gettimeout() is None and watch.read_timeout == 0.3
+            right.sendall(b"x")
+            assert left.recv(1) == b"x"  # data waiting: read at once
+            assert watch.waiting_since is None and not watch.expired
+            assert left.recv(1) == b""  # nothing comes: shut down by the watchdog after 0.3 s
+        assert watch.expired and watch.timed_out
+        assert 0.3 <= time.monotonic() - began < 5  # the read timeout, not the 30 s deadline

@@ -364,9 +364,10 @@ class HttpClient:
 
     def _send_within(self, allowed: float | None, label: str, *request: Any) -> requests.Response:
         """``_send`` bounded in total time: a per-read timeout never fires for a server that drips a
-        byte every half second, so the request is watched (:mod:`marketsync.providers.watchdog`)
-        and its connection shut down when its time is up. An answer that comes whole in time is
-        the answer; anything else once the time is up is the deadline's doing."""
+        byte every half second, so the request is watched (:mod:`marketsync.providers.watchdog`),
+        which also keeps its read timeout, and its connection shut down when either is up. An
+        answer that comes whole in time is the answer; anything else once the time is up is the
+        deadline's (or the read timeout's) doing."""
         if allowed is None:
             return self._send(*request)
         with WATCHDOG.watching(allowed) as watch:
@@ -378,6 +379,8 @@ class HttpClient:
             else:
                 if not watch.expired:
                     return response
+        if watch.timed_out:  # one read or write waited longer than the timeout: retried like any timeout
+            raise TransientError(self.provider, f"{label} timed out after {self.timeout:g}s")
         if self.request_deadline is not None and allowed >= self.request_deadline:
             # never tried again: another try would most likely cost as much (5 x 60 s before)
             reason = f"{label} gave no complete answer within {self.request_deadline:g}s (the request deadline)"

@@ -1,21 +1,23 @@
-"""A request's total deadline, kept on the caller's own thread.
+"""A request's read timeout and total deadline, kept on the caller's own thread.
 
 A per-read timeout never fires for a server that drips a byte every half second, so a request
 with a total deadline is *watched*: :data:`WATCHDOG`, one daemon thread for the process, shuts the
 request's socket down when its time is up, which ends the blocked read or write at once with an
-error the caller reads as its deadline (:attr:`Watch.expired`). Watching a request costs a heap
-push and no thread switch: the request itself never leaves its thread (handing every request to a
-worker thread cost a backfill about a tenth of its CPU in thread switches).
+error the caller reads as its deadline (:attr:`Watch.expired`). The watchdog keeps the request's
+read timeout too (any one read or write that waits longer: :attr:`Watch.timed_out`), so its
+socket can block plainly: a socket with a timeout polls before every read and write, and every
+such system call hands the interpreter to another thread -- on a fast link a backfill's fetching
+threads spent a fifth of their CPU in those switches. Watching costs no thread switch: the
+request never leaves its thread, and the watchdog looks at the live requests a few times a
+second while there are any (``tick``), then sleeps until the next one.
 
 The socket is learned from the connection the request uses: :class:`WatchedAdapter` makes
-urllib3's connections tell the watch of the calling thread the socket they connect or send on
-(and set their sockets' timeouts only when they change: :class:`_SteadySocket`).
+urllib3's connections tell the watch of the calling thread the socket they connect or send on,
+and their sockets (:class:`_WatchedSocket`) report each read and write to it.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import socket
 import ssl
 import threading
@@ -29,42 +31,49 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
 class Watch:
-    """One request's deadline: the socket it uses, once known, and whether its time ran out."""
+    """One request: its deadline, the socket it uses once known, its read timeout once its
+    connection sets one, since when it waits in a read or write, and whether it was ended."""
 
-    __slots__ = ("ends", "sock", "expired", "done")
+    __slots__ = ("ends", "sock", "read_timeout", "waiting_since", "expired", "timed_out", "done")
 
     def __init__(self, ends: float):
         self.ends = ends
         self.sock: socket.socket | None = None
+        self.read_timeout: float | None = None
+        self.waiting_since: float | None = None
         self.expired = False
+        self.timed_out = False  # ended by its read timeout (retryable), not by its deadline
         self.done = False
 
 
 class Watchdog:
     """Ends the requests whose time is up (see the module's text)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self._clock = clock
+    LINGER = 1.0  # seconds without a request before the watchdog's thread sleeps until the next
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, tick: float = 0.05):
+        self._clock, self.tick = clock, tick
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._heap: list[tuple[float, int, Watch]] = []
-        self._order = itertools.count()
+        self._live: set[Watch] = set()
         self._thread: threading.Thread | None = None
-        self._sleeps_until = float("inf")  # the deadline the watchdog's thread waits for
+        self._asleep = False
         self._local = threading.local()
+
+    def current(self) -> Watch | None:
+        """The calling thread's watched request, if it is in one."""
+        return getattr(self._local, "watch", None)
 
     @contextmanager
     def watching(self, seconds: float) -> Iterator[Watch]:
-        """The calling thread's requests in this block are ended ``seconds`` from now."""
+        """The calling thread's request in this block is ended ``seconds`` from now at the latest."""
         watch = Watch(self._clock() + seconds)
         with self._lock:
-            while self._heap and self._heap[0][2].done:  # requests mostly end in the order they began
-                heapq.heappop(self._heap)
-            heapq.heappush(self._heap, (watch.ends, next(self._order), watch))
+            self._live.add(watch)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
                 self._thread.start()
-            elif watch.ends < self._sleeps_until:  # rare: requests' deadlines mostly come in order
+            elif self._asleep:  # only after a second without requests
                 self._wake.notify()
         self._local.watch = watch
         try:
@@ -73,10 +82,11 @@ class Watchdog:
             self._local.watch = None
             with self._lock:
                 watch.done, watch.sock = True, None  # never shut down after this: the socket may be pooled
+                self._live.discard(watch)
 
     def attach(self, sock: socket.socket | None) -> None:
         """The socket the calling thread's watched request connected or sends on (connections call this)."""
-        watch = getattr(self._local, "watch", None)
+        watch = self.current()
         if watch is None or sock is None:
             return
         with self._lock:
@@ -87,21 +97,33 @@ class Watchdog:
 
     def _run(self) -> None:
         with self._lock:
+            busy = self._clock()
             while True:
-                self.expire_due()
-                now = self._clock()
-                self._sleeps_until = self._heap[0][0] if self._heap else float("inf")
-                self._wake.wait(self._sleeps_until - now if self._heap else None)
+                if self._live:
+                    busy = self._clock()
+                    self.expire_due()
+                elif self._clock() - busy >= self.LINGER:
+                    self._asleep = True
+                    self._wake.wait()
+                    self._asleep = False
+                    busy = self._clock()
+                    continue
+                self._wake.wait(self.tick)
 
     def expire_due(self) -> None:
-        """End the watches whose time is up (the caller holds the lock: the watchdog's thread)."""
+        """End the watched requests past their deadline, or waiting in one read or write longer than
+        their read timeout (the caller holds the lock: the watchdog's thread)."""
         now = self._clock()
-        while self._heap and (self._heap[0][2].done or self._heap[0][0] <= now):
-            watch = heapq.heappop(self._heap)[2]
-            if not watch.done:
-                watch.expired = True
-                if watch.sock is not None:
-                    _shut(watch.sock)
+        for watch in [w for w in self._live if not w.done]:
+            waited = watch.waiting_since
+            timed_out = (waited is not None and watch.read_timeout is not None
+                         and now - waited >= watch.read_timeout)
+            if now < watch.ends and not timed_out:
+                continue
+            watch.expired, watch.timed_out = True, timed_out and now < watch.ends
+            self._live.discard(watch)
+            if watch.sock is not None:
+                _shut(watch.sock)
 
 
 def _shut(sock: socket.socket) -> None:
@@ -116,38 +138,87 @@ def _shut(sock: socket.socket) -> None:
 WATCHDOG = Watchdog()
 
 
-class _SteadySocket(socket.socket):
-    """A socket whose timeout is set only when it changes: urllib3 sets it twice a request, and
-    each time is a system call during which the interpreter is handed to another thread (on a
-    fast link, a few percent of a backfill's CPU in thread switches). Same behaviour otherwise."""
+class _WatchedSocket(socket.socket):
+    """A socket that, while its thread's request is watched, blocks plainly and leaves its read
+    timeout to the watchdog (each read and write says when it starts waiting and when it is
+    done); otherwise an ordinary socket, whose timeout is set only when it changes."""
 
     __slots__ = ()
 
     def settimeout(self, value: float | None) -> None:
+        value = _watched_timeout(value)
         if value != self.gettimeout():
             super().settimeout(value)
 
+    def recv_into(self, *args: Any) -> int:
+        return _waiting(super().recv_into, *args)
 
-class _SteadySSLSocket(ssl.SSLSocket):
+    def recv(self, *args: Any) -> bytes:
+        return _waiting(super().recv, *args)
+
+    def sendall(self, *args: Any) -> None:
+        return _waiting(super().sendall, *args)
+
+    def send(self, *args: Any) -> int:
+        return _waiting(super().send, *args)
+
+
+class _WatchedSSLSocket(ssl.SSLSocket):
+    """:class:`_WatchedSocket` for a TLS connection."""
+
     def settimeout(self, value: float | None) -> None:
+        value = _watched_timeout(value)
         if value != self.gettimeout():
             super().settimeout(value)
 
+    def recv_into(self, *args: Any) -> int:
+        return _waiting(super().recv_into, *args)
 
-_STEADY: dict[type, type] = {socket.socket: _SteadySocket, ssl.SSLSocket: _SteadySSLSocket}
+    def recv(self, *args: Any) -> bytes:
+        return _waiting(super().recv, *args)
+
+    def sendall(self, *args: Any) -> None:
+        return _waiting(super().sendall, *args)
+
+    def send(self, *args: Any) -> int:
+        return _waiting(super().send, *args)
 
 
-def _steady(sock: socket.socket | None) -> None:
-    steady = _STEADY.get(type(sock))
-    if steady is not None:
-        sock.__class__ = steady  # the same object (same layout), its settimeout skipping no-ops
+def _watched_timeout(value: float | None) -> float | None:
+    """The timeout the socket itself gets: none while its request is watched (the watchdog keeps it)."""
+    watch = WATCHDOG.current()
+    if watch is None:
+        return value
+    watch.read_timeout = value
+    return None
+
+
+def _waiting(call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)``, a read or write that may wait, timed by the watchdog if the request is watched."""
+    watch = WATCHDOG.current()
+    if watch is None:
+        return call(*args)
+    watch.waiting_since = time.monotonic()
+    try:
+        return call(*args)
+    finally:
+        watch.waiting_since = None
+
+
+_WATCHED: dict[type, type] = {socket.socket: _WatchedSocket, ssl.SSLSocket: _WatchedSSLSocket}
+
+
+def _watched(sock: socket.socket | None) -> None:
+    watched = _WATCHED.get(type(sock))
+    if watched is not None:
+        sock.__class__ = watched  # the same object (same layout), now reporting to the watchdog
 
 
 class _WatchedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         WATCHDOG.attach(sock)
-        _steady(sock)
+        _watched(sock)
         return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
@@ -163,7 +234,7 @@ class _WatchedHTTPSConnection(HTTPSConnection):
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         WATCHDOG.attach(self.sock)
-        _steady(self.sock)  # the TLS socket, made when the connection was
+        _watched(self.sock)  # the TLS socket, made when the connection was
         super().request(*args, **kwargs)
 
 
