@@ -1283,13 +1283,18 @@ def write_path(args, report: Report) -> None:
     database (inventory imported), single-threaded, CPU time (fastest of --repeat)."""
     tmp = Path(tempfile.mkdtemp(prefix="marketsync-write-"))
     try:
+        from marketsync.app import collector
+
         template, fetched = _fetch_records(args, tmp)
         n_lines = sum(len(lines) for _, lines in fetched)
-        sync_cpu = min(_sync_write_cpu(template, tmp / "sync.db", fetched) for _ in range(args.repeat))
-        tables, counts, matched = _rows_written(tmp / "sync.db")
-        ready = min(_raw_ready(template, tmp / "raw.db", tables) for _ in range(args.repeat))
-        built = min(_raw_from_records(template, tmp / "raw2.db", fetched, tables, matched)
-                    for _ in range(args.repeat))
+        # all three with the cycle collector held back, as the sync writes (order_sync.run_concurrently):
+        # else each would pay for walking this process's heap (the sandbox's stores), not its own work
+        with collector.paused():
+            sync_cpu = min(_sync_write_cpu(template, tmp / "sync.db", fetched) for _ in range(args.repeat))
+            tables, counts, matched = _rows_written(tmp / "sync.db")
+            ready = min(_raw_ready(template, tmp / "raw.db", tables) for _ in range(args.repeat))
+            built = min(_raw_from_records(template, tmp / "raw2.db", fetched, tables, matched)
+                        for _ in range(args.repeat))
         report.add(f"write path: {len(fetched)} orders, {n_lines} lines -> rows (orders / items / ledger)",
                    " / ".join(map(str, counts)))
         report.add("write path: raw executemany, rows ready-made (CPU)", fmt_s(ready))
