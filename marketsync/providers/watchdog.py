@@ -138,50 +138,37 @@ def _shut(sock: socket.socket) -> None:
 WATCHDOG = Watchdog()
 
 
-class _WatchedSocket(socket.socket):
-    """A socket that, while its thread's request is watched, blocks plainly and leaves its read
-    timeout to the watchdog (each read and write says when it starts waiting and when it is
-    done); otherwise an ordinary socket, whose timeout is set only when it changes."""
+class _Watching:
+    """Sockets (plain or TLS) that, while their thread's request is watched, block plainly and leave
+    the read timeout to the watchdog (each read and write says when it starts waiting and when it
+    is done); otherwise ordinary sockets, whose timeout is set only when it changes."""
 
     __slots__ = ()
 
     def settimeout(self, value: float | None) -> None:
         value = _watched_timeout(value)
-        if value != self.gettimeout():
-            super().settimeout(value)
+        if value != self.gettimeout():  # type: ignore[attr-defined]
+            super().settimeout(value)  # type: ignore[misc]
 
     def recv_into(self, *args: Any) -> int:
-        return _waiting(super().recv_into, *args)
+        return _waiting(super().recv_into, *args)  # type: ignore[misc]
 
     def recv(self, *args: Any) -> bytes:
-        return _waiting(super().recv, *args)
+        return _waiting(super().recv, *args)  # type: ignore[misc]
 
     def sendall(self, *args: Any) -> None:
-        return _waiting(super().sendall, *args)
+        return _waiting(super().sendall, *args)  # type: ignore[misc]
 
     def send(self, *args: Any) -> int:
-        return _waiting(super().send, *args)
+        return _waiting(super().send, *args)  # type: ignore[misc]
 
 
-class _WatchedSSLSocket(ssl.SSLSocket):
-    """:class:`_WatchedSocket` for a TLS connection."""
+class _WatchedSocket(_Watching, socket.socket):
+    __slots__ = ()
 
-    def settimeout(self, value: float | None) -> None:
-        value = _watched_timeout(value)
-        if value != self.gettimeout():
-            super().settimeout(value)
 
-    def recv_into(self, *args: Any) -> int:
-        return _waiting(super().recv_into, *args)
-
-    def recv(self, *args: Any) -> bytes:
-        return _waiting(super().recv, *args)
-
-    def sendall(self, *args: Any) -> None:
-        return _waiting(super().sendall, *args)
-
-    def send(self, *args: Any) -> int:
-        return _waiting(super().send, *args)
+class _WatchedSSLSocket(_Watching, ssl.SSLSocket):
+    pass
 
 
 def _watched_timeout(value: float | None) -> float | None:
